@@ -1,0 +1,1 @@
+"""inference stage of e2net-eval."""

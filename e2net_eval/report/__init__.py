@@ -1,0 +1,1 @@
+"""report stage of e2net-eval."""

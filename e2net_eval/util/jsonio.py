@@ -1,0 +1,59 @@
+"""Strict JSON: NaN and infinity become ``null`` and are counted, so any parser reads the file."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from e2net_eval.util.atomic import write_text
+
+
+def sanitize(obj: Any) -> tuple[Any, int]:
+    """Return (a JSON-safe copy of `obj`, the number of non-finite floats replaced by None)."""
+    count = 0
+
+    def walk(x: Any) -> Any:
+        nonlocal count
+        if isinstance(x, dict):
+            return {str(k): walk(v) for k, v in x.items()}
+        if isinstance(x, (list, tuple)):
+            return [walk(v) for v in x]
+        if isinstance(x, np.ndarray):
+            return [walk(v) for v in x.tolist()]
+        if isinstance(x, (np.bool_,)):
+            return bool(x)
+        if isinstance(x, np.integer):
+            return int(x)
+        if isinstance(x, (float, np.floating)):
+            f = float(x)
+            if not math.isfinite(f):
+                count += 1
+                return None
+            return f
+        if isinstance(x, Path):
+            return str(x)
+        return x
+
+    return walk(obj), count
+
+
+def dump_json(path: str | Path, obj: Any, *, count_key: str | None = None) -> int:
+    """Write `obj` as strict JSON atomically; return how many non-finite values became null.
+
+    With `count_key`, that count is also stored in the top-level dict under that key.
+    """
+    clean, count = sanitize(obj)
+    if count_key is not None and isinstance(clean, dict):
+        clean[count_key] = count
+    write_text(path, json.dumps(clean, indent=2, allow_nan=False) + "\n")
+    return count
+
+
+def load_json(path: str | Path) -> Any:
+    """Read a JSON file (strict)."""
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)

@@ -1,0 +1,42 @@
+"""Run metadata recorded in every output: version, git commit, torch, device, seed."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from e2net_eval import __version__
+
+
+def git_commit() -> str | None:
+    """The commit of the e2net-eval checkout, or None outside a git clone."""
+    here = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def run_meta(**extra: Any) -> dict[str, Any]:
+    """A `meta` block for summary files; `extra` adds config, seed, device and the like."""
+    meta: dict[str, Any] = {
+        "package": "e2net-eval",
+        "version": __version__,
+        "git_commit": git_commit(),
+        "python": platform.python_version(),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    try:
+        import torch
+
+        meta["torch"] = torch.__version__
+    except ImportError:  # pragma: no cover - torch is a dependency
+        meta["torch"] = None
+    meta.update(extra)
+    return meta

@@ -1,0 +1,1 @@
+"""workflows stage of e2net-eval."""

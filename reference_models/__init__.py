@@ -1,0 +1,1 @@
+"""Reference PyTorch networks of E2Net (MICCAI 2020): the six ablation configurations."""
