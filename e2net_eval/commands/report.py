@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import click
 
+from e2net_eval.errors import RegressionFound
+from e2net_eval.report import regress as _regress
 from e2net_eval.report.leaderboards import TABLES, load_table, render_text
+from e2net_eval.util.jsonio import dump_json
 
 
 @click.command("leaderboard")
@@ -21,5 +24,62 @@ def leaderboard_cmd(tables: tuple[str, ...]) -> None:
     click.echo("\n".join(render_text(load_table(n)) for n in numbers), nl=False)
 
 
-COMMANDS: list[click.Command] = [leaderboard_cmd]
+@click.command("regress")
+@click.argument("current", type=click.Path(path_type=str))
+@click.argument("baseline", type=click.Path(path_type=str))
+@click.option(
+    "--tolerance",
+    "tolerances",
+    multiple=True,
+    metavar="METRIC=VALUE",
+    help="Allowed worsening of a metric, absolute in its unit (e.g. tumour.dice_per_case=0.02). "
+    "METRIC may be a glob (*.assd=0.5); the last matching option wins. Repeatable.",
+)
+@click.option(
+    "--default-tolerance",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Tolerance of every metric no --tolerance names.",
+)
+@click.option(
+    "--json", "json_out", type=click.Path(path_type=str), help="Also write the deltas as JSON."
+)
+def regress_cmd(
+    current: str,
+    baseline: str,
+    tolerances: tuple[str, ...],
+    default_tolerance: float,
+    json_out: str | None,
+) -> None:
+    """Gate CURRENT against BASELINE (summary.json files or run directories holding them).
+
+    Exit 0 when no metric got worse beyond its tolerance, 1 when one did, 2 on bad input.
+    """
+    parsed = [_regress.parse_tolerance(t) for t in tolerances]
+    base = _regress.load_metrics(baseline)
+    cur = _regress.load_metrics(current)
+    deltas = _regress.compare(cur, base, parsed, default_tolerance)
+    click.echo(_regress.format_deltas(deltas), nl=False)
+    worse = [d for d in deltas if d.status == "worse"]
+    if json_out:
+        dump_json(
+            json_out,
+            {
+                "current": current,
+                "baseline": baseline,
+                "n_worse": len(worse),
+                "deltas": [dict(vars(d), delta=d.delta) for d in deltas],
+            },
+        )
+    n_ungated = sum(d.status == "not gated" for d in deltas)
+    if n_ungated:
+        click.echo(f"note: {n_ungated} metric(s) with no known direction were not gated")
+    if worse:
+        names = ", ".join(d.key for d in worse[:5]) + (" ..." if len(worse) > 5 else "")
+        raise RegressionFound(f"{len(worse)} metric(s) worse beyond tolerance: {names}")
+    click.echo(f"ok: {len(deltas)} metric(s) compared, none worse beyond tolerance")
+
+
+COMMANDS: list[click.Command] = [leaderboard_cmd, regress_cmd]
 BENCH_COMMANDS: list[click.Command] = []

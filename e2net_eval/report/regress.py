@@ -1,0 +1,203 @@
+"""The regression gate: compare two summary.json files metric by metric.
+
+A metric is *worse* when it moved against its direction by more than its tolerance
+(absolute, in the metric's own unit: 0.01 Dice = one percentage point). A metric that was
+defined in the baseline and is undefined (null) now is worse too; one that became defined
+is not. RVD is compared on |RVD|.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from e2net_eval.errors import InputError
+from e2net_eval.report.directions import higher_is_better, uses_absolute_value
+from e2net_eval.util.jsonio import load_json
+
+SUMMARY = "summary.json"
+# Counts and bookkeeping in a summary: reported by other tools, never gated.
+_NOT_GATED = {"n", "n_undefined", "n_cases", "n_nonfinite", "tp", "fp", "fn"}
+_NOT_GATED |= {"n_no_liver_predicted", "reference", "predicted"}
+_EPS = 1e-12
+
+
+@dataclass
+class Delta:
+    """One metric compared: values may be None (undefined); `status` says what happened."""
+
+    key: str
+    baseline: float | None
+    current: float | None
+    tolerance: float
+    higher_is_better: bool | None
+    status: str  # "ok", "better", "worse", "undefined", "newly defined", "not gated"
+
+    @property
+    def delta(self) -> float | None:
+        if self.baseline is None or self.current is None:
+            return None
+        return self.current - self.baseline
+
+
+def flatten_summary(summary: dict[str, Any]) -> dict[str, float | None]:
+    """The gated metrics of one summary as flat keys: `liver.dice_per_case`, `tumour.assd`,
+    `tumour_burden.rmse`, `detection.f1`, `detection.any_overlap.f1`."""
+    if not isinstance(summary, dict) or not isinstance(summary.get("regions"), dict):
+        raise InputError("not a summary.json: no 'regions' block")
+    out: dict[str, float | None] = {}
+
+    def leaf(key: str, value: Any) -> None:
+        if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+            out[key] = None if value is None else float(value)
+
+    for region, block in summary["regions"].items():
+        if not isinstance(block, dict):
+            continue
+        for name, value in block.items():
+            if isinstance(value, dict):
+                if "mean" in value:
+                    leaf(f"{region}.{name}", value["mean"])
+            elif name not in _NOT_GATED:
+                leaf(f"{region}.{name}", value)
+    for section in ("tumour_burden", "detection"):
+        block = summary.get(section)
+        if not isinstance(block, dict):
+            continue
+        for name, value in block.items():
+            if isinstance(value, dict):
+                for sub, v in value.items():
+                    if sub not in _NOT_GATED:
+                        leaf(f"{section}.{name}.{sub}", v)
+            elif name not in _NOT_GATED:
+                leaf(f"{section}.{name}", value)
+    return out
+
+
+def find_summaries(path: str | Path) -> dict[str, Path]:
+    """Summary files of a path, keyed by their folder relative to it ("" for the file itself).
+
+    A file is used as is. A directory with `summary.json` directly inside means that file;
+    otherwise every `summary.json` below it (a run directory: `eval/<set>/<config>/`).
+    """
+    path = Path(path)
+    if path.is_file():
+        return {"": path}
+    if not path.is_dir():
+        raise InputError("no such file or directory", path=path)
+    if (path / SUMMARY).is_file():
+        return {"": path / SUMMARY}
+    found = {str(p.parent.relative_to(path).as_posix()): p for p in sorted(path.rglob(SUMMARY))}
+    if not found:
+        raise InputError(f"no {SUMMARY} in this directory or below", path=path)
+    return found
+
+
+def load_metrics(path: str | Path) -> dict[str, float | None]:
+    """All gated metrics under `path`, keys prefixed by the summary's folder when a run dir."""
+    metrics: dict[str, float | None] = {}
+    for prefix, file in find_summaries(path).items():
+        try:
+            summary = load_json(file)
+        except (OSError, ValueError) as exc:
+            raise InputError(f"cannot read JSON: {exc}", path=file) from exc
+        try:
+            flat = flatten_summary(summary)
+        except InputError as exc:
+            raise InputError(str(exc), path=file) from exc
+        for key, value in flat.items():
+            metrics[f"{prefix}/{key}" if prefix else key] = value
+    return metrics
+
+
+def tolerance_for(key: str, tolerances: list[tuple[str, float]], default: float) -> float:
+    """The tolerance of `key`: the last pattern given that matches the full key or its metric
+    part (`tumour.dice_per_case` matches `lits_val/dist_dcff/tumour.dice_per_case`)."""
+    metric = key.rsplit("/", 1)[-1]
+    chosen = default
+    for pattern, value in tolerances:
+        if fnmatch.fnmatchcase(key, pattern) or fnmatch.fnmatchcase(metric, pattern):
+            chosen = value
+    return chosen
+
+
+def parse_tolerance(text: str) -> tuple[str, float]:
+    """`"tumour.dice_per_case=0.02"` -> ("tumour.dice_per_case", 0.02)."""
+    name, sep, value = text.rpartition("=")
+    try:
+        tol = float(value)
+    except ValueError:
+        tol = math.nan
+    if not sep or not name or not math.isfinite(tol) or tol < 0:
+        raise InputError(f"tolerance must be METRIC=VALUE with VALUE >= 0, got {text!r}")
+    return name, tol
+
+
+def compare(
+    current: dict[str, float | None],
+    baseline: dict[str, float | None],
+    tolerances: list[tuple[str, float]] | None = None,
+    default_tolerance: float = 0.0,
+) -> list[Delta]:
+    """Compare every baseline metric with the current one; InputError if CURRENT lacks one."""
+    missing = sorted(set(baseline) - set(current))
+    if not set(baseline) & set(current):
+        raise InputError("CURRENT and BASELINE have no metric in common")
+    if missing:
+        shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+        raise InputError(f"CURRENT lacks {len(missing)} metric(s) that BASELINE has: {shown}")
+    deltas = []
+    for key in sorted(baseline):
+        base, cur = baseline[key], current[key]
+        hib = higher_is_better(key)
+        tol = tolerance_for(key, tolerances or [], default_tolerance)
+        deltas.append(Delta(key, base, cur, tol, hib, _status(key, base, cur, hib, tol)))
+    return deltas
+
+
+def _status(key: str, base: float | None, cur: float | None, hib: bool | None, tol: float) -> str:
+    if hib is None:
+        return "not gated"
+    if base is None:
+        return "undefined" if cur is None else "newly defined"
+    if cur is None:
+        return "worse"
+    if uses_absolute_value(key):
+        base, cur = abs(base), abs(cur)
+    gain = (cur - base) if hib else (base - cur)
+    if gain < -(tol + _EPS):
+        return "worse"
+    return "better" if gain > _EPS else "ok"
+
+
+def _fmt(value: float | None) -> str:
+    return "null" if value is None else f"{value:.6g}"
+
+
+def format_deltas(deltas: list[Delta]) -> str:
+    """A plain-text table: metric, baseline, current, delta, tolerance, direction, status."""
+    header = ["metric", "baseline", "current", "delta", "tolerance", "better", "status"]
+    rows = [header]
+    for d in deltas:
+        direction = {True: "higher", False: "lower", None: "?"}[d.higher_is_better]
+        if uses_absolute_value(d.key) and d.higher_is_better is not None:
+            direction = "|lower|"
+        delta = "" if d.delta is None else f"{d.delta:+.6g}"
+        rows.append(
+            [
+                d.key,
+                _fmt(d.baseline),
+                _fmt(d.current),
+                delta,
+                f"{d.tolerance:g}",
+                direction,
+                d.status.upper() if d.status == "worse" else d.status,
+            ]
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines) + "\n"
