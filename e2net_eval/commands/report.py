@@ -81,5 +81,24 @@ def regress_cmd(
     click.echo(f"ok: {len(deltas)} metric(s) compared, none worse beyond tolerance")
 
 
-COMMANDS: list[click.Command] = [leaderboard_cmd, regress_cmd]
+@click.command("report")
+@click.argument("run_dir", type=click.Path(path_type=str))
+@click.option(
+    "-o",
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=str),
+    help="Output folder (replaced). Default: RUN_DIR/report.",
+)
+def report_cmd(run_dir: str, out_dir: str | None) -> None:
+    """Write Table 1-3 style tables, paired tests and figures of an ablation run directory
+    (Markdown, LaTeX, CSV, self-contained HTML)."""
+    from e2net_eval.report.build import write_report
+
+    written = write_report(run_dir, out_dir or f"{run_dir}/report")
+    for kind, path in written.items():
+        click.echo(f"{kind:9s} {path}")
+
+
+COMMANDS: list[click.Command] = [leaderboard_cmd, regress_cmd, report_cmd]
 BENCH_COMMANDS: list[click.Command] = []

@@ -2,7 +2,7 @@
 
 The metrics stage owns the truth: `e2net_eval.metrics.METRICS[name].higher_is_better`.
 Names in a summary are nested (`regions.tumour.assd.mean`, `detection.any_overlap.f1`);
-`registry_name` maps a flattened key to the registry's name.
+`registry_names` maps a flattened key to the registry's name.
 """
 
 from __future__ import annotations
@@ -31,30 +31,36 @@ _FALLBACK_HIGHER_IS_BETTER: dict[str, bool] = {
     "detection_any_overlap_precision": True,
     "detection_any_overlap_recall": True,
     "detection_any_overlap_f1": True,
+    "lesion_dice": True,
 }
 
 #: Metrics whose best value is 0 in either direction: compared on their absolute value.
 ABSOLUTE_VALUE_METRICS = frozenset({"rvd"})
 
 
-def registry_name(key: str) -> str:
-    """`liver.dice_per_case` -> `dice_per_case`; `tumour_burden.rmse` -> `tumour_burden_rmse`;
-    `detection.any_overlap.f1` -> `detection_any_overlap_f1`; `tumour.assd` -> `assd`."""
-    parts = key.split(".")
+def registry_names(key: str) -> list[str]:
+    """Registry names to try for a flattened key, most specific first:
+    `liver.dice_per_case` -> [`dice_per_case`]; `tumour_burden.rmse` -> [`tumour_burden_rmse`,
+    `rmse`]; `detection.any_overlap.f1` -> [`detection_any_overlap_f1`, `f1`];
+    `detection.lesion_dice` -> [`detection_lesion_dice`, `lesion_dice`]."""
+    parts = key.rsplit("/", 1)[-1].split(".")
     if parts[0] in ("tumour_burden", "detection"):
-        return "_".join(parts)
-    return parts[-1]
+        return ["_".join(parts), parts[-1]]
+    return [parts[-1]]
 
 
 def higher_is_better(key: str) -> bool | None:
     """Direction of a flattened summary key, or None when no metric of that name is known."""
-    name = registry_name(key)
-    if _REGISTRY is not None:
-        info = _REGISTRY.get(name)
-        return None if info is None else bool(info.higher_is_better)
-    return _FALLBACK_HIGHER_IS_BETTER.get(name)
+    for name in registry_names(key):
+        if _REGISTRY is not None:
+            info = _REGISTRY.get(name)
+            if info is not None:
+                return bool(info.higher_is_better)
+        elif name in _FALLBACK_HIGHER_IS_BETTER:
+            return _FALLBACK_HIGHER_IS_BETTER[name]
+    return None
 
 
 def uses_absolute_value(key: str) -> bool:
     """True for signed metrics (RVD) whose magnitude is what gets better or worse."""
-    return registry_name(key) in ABSOLUTE_VALUE_METRICS
+    return registry_names(key)[0] in ABSOLUTE_VALUE_METRICS

@@ -21,7 +21,8 @@ from e2net_eval.util.jsonio import load_json
 SUMMARY = "summary.json"
 # Counts and bookkeeping in a summary: reported by other tools, never gated.
 _NOT_GATED = {"n", "n_undefined", "n_cases", "n_nonfinite", "tp", "fp", "fn"}
-_NOT_GATED |= {"n_no_liver_predicted", "reference", "predicted"}
+_NOT_GATED |= {"n_no_liver_predicted", "reference", "predicted", "iou_threshold"}
+_NOT_GATED |= {"n_ref_lesions", "n_pred_lesions"}
 _EPS = 1e-12
 
 
@@ -68,7 +69,9 @@ def flatten_summary(summary: dict[str, Any]) -> dict[str, float | None]:
         if not isinstance(block, dict):
             continue
         for name, value in block.items():
-            if isinstance(value, dict):
+            if isinstance(value, dict) and "mean" in value:
+                leaf(f"{section}.{name}", value["mean"])
+            elif isinstance(value, dict):
                 for sub, v in value.items():
                     if sub not in _NOT_GATED:
                         leaf(f"{section}.{name}.{sub}", v)

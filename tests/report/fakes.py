@@ -26,11 +26,12 @@ def fake_summary(
     bpred = burden_pred if burden_pred is not None else [b + 0.005 for b in bref]
     err = np.asarray(bpred) - np.asarray(bref)
 
-    def region(values: list[float]) -> dict[str, Any]:
+    def region(values: list[float], ref: list[int], pred: list[int]) -> dict[str, Any]:
         mean = float(np.mean(values))
+        inter = sum(d * (r + p) / 2 for d, r, p in zip(values, ref, pred, strict=True))
         return {
             "dice_per_case": mean,
-            "dice_global": min(1.0, mean + 0.01),
+            "dice_global": 2 * inter / (sum(ref) + sum(pred)),
             "voe": {"mean": 1 - mean, "n": n, "n_undefined": 0},
             "rvd": {"mean": rvd, "n": n, "n_undefined": 0},
             "assd": {"mean": assd, "n": n, "n_undefined": 0 if assd is not None else n},
@@ -39,7 +40,10 @@ def fake_summary(
     return {
         "meta": {"version": "0.1.0", "protocol": "leak-free", **(meta or {})},
         "n_cases": n,
-        "regions": {"liver": region(liver), "tumour": region(tumour)},
+        "regions": {
+            "liver": region(liver, [1000] * n, [1000] * n),
+            "tumour": region(tumour, [100 * (i % 3) for i in range(n)], [100] * n),
+        },
         "tumour_burden": {
             "rmse": float(np.sqrt(np.mean(err**2))),
             "max_abs_error": float(np.max(np.abs(err))),
@@ -64,8 +68,8 @@ def fake_summary(
         "metric_per_case": [
             {
                 "case": ids[i],
-                "liver": {"dice": liver[i]},
-                "tumour": {"dice": tumour[i]},
+                "liver": {"dice": liver[i], "ref_voxels": 1000, "pred_voxels": 1000},
+                "tumour": {"dice": tumour[i], "ref_voxels": 100 * (i % 3), "pred_voxels": 100},
                 "tumour_burden": {"reference": bref[i], "predicted": bpred[i]},
             }
             for i in range(n)
@@ -77,3 +81,39 @@ def fake_summary(
 def write_summary(path, summary: dict[str, Any]) -> None:
     """Write a summary with the project's strict JSON writer."""
     dump_json(path, summary)
+
+
+def fake_run(
+    root,
+    configs=("stage1", "baseline", "edge", "dist", "edge_dcff", "dist_dcff"),
+    sets=("lits_val", "ircadb"),
+    n: int = 5,
+    protocol: str = "leak-free",
+) -> None:
+    """An ablation run directory with ablation.json and one summary per set and config;
+    config k improves tumour Dice by 2 points per step (so tests know the order)."""
+    root.mkdir(parents=True, exist_ok=True)
+    info = {
+        "protocol": protocol,
+        "profile": "small",
+        "seed": 7,
+        "device": "cpu",
+        "configs": list(configs),
+        "phantom": True,
+        "split": {
+            "seed": 7,
+            "train": ["0", "1", "2"],
+            "val": [str(i) for i in range(n)],
+            "excluded": ["3"] if protocol == "leak-free" else [],
+        },
+        "overlap": [{"lits": "3", "ircadb": "3Dircadb1.1"}],
+    }
+    dump_json(root / "ablation.json", info)
+    for s_i, set_name in enumerate(sets):
+        for k, config in enumerate(configs):
+            liver = [0.90 + 0.01 * k + 0.002 * i for i in range(n)]
+            tumour = [0.50 + 0.02 * k + 0.03 * i + 0.01 * s_i for i in range(n)]
+            write_summary(
+                root / "eval" / set_name / config / "summary.json",
+                fake_summary(liver, tumour, meta={"config": config}),
+            )

@@ -1,0 +1,145 @@
+"""The layout of an ablation run directory, and reading its summaries for a report.
+
+```
+RUN/ablation.json                      protocol, profile, seed, split, configs, data roots
+RUN/ablation_state.json                finished steps (resume bookkeeping)
+RUN/data/{lits,ircadb}/                phantom data sets (only when generated)
+RUN/train/                             training run dir: split.json, <config>/best.pt, ...
+RUN/pred/<set>/<config>/<case>.nii.gz  predictions; <set> is "lits_val" or "ircadb"
+RUN/eval/<set>/<config>/summary.json   evaluate() output (+ per_case.csv)
+RUN/report/                            the report written at the end
+```
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from e2net_eval.errors import InputError
+from e2net_eval.util.jsonio import load_json
+
+ABLATION_JSON = "ablation.json"
+STATE_JSON = "ablation_state.json"
+SETS = ("lits_val", "ircadb")
+SET_TITLES = {"lits_val": "LiTS validation", "ircadb": "3DIRCADb"}
+#: Table 3's order; also the order of the paired tests.
+CONFIG_ORDER = ("stage1", "baseline", "edge", "dist", "edge_dcff", "dist_dcff")
+CONFIG_LABELS = {
+    "stage1": "1st stage",
+    "baseline": "Baseline (2nd stage)",
+    "edge": "+ edge",
+    "dist": "+ dist",
+    "edge_dcff": "+ edge + DCFF",
+    "dist_dcff": "+ dist + DCFF",
+}
+PROTOCOLS = ("leak-free", "paper")
+
+
+def pred_dir(run: str | Path, set_name: str, config: str) -> Path:
+    return Path(run) / "pred" / set_name / config
+
+
+def eval_dir(run: str | Path, set_name: str, config: str) -> Path:
+    return Path(run) / "eval" / set_name / config
+
+
+def config_sort_key(config: str) -> tuple[int, str]:
+    order = CONFIG_ORDER.index(config) if config in CONFIG_ORDER else len(CONFIG_ORDER)
+    return order, config
+
+
+@dataclass
+class RunResults:
+    """What a report needs from a run: its description and every summary, by set and config."""
+
+    root: Path
+    info: dict[str, Any]
+    summaries: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+
+    @property
+    def protocol(self) -> str:
+        return str(self.info.get("protocol", "unknown"))
+
+    @property
+    def profile(self) -> str:
+        return str(self.info.get("profile", "unknown"))
+
+    @property
+    def seed(self) -> Any:
+        return self.info.get("seed", "unknown")
+
+    def configs(self, set_name: str) -> list[str]:
+        return sorted(self.summaries.get(set_name, {}), key=config_sort_key)
+
+    def split_label(self, set_name: str) -> str:
+        """E.g. "LiTS validation, 4 cases (split seed 0)" or "3DIRCADb, 3 cases"."""
+        summaries = self.summaries.get(set_name, {})
+        n = max((s.get("n_cases", 0) for s in summaries.values()), default=0)
+        text = f"{SET_TITLES.get(set_name, set_name)}, {n} cases"
+        split = self.info.get("split") or {}
+        if set_name == "lits_val" and "seed" in split:
+            text += f" (split seed {split['seed']})"
+        return text
+
+    def provenance(self, set_name: str) -> str:
+        """The label every measured number carries: protocol, profile, seed, split."""
+        return (
+            f"protocol {self.protocol}, profile {self.profile}, seed {self.seed}, "
+            f"{self.split_label(set_name)}"
+        )
+
+
+def load_run(run: str | Path) -> RunResults:
+    """Read `RUN/ablation.json` and every `RUN/eval/<set>/<config>/summary.json`."""
+    root = Path(run)
+    if not root.is_dir():
+        raise InputError("run directory not found", path=root)
+    info_path = root / ABLATION_JSON
+    if not info_path.is_file():
+        raise InputError(f"not an ablation run directory: no {ABLATION_JSON}", path=root)
+    info = _read(info_path)
+    if not isinstance(info, dict):
+        raise InputError("expected a JSON object", path=info_path)
+    results = RunResults(root=root, info=info)
+    for set_name in SETS:
+        base = root / "eval" / set_name
+        if not base.is_dir():
+            continue
+        for cfg_dir in sorted(p for p in base.iterdir() if p.is_dir()):
+            path = cfg_dir / "summary.json"
+            if path.is_file():
+                summary = _read(path)
+                _check_summary(summary, path)
+                results.summaries.setdefault(set_name, {})[cfg_dir.name] = summary
+    if not results.summaries:
+        raise InputError("no eval/<set>/<config>/summary.json in this run", path=root)
+    return results
+
+
+def _read(path: Path) -> Any:
+    try:
+        return load_json(path)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read JSON: {exc}", path=path) from exc
+
+
+def _check_summary(summary: Any, path: Path) -> None:
+    if not isinstance(summary, dict):
+        raise InputError("summary.json is not a JSON object", path=path)
+    for key in ("regions", "metric_per_case", "tumour_burden"):
+        if key not in summary:
+            raise InputError(f"summary.json lacks '{key}'", path=path)
+    for region in ("liver", "tumour"):
+        if region not in summary["regions"]:
+            raise InputError(f"summary.json lacks region '{region}'", path=path)
+
+
+def per_case(summary: dict[str, Any], region: str, metric: str = "dice") -> list[float | None]:
+    """The per-case values of one region's metric, in the summary's case order."""
+    return [(row.get(region) or {}).get(metric) for row in summary["metric_per_case"]]
+
+
+def case_ids(summary: dict[str, Any]) -> list[str]:
+    return [str(row["case"]) for row in summary["metric_per_case"]]
