@@ -43,8 +43,9 @@ def run_lines(run: RunResults) -> list[str]:
     if split:
         lines.append(
             f"Split (seed {split.get('seed', '?')}): {len(split.get('train', []))} training, "
-            f"{len(split.get('val', []))} validation LiTS cases; excluded from training: "
-            f"{', '.join(map(str, split.get('excluded', []))) or 'none'}"
+            f"{len(split.get('validation', split.get('val', [])))} validation LiTS cases; "
+            f"excluded from training and validation: "
+            f"{', '.join(map(str, split.get('exclude', []))) or 'none'}"
         )
     if info.get("overlap") is not None:
         lines.append(f"3DIRCADb/LiTS overlap found: {len(info['overlap'])} patient(s)")

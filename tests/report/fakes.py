@@ -103,8 +103,8 @@ def fake_run(
         "split": {
             "seed": 7,
             "train": ["0", "1", "2"],
-            "val": [str(i) for i in range(n)],
-            "excluded": ["3"] if protocol == "leak-free" else [],
+            "validation": [str(i) for i in range(n)],
+            "exclude": ["3"] if protocol == "leak-free" else [],
         },
         "overlap": [{"lits": "3", "ircadb": "3Dircadb1.1"}],
     }
