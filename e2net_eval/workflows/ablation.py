@@ -258,7 +258,7 @@ class _Context:
             "protocol": a.protocol,
             "profile": a.profile,
             "seed": a.seed,
-            "device": a.device,
+            "device": resolved_device(a.device),
             "configs": a.configs,
             "phantom": a.phantom,
             "data": {
@@ -385,6 +385,18 @@ class _Context:
             return self.lits, list(split.get("validation", split.get("val", [])))
         assert self.ircadb is not None
         return self.ircadb, None
+
+
+def resolved_device(device: str) -> str:
+    """`auto` as the trainer resolves it (CUDA when available, else CPU), for the record."""
+    if device != "auto":
+        return device
+    try:
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    except ImportError:  # pragma: no cover
+        return "cpu"
 
 
 def args_as_dict(args: AblationArgs) -> dict[str, Any]:
