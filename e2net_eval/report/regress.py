@@ -84,7 +84,7 @@ def find_summaries(path: str | Path) -> dict[str, Path]:
     """Summary files of a path, keyed by their folder relative to it ("" for the file itself).
 
     A file is used as is. A directory with `summary.json` directly inside means that file;
-    otherwise every `summary.json` below it (a run directory: `eval/<set>/<config>/`).
+    otherwise every `summary.json` below it (in an ablation run directory, below `eval/`).
     """
     path = Path(path)
     if path.is_file():
@@ -93,7 +93,11 @@ def find_summaries(path: str | Path) -> dict[str, Path]:
         raise InputError("no such file or directory", path=path)
     if (path / SUMMARY).is_file():
         return {"": path / SUMMARY}
-    found = {str(p.parent.relative_to(path).as_posix()): p for p in sorted(path.rglob(SUMMARY))}
+    # an ablation run: only its evaluation summaries (RUN/eval/<set>/<config>/)
+    base = (
+        path / "eval" if (path / "ablation.json").is_file() and (path / "eval").is_dir() else path
+    )
+    found = {str(p.parent.relative_to(path).as_posix()): p for p in sorted(base.rglob(SUMMARY))}
     if not found:
         raise InputError(f"no {SUMMARY} in this directory or below", path=path)
     return found
