@@ -96,7 +96,9 @@ def collect_figures(run: RunResults) -> list[tuple[str, str, bytes]]:
         picked = figs.best_worst(run.summaries[set_name][final])
         if picked is None:
             continue
-        for which, case_id in zip(("best", "worst"), picked, strict=True):
+        for which, case_id in zip(
+            ("best", "worst"), picked[: 1 if picked[0] == picked[1] else 2], strict=False
+        ):
             label = f"{title}, {CONFIG_LABELS.get(final, final)}, {which} case {case_id}"
             png = figs.case_slices(run, set_name, final, case_id, label)
             if png:

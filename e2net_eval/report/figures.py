@@ -96,7 +96,7 @@ def burden_scatter(run: RunResults, set_name: str) -> bytes | None:
 
 def best_worst(summary: dict[str, Any]) -> tuple[str, str] | None:
     """Case ids with the highest and lowest tumour Dice among cases with a reference tumour
-    (liver Dice when no case has one)."""
+    (liver Dice when no case has one; ties broken by liver Dice). Equal when one case."""
     ids = case_ids(summary)
     if not ids:
         return None
@@ -107,15 +107,16 @@ def best_worst(summary: dict[str, Any]) -> tuple[str, str] | None:
         ref = t.get("ref_voxels", None)
         has_tumour.append(bool(ref) if ref is not None else bool(b.get("reference")))
     region = "tumour" if any(has_tumour) else "liver"
+    liver = per_case(summary, "liver")
     scored = [
-        (v, cid)
-        for v, cid, h in zip(per_case(summary, region), ids, has_tumour, strict=True)
+        (v, lv if lv is not None else -1.0, cid)  # ties broken by liver Dice
+        for v, lv, cid, h in zip(per_case(summary, region), liver, ids, has_tumour, strict=True)
         if v is not None and (h or region == "liver")
     ]
     if not scored:
         return None
     scored.sort()
-    return scored[-1][1], scored[0][1]
+    return scored[-1][2], scored[0][2]
 
 
 def _to_ras(arr: np.ndarray, affine: np.ndarray) -> np.ndarray:

@@ -190,3 +190,26 @@ def test_report_command(run_dir, tmp_path, run_cli):
     (tmp_path / "empty").mkdir()
     code, _, err = run_cli("report", tmp_path / "empty")
     assert code == 2 and "ablation.json" in err
+
+
+def test_best_worst_cases():
+    def row(case, tumour, liver, ref):
+        return {
+            "case": case,
+            "liver": {"dice": liver},
+            "tumour": {"dice": tumour, "ref_voxels": ref},
+        }
+
+    summary = {
+        "metric_per_case": [
+            row("a", 0.0, 0.80, 10),
+            row("b", 1.0, 0.99, 0),  # no reference tumour: not a tumour candidate
+            row("c", 0.0, 0.95, 10),
+            row("d", 0.6, 0.90, 10),
+        ]
+    }
+    assert figures.best_worst(summary) == ("d", "a")
+    summary["metric_per_case"].pop()
+    assert figures.best_worst(summary) == ("c", "a")  # tie on tumour, liver decides
+    only = {"metric_per_case": [row("x", 0.5, 0.9, 0)]}
+    assert figures.best_worst(only) == ("x", "x")  # no tumour anywhere: liver Dice
