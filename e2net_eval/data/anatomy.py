@@ -98,7 +98,7 @@ def phantom_case(
             np.broadcast_to(_ellipsoid(X, Y, 0, (side * 32, sy - 30, 0), (24, 18, 1)) < 1, shape)
         ] = 52
     kidney_z = zl - rng.uniform(55, 80)
-    for side, name in ((1, "right"), (-1, "left")):
+    for side in (1, -1):
         c = (side * 0.42 * A, -0.5 * B, kidney_z + rng.uniform(-8, 8))
         r = (0.14 * A, 0.18 * B, rng.uniform(42, 55))
         d = _ellipsoid(X, Y, Z, c, r)
