@@ -64,7 +64,7 @@ def convert_dataset(
         raise InputError("output folder is the input folder", path=out)
     ids = ds.case_ids()
     with atomic_dir(out) as tmp:
-        for cid in tqdm(ids, desc="convert", disable=not progress):
+        for cid in tqdm(ids, desc="convert", disable=None if progress else True):
             case = ds.load(cid)
             write_nifti(tmp / f"volume-{cid}.nii.gz", case.image, case.affine)
             write_nifti(tmp / f"segmentation-{cid}.nii.gz", case.label, case.affine)

@@ -118,7 +118,7 @@ def find_overlap(
         return fps[ds.layout, cid]
 
     scored = []
-    for icid in tqdm(ircadb.case_ids(), desc="overlap", disable=not progress):
+    for icid in tqdm(ircadb.case_ids(), desc="overlap", disable=None if progress else True):
         ish = heads[ircadb.layout, icid]
         cands = []
         for lcid in lits.case_ids():

@@ -80,7 +80,7 @@ def write_phantom(
     gz = (layout == "msd") if gzip is None else gzip
     records = []
     with atomic_dir(out) as tmp:
-        for k, idx in enumerate(tqdm(indices, desc="phantom", disable=not progress)):
+        for k, idx in enumerate(tqdm(indices, desc="phantom", disable=None if progress else True)):
             case = phantom_case(seed, idx, size, slices)
             affine = unit_spacing_affine(case.affine) if idx in unit else case.affine
             if layout == "lits":
