@@ -16,6 +16,6 @@ def phantom_root(tmp_path_factory):
     write_phantom(root / "lits", "lits", N_LITS, unit_spacing=[2], **kw)
     write_phantom(root / "lits_gz", "lits", 2, gzip=True, **kw)
     write_phantom(root / "msd", "msd", 3, **kw)
-    write_phantom(root / "ircadb", "ircadb", indices=[2, 0, 5], **kw)
-    write_phantom(root / "ircadb_zip", "ircadb", indices=[2, 0, 5], zipped=True, **kw)
+    write_phantom(root / "ircadb", "ircadb", indices=[2, 1, 5], **kw)
+    write_phantom(root / "ircadb_zip", "ircadb", indices=[2, 1, 5], zipped=True, **kw)
     return root
