@@ -63,10 +63,20 @@ def _read_raw(path: Path, case: str | None) -> tuple[np.ndarray, float, float, n
     return raw, slope, inter, img
 
 
+def _blocks(arr: np.ndarray, size: int = 16):
+    """Views of `arr` in blocks along the last axis: full-volume checks without a full copy."""
+    for k in range(0, arr.shape[-1], size):
+        yield arr[..., k : k + size]
+
+
 def _is_integral(arr: np.ndarray) -> bool:
     if arr.dtype.kind in "iub":
         return True
-    return bool(np.all(np.isfinite(arr)) and np.array_equal(arr, np.round(arr)))
+    return all(np.isfinite(b).all() and np.array_equal(b, np.round(b)) for b in _blocks(arr))
+
+
+def _has_nan(arr: np.ndarray) -> bool:
+    return arr.dtype.kind == "f" and any(np.isnan(b).any() for b in _blocks(arr))
 
 
 def read_image(path: Path, case: str | None = None) -> tuple[np.ndarray, np.ndarray, tuple]:
@@ -88,7 +98,7 @@ def read_image(path: Path, case: str | None = None) -> tuple[np.ndarray, np.ndar
         image *= np.float32(slope)
     if inter != 0.0:
         image += np.float32(inter)
-    if np.isnan(image).any():
+    if _has_nan(image):
         raise InputError("image contains NaN", case=case, path=path)
     return image, _affine(img), _spacing(img)
 

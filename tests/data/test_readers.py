@@ -120,3 +120,21 @@ def test_window_hu():
     assert y.dtype == np.float32
     assert np.allclose(y, [-1, -1, 0, 1, 1])
     assert x[0] == -1000  # input untouched
+
+
+def test_masks_without_positions_match_by_file_name(phantom_root, tmp_path):
+    import shutil
+
+    import pydicom
+
+    root = tmp_path / "irc"
+    shutil.copytree(phantom_root / "ircadb", root)
+    ref = open_dataset(phantom_root / "ircadb").load("3Dircadb1.1")  # slices in write order
+    n = ref.shape[2]
+    for path in (root / "3Dircadb1.1" / "MASKS_DICOM").rglob("image_*"):
+        ds = pydicom.dcmread(path)
+        del ds.ImagePositionPatient
+        ds.InstanceNumber = n - int(ds.InstanceNumber) + 1  # order by number is now wrong
+        ds.save_as(path)
+    case = open_dataset(root).load("3Dircadb1.1")
+    assert np.array_equal(case.label, ref.label)
