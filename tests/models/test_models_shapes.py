@@ -58,7 +58,7 @@ def test_bad_names_and_overrides_raise():
 
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("context", [1, 3])
-@pytest.mark.parametrize("hw", [(64, 64), (37, 50)])
+@pytest.mark.parametrize("hw", [(64, 64), (37, 50), (9, 5)])
 def test_small_forward_shapes(name, context, hw):
     torch.manual_seed(0)
     model = create_model(name, "small", context=context)
