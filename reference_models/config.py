@@ -76,6 +76,15 @@ class ModelConfig:
         out = dataclasses.asdict(self)
         return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
 
+    @classmethod
+    def from_dict(cls, data: dict) -> ModelConfig:
+        """Inverse of `to_dict` (lists back to tuples); unknown keys raise ValueError."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown config fields: {', '.join(sorted(unknown))}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
 
 # name -> (stage, out_channels, edge_target, dcff): the rows of Table 3.
 TABLE3: dict[str, tuple[int, int, str, bool]] = {

@@ -149,3 +149,18 @@ def test_gradients_reach_every_parameter(name):
     assert not missing, missing
     assert not zero, zero
     assert all(torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+def test_config_round_trip_rebuilds_the_same_network():
+    import json
+
+    from reference_models import ModelConfig, build_model
+
+    model = create_model("edge_dcff", "small", context=3)
+    data = json.loads(json.dumps(model.config.to_dict()))
+    config = ModelConfig.from_dict(data)
+    assert config == model.config
+    rebuilt = build_model(config)
+    rebuilt.load_state_dict(model.state_dict(), strict=True)
+    with pytest.raises(ValueError, match="unknown config fields"):
+        ModelConfig.from_dict({**data, "depth": 2})
