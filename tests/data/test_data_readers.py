@@ -142,10 +142,10 @@ def test_masks_without_positions_match_by_file_name(phantom_root, tmp_path):
 
 @pytest.mark.parametrize("name", ["v.nii.gz", "v.nii"])
 def test_one_copy_in_memory(tmp_path, name):
-    """Image and label reads peak at about one copy of the result (no float64, no 2x)."""
+    """Image and label reads peak at one copy of the result plus fixed-size buffers."""
     import tracemalloc
 
-    data = np.random.default_rng(0).integers(-1000, 1000, (128, 128, 64)).astype(np.int16)
+    data = np.random.default_rng(0).integers(-1000, 1000, (256, 256, 96)).astype(np.int16)
     nib.save(nib.Nifti1Image(data, np.eye(4)), tmp_path / name)
     nib.save(nib.Nifti1Image((data % 3).astype(np.uint8), np.eye(4)), tmp_path / f"l{name}")
     for reader, path in ((read_image, tmp_path / name), (read_label, tmp_path / f"l{name}")):
@@ -154,4 +154,4 @@ def test_one_copy_in_memory(tmp_path, name):
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
         assert type(arr) is np.ndarray  # not a memory map of a file that may be rewritten
-        assert peak < 1.5 * arr.nbytes + 2**20
+        assert peak < 1.2 * arr.nbytes + 8 * 2**20  # 4 MiB read chunks, 16-slice slabs
