@@ -220,3 +220,31 @@ def test_bad_arguments_exit_2(rec, tmp_path, run_cli):
     code, _, err = run_cli("ablation", "-o", tmp_path / "r3", "--lits", tmp_path / "missing")
     assert code == 2 and "missing" in err
     assert rec.calls == []
+
+
+@pytest.fixture
+def rec_real_data(monkeypatch):
+    """Fake training, inference and metrics; the real data layer (phantom, overlap, split)."""
+    r = Recorder()
+    for mod, name in [
+        (e2net_eval.training, "train"),
+        (e2net_eval.inference, "predict"),
+        (e2net_eval.metrics, "evaluate"),
+    ]:
+        monkeypatch.setattr(mod, name, getattr(r, name), raising=False)
+    return r
+
+
+@pytest.mark.skipif(not hasattr(e2net_eval.data, "find_overlap"), reason="data layer missing")
+def test_real_phantom_overlap_and_split(rec_real_data, tmp_path):
+    run = tmp_path / "run"
+    wf.run_ablation(wf.AblationArgs(out=run, configs=["baseline"], seed=1))
+    info = json.loads((run / "ablation.json").read_text())
+    found = {m["lits"]: m["ircadb"] for m in info["overlap"]}
+    planted = {str(i): f"3Dircadb1.{k + 1}" for k, i in enumerate(wf.PHANTOM_IRCADB_INDICES)}
+    assert found == planted  # found from image content, not from ids
+    split = info["split"]
+    assert sorted(split["exclude"]) == sorted(planted)
+    assert not (set(split["train"]) | set(split["validation"])) & set(planted)
+    assert len(split["validation"]) == wf.PHANTOM_N_VAL
+    assert len(split["train"]) == wf.PHANTOM_LITS_CASES - len(planted) - wf.PHANTOM_N_VAL
