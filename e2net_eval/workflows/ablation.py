@@ -33,12 +33,12 @@ from e2net_eval.errors import InputError
 from e2net_eval.report.rundir import (
     ABLATION_JSON,
     CONFIG_ORDER,
-    STATE_JSON,
     eval_dir,
     pred_dir,
 )
 from e2net_eval.util.jsonio import dump_json, load_json
 from e2net_eval.util.meta import run_meta
+from e2net_eval.workflows.state import StateBook
 
 log = logging.getLogger(__name__)
 
@@ -121,49 +121,6 @@ def normalise_configs(configs: list[str] | tuple[str, ...] | None) -> list[str]:
         raise InputError(f"unknown configuration(s) {unknown}; choose from {list(CONFIG_ORDER)}")
     chosen.add("stage1")
     return [c for c in CONFIG_ORDER if c in chosen]
-
-
-class StateBook:
-    """RUN/ablation_state.json: the arguments and every finished step with its outputs."""
-
-    def __init__(self, run: Path, fingerprint: dict[str, Any]):
-        self.path = run / STATE_JSON
-        if self.path.is_file():
-            try:
-                state = load_json(self.path)
-            except ValueError as exc:
-                raise InputError(f"corrupt state file: {exc}", path=self.path) from exc
-            if state.get("args") != fingerprint:
-                diff = sorted(
-                    k for k in fingerprint if (state.get("args") or {}).get(k) != fingerprint[k]
-                )
-                raise InputError(
-                    f"this run directory was started with other arguments ({', '.join(diff)}); "
-                    "use another -o folder or the original arguments",
-                    path=run,
-                )
-            self.state = state
-        else:
-            self.state = {"args": fingerprint, "steps": {}}
-            self._save()
-
-    def done(self, step: str) -> bool:
-        return bool(self.state["steps"].get(step, {}).get("done"))
-
-    def outputs(self, step: str) -> Any:
-        return self.state["steps"][step].get("outputs")
-
-    def mark(self, step: str, outputs: Any, seconds: float, device: str) -> None:
-        self.state["steps"][step] = {
-            "done": True,
-            "outputs": outputs,
-            "seconds": round(seconds, 2),
-            "device": device,
-        }
-        self._save()
-
-    def _save(self) -> None:
-        dump_json(self.path, self.state)
 
 
 def plan(args: AblationArgs) -> list[str]:

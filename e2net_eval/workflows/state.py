@@ -1,0 +1,57 @@
+"""RUN/ablation_state.json: which steps of a run have finished, and with which arguments.
+
+A step is written here only after it finished, so the file is the truth for resuming;
+the arguments ("fingerprint") guard a run folder against being reused with other ones.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from e2net_eval.errors import InputError
+from e2net_eval.report.rundir import STATE_JSON
+from e2net_eval.util.jsonio import dump_json, load_json
+
+
+class StateBook:
+    """RUN/ablation_state.json: the arguments and every finished step with its outputs."""
+
+    def __init__(self, run: Path, fingerprint: dict[str, Any]):
+        self.path = run / STATE_JSON
+        if self.path.is_file():
+            try:
+                state = load_json(self.path)
+            except ValueError as exc:
+                raise InputError(f"corrupt state file: {exc}", path=self.path) from exc
+            if state.get("args") != fingerprint:
+                diff = sorted(
+                    k for k in fingerprint if (state.get("args") or {}).get(k) != fingerprint[k]
+                )
+                raise InputError(
+                    f"this run directory was started with other arguments ({', '.join(diff)}); "
+                    "use another -o folder or the original arguments",
+                    path=run,
+                )
+            self.state = state
+        else:
+            self.state = {"args": fingerprint, "steps": {}}
+            self._save()
+
+    def done(self, step: str) -> bool:
+        return bool(self.state["steps"].get(step, {}).get("done"))
+
+    def outputs(self, step: str) -> Any:
+        return self.state["steps"][step].get("outputs")
+
+    def mark(self, step: str, outputs: Any, seconds: float, device: str) -> None:
+        self.state["steps"][step] = {
+            "done": True,
+            "outputs": outputs,
+            "seconds": round(seconds, 2),
+            "device": device,
+        }
+        self._save()
+
+    def _save(self) -> None:
+        dump_json(self.path, self.state)
