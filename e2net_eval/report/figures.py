@@ -156,6 +156,24 @@ def slice_panel(
             ax.contour(
                 sl, levels=[0.5], colors=colour, linestyles=ls, linewidths=1.0, origin="lower"
             )
+    from matplotlib.lines import Line2D
+
+    handles = [
+        Line2D([], [], color=c, ls=ls, label=name)
+        for name, (_, c, ls) in zip(
+            ("liver, reference", "liver, predicted", "tumour, reference", "tumour, predicted"),
+            styles,
+            strict=True,
+        )
+    ]
+    ax.legend(
+        handles=handles,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.01),
+        ncol=2,
+        fontsize=7,
+        frameon=False,
+    )
     ax.invert_xaxis()  # RAS: +x is the patient's right; radiological view shows it on the left
     ax.set_axis_off()
     ax.set_title(f"{title}\nslice {z}; solid = reference, dashed = prediction", fontsize=8)
