@@ -37,7 +37,7 @@ def make_case(shape: tuple[int, int, int], seed: int = 0) -> tuple[np.ndarray, n
     """(reference, prediction) uint8 label volumes: liver blob with tumours, and a perturbation.
 
     The liver fills about 40% x 35% x 55% of the volume's extent; 5 tumours of radius
-    2..12% of the in-plane size; the prediction moves the liver boundary by smooth noise of
+    about 2..5% of the in-plane size; the prediction moves the liver boundary by smooth noise of
     a few voxels, shifts and resizes tumours, misses the smallest and adds a false one.
     """
     rng = np.random.default_rng(seed)
@@ -58,17 +58,25 @@ def make_case(shape: tuple[int, int, int], seed: int = 0) -> tuple[np.ndarray, n
     pred = np.zeros(shape, np.uint8)
     ref[box] = ref_field < 1.0
     pred[box] = pred_field < 1.0
-    # Tumours: spheres inside the liver, radius in voxels of the first axis' scale.
-    n_tumours = 5
-    vox = np.array([1.0, sy / sx, sz / sx * 3.0])  # anisotropic: fewer slices than pixels
-    for k in range(n_tumours):
-        c = centre + (rng.uniform(-0.5, 0.5, 3) * radii)
-        rad = sx * rng.uniform(0.015, 0.06) * (0.4 if k == 0 else 1.0)
+    # Tumours: separate spheres inside the liver (radius in first-axis voxels).
+    vox = np.array([1.0, sy / sx, sz / sx * 3.0])  # fewer slices than pixels: anisotropic
+    offsets = np.array(
+        [
+            [0.0, 0.0, 0.0],
+            [-0.45, -0.3, -0.3],
+            [0.45, 0.25, -0.25],
+            [-0.25, 0.45, 0.35],
+            [0.35, -0.45, 0.4],
+        ]
+    )
+    for k, offset in enumerate(offsets):
+        c = centre + (offset + rng.uniform(-0.05, 0.05, 3)) * radii
+        rad = sx * rng.uniform(0.02, 0.05) * (0.3 if k == 0 else 1.0)
         _ball(ref, c, rad, vox, value=2, inside=ref >= 1)
         if k != 0:  # the prediction misses the smallest tumour
             jitter = rng.uniform(-0.15, 0.15, 3) * rad
             _ball(pred, c + jitter, rad * rng.uniform(0.85, 1.15), vox, value=2, inside=pred >= 1)
-    fp_centre = centre + np.array([0.3, -0.3, 0.2]) * radii
+    fp_centre = centre + np.array([0.1, 0.5, -0.5]) * radii
     _ball(pred, fp_centre, 0.02 * sx, vox, value=2, inside=pred >= 1)
     return ref, pred
 
