@@ -223,6 +223,11 @@ def evaluate(
         if missing:
             log.warning("case %s: no prediction, scored as empty", case_id)
         acc.add(case_id, scores, missing_prediction=missing)
+    unmatched = unmatched_predictions(pred_dir, all_ids)
+    if unmatched:
+        log.warning(
+            "%d prediction file(s) match no reference case: %s", len(unmatched), unmatched[:5]
+        )
     summary = {
         "meta": run_meta(
             reference_root=str(Path(ref_root).resolve()),
@@ -236,10 +241,18 @@ def evaluate(
             allow_affine_mismatch=allow_affine_mismatch,
         ),
         **acc.summary(),
+        "unmatched_prediction_files": unmatched,
     }
     write_text(out_dir / "per_case.csv", rows_to_csv(acc.rows))
     dump_json(out_dir / "summary.json", summary, count_key="n_nonfinite")
     return summary
+
+
+def unmatched_predictions(pred_dir: Path, case_ids: Sequence[str]) -> list[str]:
+    """Names of NIfTI files in `pred_dir` that the naming rule gives to no reference case."""
+    matched = {p.name for cid in case_ids if (p := find_prediction(pred_dir, cid)) is not None}
+    files = [p.name for p in pred_dir.iterdir() if p.name.endswith(SUFFIXES) and p.is_file()]
+    return sorted(name for name in files if name not in matched)
 
 
 def _cell(value: object) -> object:

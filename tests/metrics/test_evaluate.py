@@ -105,6 +105,14 @@ def test_cli_end_to_end(dataset, run_cli):
     assert set(summary["tumour_burden"]) >= {"rmse", "max_abs_error", "n_no_liver_predicted"}
     assert summary["meta"]["reference_root"].endswith("ref")
     assert summary["metric_per_case"][0]["case"] == "0"
+    assert summary["unmatched_prediction_files"] == []
+
+
+def test_unmatched_prediction_files_reported(dataset):
+    tmp, labels, _ = dataset
+    _save(tmp / "pred" / "case-7.nii.gz", labels["0"], np.diag([*SPACING, 1.0]))
+    summary = evaluate(tmp / "pred", tmp / "ref", tmp / "out", progress=False)
+    assert summary["unmatched_prediction_files"] == ["case-7.nii.gz"]
 
 
 def test_python_api_and_jobs_agree(dataset):
