@@ -142,12 +142,19 @@ def evaluate_command(
 @click.option("--skip-medpy", is_flag=True, help="Time only our code (medpy takes minutes).")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option(
+    "--repeat",
+    default=3,
+    show_default=True,
+    type=click.IntRange(1, None),
+    help="Time reading and our scoring this many times; report the best.",
+)
+@click.option(
     "--workdir",
     default=None,
     type=click.Path(file_okay=False),
     help="Where the two .nii.gz files are written (default: a temporary folder).",
 )
-def bench_metrics(size, spacing, skip_medpy, seed, workdir) -> None:
+def bench_metrics(size, spacing, skip_medpy, seed, repeat, workdir) -> None:
     """Time the full score set of one generated liver+tumour case: ours vs medpy."""
     from e2net_eval.errors import InputError
     from e2net_eval.metrics.bench import run_benchmark
@@ -160,7 +167,7 @@ def bench_metrics(size, spacing, skip_medpy, seed, workdir) -> None:
     if len(shape) != 3 or len(sp) != 3 or min(shape) < 16:
         raise InputError("--size and --spacing need three values, each axis at least 16")
     result = run_benchmark(
-        shape, sp, seed=seed, medpy=not skip_medpy, workdir=workdir, echo=click.echo
+        shape, sp, seed=seed, medpy=not skip_medpy, repeat=repeat, workdir=workdir, echo=click.echo
     )
     if result.get("agree") is False:
         raise click.ClickException("ours and medpy disagree (see above)")

@@ -118,10 +118,15 @@ def run_benchmark(
     *,
     seed: int = 0,
     medpy: bool = True,
+    repeat: int = 3,
     workdir: str | Path | None = None,
     echo: Callable[[str], None] = print,
 ) -> dict:
-    """Generate, write, read and score one case; return timings and agreement."""
+    """Generate, write, read and score one case; return timings and agreement.
+
+    Reading and our scoring are timed `repeat` times and the best time is reported (the
+    machine may be shared); medpy runs once (it takes minutes at paper size).
+    """
     ref, pred = make_case(shape, seed)
     affine = np.diag([*spacing, 1.0])
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
@@ -129,21 +134,28 @@ def run_benchmark(
         for path, data in zip(paths, (ref, pred), strict=True):
             nib.save(nib.Nifti1Image(data, affine), str(path))
         del ref, pred
-        t0 = time.perf_counter()
-        loaded = [np.asanyarray(nib.load(str(p)).dataobj) for p in paths]
-        t_read = time.perf_counter() - t0
+        reads = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            loaded = [np.asanyarray(nib.load(str(p)).dataobj) for p in paths]
+            reads.append(time.perf_counter() - t0)
+    t_read = min(reads)
     ref, pred = loaded
-    t0 = time.perf_counter()
-    ours = score_case(pred, ref, spacing)
-    t_ours = time.perf_counter() - t0
+    runs = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        ours = score_case(pred, ref, spacing)
+        runs.append(time.perf_counter() - t0)
+    t_ours = min(runs)
     liver, tumour = ours.regions["liver"], ours.regions["tumour"]
     echo(
         f"case {shape} spacing {spacing} mm: liver {liver.counts.ref} voxels, "
         f"tumour {tumour.counts.ref} voxels, {ours.lesions.n_ref} reference lesions"
     )
+    echo(f"timings: best of {repeat} for reading and ours, one medpy run")
     echo(f"read two .nii.gz : {t_read:8.3f} s")
     echo(f"ours (score set) : {t_ours:8.3f} s  ({t_ours / t_read:.2f}x the read time)")
-    result: dict = {"read_s": t_read, "ours_s": t_ours, "shape": shape}
+    result: dict = {"read_s": t_read, "ours_s": t_ours, "shape": shape, "ours_runs_s": runs}
     if medpy:
         t0 = time.perf_counter()
         theirs = _medpy_scores(pred, ref, spacing)

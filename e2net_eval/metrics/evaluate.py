@@ -200,7 +200,7 @@ def evaluate(
     pred_dir, out_dir = Path(pred_dir), Path(out_dir)
     if not pred_dir.is_dir():
         raise InputError("prediction folder does not exist", path=pred_dir)
-    dataset = _dataset(str(ref_root))
+    dataset = _DATASETS[str(ref_root)] = open_reference(ref_root)  # fresh view of the disk
     all_ids = list(dataset.case_ids())
     if case_ids is None:
         case_ids = all_ids
@@ -210,6 +210,18 @@ def evaluate(
             raise InputError(f"cases not in the reference: {', '.join(unknown)}", path=ref_root)
     if not case_ids:
         raise InputError("the reference holds no cases", path=ref_root)
+    # Fail before hours of scoring: every prediction must exist (or be allowed missing)
+    # and be unambiguous.
+    missing_ids = [cid for cid in case_ids if find_prediction(pred_dir, cid) is None]
+    if missing_ids and not allow_missing:
+        shown = ", ".join(missing_ids[:10]) + (" ..." if len(missing_ids) > 10 else "")
+        raise InputError(
+            f"no prediction file for {len(missing_ids)} case(s): {shown} (looked for <id>, "
+            "segmentation-<id>, test-segmentation-<id>, liver_<id> with .nii/.nii.gz); "
+            "pass --allow-missing to score them as empty",
+            case=missing_ids[0],
+            path=pred_dir,
+        )
     options = Options(allow_missing, allow_affine_mismatch, connectivity, lesion_connectivity)
     results: dict[str, tuple[CaseScores, bool]] = {}
     bar = tqdm(total=len(case_ids), desc="evaluate", unit="case", disable=not progress)
