@@ -22,11 +22,11 @@ import nibabel as nib
 import numpy as np
 from tqdm import tqdm
 
+from e2net_eval.data import open_dataset
 from e2net_eval.errors import InputError
 from e2net_eval.metrics.accumulate import CSV_COLUMNS, SetAccumulator
 from e2net_eval.metrics.case import CaseScores, score_case
 from e2net_eval.metrics.lesions import LESION_CONNECTIVITY
-from e2net_eval.metrics.reference import open_reference
 from e2net_eval.metrics.surface import DEFAULT_CONNECTIVITY
 from e2net_eval.util.atomic import write_text
 from e2net_eval.util.jsonio import dump_json
@@ -127,7 +127,7 @@ _DATASETS: dict[str, object] = {}
 
 def _dataset(ref_root: str):
     if ref_root not in _DATASETS:
-        _DATASETS[ref_root] = open_reference(ref_root)
+        _DATASETS[ref_root] = open_dataset(ref_root)
     return _DATASETS[ref_root]
 
 
@@ -200,7 +200,7 @@ def evaluate(
     pred_dir, out_dir = Path(pred_dir), Path(out_dir)
     if not pred_dir.is_dir():
         raise InputError("prediction folder does not exist", path=pred_dir)
-    dataset = _DATASETS[str(ref_root)] = open_reference(ref_root)  # fresh view of the disk
+    dataset = _DATASETS[str(ref_root)] = open_dataset(ref_root)  # fresh view of the disk
     all_ids = list(dataset.case_ids())
     if case_ids is None:
         case_ids = all_ids

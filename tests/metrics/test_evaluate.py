@@ -212,3 +212,25 @@ def test_bench_metrics_small(run_cli, tmp_path):
     assert "values agree" in stdout and "faster" in stdout
     assert "DISAGREE" not in stdout
     assert math.isfinite(float(stdout.split("ours (score set) :")[1].split("s")[0]))
+
+
+@pytest.mark.parametrize("layout", ["msd", "ircadb"])
+def test_other_reference_layouts(tmp_path, layout):
+    """REF may be any layout the data layer reads; predictions on the reference grid."""
+    from e2net_eval.data import open_dataset, write_phantom
+
+    write_phantom(tmp_path / "ref", layout, 2, seed=1, size=48, slices=(12, 16))
+    ds = open_dataset(tmp_path / "ref")
+    (tmp_path / "pred").mkdir()
+    for cid in ds.case_ids():
+        case = ds.load(cid, image=False, label=True)
+        pred = case.label.copy()
+        pred[pred == 2] = 1  # drop every tumour
+        name = f"liver_{cid}.nii.gz" if layout == "msd" else f"{cid}.nii.gz"
+        _save(tmp_path / "pred" / name, pred, np.asarray(case.affine))
+    summary = evaluate(tmp_path / "pred", tmp_path / "ref", tmp_path / "out", progress=False)
+    assert summary["n_cases"] == 2 and summary["meta"]["reference_layout"] == layout
+    assert summary["regions"]["liver"]["dice_per_case"] == 1.0
+    n_ref = summary["detection"]["n_ref_lesions"]
+    assert n_ref > 0
+    assert summary["detection"]["fn"] == n_ref and summary["detection"]["tp"] == 0
