@@ -115,7 +115,12 @@ class SetAccumulator:
             c = rs.counts
             metrics = rs.metrics()
             self.regions[region].add(metrics, c.intersection, c.pred, c.ref)
-            entry[region] = {**metrics, "ref_voxels": c.ref, "pred_voxels": c.pred}
+            entry[region] = {
+                **metrics,
+                "ref_voxels": c.ref,
+                "pred_voxels": c.pred,
+                "intersection": c.intersection,
+            }
             row: dict = {"case": case_id, "region": region, **metrics}
             row.update(
                 ref_voxels=c.ref,

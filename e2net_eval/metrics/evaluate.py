@@ -18,11 +18,11 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from dataclasses import dataclass
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 from tqdm import tqdm
 
 from e2net_eval.data import open_dataset
+from e2net_eval.data.nifti import read_label
 from e2net_eval.errors import InputError
 from e2net_eval.metrics.accumulate import CSV_COLUMNS, SetAccumulator
 from e2net_eval.metrics.case import CaseScores, score_case
@@ -36,7 +36,6 @@ log = logging.getLogger(__name__)
 
 PREFIXES = ("", "segmentation-", "test-segmentation-", "liver_")
 SUFFIXES = (".nii.gz", ".nii")
-VALID_LABELS = (0, 1, 2)
 AFFINE_ATOL = 1e-3  # mm; headers written by different tools round differently
 SCORING = (
     "liver label>=1, tumour label==2; surface = mask minus 18-neighbourhood erosion; "
@@ -73,12 +72,13 @@ def find_prediction(pred_dir: Path, case_id: str) -> Path | None:
 def read_prediction(
     path: Path, case_id: str, shape: tuple[int, ...], affine: np.ndarray, options: Options
 ) -> np.ndarray:
-    """Read a predicted label volume and check it against the reference grid -> uint8."""
-    try:
-        img = nib.load(str(path))
-        data = np.asanyarray(img.dataobj)
-    except Exception as exc:  # nibabel raises many types for corrupt files
-        raise InputError(f"cannot read prediction ({exc})", case=case_id, path=path) from exc
+    """Read a predicted label volume and check it against the reference grid -> uint8.
+
+    Reading and the label-value check (0, 1, 2 only; integral floats accepted) are the
+    data layer's (`e2net_eval.data.nifti.read_label`), so a truncated ``.nii.gz`` is an
+    error too.
+    """
+    data, pred_affine, _ = read_label(path, case_id)
     if data.ndim == 4 and data.shape[3] == 1:
         data = data[..., 0]
     if tuple(data.shape) != tuple(shape):
@@ -88,38 +88,16 @@ def read_prediction(
             path=path,
         )
     if not options.allow_affine_mismatch and not np.allclose(
-        img.affine, affine, rtol=0, atol=AFFINE_ATOL
+        pred_affine, affine, rtol=0, atol=AFFINE_ATOL
     ):
         raise InputError(
             "prediction affine differs from the reference affine "
-            f"(max difference {np.abs(img.affine - affine).max():.4g}); "
+            f"(max difference {np.abs(pred_affine - affine).max():.4g}); "
             "resample onto the reference grid or pass --allow-affine-mismatch",
             case=case_id,
             path=path,
         )
-    bad = invalid_labels(data)
-    if bad:
-        shown = ", ".join(f"{v:g}" for v in bad[:5])
-        raise InputError(f"label values outside {{0, 1, 2}}: {shown}", case=case_id, path=path)
-    return data.astype(np.uint8, copy=False)
-
-
-def invalid_labels(data: np.ndarray) -> list[float]:
-    """Values of `data` that are not 0, 1 or 2 (fast path for uint8: one bincount)."""
-    if data.dtype == np.uint8:
-        counts = np.bincount(data.ravel(), minlength=256)
-        return [float(v) for v in np.flatnonzero(counts[3:]) + 3]
-    if data.size == 0:
-        return []
-    lo, hi = float(data.min()), float(data.max())
-    if (
-        lo >= 0
-        and hi <= 2
-        and (np.issubdtype(data.dtype, np.integer) or bool(np.all(data == np.round(data))))
-    ):
-        return []
-    values = np.unique(data)
-    return [float(v) for v in values.tolist() if v not in VALID_LABELS]
+    return data
 
 
 _DATASETS: dict[str, object] = {}

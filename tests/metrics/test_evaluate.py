@@ -234,3 +234,11 @@ def test_other_reference_layouts(tmp_path, layout):
     n_ref = summary["detection"]["n_ref_lesions"]
     assert n_ref > 0
     assert summary["detection"]["fn"] == n_ref and summary["detection"]["tp"] == 0
+
+
+def test_truncated_prediction_is_an_error(dataset, run_cli):
+    tmp, _, _ = dataset
+    path = tmp / "pred" / "0.nii.gz"
+    path.write_bytes(path.read_bytes()[:-40])
+    code, _, stderr = run_cli("evaluate", tmp / "pred", tmp / "ref", "-o", tmp / "out")
+    assert code == 2 and "case 0" in stderr and "0.nii.gz" in stderr
