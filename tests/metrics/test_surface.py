@@ -154,3 +154,17 @@ def test_bad_arguments():
         surface_distances(a, a, (1, 1, 1), method="fast")
     with pytest.raises(ValueError):
         surface_distances(a, np.ones((3, 3, 4), bool), (1, 1, 1))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_fortran_order_input_same_result(method):
+    # nibabel hands out Fortran-ordered arrays; the anisotropy must still follow array axes.
+    spacing = (0.6, 1.1, 2.7)
+    inner = ball((40, 30, 20), spacing, (12.0, 16.0, 27.0), 7.0)
+    outer = ball((40, 30, 20), spacing, (12.5, 16.0, 26.0), 10.0)
+    c = surface_distances(inner, outer, spacing, method=method)
+    f = surface_distances(
+        np.asfortranarray(inner), np.asfortranarray(outer), spacing, method=method
+    )
+    assert f.assd() == pytest.approx(c.assd(), rel=1e-12)
+    assert f.mssd() == pytest.approx(c.mssd(), rel=1e-12)
