@@ -79,8 +79,6 @@ def read_prediction(
     error too.
     """
     data, pred_affine, _ = read_label(path, case_id)
-    if data.ndim == 4 and data.shape[3] == 1:
-        data = data[..., 0]
     if tuple(data.shape) != tuple(shape):
         raise InputError(
             f"prediction shape {tuple(data.shape)} differs from the reference {tuple(shape)}",
