@@ -7,32 +7,7 @@ Names in a summary are nested (`regions.tumour.assd.mean`, `detection.any_overla
 
 from __future__ import annotations
 
-try:  # the registry of the metrics stage
-    from e2net_eval.metrics import METRICS as _REGISTRY
-except ImportError:  # pragma: no cover - only before the metrics stage is installed
-    _REGISTRY = None
-
-# FALLBACK, used only while `e2net_eval.metrics.METRICS` is missing: the directions of the
-# names this module needs, copied from the contract in docs/architecture.md.
-_FALLBACK_HIGHER_IS_BETTER: dict[str, bool] = {
-    "dice": True,
-    "dice_per_case": True,
-    "dice_global": True,
-    "voe": False,
-    "rvd": False,
-    "assd": False,
-    "rmsd": False,
-    "mssd": False,
-    "tumour_burden_rmse": False,
-    "tumour_burden_max_abs_error": False,
-    "detection_precision": True,
-    "detection_recall": True,
-    "detection_f1": True,
-    "detection_any_overlap_precision": True,
-    "detection_any_overlap_recall": True,
-    "detection_any_overlap_f1": True,
-    "lesion_dice": True,
-}
+from e2net_eval.metrics import METRICS
 
 #: Metrics whose best value is 0 in either direction: compared on their absolute value.
 ABSOLUTE_VALUE_METRICS = frozenset({"rvd"})
@@ -52,12 +27,9 @@ def registry_names(key: str) -> list[str]:
 def higher_is_better(key: str) -> bool | None:
     """Direction of a flattened summary key, or None when no metric of that name is known."""
     for name in registry_names(key):
-        if _REGISTRY is not None:
-            info = _REGISTRY.get(name)
-            if info is not None:
-                return bool(info.higher_is_better)
-        elif name in _FALLBACK_HIGHER_IS_BETTER:
-            return _FALLBACK_HIGHER_IS_BETTER[name]
+        info = METRICS.get(name)
+        if info is not None:
+            return bool(info.higher_is_better)
     return None
 
 

@@ -74,7 +74,8 @@ def _dice_cells(summary: dict[str, Any], region: str, glob: bool) -> list[Cell]:
                 rows = []
                 break
             size = r["ref_voxels"] + r["pred_voxels"]
-            rows.append((r["dice"] * size / 2.0, r["pred_voxels"], r["ref_voxels"]))
+            inter = r.get("intersection", r["dice"] * size / 2.0)  # older summaries lack it
+            rows.append((inter, r["pred_voxels"], r["ref_voxels"]))
         ci_g = stats.bootstrap(np.asarray(rows, dtype=float), stats.global_dice) if rows else None
         cells.append(_pct(block.get("dice_global"), ci_g))
     return cells

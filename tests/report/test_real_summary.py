@@ -1,0 +1,50 @@
+"""regress and report read what the real `evaluate` writes (schema compatibility)."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from e2net_eval.data import write_phantom
+from e2net_eval.metrics import evaluate
+from e2net_eval.report.directions import higher_is_better
+from e2net_eval.report.regress import compare, flatten_summary, load_metrics
+from e2net_eval.report.rundir import load_run
+from e2net_eval.report.tables import build_tables
+from e2net_eval.util.jsonio import dump_json
+
+
+@pytest.fixture(scope="module")
+def real_summary(tmp_path_factory):
+    root = tmp_path_factory.mktemp("real")
+    write_phantom(root / "lits", "lits", 3, seed=4, size=48, slices=(12, 16))
+    preds = root / "pred"
+    preds.mkdir()
+    for i in range(3):  # the reference itself as prediction: every Dice is 1
+        shutil.copy(root / "lits" / f"segmentation-{i}.nii", preds / f"{i}.nii")
+    run = root / "run"
+    evaluate(preds, root / "lits", run / "eval" / "lits_val" / "dist_dcff", progress=False)
+    dump_json(run / "ablation.json", {"protocol": "leak-free", "profile": "small", "seed": 4})
+    return run
+
+
+def test_every_gated_metric_has_a_direction(real_summary):
+    metrics = load_metrics(real_summary)
+    assert metrics["eval/lits_val/dist_dcff/liver.dice_per_case"] == pytest.approx(1.0)
+    for key in metrics:
+        assert higher_is_better(key) is not None, key
+    deltas = compare(metrics, metrics)
+    assert all(d.status in ("ok", "undefined") for d in deltas)
+
+
+def test_tables_from_a_real_summary(real_summary):
+    run = load_run(real_summary)
+    table1 = build_tables(run)[0]
+    row = table1.section("measured")[0]
+    assert row.cells[0].text == "100.0 [100.0, 100.0]"  # liver Dice per case
+    assert row.cells[1].value == pytest.approx(100.0)  # liver Dice global, interval from counts
+    assert row.cells[1].low == pytest.approx(100.0)
+    assert row.cells[4].value == pytest.approx(0.0)  # burden RMSE
+    flat = flatten_summary(run.summaries["lits_val"]["dist_dcff"])
+    assert flat["tumour_burden.rmse"] == pytest.approx(0.0)
