@@ -1,8 +1,122 @@
-"""CLI commands (filled by the stage this module fronts)."""
+"""`e2net-eval models`: list the six network configurations with their sizes and costs."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
+
+from e2net_eval.errors import InputError
+from e2net_eval.util.jsonio import dump_json
 
 COMMANDS: list[click.Command] = []
 BENCH_COMMANDS: list[click.Command] = []
+
+
+def _table(rows: list[dict]) -> str:
+    header = (
+        "name",
+        "stage",
+        "outputs",
+        "edge target",
+        "dcff",
+        "input",
+        "params",
+        "encoder",
+        "MACs/slice",
+    )
+    lines = [header]
+    for r in rows:
+        lines.append(
+            (
+                r["name"],
+                str(r["stage"]),
+                f"{'+'.join(r['outputs'])} x{r['out_channels']}",
+                r["edge_target"],
+                "yes" if r["dcff"] else "no",
+                f"{r['context']}x{r['input_size']}x{r['input_size']}",
+                f"{r['params'] / 1e6:.3f} M",
+                f"{r['n_encoders']} x {r['encoder_params'] / r['n_encoders'] / 1e6:.3f} M",
+                f"{r['macs'] / 1e9:.3f} G",
+            )
+        )
+    widths = [max(len(row[i]) for row in lines) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in lines
+    )
+
+
+@click.command("models")
+@click.option(
+    "--profile",
+    type=click.Choice(["small", "paper"]),
+    default="small",
+    show_default=True,
+    help="Network sizes: the paper's (Res2Net-50, 32-channel decoder) or the small CPU profile.",
+)
+@click.option(
+    "--context",
+    type=click.Choice(["1", "3", "5"]),
+    default="1",
+    show_default=True,
+    help="Adjacent slices stacked as input channels (1 is the paper).",
+)
+@click.option(
+    "--size",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Count MACs at SIZE x SIZE instead of each configuration's training input size.",
+)
+@click.option(
+    "--backbone-weights",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Check that this local Res2Net-50 checkpoint loads into every encoder.",
+)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Also write the table as JSON to this file.",
+)
+def models_command(
+    profile: str,
+    context: str,
+    size: int | None,
+    backbone_weights: Path | None,
+    json_path: Path | None,
+) -> None:
+    """List the configurations of Table 3 with parameter counts and multiply-adds per slice.
+
+    MACs count convolutions at batch 1 (stage 1: a crop of the input size; stage 2: the
+    resized liver crop); parameters are trainable weights of the whole network.
+    """
+    import torch
+
+    from reference_models import create_model, list_models
+    from reference_models.complexity import describe
+    from reference_models.weights import load_backbone_weights
+
+    rows = []
+    for name in list_models():
+        # Counting needs no weights: build on the meta device unless a checkpoint is checked.
+        device = "cpu" if backbone_weights is not None else "meta"
+        with torch.device(device):
+            model = create_model(name, profile, context=int(context))
+        if backbone_weights is not None:
+            for encoder in model.encoders():
+                try:
+                    load_backbone_weights(encoder, backbone_weights)
+                except ValueError as exc:
+                    raise InputError(str(exc), path=backbone_weights) from exc
+        rows.append(describe(model, size))
+    click.echo(f"profile {profile}, context {context}")
+    click.echo(_table(rows))
+    if backbone_weights is not None:
+        click.echo(f"backbone weights {backbone_weights}: load into every encoder")
+    if json_path is not None:
+        dump_json(json_path, {"profile": profile, "context": int(context), "models": rows})
+
+
+COMMANDS.append(models_command)

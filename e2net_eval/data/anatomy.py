@@ -1,0 +1,247 @@
+"""Synthetic abdominal CT: one deterministic case per (seed, case index), vectorised numpy.
+
+The anatomy is drawn in RAS+ millimetres on the case's voxel grid: body outline, fat,
+muscle wall, bowel/fat texture, spine with discs, ribs, aorta and IVC, spleen, kidneys,
+stomach (wall, air, fluid), adrenal nodule, a two-lobed liver with vessels, an optional cyst,
+and 0..6 hypo-dense tumours with soft edges. The liver's HU overlaps spleen, kidney cortex and
+stomach wall, so thresholding does not segment it. The image then gets partial-volume blur and
+noise; labels are drawn crisp at voxel centres (0 background, 1 liver, 2 tumour).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import ndimage
+
+DEFAULT_SIZE = 128
+DEFAULT_SLICES = (24, 64)
+TUMOUR_FREE_EVERY = 4  # case index % 4 == 2 has no tumour
+
+
+@dataclass
+class PhantomCase:
+    """One generated case: image HU int16 (X, Y, Z), label uint8, RAS affine, spacing (mm)."""
+
+    index: int
+    seed: int
+    image: np.ndarray
+    label: np.ndarray
+    affine: np.ndarray
+    spacing: tuple[float, float, float]
+    flips: tuple[bool, bool, bool]
+    tumour_masks: list[np.ndarray] = field(default_factory=list)
+    other_masks: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def _ellipsoid(X, Y, Z, c, r) -> np.ndarray:
+    """Normalised ellipsoid radius (<1 inside), broadcast to the grid."""
+    return np.sqrt(((X - c[0]) / r[0]) ** 2 + ((Y - c[1]) / r[1]) ** 2 + ((Z - c[2]) / r[2]) ** 2)
+
+
+def _interp_matrix(n: int, cells: int) -> np.ndarray:
+    """(n, cells) weights that linearly interpolate `cells` knots onto `n` points."""
+    pos = (np.arange(n) + 0.5) * cells / n - 0.5
+    eye = np.eye(cells, dtype=np.float32)
+    return np.stack([np.interp(pos, np.arange(cells), eye[c]) for c in range(cells)], axis=1)
+
+
+def _smooth_field(
+    rng: np.random.Generator, shape: tuple[int, int, int], cells=(6, 6, 4)
+) -> np.ndarray:
+    """Low-frequency random field in about [-1, 1] (bowel and fat mixture), separable."""
+    coarse = rng.standard_normal(cells).astype(np.float32)
+    wx, wy, wz = (
+        _interp_matrix(n, c).astype(np.float32) for n, c in zip(shape, cells, strict=True)
+    )
+    f = np.einsum("ia,abc->ibc", wx, coarse)
+    f = np.einsum("ibc,jb->ijc", f, wy)
+    f = f @ wz.T
+    return np.clip(f / 1.5, -1, 1, out=f)
+
+
+def phantom_case(
+    seed: int, index: int, size: int = DEFAULT_SIZE, slices: tuple[int, int] = DEFAULT_SLICES
+) -> PhantomCase:
+    """Generate case `index` of phantom `seed`: in-plane `size` x `size`, slices in `slices`."""
+    rng = np.random.default_rng([int(seed), int(index)])
+    nx = ny = int(size)
+    nz = int(rng.integers(slices[0], slices[1] + 1))
+    dx = round(float(rng.uniform(0.62, 0.95)) * 512 / size, 4)
+    extent = float(rng.uniform(150.0, 240.0))
+    dz = round(float(np.clip(extent / nz, 0.7, 6.0)), 3)
+    fov = nx * dx
+    # Base grid: axis 0 runs to patient left (x decreasing), axis 1 posterior, axis 2 superior.
+    x0 = (nx - 1) / 2 * dx + rng.uniform(-8, 8)
+    y0 = (ny - 1) / 2 * dx + rng.uniform(-8, 8)
+    z0 = -(nz - 1) / 2 * dz
+    X = (x0 - np.arange(nx, dtype=np.float32) * dx)[:, None, None]
+    Y = (y0 - np.arange(ny, dtype=np.float32) * dx)[None, :, None]
+    Z = (z0 + np.arange(nz, dtype=np.float32) * dz)[None, None, :]
+    shape = (nx, ny, nz)
+
+    a = min(rng.uniform(130, 168), 0.46 * fov)
+    b = min(rng.uniform(95, 122), 0.40 * fov)
+    wobble = 1 + 0.04 * np.sin(Z / 60.0 + rng.uniform(0, 6.3))
+    body = (X / (a * wobble)) ** 2 + (Y / (b * wobble)) ** 2
+    t_fat, t_mus = rng.uniform(8, 28), rng.uniform(8, 14)
+    inner = (X / (a * wobble - t_fat)) ** 2 + (Y / (b * wobble - t_fat)) ** 2
+    A, B = a - t_fat - t_mus, b - t_fat - t_mus
+    cav = (X / (A * wobble)) ** 2 + (Y / (B * wobble)) ** 2
+
+    hu = np.full(shape, -1000.0, dtype=np.float32)
+    label = np.zeros(shape, dtype=np.uint8)
+    hu[np.broadcast_to(body < 1, shape)] = rng.uniform(-110, -90)  # subcutaneous fat
+    hu[np.broadcast_to(inner < 1, shape)] = rng.uniform(40, 55)  # muscle wall
+    cavity = np.broadcast_to(cav < 1, shape)
+    texture = _smooth_field(rng, shape)
+    belly = -45 + 70 * texture
+    belly[texture < -0.75] = -700  # bowel gas
+    hu[cavity] = belly[cavity]
+
+    liver_hu = rng.uniform(95, 130)
+    zl = rng.uniform(-5, 30)  # liver centre height
+    # Paraspinal muscles, spine with discs and canal, aorta, IVC.
+    sy = -B * 0.92
+    for side in (-1, 1):
+        hu[
+            np.broadcast_to(_ellipsoid(X, Y, 0, (side * 32, sy - 30, 0), (24, 18, 1)) < 1, shape)
+        ] = 52
+    kidney_z = zl - rng.uniform(55, 80)
+    for side in (1, -1):
+        c = (side * 0.42 * A, -0.5 * B, kidney_z + rng.uniform(-8, 8))
+        r = (0.14 * A, 0.18 * B, rng.uniform(42, 55))
+        d = _ellipsoid(X, Y, Z, c, r)
+        hu[d < 1] = liver_hu + rng.uniform(5, 50)
+        hu[
+            _ellipsoid(
+                X,
+                Y,
+                Z,
+                (c[0] - side * 0.35 * r[0], c[1], c[2]),
+                (r[0] * 0.35, r[1] * 0.4, r[2] * 0.6),
+            )
+            < 1
+        ] = 8
+    spleen = _ellipsoid(
+        X, Y, Z, (-0.55 * A, -0.3 * B, zl + 10), (0.2 * A, 0.32 * B, rng.uniform(40, 55))
+    )
+    hu[spleen < 1] = liver_hu + rng.uniform(-8, 12)
+    sc, sr = (-0.28 * A, 0.3 * B, zl + 20), (0.26 * A, 0.3 * B, rng.uniform(40, 60))
+    stomach = _ellipsoid(X, Y, Z, sc, sr)
+    hu[stomach < 1] = liver_hu - rng.uniform(5, 30)  # wall
+    lumen = _ellipsoid(X, Y, Z, sc, (sr[0] - 5, sr[1] - 5, sr[2] - 5)) < 1
+    hu[lumen] = 15
+    hu[lumen & np.broadcast_to(Y > sc[1] + 0.35 * sr[1], shape)] = -950
+    adrenal = _ellipsoid(X, Y, Z, (-0.38 * A, -0.45 * B, kidney_z + 55), (9, 8, 10)) < 1
+    hu[adrenal] = 35
+    vessel_hu = liver_hu + rng.uniform(35, 70)
+    hu[np.broadcast_to(_ellipsoid(X, Y, 0, (-0.1 * A, sy + 38, 0), (11, 11, 1)) < 1, shape)] = (
+        vessel_hu + 20
+    )
+    hu[np.broadcast_to(_ellipsoid(X, Y, 0, (0.14 * A, sy + 45, 0), (13, 11, 1)) < 1, shape)] = (
+        vessel_hu
+    )
+
+    # Liver: two lobes, smooth bumps, inside the cavity.
+    p = rng.uniform(0, 6.3, 4)
+    bumps = 0.07 * np.sin(X / 23 + p[0]) * np.cos(Y / 19 + p[1]) + 0.05 * np.sin(Z / 17 + p[2])
+    right = _ellipsoid(X, Y, Z, (0.45 * A, 0.02 * B, zl), (0.48 * A, 0.72 * B, rng.uniform(70, 95)))
+    left = _ellipsoid(
+        X, Y, Z, (0.02 * A, 0.38 * B, zl + 25), (0.38 * A, 0.34 * B, rng.uniform(40, 55))
+    )
+    liver = (np.minimum(right, left) + bumps < 1) & cavity
+    hu[liver] = liver_hu
+    for _ in range(3):  # hepatic / portal vessels, labelled liver
+        q = rng.uniform(0, 6.3, 2)
+        cx = 0.4 * A + 0.2 * A * np.sin(Z / 40 + q[0])
+        cy = 0.1 * B * np.cos(Z / 50 + q[1])
+        tube = ((X - cx) ** 2 + (Y - cy) ** 2 < rng.uniform(3, 6) ** 2) & liver
+        hu[tube] = vessel_hu
+    label[liver] = 1
+
+    other: dict[str, np.ndarray] = {"leftsurretumor": adrenal}
+    liver_idx = np.flatnonzero(liver)
+    if liver_idx.size and rng.random() < 0.4:
+        c = np.unravel_index(rng.choice(liver_idx), shape)
+        r = rng.uniform(5, 10)
+        cyst = (
+            _ellipsoid(X, Y, Z, (X.flat[c[0]], Y.flat[c[1]], Z.flat[c[2]]), (r, r, r)) < 1
+        ) & liver
+        hu[cyst] = rng.uniform(5, 15)
+        other["livercyst"] = cyst
+
+    tumours: list[np.ndarray] = []
+    n_t = 0 if index % TUMOUR_FREE_EVERY == 2 else int(rng.integers(1, 7))
+    for _ in range(n_t if liver_idx.size else 0):
+        c = np.unravel_index(rng.choice(liver_idx), shape)
+        centre = (float(X.flat[c[0]]), float(Y.flat[c[1]]), float(Z.flat[c[2]]))
+        radius = float(np.exp(rng.uniform(np.log(4), np.log(35))))
+        r = radius * rng.uniform(0.75, 1.25, 3)
+        box = tuple(
+            slice(max(0, int(ci - ri / s) - 2), int(ci + ri / s) + 3)
+            for ci, ri, s in zip(c, r, (dx, dx, dz), strict=True)
+        )
+        d = _ellipsoid(X[box[0]], Y[:, box[1]], Z[:, :, box[2]], centre, r)
+        soft = rng.uniform(0.06, 0.2)
+        w = 1 / (1 + np.exp((d - 1) / soft))
+        inside = liver[box]
+        t_hu = liver_hu - rng.uniform(18, 60)
+        sub = hu[box]
+        sub[inside] = (sub * (1 - w) + t_hu * w)[inside]
+        mask = np.zeros(shape, dtype=bool)
+        mask[box] = (d < 1) & inside
+        if mask.any():
+            label[mask] = 2
+            tumours.append(mask)
+
+    # Spine and ribs (bone overrides everything; never liver).
+    sr_ = rng.uniform(15, 20)
+    disc = np.broadcast_to(((Z - rng.uniform(0, 30)) % 30) < 6, shape)
+    vb = np.broadcast_to(_ellipsoid(X, Y, 0, (0, sy, 0), (sr_, sr_ * 0.85, 1)), shape)
+    bone = vb < 1
+    hu[bone] = np.where(disc[bone], 85, np.where(vb[bone] > 0.82, 700, 260))
+    canal = np.broadcast_to(_ellipsoid(X, Y, 0, (0, sy - sr_ - 9, 0), (8, 8, 1)) < 1, shape)
+    hu[canal] = 20
+    proc = np.broadcast_to(_ellipsoid(X, Y, 0, (0, sy - sr_ - 26, 0), (5, 10, 1)) < 1, shape)
+    hu[proc & ~disc] = 450
+    rib_hu = rng.uniform(450, 750)
+    ra, rb = a - t_fat - t_mus / 2, b - t_fat - t_mus / 2
+    bone = np.broadcast_to(bone, shape).copy()
+    zs = Z.ravel()
+    half = int(np.ceil(6 / dx)) + 1  # rib cross-section: 6 x 4 mm semi-axes
+    for m in range(12):
+        theta = np.deg2rad(-170 + m * 30 + 0.15 * zs + rng.uniform(-5, 5))
+        present = (((zs - zl) / 35 + m * 0.37) % 1 < 0.55) & (zs > zl - 60)
+        cxs, cys = ra * np.cos(theta), rb * np.sin(theta)
+        for k in np.flatnonzero(present & (cys > sy + 10)):
+            ci, cj = int(round((x0 - cxs[k]) / dx)), int(round((y0 - cys[k]) / dx))
+            bi = slice(max(ci - half, 0), max(ci + half + 1, 0))
+            bj = slice(max(cj - half, 0), max(cj + half + 1, 0))
+            rib = (X[bi, 0, 0][:, None] - cxs[k]) ** 2 / 36 + (
+                Y[0, bj, 0][None, :] - cys[k]
+            ) ** 2 / 16 < 1
+            hu[bi, bj, k][rib] = rib_hu
+            bone[bi, bj, k] |= rib
+    label[np.broadcast_to(bone, shape)] = 0
+
+    # Partial volume (more blur across thick slices is already in the sampling), then noise.
+    hu = ndimage.gaussian_filter(hu, sigma=(0.7, 0.7, 0.5), mode="nearest")
+    hu += rng.standard_normal(shape, dtype=np.float32) * np.float32(rng.uniform(8, 20))
+    image = np.clip(np.rint(hu), -1024, 3071).astype(np.int16)
+
+    affine = np.diag([-dx, -dx, dz, 1.0])
+    affine[:3, 3] = (x0, y0, z0)
+    flips = tuple(bool(f) for f in rng.random(3) < (0.2, 0.2, 0.3))
+    arrays = [image, label, *tumours, *other.values()]
+    for ax, flip in enumerate(flips):
+        if flip:
+            arrays = [np.flip(arr, axis=ax) for arr in arrays]
+            affine[:3, 3] += affine[:3, ax] * (shape[ax] - 1)
+            affine[:3, ax] *= -1
+    arrays = [np.ascontiguousarray(arr) for arr in arrays]
+    image, label = arrays[0], arrays[1]
+    tumours = arrays[2 : 2 + len(tumours)]
+    other = dict(zip(other, arrays[2 + len(tumours) :], strict=True))
+    return PhantomCase(index, seed, image, label, affine, (dx, dx, dz), flips, tumours, other)

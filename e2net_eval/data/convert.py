@@ -1,0 +1,73 @@
+"""Dataset-level operations behind `datasets check` and `datasets convert`."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from e2net_eval.data.case import Case
+from e2net_eval.data.dataset import Dataset
+from e2net_eval.data.nifti import check_label_values, write_nifti
+from e2net_eval.errors import InputError
+from e2net_eval.util.atomic import atomic_dir
+
+log = logging.getLogger(__name__)
+HU_PLAUSIBLE = (-3100.0, 3100.0)  # beyond this the LiTS outliers end; flagged, not fatal
+
+
+def describe_case(case: Case) -> dict:
+    """Summary of one loaded case for `datasets check`: shape, spacing, HU, labels, problems."""
+    counts = check_label_values(case.label, case.case_id, case.label_path)
+    lo, hi = float(case.image.min()), float(case.image.max())
+    problems = []
+    if counts[1] + counts[2] == 0:
+        problems.append("no liver in the label")
+    if np.allclose(case.spacing, 1.0):
+        problems.append("spacing is exactly 1x1x1 mm (the IRCAD cases in LiTS carry this wrong)")
+    if lo < HU_PLAUSIBLE[0] or hi > HU_PLAUSIBLE[1]:
+        problems.append(
+            f"HU range {lo:g}..{hi:g} is outside {HU_PLAUSIBLE[0]:g}..{HU_PLAUSIBLE[1]:g}"
+        )
+    if case.extra.get("other_folders"):
+        problems.append("not read as tumour: " + ", ".join(case.extra["other_folders"]))
+    return {
+        "case": case.case_id,
+        "shape": list(case.shape),
+        "spacing": [round(float(s), 4) for s in case.spacing],
+        "dtype": str(case.image.dtype),
+        "hu_min": lo,
+        "hu_max": hi,
+        "label_values": [int(v) for v in np.nonzero(counts)[0]],
+        "liver_voxels": int(counts[1] + counts[2]),
+        "tumour_voxels": int(counts[2]),
+        "tumour": bool(counts[2] > 0),
+        "problems": problems,
+    }
+
+
+def convert_dataset(
+    ds: Dataset, out: str | Path, *, overwrite: bool = False, progress: bool = False
+) -> list[str]:
+    """Write every case of `ds` as ``volume-<id>.nii.gz`` / ``segmentation-<id>.nii.gz``.
+
+    The image keeps its dtype (int16 or float32), the label is uint8, the affine is the
+    case's (for 3DIRCADb the DICOM geometry, see `dicom`). All or nothing: the folder
+    appears only when every case converted.
+    """
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
+        raise InputError("output exists and is not an empty folder (use --overwrite)", path=out)
+    if out.resolve() == Path(ds.root).resolve():
+        raise InputError("output folder is the input folder", path=out)
+    ids = ds.case_ids()
+    with atomic_dir(out) as tmp:
+        for cid in tqdm(ids, desc="convert", disable=None if progress else True):
+            case = ds.load(cid)
+            write_nifti(tmp / f"volume-{cid}.nii.gz", case.image, case.affine)
+            write_nifti(tmp / f"segmentation-{cid}.nii.gz", case.label, case.affine)
+            del case
+    log.info("converted %d %s cases to %s", len(ids), ds.layout, out)
+    return ids

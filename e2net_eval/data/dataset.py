@@ -1,0 +1,200 @@
+"""Find a dataset's layout under a root folder and load its cases lazily, one at a time.
+
+Layouts: ``lits`` (``volume-N.nii[.gz]`` + ``segmentation-N.nii[.gz]``, in the root or one
+folder below, as the LiTS batches ship), ``msd`` (Decathlon Task03: ``imagesTr/liver_N.nii.gz``,
+``labelsTr/liver_N.nii.gz``, ``dataset.json``) and ``ircadb`` (``3Dircadb1.K`` patient
+folders, or one such folder itself).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from e2net_eval.data import dicom, nifti
+from e2net_eval.data.case import Case
+from e2net_eval.errors import InputError
+
+LAYOUTS = ("lits", "msd", "ircadb")
+_LITS = re.compile(r"^(volume|segmentation)-([A-Za-z0-9_.-]+?)\.nii(\.gz)?$")
+_MSD = re.compile(r"^liver_(\d+)\.nii(\.gz)?$")
+_IRCADB = re.compile(r"^3Dircadb1\.\d+$", re.IGNORECASE)
+AFFINE_ATOL = 1e-3  # mm; label and image affines must agree to this
+
+
+def natural_key(text: str) -> list:
+    """Sort key that orders ``2`` before ``10`` and ``3Dircadb1.2`` before ``3Dircadb1.10``."""
+    return [(0, int(t), "") if t.isdigit() else (1, 0, t.lower()) for t in re.split(r"(\d+)", text)]
+
+
+def _visible(path: Path) -> bool:
+    return not path.name.startswith(".")
+
+
+class Dataset:
+    """A lazily read collection of cases in one on-disk layout."""
+
+    def __init__(self, root: Path, layout: str, entries: dict[str, dict]):
+        self.root, self.layout, self._entries = root, layout, entries
+
+    def __repr__(self) -> str:
+        return f"Dataset({str(self.root)!r}, layout={self.layout!r}, cases={len(self)})"
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __iter__(self) -> Iterator[Case]:
+        for case_id in self.case_ids():
+            yield self.load(case_id)
+
+    def case_ids(self) -> list[str]:
+        """Case ids, sorted naturally."""
+        return sorted(self._entries, key=natural_key)
+
+    def _entry(self, case_id: str) -> dict:
+        if case_id not in self._entries:
+            raise InputError(f"no such case in {self.layout} dataset", case=case_id, path=self.root)
+        return self._entries[case_id]
+
+    def header(self, case_id: str) -> tuple[tuple[int, ...], np.ndarray]:
+        """(shape, affine) of a case's image without reading voxel data (DICOM: headers only)."""
+        entry = self._entry(case_id)
+        if self.layout == "ircadb":
+            src = dicom.open_folder(entry["dir"], "PATIENT_DICOM", case_id)
+            geom = dicom.read_geometry(src.get("") or next(iter(src.values())), case_id)
+            return geom.shape, geom.affine
+        if entry.get("image") is None:
+            raise InputError("image file missing", case=case_id, path=entry.get("label"))
+        return nifti.read_header(entry["image"], case_id)
+
+    def load(self, case_id: str, image: bool = True, label: bool = True) -> Case:
+        """Read one case; InputError names the case and file on any problem."""
+        entry = self._entry(case_id)
+        if self.layout == "ircadb":
+            r = dicom.read_patient(entry["dir"], case_id, image=image, label=label)
+            return Case(
+                case_id,
+                r["image"],
+                r["label"],
+                r["spacing"],
+                r["affine"],
+                self.layout,
+                r["image_path"],
+                r.get("label_path"),
+                {"tumour_folders": r["tumour_folders"], "other_folders": r["other_folders"]},
+            )
+        img_path, lab_path = entry.get("image"), entry.get("label")
+        if img_path is None:
+            raise InputError("image file missing (only a label found)", case=case_id, path=lab_path)
+        if label and lab_path is None:
+            raise InputError("label file missing", case=case_id, path=img_path)
+        arr = lab = None
+        if image:
+            arr, affine, spacing = nifti.read_image(img_path, case_id)
+            shape = arr.shape
+        else:
+            shape, affine = nifti.read_header(img_path, case_id)
+            spacing = None
+        if label:
+            lab, lab_affine, lab_spacing = nifti.read_label(lab_path, case_id)
+            if lab.shape != tuple(shape):
+                raise InputError(
+                    f"label shape {lab.shape} != image shape {tuple(shape)}",
+                    case=case_id,
+                    path=lab_path,
+                )
+            if not np.allclose(lab_affine, affine, atol=AFFINE_ATOL):
+                raise InputError(
+                    "label affine differs from the image affine", case=case_id, path=lab_path
+                )
+            spacing = spacing or lab_spacing
+        if spacing is None:
+            spacing = tuple(float(v) for v in np.linalg.norm(affine[:3, :3], axis=0))
+        return Case(case_id, arr, lab, spacing, affine, self.layout, img_path, lab_path)
+
+
+def _lits_entries(root: Path) -> dict[str, dict]:
+    entries: dict[str, dict] = {}
+    folders = [root] + [d for d in sorted(root.iterdir()) if d.is_dir() and _visible(d)]
+    for folder in folders:
+        for path in sorted(folder.iterdir()):
+            m = _LITS.match(path.name)
+            if not m or not path.is_file():
+                continue
+            kind = "image" if m.group(1) == "volume" else "label"
+            entry = entries.setdefault(m.group(2), {})
+            if kind in entry:
+                raise InputError(
+                    f"two files for one case ({entry[kind].name})", case=m.group(2), path=path
+                )
+            entry[kind] = path
+    return entries
+
+
+def _msd_entries(root: Path) -> dict[str, dict]:
+    manifest = root / "dataset.json"
+    if manifest.exists():
+        try:
+            json.loads(manifest.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise InputError(f"unreadable dataset.json ({exc})", path=manifest) from None
+    entries: dict[str, dict] = {}
+    for sub, kind in (("imagesTr", "image"), ("labelsTr", "label")):
+        folder = root / sub
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.iterdir()):
+            m = _MSD.match(path.name)
+            if m and path.is_file():
+                entries.setdefault(m.group(1), {})[kind] = path
+    return entries
+
+
+def detect_layout(root: str | Path) -> str:
+    """The layout found under `root` (``lits``, ``msd`` or ``ircadb``); InputError if none."""
+    return _scan(Path(root))[0]
+
+
+def _scan(root: Path) -> tuple[str, dict[str, dict]]:
+    if not root.exists():
+        raise InputError("path does not exist", path=root)
+    if not root.is_dir():
+        raise InputError("not a folder", path=root)
+    children = [p for p in root.iterdir() if _visible(p)]
+    if not children:
+        raise InputError("empty folder", path=root)
+    found: dict[str, dict[str, dict]] = {}
+    if (root / "imagesTr").is_dir() or (root / "dataset.json").is_file():
+        found["msd"] = _msd_entries(root)
+    lits = _lits_entries(root)
+    if lits:
+        found["lits"] = lits
+    if _IRCADB.match(root.name) and (
+        (root / "PATIENT_DICOM").exists() or (root / "PATIENT_DICOM.zip").exists()
+    ):
+        found["ircadb"] = {root.name: {"dir": root}}
+    else:
+        patients = {p.name: {"dir": p} for p in children if p.is_dir() and _IRCADB.match(p.name)}
+        if patients:
+            found["ircadb"] = patients
+    if not found:
+        raise InputError("no LiTS, Task03 (MSD) or 3DIRCADb layout found", path=root)
+    if len(found) > 1:
+        raise InputError(
+            f"ambiguous: several layouts found ({', '.join(sorted(found))})", path=root
+        )
+    layout, entries = next(iter(found.items()))
+    if not entries:
+        raise InputError(f"{layout} layout without any case files", path=root)
+    return layout, entries
+
+
+def open_dataset(root: str | Path) -> Dataset:
+    """Detect the layout under `root` and return a lazy Dataset over its cases."""
+    root = Path(root)
+    layout, entries = _scan(root)
+    return Dataset(root, layout, entries)

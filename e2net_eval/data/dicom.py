@@ -1,0 +1,251 @@
+"""Read a 3DIRCADb patient (``3Dircadb1.K/{PATIENT_DICOM,MASKS_DICOM}``), unpacked or zipped.
+
+Array axis convention for DICOM-derived cases (the same as NIfTI from DICOM converters):
+``array[i, j, k]`` is column ``i``, row ``j`` of slice ``k``, slices sorted by increasing
+position along the slice normal ``cross(row cosine, column cosine)``. So the array is
+``(Columns, Rows, Slices)`` and ``spacing = (PixelSpacing[1], PixelSpacing[0], slice distance)``.
+The affine maps (i, j, k) to RAS+ mm: the DICOM LPS geometry with x and y negated.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+import pydicom
+from pydicom.errors import InvalidDicomError
+
+from e2net_eval.errors import InputError
+
+TUMOUR_FOLDER = re.compile(r"^livertumor(s)?\d*$", re.IGNORECASE)
+LIVER_FOLDER = "liver"
+LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
+GAP_TOLERANCE = 0.25  # a step this much larger (relative) than the median step is a gap
+
+
+class Source:
+    """A folder of DICOM files, on disk or inside a zip: lists and reads members by name."""
+
+    def __init__(self, label: str, files: dict[str, object], zf: zipfile.ZipFile | None = None):
+        self.label, self.files, self.zf = label, files, zf
+
+    def read(self, name: str, *, header_only: bool) -> pydicom.Dataset:
+        ref = self.files[name]
+        fh = io.BytesIO(self.zf.read(ref)) if self.zf is not None else ref
+        return pydicom.dcmread(fh, stop_before_pixels=header_only, force=True)
+
+
+def _natural_key(name: str) -> list:
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
+
+
+def _is_dicom_name(name: str) -> bool:
+    base = name.rsplit("/", 1)[-1]
+    return bool(base) and not base.startswith(".") and base.lower() not in {"dicomdir"}
+
+
+def open_folder(patient: Path, name: str, case: str) -> dict[str, Source]:
+    """Sub-folders of ``patient/name`` (or ``name.zip``) that hold files: {sub-path: Source}.
+
+    For PATIENT_DICOM the files sit directly inside, keyed ``""``; for MASKS_DICOM one key
+    per structure folder (``liver``, ``livertumor01``, ...).
+    """
+    folder, archive = patient / name, patient / f"{name}.zip"
+    groups: dict[str, dict[str, object]] = {}
+    if folder.is_dir():
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and _is_dicom_name(path.name):
+                rel = path.relative_to(folder).parent.as_posix()
+                groups.setdefault("" if rel == "." else rel, {})[path.name] = path
+        if not groups:
+            raise InputError("empty folder", case=case, path=folder)
+        return {k: Source(f"{folder}/{k}".rstrip("/"), v) for k, v in groups.items()}
+    if archive.is_file():
+        try:
+            zf = zipfile.ZipFile(archive)
+            members = [m for m in zf.infolist() if not m.is_dir() and _is_dicom_name(m.filename)]
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise InputError(f"corrupt zip ({exc})", case=case, path=archive) from None
+        for m in members:
+            parts = PurePosixPath(m.filename).parts
+            if name not in parts or "__MACOSX" in parts:
+                continue
+            rel = "/".join(parts[parts.index(name) + 1 : -1])
+            groups.setdefault(rel, {})[parts[-1]] = m
+        if not groups:
+            raise InputError(f"zip has no {name}/ folder with files", case=case, path=archive)
+        return {k: Source(f"{archive}:{name}/{k}".rstrip("/"), v, zf) for k, v in groups.items()}
+    raise InputError(f"missing {name} (folder or .zip)", case=case, path=folder)
+
+
+@dataclass
+class Geometry:
+    """Sorted slice order and the geometry read from the headers."""
+
+    order: list[str]
+    shape: tuple[int, int, int]  # (Columns, Rows, Slices)
+    affine: np.ndarray
+    spacing: tuple[float, float, float]
+    positions: np.ndarray  # (Slices,) position along the normal, mm
+
+
+def read_geometry(src: Source, case: str) -> Geometry:
+    """Read every header of a series, order the slices and check it is one gap-free stack."""
+    if not src.files:
+        raise InputError("empty folder", case=case, path=src.label)
+    heads = {}
+    for name in src.files:
+        try:
+            heads[name] = src.read(name, header_only=True)
+        except (InvalidDicomError, OSError, EOFError, ValueError, zipfile.BadZipFile) as exc:
+            raise InputError(
+                f"unreadable DICOM ({exc})", case=case, path=f"{src.label}/{name}"
+            ) from None
+    sizes = {(int(getattr(h, "Rows", 0)), int(getattr(h, "Columns", 0))) for h in heads.values()}
+    if len(sizes) != 1 or 0 in next(iter(sizes)):
+        raise InputError(f"mixed or missing slice sizes {sorted(sizes)}", case=case, path=src.label)
+    rows, cols = next(iter(sizes))
+    first = next(iter(heads.values()))
+    iop = np.asarray(getattr(first, "ImageOrientationPatient", [1, 0, 0, 0, 1, 0]), dtype=float)
+    row_cos, col_cos = iop[:3], iop[3:]
+    normal = np.cross(row_cos, col_cos)
+    ps = [float(v) for v in getattr(first, "PixelSpacing", [1.0, 1.0])]
+    n = len(heads)
+    if all(hasattr(h, "ImagePositionPatient") for h in heads.values()):
+        pos = {k: np.asarray(h.ImagePositionPatient, dtype=float) for k, h in heads.items()}
+        along = {k: float(p @ normal) for k, p in pos.items()}
+        order = sorted(heads, key=lambda k: along[k])
+        positions = np.array([along[k] for k in order])
+        origin = pos[order[0]]
+    else:  # fall back to InstanceNumber, spacing from SliceThickness
+        try:
+            order = sorted(heads, key=lambda k: int(heads[k].InstanceNumber))
+        except (AttributeError, TypeError, ValueError):
+            raise InputError(
+                "slices have neither ImagePositionPatient nor InstanceNumber",
+                case=case,
+                path=src.label,
+            ) from None
+        numbers = np.array([int(heads[k].InstanceNumber) for k in order])
+        if n > 1 and np.any(np.diff(numbers) != 1):
+            raise InputError("missing slice (InstanceNumber gap)", case=case, path=src.label)
+        step = float(getattr(first, "SpacingBetweenSlices", getattr(first, "SliceThickness", 1.0)))
+        positions = np.arange(n) * step
+        origin = np.zeros(3)
+    if n > 1:
+        steps = np.diff(positions)
+        med = float(np.median(steps))
+        if med <= 1e-6 or np.any(steps < med * (1 - GAP_TOLERANCE)):
+            raise InputError("duplicate slice positions", case=case, path=src.label)
+        if np.any(steps > med * (1 + GAP_TOLERANCE)):
+            k = int(np.argmax(steps))
+            raise InputError(
+                f"missing slice: gap of {steps[k]:.3g} mm after slice {k} (usual {med:.3g} mm)",
+                case=case,
+                path=src.label,
+            )
+        dz = (positions[-1] - positions[0]) / (n - 1)
+    else:
+        dz = float(getattr(first, "SliceThickness", 1.0))
+    lps = np.eye(4)
+    lps[:3, 0] = row_cos * ps[1]
+    lps[:3, 1] = col_cos * ps[0]
+    lps[:3, 2] = normal * dz
+    lps[:3, 3] = origin
+    return Geometry(order, (cols, rows, n), LPS_TO_RAS @ lps, (ps[1], ps[0], float(dz)), positions)
+
+
+def read_pixels(src: Source, geom: Geometry, case: str, *, mask: bool) -> np.ndarray:
+    """The series as one (Columns, Rows, Slices) array: HU (int16|float32) or a bool mask."""
+    cols, rows, n = geom.shape
+    out = None
+    for k, name in enumerate(geom.order):
+        path = f"{src.label}/{name}"
+        try:
+            ds = src.read(name, header_only=False)
+            px = ds.pixel_array
+        except Exception as exc:  # pydicom raises many types for broken pixel data
+            raise InputError(f"unreadable DICOM pixels ({exc})", case=case, path=path) from None
+        if px.shape != (rows, cols):
+            raise InputError(f"slice size {px.shape} != {(rows, cols)}", case=case, path=path)
+        if mask:
+            if out is None:
+                out = np.zeros((cols, rows, n), dtype=bool, order="F")
+            out[:, :, k] = px.T > 0
+            continue
+        slope = float(getattr(ds, "RescaleSlope", 1) or 1)
+        inter = float(getattr(ds, "RescaleIntercept", 0) or 0)
+        if out is None:
+            integral = slope == 1.0 and inter.is_integer() and px.dtype.kind in "iu"
+            out = np.empty((cols, rows, n), dtype=np.int16 if integral else np.float32, order="F")
+        if out.dtype == np.int16:
+            if slope != 1.0 or not inter.is_integer() or px.dtype.kind not in "iu":
+                out = out.astype(np.float32)  # a later slice needs real-valued HU
+            else:
+                vals = px.astype(np.int32) + int(inter)
+                if vals.min() < -32768 or vals.max() > 32767:
+                    out = out.astype(np.float32)
+                else:
+                    out[:, :, k] = vals.T
+                    continue
+        out[:, :, k] = (px.astype(np.float32) * np.float32(slope) + np.float32(inter)).T
+    if not mask and out.dtype == np.float32 and np.isnan(out).any():
+        raise InputError("image contains NaN", case=case, path=src.label)
+    return out
+
+
+def read_patient(patient: Path, case: str, *, image: bool = True, label: bool = True) -> dict:
+    """Read one 3DIRCADb patient: image (HU), label (uint8 0/1/2), affine, spacing, folders."""
+    series = open_folder(patient, "PATIENT_DICOM", case)
+    if len(series) != 1:
+        src = series.get("")
+        if src is None:
+            raise InputError(f"several series {sorted(series)}", case=case, path=patient)
+    else:
+        src = next(iter(series.values()))
+    geom = read_geometry(src, case)
+    result = {
+        "affine": geom.affine,
+        "spacing": geom.spacing,
+        "shape": geom.shape,
+        "image_path": patient / "PATIENT_DICOM",
+        "image": None,
+        "label": None,
+        "tumour_folders": [],
+        "other_folders": [],
+    }
+    if image:
+        result["image"] = read_pixels(src, geom, case, mask=False)
+    if not label:
+        return result
+    masks = open_folder(patient, "MASKS_DICOM", case)
+    result["label_path"] = patient / "MASKS_DICOM"
+    names = {k.lower(): k for k in masks}
+    if LIVER_FOLDER not in names:
+        raise InputError("no MASKS_DICOM/liver folder", case=case, path=patient / "MASKS_DICOM")
+    tumour_keys = sorted((k for k in masks if TUMOUR_FOLDER.match(k)), key=_natural_key)
+    result["tumour_folders"] = tumour_keys
+    result["other_folders"] = sorted(
+        (k for k in masks if k not in tumour_keys and k.lower() != LIVER_FOLDER), key=_natural_key
+    )
+    lab = _mask(masks[names[LIVER_FOLDER]], geom, case).view(np.uint8)
+    for key in tumour_keys:
+        lab[_mask(masks[key], geom, case)] = 2
+    result["label"] = lab
+    return result
+
+
+def _mask(src: Source, geom: Geometry, case: str) -> np.ndarray:
+    """A mask series on the image grid (checked: same size, count and slice positions)."""
+    mgeom = read_geometry(src, case)
+    if mgeom.shape != geom.shape:
+        raise InputError(
+            f"mask shape {mgeom.shape} != image shape {geom.shape}", case=case, path=src.label
+        )
+    if not np.allclose(mgeom.positions, geom.positions, atol=1e-3 + 0.01 * abs(geom.spacing[2])):
+        raise InputError("mask slice positions differ from the image's", case=case, path=src.label)
+    return read_pixels(src, mgeom, case, mask=True)

@@ -1,0 +1,228 @@
+"""Write phantom cases (see `anatomy`) in the LiTS, Task03 (MSD) or 3DIRCADb DICOM layout.
+
+Case index ``i`` is written as LiTS ``volume-i``, Task03 ``liver_i``, and 3DIRCADb
+``3Dircadb1.K`` with K = 1, 2, ... in the order the indices are given (so which LiTS case a
+3DIRCADb patient is must be found from the data, as with the real sets). ``phantom.json``
+(lits, ircadb) or ``dataset.json`` (msd) records seed, size and the index of every case.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import zipfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pydicom
+from pydicom.dataset import FileMetaDataset
+from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+from tqdm import tqdm
+
+from e2net_eval.data.anatomy import DEFAULT_SIZE, DEFAULT_SLICES, PhantomCase, phantom_case
+from e2net_eval.data.dicom import LPS_TO_RAS
+from e2net_eval.data.nifti import write_nifti
+from e2net_eval.errors import InputError
+from e2net_eval.util.atomic import atomic_dir
+from e2net_eval.util.jsonio import dump_json
+
+log = logging.getLogger(__name__)
+LAYOUTS = ("lits", "msd", "ircadb")
+HU_OFFSET = 1024  # DICOM stores HU + 1024 unsigned, RescaleIntercept -1024 (as scanners do)
+TUMOUR_FOLDER_STYLES = ("livertumor{:02d}", "livertumor{}", "livertumor", "livertumors")
+
+
+def unit_spacing_affine(affine: np.ndarray) -> np.ndarray:
+    """The affine a LiTS header of an IRCAD case carries: same axes and signs, 1 mm spacing."""
+    out = affine.copy()
+    out[:3, :3] = np.sign(np.round(affine[:3, :3], 6))
+    return out
+
+
+def write_phantom(
+    out: str | Path,
+    layout: str,
+    n_cases: int | None = None,
+    seed: int = 0,
+    *,
+    indices: Sequence[int] | None = None,
+    start: int = 0,
+    size: int = DEFAULT_SIZE,
+    slices: tuple[int, int] = DEFAULT_SLICES,
+    zipped: bool = False,
+    gzip: bool | None = None,
+    unit_spacing: Iterable[int] = (),
+    overwrite: bool = False,
+    progress: bool = False,
+) -> list[int]:
+    """Write phantom cases to `out` (atomically); returns the case indices written.
+
+    Indices are `indices` if given, else ``start .. start + n_cases - 1``. `unit_spacing`
+    lists indices whose LiTS/MSD header gets 1x1x1 mm spacing (the LiTS copies of IRCAD
+    cases). `zipped` writes 3DIRCADb folders as ``PATIENT_DICOM.zip``/``MASKS_DICOM.zip``.
+    """
+    if layout not in LAYOUTS:
+        raise InputError(f"unknown layout {layout!r} (choose {', '.join(LAYOUTS)})")
+    if indices is None:
+        if n_cases is None or n_cases < 1:
+            raise InputError("need --cases N >= 1 or --indices")
+        indices = list(range(start, start + n_cases))
+    indices = [int(i) for i in indices]
+    if not indices or min(indices) < 0 or len(set(indices)) != len(indices):
+        raise InputError(f"case indices must be distinct and >= 0, got {indices}")
+    if seed < 0 or size < 16 or slices[0] < 2 or slices[1] < slices[0]:
+        raise InputError(f"bad phantom parameters: seed {seed}, size {size}, slices {slices}")
+    out = Path(out)
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise InputError("output folder exists and is not empty (use --overwrite)", path=out)
+    unit = set(int(i) for i in unit_spacing)
+    gz = (layout == "msd") if gzip is None else gzip
+    records = []
+    with atomic_dir(out) as tmp:
+        for k, idx in enumerate(tqdm(indices, desc="phantom", disable=None if progress else True)):
+            case = phantom_case(seed, idx, size, slices)
+            affine = unit_spacing_affine(case.affine) if idx in unit else case.affine
+            if layout == "lits":
+                ext = ".nii.gz" if gz else ".nii"
+                write_nifti(tmp / f"volume-{idx}{ext}", case.image, affine)
+                write_nifti(tmp / f"segmentation-{idx}{ext}", case.label, affine)
+                case_id = str(idx)
+            elif layout == "msd":
+                ext = ".nii.gz" if gz else ".nii"
+                write_nifti(tmp / "imagesTr" / f"liver_{idx}{ext}", case.image, affine)
+                write_nifti(tmp / "labelsTr" / f"liver_{idx}{ext}", case.label, affine)
+                case_id = str(idx)
+            else:
+                case_id = f"3Dircadb1.{k + 1}"
+                write_ircadb_patient(tmp / case_id, case, zipped=zipped)
+            records.append(
+                {
+                    "case_id": case_id,
+                    "index": idx,
+                    "flips": list(case.flips),
+                    "unit_spacing": idx in unit,
+                    "tumours": len(case.tumour_masks),
+                }
+            )
+        meta = {
+            "generator": "e2net_eval.data.anatomy",
+            "seed": seed,
+            "size": size,
+            "slices": list(slices),
+            "layout": layout,
+            "cases": records,
+        }
+        if layout == "msd":
+            (tmp / "imagesTs").mkdir(exist_ok=True)
+            dataset = {
+                "name": "Liver (e2net-eval phantom)",
+                "modality": {"0": "CT"},
+                "labels": {"0": "background", "1": "liver", "2": "cancer"},
+                "numTraining": len(records),
+                "numTest": 0,
+                "training": [
+                    {
+                        "image": f"./imagesTr/liver_{r['index']}{ext}",
+                        "label": f"./labelsTr/liver_{r['index']}{ext}",
+                    }
+                    for r in records
+                ],
+                "test": [],
+                "phantom": meta,
+            }
+            (tmp / "dataset.json").write_text(json.dumps(dataset, indent=2) + "\n")
+        else:
+            dump_json(tmp / "phantom.json", meta)
+    log.info("wrote %d %s phantom cases to %s", len(indices), layout, out)
+    return indices
+
+
+def _uid(*parts: object) -> str:
+    return generate_uid(entropy_srcs=["e2net-eval-phantom", *(str(p) for p in parts)])
+
+
+def _slice_dataset(
+    case: PhantomCase, k: int, pixels: np.ndarray, series: str, study: str, name: str
+) -> pydicom.Dataset:
+    """One DICOM slice; `pixels` is (Rows, Columns). Geometry comes from the case's affine."""
+    lps = LPS_TO_RAS @ case.affine
+    col_step, row_step = lps[:3, 0], lps[:3, 1]  # along columns (axis 0) and rows (axis 1)
+    pos = lps[:3, 3] + lps[:3, 2] * k
+    ds = pydicom.Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID = CTImageStorage
+    sop = _uid(case.seed, case.index, name, k)
+    ds.file_meta.MediaStorageSOPInstanceUID = sop
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, sop
+    ds.Modality, ds.PatientID = "CT", f"phantom-{case.seed}-{case.index}"
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
+    ds.SeriesDescription = name
+    ds.InstanceNumber = k + 1
+    ds.ImagePositionPatient = [round(float(v), 6) for v in pos]
+    ds.ImageOrientationPatient = [
+        round(float(v), 8)
+        for v in (*(col_step / np.linalg.norm(col_step)), *(row_step / np.linalg.norm(row_step)))
+    ]
+    ds.PixelSpacing = [
+        round(float(np.linalg.norm(row_step)), 6),
+        round(float(np.linalg.norm(col_step)), 6),
+    ]
+    ds.SliceThickness = round(float(np.linalg.norm(lps[:3, 2])), 6)
+    ds.Rows, ds.Columns = pixels.shape
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    bits = pixels.dtype.itemsize * 8
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = bits, bits, bits - 1, 0
+    ds.PixelData = np.ascontiguousarray(pixels).tobytes()
+    return ds
+
+
+def _series(case: PhantomCase, volume: np.ndarray, name: str, study: str, *, image: bool):
+    """Yield (file name, encoded DICOM bytes) for every slice of `volume` (X, Y, Z)."""
+    import io
+
+    series = _uid(case.seed, case.index, "series", name)
+    for k in range(volume.shape[2]):
+        if image:
+            px = (volume[:, :, k].T.astype(np.int32) + HU_OFFSET).clip(0, 65535).astype(np.uint16)
+        else:
+            px = (volume[:, :, k].T > 0).astype(np.uint8) * np.uint8(255)
+        ds = _slice_dataset(case, k, px, series, study, name)
+        if image:
+            ds.RescaleIntercept, ds.RescaleSlope, ds.RescaleType = -HU_OFFSET, 1, "HU"
+        buf = io.BytesIO()
+        ds.save_as(buf, enforce_file_format=True)
+        yield f"image_{k}", buf.getvalue()
+
+
+def write_ircadb_patient(folder: Path, case: PhantomCase, *, zipped: bool = False) -> None:
+    """Write one patient as ``PATIENT_DICOM`` and ``MASKS_DICOM/<structure>`` DICOM series."""
+    study = _uid(case.seed, case.index, "study")
+    masks: dict[str, np.ndarray] = {"liver": case.label >= 1}
+    style = TUMOUR_FOLDER_STYLES[case.index % len(TUMOUR_FOLDER_STYLES)]
+    if len(case.tumour_masks) > 1 and "{" not in style:
+        style = TUMOUR_FOLDER_STYLES[0]
+    if "{" in style:
+        for t, m in enumerate(case.tumour_masks, start=1):
+            masks[style.format(t)] = m
+    elif case.tumour_masks:
+        masks[style] = case.tumour_masks[0]
+    masks.update(case.other_masks)  # distractors: leftsurretumor, livercyst (not tumour)
+    groups = [("PATIENT_DICOM", "", case.image, True)]
+    groups += [("MASKS_DICOM", f"{name}/", arr, False) for name, arr in masks.items()]
+    folder.mkdir(parents=True)
+    if zipped:
+        for top in ("PATIENT_DICOM", "MASKS_DICOM"):
+            with zipfile.ZipFile(folder / f"{top}.zip", "w", zipfile.ZIP_DEFLATED) as zf:
+                for g_top, sub, arr, is_image in groups:
+                    if g_top != top:
+                        continue
+                    for fname, data in _series(case, arr, f"{top}/{sub}", study, image=is_image):
+                        zf.writestr(f"{top}/{sub}{fname}", data)
+        return
+    for top, sub, arr, is_image in groups:
+        target = folder / top / sub
+        target.mkdir(parents=True, exist_ok=True)
+        for fname, data in _series(case, arr, f"{top}/{sub}", study, image=is_image):
+            (target / fname).write_bytes(data)

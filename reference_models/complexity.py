@@ -1,0 +1,80 @@
+"""Parameter counts and multiply-accumulates (MACs) of a network per input slice.
+
+MACs count the convolutions (and any linear layer) only: out_elements x in_channels/groups
+x kh x kw for each conv, at a given input size and batch 1. Batch norm, activations,
+pooling, interpolation and the element-wise products of DCFF are not counted (they are a
+few percent at most). The forward pass runs on PyTorch's "meta" device, so nothing is
+computed and even the paper profile at 448 x 448 is counted instantly (a model built under
+`with torch.device("meta")` is used as is; any other is copied to "meta" first).
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Number of trainable parameters of `module`."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def count_macs(model: nn.Module, height: int, width: int | None = None) -> int:
+    """Multiply-accumulates of one forward pass of `model` on a (1, in_channels, H, W) slice."""
+    width = height if width is None else width
+    on_meta = all(p.device.type == "meta" for p in model.parameters())
+    meta = model if on_meta else copy.deepcopy(model).to("meta")
+    was_training = meta.training
+    meta.eval()
+    total = 0
+
+    def conv_hook(mod: nn.Conv2d, _inp, out: torch.Tensor) -> None:
+        nonlocal total
+        kh, kw = mod.kernel_size
+        total += out.numel() * (mod.in_channels // mod.groups) * kh * kw
+
+    def linear_hook(mod: nn.Linear, _inp, out: torch.Tensor) -> None:
+        nonlocal total
+        total += out.numel() * mod.in_features
+
+    handles = []
+    for m in meta.modules():
+        if isinstance(m, nn.Conv2d):
+            handles.append(m.register_forward_hook(conv_hook))
+        elif isinstance(m, nn.Linear):
+            handles.append(m.register_forward_hook(linear_hook))
+    try:
+        with torch.no_grad():
+            meta(torch.zeros(1, model.in_channels, height, width, device="meta"))
+    finally:
+        for h in handles:
+            h.remove()
+        meta.train(was_training)
+    return total
+
+
+def describe(model: nn.Module, size: int | None = None) -> dict:
+    """Summary of a built model: configuration, parameter counts and MACs per slice.
+
+    MACs at `size` x `size` (default: the configuration's training input size).
+    """
+    config = model.config
+    size = config.input_size if size is None else size
+    encoders = model.encoders()
+    return {
+        "name": config.name,
+        "profile": config.profile,
+        "stage": config.stage,
+        "out_channels": config.out_channels,
+        "outputs": ["seg", "s1", "edge"] if config.two_branch else ["seg"],
+        "edge_target": config.edge_target,
+        "dcff": config.dcff,
+        "context": config.context,
+        "input_size": size,
+        "params": count_parameters(model),
+        "encoder_params": sum(count_parameters(e) for e in encoders),
+        "n_encoders": len(encoders),
+        "macs": count_macs(model, size),
+    }

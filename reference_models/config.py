@@ -1,0 +1,146 @@
+"""The configuration dataclass of a network and the two size profiles.
+
+A configuration is one row of the paper's Table 3 (what the network is and how it is
+supervised) plus the sizes of one profile: `paper` (Res2Net-50 26w x 4s, 32-channel decoder,
+448 / 256 inputs) or `small` (a quarter of the widths, one block per stage, 16-channel
+decoder, 112 / 64 inputs) with the same topology, for CPU runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+PROFILES = ("small", "paper")
+EDGE_TARGETS = ("none", "edge", "dist")
+CONTEXTS = (1, 3, 5)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """What to build. Widths follow the Res2Net-50 names (planes, base_width, scale).
+
+    name: registry name; stage: 1 (whole slices) or 2 (liver crops); out_channels: 1 (liver)
+    or 2 (liver, tumour); edge_target: "none" (single R2UNet) or the edge branch's
+    supervision ("edge" binary edges, "dist" edge distance map); dcff: deep cross feature
+    fusion between the branches; context: adjacent slices stacked as input channels
+    (1 is the paper; 3 or 5 give 2.5D context); input_size: stage-1 crop / stage-2 resize
+    side in pixels (the size training uses; the networks accept any H, W).
+    """
+
+    name: str
+    stage: int
+    out_channels: int
+    edge_target: str
+    dcff: bool
+    context: int = 1
+    input_size: int = 448
+    profile: str = "paper"
+    stem_channels: int = 64
+    planes: tuple[int, ...] = (64, 128, 256, 512)
+    layers: tuple[int, ...] = (3, 4, 6, 3)
+    base_width: int = 26
+    scale: int = 4
+    decoder_channels: int = 32
+
+    def __post_init__(self) -> None:
+        if self.stage not in (1, 2):
+            raise ValueError(f"stage must be 1 or 2, got {self.stage}")
+        if self.out_channels not in (1, 2):
+            raise ValueError(f"out_channels must be 1 or 2, got {self.out_channels}")
+        if self.edge_target not in EDGE_TARGETS:
+            raise ValueError(f"edge_target must be one of {EDGE_TARGETS}, got {self.edge_target!r}")
+        if self.dcff and self.edge_target == "none":
+            raise ValueError("dcff needs an edge branch (edge_target 'edge' or 'dist')")
+        if self.context not in CONTEXTS:
+            raise ValueError(f"context must be one of {CONTEXTS}, got {self.context}")
+        if self.profile not in PROFILES:
+            raise ValueError(f"profile must be one of {PROFILES}, got {self.profile!r}")
+        if len(self.planes) != 4 or len(self.layers) != 4:
+            raise ValueError("planes and layers need one entry per Res2Net stage (4)")
+        if min(self.layers) < 1 or self.scale < 2 or self.input_size < 1:
+            raise ValueError("layers >= 1, scale >= 2 and input_size >= 1 are required")
+
+    @property
+    def two_branch(self) -> bool:
+        """True for the E2Net variants (segmentation branch + edge branch)."""
+        return self.edge_target != "none"
+
+    @property
+    def in_channels(self) -> int:
+        """Input channels: one windowed CT slice per context slice."""
+        return self.context
+
+    def to_dict(self) -> dict:
+        """Plain-JSON form (tuples as lists), e.g. for checkpoints and run metadata."""
+        out = dataclasses.asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ModelConfig:
+        """Inverse of `to_dict` (lists back to tuples); unknown keys raise ValueError."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown config fields: {', '.join(sorted(unknown))}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+
+# name -> (stage, out_channels, edge_target, dcff): the rows of Table 3.
+TABLE3: dict[str, tuple[int, int, str, bool]] = {
+    "stage1": (1, 1, "none", False),
+    "baseline": (2, 2, "none", False),
+    "edge": (2, 2, "edge", False),
+    "dist": (2, 2, "dist", False),
+    "edge_dcff": (2, 2, "edge", True),
+    "dist_dcff": (2, 2, "dist", True),
+}
+
+# Sizes per profile; input_size is per stage.
+PROFILE_SIZES: dict[str, dict] = {
+    "paper": dict(
+        stem_channels=64,
+        planes=(64, 128, 256, 512),
+        layers=(3, 4, 6, 3),
+        base_width=26,
+        scale=4,
+        decoder_channels=32,
+    ),
+    "small": dict(
+        stem_channels=16,
+        planes=(16, 32, 64, 128),
+        layers=(1, 1, 1, 1),
+        base_width=26,
+        scale=4,
+        decoder_channels=16,
+    ),
+}
+INPUT_SIZES: dict[str, dict[int, int]] = {"paper": {1: 448, 2: 256}, "small": {1: 112, 2: 64}}
+
+
+def make_config(name: str, profile: str = "small", **overrides) -> ModelConfig:
+    """The configuration `name` of Table 3 in `profile`, with field `overrides` applied."""
+    if name not in TABLE3:
+        raise ValueError(f"unknown model {name!r}; known: {', '.join(TABLE3)}")
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}")
+    stage, out_channels, edge_target, dcff = TABLE3[name]
+    fields = dict(
+        name=name,
+        stage=stage,
+        out_channels=out_channels,
+        edge_target=edge_target,
+        dcff=dcff,
+        input_size=INPUT_SIZES[profile][stage],
+        profile=profile,
+        **PROFILE_SIZES[profile],
+    )
+    known = {f.name for f in dataclasses.fields(ModelConfig)}
+    unknown = set(overrides) - known
+    if unknown:
+        raise ValueError(f"unknown config fields: {', '.join(sorted(unknown))}")
+    for key in ("planes", "layers"):
+        if key in overrides:
+            overrides[key] = tuple(overrides[key])
+    fields.update(overrides)
+    return ModelConfig(**fields)
