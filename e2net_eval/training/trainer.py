@@ -10,6 +10,7 @@ wraps the model in DistributedDataParallel. On the CPU it is deterministic for a
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import time
@@ -68,6 +69,19 @@ def amp_setup(device: torch.device) -> tuple[Any, torch.amp.GradScaler | None]:
     dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
     return (lambda: torch.autocast("cuda", dtype=dtype)), scaler
+
+
+def weights_digest(model: torch.nn.Module) -> str:
+    """SHA-256 of a model's parameters (sorted by name): equal weights, equal digest.
+
+    BatchNorm running statistics are left out: under DDP each process keeps its own (rank
+    0's are the ones saved), while the parameters of all replicas are identical.
+    """
+    h = hashlib.sha256()
+    for name, tensor in sorted(model.named_parameters()):
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
 
 
 def _plain(obj: Any) -> Any:
@@ -135,6 +149,7 @@ def train(
     steps_per_epoch_cap: int | None = None,
     backbone_weights: str | Path | None = None,
     num_workers: int | None = None,
+    max_val_samples: int | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Train `config_name` on the split's training cases; return the ``done.json`` record.
@@ -142,9 +157,8 @@ def train(
     A finished configuration (``done.json``) is skipped unless `resume` raises a limit it
     stopped at (``max_steps``/``max_epochs``) or `force` starts it over.
     """
-    from reference_models.losses import objective
-
     import reference_models
+    from reference_models.losses import objective
 
     if config_name not in reference_models.list_models():
         raise InputError(
@@ -157,7 +171,7 @@ def train(
         return _train(
             config_name, Path(data_root), Path(run_dir), split, split_seed, profile, max_steps, max_epochs,
             seed, dev, resume, force, batch_size, steps_per_epoch_cap, backbone_weights,
-            num_workers, progress, info, objective,
+            num_workers, max_val_samples, progress, info, objective,
         )  # fmt: skip
     finally:
         if opened:
@@ -166,7 +180,7 @@ def train(
 
 def _train(
     config_name, data_root, run_dir, split, split_seed, profile, max_steps, max_epochs, seed, dev, resume,
-    force, batch_size, spe_cap, backbone_weights, num_workers, progress, info, objective,
+    force, batch_size, spe_cap, backbone_weights, num_workers, max_val, progress, info, objective,
 ) -> dict[str, Any]:  # fmt: skip
     import reference_models
 
@@ -200,7 +214,7 @@ def _train(
         state = ckpt.load(last_path)
     settings: TrainSettings = settings_for(
         profile, cuda=dev.type == "cuda", batch_size=batch_size, steps_per_epoch=spe_cap,
-        max_epochs=max_epochs, num_workers=num_workers,
+        max_epochs=max_epochs, num_workers=num_workers, max_val_samples=max_val,
     )  # fmt: skip
     if state is not None and state["seed"] != seed:
         raise InputError(f"resume with seed {seed}, the run was started with {state['seed']}")
@@ -381,6 +395,7 @@ def _train(
         "epochs": epoch, "steps": global_step, "best_val_loss": best["val_loss"],
         "best_epoch": best["epoch"], "lr": opt.param_groups[0]["lr"],
         "lr_decreases": plateau.decreases, "device": str(dev), "world_size": info.world,
+        "weights_sha256": weights_digest(model),
         "meta": run_meta(config=config_name, seed=seed, device=str(dev), profile=profile),
     }  # fmt: skip
     if info.is_main:

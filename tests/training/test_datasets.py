@@ -92,7 +92,10 @@ def test_stage1_items_and_context(cached):
 def test_batches_shard_the_global_batch():
     plan = np.stack([np.zeros(20, int), np.arange(20)], axis=1)
     whole = list(PlanBatches(plan, batch_size=4, steps=3, item_words=[0]))
-    parts = [list(PlanBatches(plan, batch_size=4, steps=3, item_words=[0], rank=r, world=2)) for r in (0, 1)]
+    parts = [
+        list(PlanBatches(plan, batch_size=4, steps=3, item_words=[0], rank=r, world=2))
+        for r in (0, 1)
+    ]
     for step in range(3):
         assert parts[0][step] + parts[1][step] == whole[step]
     resumed = list(PlanBatches(plan, batch_size=4, steps=3, item_words=[0], start_step=1))

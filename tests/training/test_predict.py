@@ -27,7 +27,9 @@ def _write_lits(root, cases):
     root.mkdir(parents=True)
     for cid, (image, label, affine) in cases.items():
         nib.save(nib.Nifti1Image(image, affine), str(root / f"volume-{cid}.nii"))
-        nib.save(nib.Nifti1Image(label.astype(np.uint8), affine), str(root / f"segmentation-{cid}.nii"))
+        nib.save(
+            nib.Nifti1Image(label.astype(np.uint8), affine), str(root / f"segmentation-{cid}.nii")
+        )
 
 
 class _Lit(torch.nn.Module):
@@ -84,30 +86,58 @@ def test_stage1_only_and_largest_component(phantom_root):
 
 
 def _evaluate(run_cli, pred, ref, out):
-    code, _, err = run_cli("evaluate", pred, "--ref", ref, "-o", out)
+    code, _, err = run_cli("evaluate", pred, ref, "-o", out, "--no-progress")
     assert code == 0, err
     return json.loads((out / "summary.json").read_text())
 
 
-def test_train_predict_evaluate_cli(run_cli, phantom_root, tmp_path):
-    """stage1 + one stage-2 config, a few steps each, then predict and evaluate."""
-    run = tmp_path / "run"
+@pytest.fixture(scope="module")
+def trained_run(phantom_root, tmp_path_factory):
+    """A run with stage1 and dist trained for two steps each, from the command line."""
+    from e2net_eval.cli import main
+
+    run = tmp_path_factory.mktemp("run") / "run"
     for config in ("stage1", "dist"):
-        code, out, err = run_cli("train", config, "--data", phantom_root, "-o", run, "--device", "cpu", *STEPS)
-        assert code == 0, err
-        assert (run / config / "done.json").is_file() and config in out
+        with pytest.raises(SystemExit) as exc:
+            main(
+                [
+                    "train",
+                    config,
+                    "--data",
+                    str(phantom_root),
+                    "-o",
+                    str(run),
+                    "--device",
+                    "cpu",
+                    *STEPS,
+                ]
+            )
+        assert exc.value.code == 0
+    return run
+
+
+def test_train_predict_evaluate_cli(run_cli, phantom_root, trained_run, tmp_path):
+    """stage1 + one stage-2 config, a few steps each, then predict and evaluate."""
+    run = trained_run
+    for config in ("stage1", "dist"):
+        assert (run / config / "done.json").is_file() and (run / config / "best.pt").is_file()
     code, out, _ = run_cli("train", "stage1", "--data", phantom_root, "-o", run, *STEPS)
     assert code == 0 and "max_steps" in out  # done: skipped, reported
 
     pred = tmp_path / "pred"
-    code, _, err = run_cli("predict", run, "--data", phantom_root, "-o", pred, "--device", "cpu", "--no-progress")
+    code, _, err = run_cli(
+        "predict", run, "--data", phantom_root, "-o", pred, "--device", "cpu", "--no-progress"
+    )
     assert code == 0, err
     meta = json.loads((pred / "predict.json").read_text())
     assert meta["stage2"] == "dist"  # the most complete stage-2 config in the run
     ids = sorted(p.name for p in pred.glob("*.nii.gz"))
     assert ids == sorted(f"{i}.nii.gz" for i in range(6))
     for i in range(6):
-        p, r = nib.load(str(pred / f"{i}.nii.gz")), nib.load(str(phantom_root / f"segmentation-{i}.nii"))
+        p, r = (
+            nib.load(str(pred / f"{i}.nii.gz")),
+            nib.load(str(phantom_root / f"segmentation-{i}.nii")),
+        )
         assert p.get_data_dtype() == np.uint8 and p.shape == r.shape
         assert np.allclose(p.affine, r.affine)
     summary = _evaluate(run_cli, pred, phantom_root, tmp_path / "eval")
@@ -117,28 +147,62 @@ def test_train_predict_evaluate_cli(run_cli, phantom_root, tmp_path):
     code, _, err = run_cli("predict", run, "--data", phantom_root, "-o", liver_only, "--config", "stage1",
                            "--cases", "0", "--no-progress")  # fmt: skip
     assert code == 0, err
+    assert sorted(p.name for p in liver_only.glob("*.nii.gz")) == ["0.nii.gz"]
     assert set(np.unique(np.asarray(nib.load(str(liver_only / "0.nii.gz")).dataobj))) <= {0, 1}
 
-    code, _, err = run_cli("predict", run, "--data", phantom_root, "-o", tmp_path / "x", "--config", "edge")
+    code, _, err = run_cli(
+        "predict", run, "--data", phantom_root, "-o", tmp_path / "x", "--config", "edge"
+    )
     assert code == 2 and "not trained" in err
     code, _, err = run_cli("predict", tmp_path, "--data", phantom_root, "-o", tmp_path / "x")
     assert code == 2 and "stage1" in err
+    code, _, err = run_cli(
+        "predict", run, "--data", phantom_root, "-o", tmp_path / "x", "--cases", "77"
+    )
+    assert code == 2 and "77" in err
 
-    # a flipped copy of case 0 (arrays and affine) is predicted onto its own voxels
-    from e2net_eval.data import open_dataset
+
+def test_predict_flipped_and_dicom_layouts(run_cli, phantom_root, trained_run, tmp_path):
+    """A flipped copy lands on its own voxels; 3DIRCADb DICOM cases get the reader's grid."""
+    from e2net_eval.data import open_dataset, write_phantom
 
     case = open_dataset(phantom_root).load("0")
     flipped_root = tmp_path / "flipped"
     _write_lits(flipped_root, {"0": (case.image, case.label, case.affine),
                                "1": _flip_case(case.image, case.label, case.affine)})  # fmt: skip
     fpred = tmp_path / "fpred"
-    code, _, err = run_cli("predict", run, "--data", flipped_root, "-o", fpred, "--no-progress")
+    code, _, err = run_cli(
+        "predict", trained_run, "--data", flipped_root, "-o", fpred, "--no-progress"
+    )
     assert code == 0, err
     a = nib.load(str(fpred / "0.nii.gz"))
     b = nib.load(str(fpred / "1.nii.gz"))
     assert np.array_equal(np.flip(np.asarray(b.dataobj), (0, 1)), np.asarray(a.dataobj))
     assert np.allclose(b.affine, nib.load(str(flipped_root / "segmentation-1.nii")).affine)
-    assert np.array_equal(np.asarray(a.dataobj), np.asarray(nib.load(str(pred / "0.nii.gz")).dataobj))
+
+    ircadb = tmp_path / "ircadb"
+    write_phantom(ircadb, "ircadb", indices=[0, 3])
+    ipred = tmp_path / "ipred"
+    code, _, err = run_cli("predict", trained_run, "--data", ircadb, "-o", ipred, "--no-progress")
+    assert code == 0, err
+    ds = open_dataset(ircadb)
+    assert sorted(p.name for p in ipred.glob("*.nii.gz")) == sorted(
+        f"{c}.nii.gz" for c in ds.case_ids()
+    )
+    for cid in ds.case_ids():
+        ref = ds.load(cid, image=False)
+        out = nib.load(str(ipred / f"{cid}.nii.gz"))
+        assert out.shape == ref.label.shape and np.allclose(out.affine, ref.affine)
+    # patient 1 of the DICOM set is phantom case 0: in canonical orientation the same labels
+    from e2net_eval.training.orientation import Orientation
+
+    dicom_first = ds.load(ds.case_ids()[0], image=False)
+    lits = open_dataset(phantom_root).load("0", image=False)
+    canon = Orientation.from_affine(lits.affine).slices
+    canon_dicom = Orientation.from_affine(dicom_first.affine).slices
+    assert np.array_equal(canon_dicom(dicom_first.label), canon(lits.label))
+    out_dicom = np.asarray(nib.load(str(ipred / f"{ds.case_ids()[0]}.nii.gz")).dataobj)
+    assert np.array_equal(canon_dicom(out_dicom), canon(np.asarray(a.dataobj)))
 
 
 @pytest.mark.slow

@@ -13,7 +13,11 @@ from e2net_eval.errors import InputError
 from e2net_eval.training.trainer import train, weights_digest
 
 TINY = dict(
-    profile="small", batch_size=2, steps_per_epoch_cap=3, max_val_samples=8, device="cpu",
+    profile="small",
+    batch_size=2,
+    steps_per_epoch_cap=3,
+    max_val_samples=8,
+    device="cpu",
     progress=False,
 )
 
@@ -53,12 +57,19 @@ def test_resume_reaches_the_same_weights(phantom_root, tmp_path):
     for other in (halves, killed):
         ck = _last(other)
         _assert_same_state(ref["model"], ck["model"])
-        for a, b in zip(ref["optimizer"]["state"].values(), ck["optimizer"]["state"].values(), strict=True):
+        for a, b in zip(
+            ref["optimizer"]["state"].values(), ck["optimizer"]["state"].values(), strict=True
+        ):
             assert torch.equal(a["momentum_buffer"], b["momentum_buffer"])
         assert ck["plateau"] == ref["plateau"]
-        assert json.loads((other / "stage1" / "done.json").read_text())["weights_sha256"] == done["weights_sha256"]
+        assert (
+            json.loads((other / "stage1" / "done.json").read_text())["weights_sha256"]
+            == done["weights_sha256"]
+        )
     # the weights moved, and one metrics line per epoch end or stop
-    lines = [json.loads(x) for x in (straight / "stage1" / "metrics.jsonl").read_text().splitlines()]
+    lines = [
+        json.loads(x) for x in (straight / "stage1" / "metrics.jsonl").read_text().splitlines()
+    ]
     assert [r["step"] for r in lines] == [3, 5] and lines[0]["epoch_complete"]
     assert (straight / "stage1" / "best.pt").is_file() and (straight / "split.json").is_file()
 
