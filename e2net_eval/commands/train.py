@@ -58,10 +58,15 @@ DEVICES = click.Choice(["auto", "cpu", "cuda"])
     type=click.Path(exists=True, dir_okay=False),
     help="Encoder state dict (e.g. Res2Net-50) to start from.",
 )
+@click.option(
+    "--context",
+    type=click.Choice(["1", "3", "5"]),
+    help="Adjacent slices as input channels (default 1, the paper's).",
+)
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def train_cmd(config, data_root, split_path, split_seed, run_dir, profile, max_steps, max_epochs,
               steps_per_epoch, seed, device, resume, force, batch_size, num_workers,
-              backbone_weights, no_progress) -> None:  # fmt: skip
+              backbone_weights, context, no_progress) -> None:  # fmt: skip
     """Train CONFIG (stage1, baseline, edge, dist, edge_dcff, dist_dcff) into a run directory.
 
     Several GPUs: torchrun --nproc_per_node=N -m e2net_eval train CONFIG --data ROOT -o RUN
@@ -73,7 +78,8 @@ def train_cmd(config, data_root, split_path, split_seed, run_dir, profile, max_s
         config, data_root, run_dir, split=split_path, split_seed=split_seed, profile=profile, max_steps=max_steps,
         max_epochs=max_epochs, seed=seed, device=device, resume=resume, force=force,
         batch_size=batch_size, steps_per_epoch_cap=steps_per_epoch,
-        backbone_weights=backbone_weights, num_workers=num_workers, progress=not no_progress,
+        backbone_weights=backbone_weights, num_workers=num_workers,
+        context=None if context is None else int(context), progress=not no_progress,
     )  # fmt: skip
     if dist_info().is_main:
         click.echo(

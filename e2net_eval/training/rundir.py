@@ -113,8 +113,10 @@ def load_trained(run_dir: str | Path, config: str, device: torch.device) -> torc
     if not path.is_file():
         raise InputError(f"configuration {config!r} has no weights in the run", path=folder)
     payload = torch.load(path, map_location="cpu", weights_only=False)
-    model = reference_models.create_model(
-        payload["config_name"], profile=payload["profile"], **payload.get("overrides", {})
-    )
+    if "model_config" in payload:
+        cfg = reference_models.ModelConfig.from_dict(payload["model_config"])
+        model = reference_models.build_model(cfg)
+    else:
+        model = reference_models.create_model(payload["config_name"], profile=payload["profile"])
     model.load_state_dict(payload["model"])
     return model.to(device).eval()

@@ -84,6 +84,20 @@ def weights_digest(model: torch.nn.Module) -> str:
     return h.hexdigest()
 
 
+#: Settings a resumed run may change: limits and loader processes, not the optimisation.
+_RESUMABLE = ("max_epochs", "num_workers", "steps_per_epoch")
+
+
+def _changed_settings(old: dict, new: dict) -> list[str]:
+    """Names of settings that differ between a checkpoint and this invocation."""
+    return sorted(
+        k for k in set(old) | set(new)
+        if k not in _RESUMABLE and old.get(k) != new.get(k) and not (
+            isinstance(old.get(k), (list, tuple)) and list(old[k]) == list(new.get(k, ()))
+        )
+    )  # fmt: skip
+
+
 def _plain(obj: Any) -> Any:
     """A dataclass as a dict (for JSON), anything else unchanged."""
     return dataclasses.asdict(obj) if dataclasses.is_dataclass(obj) else obj
@@ -150,6 +164,7 @@ def train(
     backbone_weights: str | Path | None = None,
     num_workers: int | None = None,
     max_val_samples: int | None = None,
+    context: int | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Train `config_name` on the split's training cases; return the ``done.json`` record.
@@ -171,7 +186,7 @@ def train(
         return _train(
             config_name, Path(data_root), Path(run_dir), split, split_seed, profile, max_steps, max_epochs,
             seed, dev, resume, force, batch_size, steps_per_epoch_cap, backbone_weights,
-            num_workers, max_val_samples, progress, info, objective,
+            num_workers, max_val_samples, context, progress, info, objective,
         )  # fmt: skip
     finally:
         if opened:
@@ -180,7 +195,8 @@ def train(
 
 def _train(
     config_name, data_root, run_dir, split, split_seed, profile, max_steps, max_epochs, seed, dev, resume,
-    force, batch_size, spe_cap, backbone_weights, num_workers, max_val, progress, info, objective,
+    force, batch_size, spe_cap, backbone_weights, num_workers, max_val, context, progress, info,
+    objective,
 ) -> dict[str, Any]:  # fmt: skip
     import reference_models
 
@@ -216,8 +232,12 @@ def _train(
         profile, cuda=dev.type == "cuda", batch_size=batch_size, steps_per_epoch=spe_cap,
         max_epochs=max_epochs, num_workers=num_workers, max_val_samples=max_val,
     )  # fmt: skip
-    if state is not None and state["seed"] != seed:
-        raise InputError(f"resume with seed {seed}, the run was started with {state['seed']}")
+    if state is not None:
+        if state["seed"] != seed:
+            raise InputError(f"resume with seed {seed}, the run was started with {state['seed']}")
+        changed = _changed_settings(state["settings"], settings.to_dict())
+        if changed:
+            raise InputError(f"resume with different settings than the run's: {changed}")
 
     seed_everything(seed, deterministic=dev.type == "cpu")
     if dev.type == "cuda":
@@ -236,8 +256,11 @@ def _train(
     val_cases = cache.open(val_ids, progress=False)
 
     torch.manual_seed(seed)
-    model = reference_models.create_model(config_name, profile=profile)
+    overrides = {} if context is None else {"context": context}
+    model = reference_models.create_model(config_name, profile=profile, **overrides)
     cfg = model.config
+    if state is not None and state.get("model_config") not in (None, cfg.to_dict()):
+        raise InputError(f"resume with a different network than the run's ({config_name})")
     if backbone_weights is not None and state is None:
         n = load_backbone(model, backbone_weights)
         log.info("loaded backbone weights into %d encoder(s) from %s", n, backbone_weights)
@@ -292,7 +315,7 @@ def _train(
         if info.is_main:
             ckpt.save(path, {
                 "config_name": config_name, "profile": profile, "seed": seed,
-                "model": model.state_dict(), "optimizer": opt.state_dict(),
+                "model_config": cfg.to_dict(), "model": model.state_dict(), "optimizer": opt.state_dict(),
                 "plateau": plateau.state_dict(),
                 "scaler": scaler.state_dict() if scaler is not None else None,
                 "epoch": epoch, "step_in_epoch": step_in_epoch, "step": global_step,
@@ -309,7 +332,8 @@ def _train(
             best.update(val_loss=val_loss, epoch=epoch, step=global_step)
             if info.is_main:
                 ckpt.save(out / "best.pt", {
-                    "config_name": config_name, "profile": profile, "model": model.state_dict(),
+                    "config_name": config_name, "profile": profile,
+                    "model_config": cfg.to_dict(), "model": model.state_dict(),
                     "epoch": epoch, "step": global_step, "val_loss": val_loss,
                 })  # fmt: skip
 

@@ -123,3 +123,30 @@ def test_ddp_gloo_two_processes(phantom_root, tmp_path):
     assert weights_digest(model) == r0["weights_sha256"]  # rank 0 wrote its weights
     lines = (run / "stage1" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(x)["step"] for x in lines] == [3, 4]  # written once, by rank 0
+
+
+def test_context_slices_and_settings_guard(phantom_root, tmp_path):
+    """context=3 trains and predicts with 3 input channels; resume refuses other settings."""
+    from e2net_eval.data import open_dataset
+    from e2net_eval.inference.predictor import predict_volume
+    from e2net_eval.training.rundir import load_trained
+
+    run = tmp_path / "ctx"
+    train("stage1", phantom_root, run, max_steps=1, context=3, **TINY)
+    model = load_trained(run, "stage1", torch.device("cpu"))
+    assert model.in_channels == 3 and model.config.context == 3
+    case = open_dataset(phantom_root).load("0")
+    assert predict_volume(case.image, case.affine, model).shape == case.image.shape
+    (run / "stage1" / "done.json").unlink()
+    with pytest.raises(InputError, match="batch_size"):
+        train(
+            "stage1",
+            phantom_root,
+            run,
+            max_steps=2,
+            context=3,
+            resume=True,
+            **{**TINY, "batch_size": 4},
+        )
+    with pytest.raises(InputError, match="different network"):
+        train("stage1", phantom_root, run, max_steps=2, resume=True, **TINY)
