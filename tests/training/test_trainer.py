@@ -150,3 +150,23 @@ def test_context_slices_and_settings_guard(phantom_root, tmp_path):
         )
     with pytest.raises(InputError, match="different network"):
         train("stage1", phantom_root, run, max_steps=2, resume=True, **TINY)
+
+
+def test_backbone_weights_load_into_every_encoder(tmp_path):
+    import reference_models
+
+    from e2net_eval.training.trainer import load_backbone
+
+    torch.manual_seed(1)
+    source = reference_models.create_model("stage1", profile="small")
+    path = tmp_path / "res2net.pt"
+    torch.save(source.encoders()[0].state_dict(), path)
+    torch.manual_seed(2)
+    target = reference_models.create_model("dist_dcff", profile="small")
+    assert load_backbone(target, path) == 2
+    for enc in target.encoders():
+        _assert_same_state(enc.state_dict(), source.encoders()[0].state_dict())
+    bad = tmp_path / "bad.pt"
+    torch.save({"nothing": torch.zeros(1)}, bad)
+    with pytest.raises(InputError, match="bad.pt"):
+        load_backbone(target, bad)
