@@ -60,8 +60,9 @@ def convert_dataset(
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
         raise InputError("output exists and is not an empty folder (use --overwrite)", path=out)
-    if out.resolve() == Path(ds.root).resolve():
-        raise InputError("output folder is the input folder", path=out)
+    root = Path(ds.root).resolve()
+    if out.resolve() == root or root in out.resolve().parents:
+        raise InputError("output folder is inside the input folder", path=out)
     ids = ds.case_ids()
     with atomic_dir(out) as tmp:
         for cid in tqdm(ids, desc="convert", disable=None if progress else True):

@@ -182,7 +182,10 @@ def _scan(root: Path) -> tuple[str, dict[str, dict]]:
         if patients:
             found["ircadb"] = patients
     if not found:
-        raise InputError("no LiTS, Task03 (MSD) or 3DIRCADb layout found", path=root)
+        hint = ""
+        if any(p.is_file() and _IRCADB.match(p.name.removesuffix(".zip")) for p in children):
+            hint = " (unpack the outer 3Dircadb1.K.zip archives; the inner PATIENT_DICOM.zip and MASKS_DICOM.zip may stay zipped)"
+        raise InputError(f"no LiTS, Task03 (MSD) or 3DIRCADb layout found{hint}", path=root)
     if len(found) > 1:
         raise InputError(
             f"ambiguous: several layouts found ({', '.join(sorted(found))})", path=root

@@ -91,6 +91,7 @@ class Geometry:
     affine: np.ndarray
     spacing: tuple[float, float, float]
     positions: np.ndarray  # (Slices,) position along the normal, mm
+    has_positions: bool = True  # False: ordered by InstanceNumber
 
 
 def read_geometry(src: Source, case: str) -> Geometry:
@@ -156,7 +157,10 @@ def read_geometry(src: Source, case: str) -> Geometry:
     lps[:3, 1] = col_cos * ps[0]
     lps[:3, 2] = normal * dz
     lps[:3, 3] = origin
-    return Geometry(order, (cols, rows, n), LPS_TO_RAS @ lps, (ps[1], ps[0], float(dz)), positions)
+    has_pos = all(hasattr(h, "ImagePositionPatient") for h in heads.values())
+    return Geometry(
+        order, (cols, rows, n), LPS_TO_RAS @ lps, (ps[1], ps[0], float(dz)), positions, has_pos
+    )
 
 
 def read_pixels(src: Source, geom: Geometry, case: str, *, mask: bool) -> np.ndarray:
@@ -240,12 +244,22 @@ def read_patient(patient: Path, case: str, *, image: bool = True, label: bool = 
 
 
 def _mask(src: Source, geom: Geometry, case: str) -> np.ndarray:
-    """A mask series on the image grid (checked: same size, count and slice positions)."""
+    """A mask series on the image grid (checked: same size, count and slice positions).
+
+    Mask slices without ImagePositionPatient are matched to image slices by file name
+    (``image_k`` in both folders, as 3DIRCADb names them).
+    """
     mgeom = read_geometry(src, case)
     if mgeom.shape != geom.shape:
         raise InputError(
             f"mask shape {mgeom.shape} != image shape {geom.shape}", case=case, path=src.label
         )
-    if not np.allclose(mgeom.positions, geom.positions, atol=1e-3 + 0.01 * abs(geom.spacing[2])):
-        raise InputError("mask slice positions differ from the image's", case=case, path=src.label)
+    if mgeom.has_positions and geom.has_positions:
+        tol = 1e-3 + 0.01 * abs(geom.spacing[2])
+        if not np.allclose(mgeom.positions, geom.positions, atol=tol):
+            raise InputError(
+                "mask slice positions differ from the image's", case=case, path=src.label
+            )
+    elif set(src.files) == set(geom.order):
+        mgeom.order = list(geom.order)
     return read_pixels(src, mgeom, case, mask=True)

@@ -19,6 +19,7 @@ from e2net_eval.errors import InputError
 from e2net_eval.util.atomic import atomic_path
 
 _INT16 = np.iinfo(np.int16)
+_CHUNK = 1 << 22  # 4 MiB
 _READ_ERRORS = (OSError, EOFError, ValueError, zlib.error, nib.filebasedimages.ImageFileError)
 
 
@@ -37,20 +38,42 @@ def read_header(path: Path, case: str | None = None) -> tuple[tuple[int, ...], n
         raise InputError(f"unreadable NIfTI header ({exc})", case=case, path=path) from None
 
 
+def _read_array(fh, proxy) -> np.ndarray:
+    """The stored voxels, read in chunks straight into the one array that is returned.
+
+    (A gzip stream's ``readinto`` of the whole volume would first build a second, temporary
+    copy of it.)
+    """
+    dtype = np.dtype(proxy.dtype)
+    n_bytes = int(np.prod(proxy.shape, dtype=np.int64)) * dtype.itemsize
+    buf = bytearray(n_bytes)
+    view = memoryview(buf)
+    fh.seek(int(proxy.offset))
+    pos = 0
+    while pos < n_bytes:
+        n = fh.readinto(view[pos : pos + _CHUNK])
+        if not n:
+            raise EOFError(f"expected {n_bytes} bytes of voxel data, got {pos}")
+        pos += n
+    return np.ndarray(proxy.shape, dtype=dtype, buffer=buf, order=proxy.order)
+
+
 def _read_raw(path: Path, case: str | None) -> tuple[np.ndarray, float, float, nib.Nifti1Image]:
     """The stored array (unscaled), slope, intercept and image; the whole stream is consumed."""
     if not path.is_file():
         raise InputError("file not found", case=case, path=path)
     try:
         with _open(path) as fh:
-            img = nib.Nifti1Image.from_stream(fh)
+            img = nib.Nifti1Image.from_file_map(
+                nib.Nifti1Image.make_file_map({"image": fh, "header": fh}), mmap=False
+            )
             if len(img.shape) != 3:
                 raise InputError(
                     f"expected a 3D volume, got shape {img.shape}", case=case, path=path
                 )
-            raw = np.asarray(img.dataobj.get_unscaled())
+            raw = _read_array(fh, img.dataobj)
             # Read to the end of the stream: gzip checks its CRC and length only there.
-            while fh.read(1 << 20):
+            while fh.read(_CHUNK):
                 pass
         slope, inter = img.dataobj.slope, img.dataobj.inter
     except InputError:
@@ -63,10 +86,24 @@ def _read_raw(path: Path, case: str | None) -> tuple[np.ndarray, float, float, n
     return raw, slope, inter, img
 
 
+def _blocks(arr: np.ndarray, size: int = 16):
+    """Views of `arr` in blocks along the last axis: full-volume checks without a full copy."""
+    for k in range(0, arr.shape[-1], size):
+        yield arr[..., k : k + size]
+
+
 def _is_integral(arr: np.ndarray) -> bool:
     if arr.dtype.kind in "iub":
         return True
-    return bool(np.all(np.isfinite(arr)) and np.array_equal(arr, np.round(arr)))
+    return all(np.isfinite(b).all() and np.array_equal(b, np.round(b)) for b in _blocks(arr))
+
+
+def _writeable(arr: np.ndarray) -> np.ndarray:
+    return arr if arr.flags.writeable else arr.copy()
+
+
+def _has_nan(arr: np.ndarray) -> bool:
+    return arr.dtype.kind == "f" and any(np.isnan(b).any() for b in _blocks(arr))
 
 
 def read_image(path: Path, case: str | None = None) -> tuple[np.ndarray, np.ndarray, tuple]:
@@ -75,20 +112,16 @@ def read_image(path: Path, case: str | None = None) -> tuple[np.ndarray, np.ndar
     if slope == 1.0 and float(inter).is_integer() and raw.size and _is_integral(raw):
         lo, hi = float(raw.min()) + inter, float(raw.max()) + inter
         if _INT16.min <= lo and hi <= _INT16.max:
-            image = raw.astype(np.int16, copy=False)
-            if inter and image is raw:
-                image = image + np.int16(inter)
-            elif inter:
-                image += np.int16(inter)
+            image = _writeable(raw.astype(np.int16, copy=False))
+            if inter:
+                image += np.int16(inter)  # in place: the range check above rules out overflow
             return image, _affine(img), _spacing(img)
-    image = raw.astype(np.float32, copy=False)
-    if image is raw and (slope != 1.0 or inter != 0.0):
-        image = image.copy()
+    image = _writeable(raw.astype(np.float32, copy=False))  # scaled in place, one copy
     if slope != 1.0:
         image *= np.float32(slope)
     if inter != 0.0:
         image += np.float32(inter)
-    if np.isnan(image).any():
+    if _has_nan(image):
         raise InputError("image contains NaN", case=case, path=path)
     return image, _affine(img), _spacing(img)
 
@@ -111,7 +144,9 @@ def read_label(path: Path, case: str | None = None) -> tuple[np.ndarray, np.ndar
 
 def check_label_values(label: np.ndarray, case: str | None, path: Path | None) -> np.ndarray:
     """Voxel counts per label value; InputError if any value is not 0, 1 or 2."""
-    counts = np.bincount(label.ravel(order="K"), minlength=256)
+    counts = np.zeros(256, dtype=np.int64)
+    for block in _blocks(label):  # bincount makes an int64 copy: keep it to one slab
+        counts += np.bincount(block.ravel(order="K"), minlength=256)
     bad = [v for v in np.nonzero(counts)[0] if v not in LABEL_VALUES]
     if bad:
         raise InputError(

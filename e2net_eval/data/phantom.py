@@ -8,6 +8,7 @@ Case index ``i`` is written as LiTS ``volume-i``, Task03 ``liver_i``, and 3DIRCA
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import zipfile
@@ -74,6 +75,8 @@ def write_phantom(
     if seed < 0 or size < 16 or slices[0] < 2 or slices[1] < slices[0]:
         raise InputError(f"bad phantom parameters: seed {seed}, size {size}, slices {slices}")
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError("output exists and is not a folder", path=out)
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise InputError("output folder exists and is not empty (use --overwrite)", path=out)
     unit = set(int(i) for i in unit_spacing)
@@ -180,8 +183,6 @@ def _slice_dataset(
 
 def _series(case: PhantomCase, volume: np.ndarray, name: str, study: str, *, image: bool):
     """Yield (file name, encoded DICOM bytes) for every slice of `volume` (X, Y, Z)."""
-    import io
-
     series = _uid(case.seed, case.index, "series", name)
     for k in range(volume.shape[2]):
         if image:

@@ -213,3 +213,16 @@ def test_gzip_footer_case_is_only_caught_by_reading_to_the_end(clean, tmp_path):
     _truncated_gz_footer(root)
     img = nib.load(root / "segmentation-0.nii.gz")
     assert np.asarray(img.dataobj).shape == img.shape
+
+
+def test_outputs_refused_where_they_would_do_harm(clean, tmp_path, run_cli):
+    root = _copy(clean, "lits", tmp_path)
+    code, _, err = run_cli("datasets", "convert", root, root / "nii")
+    assert code == 2 and "inside the input folder" in err and not (root / "nii").exists()
+    (tmp_path / "file").write_text("x")
+    code, _, err = run_cli("datasets", "phantom", tmp_path / "file", "--cases", "1")
+    assert code == 2 and "not a folder" in err
+    (tmp_path / "outer").mkdir()
+    (tmp_path / "outer" / "3Dircadb1.1.zip").write_bytes(b"PK")
+    code, _, err = run_cli("datasets", "check", tmp_path / "outer")
+    assert code == 2 and "unpack the outer" in err

@@ -120,3 +120,38 @@ def test_window_hu():
     assert y.dtype == np.float32
     assert np.allclose(y, [-1, -1, 0, 1, 1])
     assert x[0] == -1000  # input untouched
+
+
+def test_masks_without_positions_match_by_file_name(phantom_root, tmp_path):
+    import shutil
+
+    import pydicom
+
+    root = tmp_path / "irc"
+    shutil.copytree(phantom_root / "ircadb", root)
+    ref = open_dataset(phantom_root / "ircadb").load("3Dircadb1.1")  # slices in write order
+    n = ref.shape[2]
+    for path in (root / "3Dircadb1.1" / "MASKS_DICOM").rglob("image_*"):
+        ds = pydicom.dcmread(path)
+        del ds.ImagePositionPatient
+        ds.InstanceNumber = n - int(ds.InstanceNumber) + 1  # order by number is now wrong
+        ds.save_as(path)
+    case = open_dataset(root).load("3Dircadb1.1")
+    assert np.array_equal(case.label, ref.label)
+
+
+@pytest.mark.parametrize("name", ["v.nii.gz", "v.nii"])
+def test_one_copy_in_memory(tmp_path, name):
+    """Image and label reads peak at one copy of the result plus fixed-size buffers."""
+    import tracemalloc
+
+    data = np.random.default_rng(0).integers(-1000, 1000, (256, 256, 96)).astype(np.int16)
+    nib.save(nib.Nifti1Image(data, np.eye(4)), tmp_path / name)
+    nib.save(nib.Nifti1Image((data % 3).astype(np.uint8), np.eye(4)), tmp_path / f"l{name}")
+    for reader, path in ((read_image, tmp_path / name), (read_label, tmp_path / f"l{name}")):
+        tracemalloc.start()
+        arr = reader(path)[0]
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert type(arr) is np.ndarray  # not a memory map of a file that may be rewritten
+        assert peak < 1.2 * arr.nbytes + 8 * 2**20  # 4 MiB read chunks, 16-slice slabs
