@@ -44,6 +44,13 @@ class CachedCase:
     image: np.ndarray  # (Z, X, Y) float16, windowed
     label: np.ndarray  # (Z, X, Y) uint8
     boxes: np.ndarray  # (Z, 4) int32, -1 where the slice has no liver
+    folder: Path | None = None
+
+    def __reduce__(self):
+        # loader processes started by spawn/forkserver re-map the files instead of copying
+        if self.folder is None:
+            return super().__reduce__()
+        return _open, (self.folder, self.case_id)
 
     @property
     def n_slices(self) -> int:
@@ -80,6 +87,7 @@ def _open(case_dir: Path, case_id: str) -> CachedCase:
         image=np.load(case_dir / "image.npy", mmap_mode="r"),
         label=np.load(case_dir / "label.npy", mmap_mode="r"),
         boxes=np.load(case_dir / "boxes.npy"),
+        folder=case_dir,
     )
 
 

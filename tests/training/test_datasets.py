@@ -114,3 +114,13 @@ def test_plateau_two_decreases_then_stop():
     q = Plateau(patience=2)
     q.load_state_dict(p.state_dict())
     assert q == p
+
+
+def test_cached_case_pickles_as_a_reference(cached):
+    import pickle
+
+    _, _, cases = cached
+    blob = pickle.dumps(cases[0])
+    assert len(blob) < 10_000  # the slices are re-mapped, not copied
+    back = pickle.loads(blob)
+    assert isinstance(back.image, np.memmap) and np.array_equal(back.label, cases[0].label)

@@ -80,6 +80,10 @@ def test_seed_changes_weights_and_force_restarts(phantom_root, tmp_path):
     assert a["weights_sha256"] != b["weights_sha256"]
     again = train("stage1", phantom_root, tmp_path / "a", max_steps=1, seed=1, force=True, **TINY)
     assert again["weights_sha256"] == a["weights_sha256"]  # deterministic on the CPU
+    workers = train(
+        "stage1", phantom_root, tmp_path / "w", max_steps=1, seed=1, num_workers=2, **TINY
+    )
+    assert workers["weights_sha256"] == a["weights_sha256"]  # loader processes change nothing
 
 
 def test_bad_inputs(phantom_root, tmp_path):
@@ -154,7 +158,6 @@ def test_context_slices_and_settings_guard(phantom_root, tmp_path):
 
 def test_backbone_weights_load_into_every_encoder(tmp_path):
     import reference_models
-
     from e2net_eval.training.trainer import load_backbone
 
     torch.manual_seed(1)
