@@ -156,8 +156,9 @@ class SliceCache:
     def build(self, case_ids: list[str], *, progress: bool = True) -> None:
         """Decode and store every case of `case_ids` not cached yet (one case in memory)."""
         missing = [c for c in case_ids if not _is_complete(self.dir / c)]
-        if missing:
-            log.info("caching %d of %d cases under %s", len(missing), len(case_ids), self.dir)
+        if not missing:
+            return
+        log.info("caching %d of %d cases under %s", len(missing), len(case_ids), self.dir)
         for case_id in tqdm(missing, desc="cache", unit="case", disable=not progress):
             _build(self.dataset, case_id, self.dir / case_id)
 

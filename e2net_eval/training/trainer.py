@@ -204,7 +204,10 @@ def _train(
     done_path, last_path = out / "done.json", out / "checkpoint_last.pt"
     state = None
     if force:
-        pass
+        if info.is_main:  # start over: nothing of the old attempt may leak into the new one
+            for name in ("done.json", "checkpoint_last.pt", "best.pt", "metrics.jsonl"):
+                (out / name).unlink(missing_ok=True)
+        barrier(info)
     elif done_path.is_file():
         done = load_json(done_path)
         more_steps = (

@@ -80,6 +80,8 @@ def test_seed_changes_weights_and_force_restarts(phantom_root, tmp_path):
     assert a["weights_sha256"] != b["weights_sha256"]
     again = train("stage1", phantom_root, tmp_path / "a", max_steps=1, seed=1, force=True, **TINY)
     assert again["weights_sha256"] == a["weights_sha256"]  # deterministic on the CPU
+    lines = (tmp_path / "a" / "stage1" / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 1  # --force started the log over too
     workers = train(
         "stage1", phantom_root, tmp_path / "w", max_steps=1, seed=1, num_workers=2, **TINY
     )
