@@ -235,6 +235,10 @@ def _train(
         profile, cuda=dev.type == "cuda", batch_size=batch_size, steps_per_epoch=spe_cap,
         max_epochs=max_epochs, num_workers=num_workers, max_val_samples=max_val,
     )  # fmt: skip
+    if settings.batch_size % info.world:
+        raise InputError(
+            f"batch size {settings.batch_size} is not divisible by {info.world} processes"
+        )
     if state is not None:
         if state["seed"] != seed:
             raise InputError(f"resume with seed {seed}, the run was started with {state['seed']}")
