@@ -86,6 +86,7 @@ def test_stage1_only_and_largest_component(phantom_root):
 
 
 def _evaluate(run_cli, pred, ref, out):
+    pytest.importorskip("e2net_eval.metrics.evaluate", reason="the metrics stage is not merged yet")
     code, _, err = run_cli("evaluate", pred, ref, "-o", out, "--no-progress")
     assert code == 0, err
     return json.loads((out / "summary.json").read_text())
@@ -140,9 +141,6 @@ def test_train_predict_evaluate_cli(run_cli, phantom_root, trained_run, tmp_path
         )
         assert p.get_data_dtype() == np.uint8 and p.shape == r.shape
         assert np.allclose(p.affine, r.affine)
-    summary = _evaluate(run_cli, pred, phantom_root, tmp_path / "eval")
-    assert summary["n_cases"] == 6 and "liver" in summary["regions"]
-
     liver_only = tmp_path / "pred1"
     code, _, err = run_cli("predict", run, "--data", phantom_root, "-o", liver_only, "--config", "stage1",
                            "--cases", "0", "--no-progress")  # fmt: skip
@@ -160,6 +158,9 @@ def test_train_predict_evaluate_cli(run_cli, phantom_root, trained_run, tmp_path
         "predict", run, "--data", phantom_root, "-o", tmp_path / "x", "--cases", "77"
     )
     assert code == 2 and "77" in err
+
+    summary = _evaluate(run_cli, pred, phantom_root, tmp_path / "eval")  # last: skips if absent
+    assert summary["n_cases"] == 6 and "liver" in summary["regions"]
 
 
 def test_predict_flipped_and_dicom_layouts(run_cli, phantom_root, trained_run, tmp_path):
