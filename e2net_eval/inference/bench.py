@@ -65,7 +65,8 @@ def bench_inference(
         if dev.type == "cuda":
             x = x.contiguous(memory_format=torch.channels_last)
             model.to(memory_format=torch.channels_last)
-            with torch.autocast("cuda", dtype=torch.bfloat16):
+            half = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+            with torch.autocast("cuda", dtype=half):
                 seconds = _time_per_slice(model, x, dev, repeats)
         else:
             seconds = _time_per_slice(model, x, dev, repeats)
