@@ -30,14 +30,19 @@ from tqdm import tqdm
 
 from e2net_eval.errors import InputError
 from e2net_eval.training.geometry import (
+    Box,
     crop_resize,
     grow_box,
-    mask_box,
     pad_batch_to_multiple,
     paste_back,
     scaled_pixels,
 )
-from e2net_eval.training.orientation import Orientation, context_indices
+from e2net_eval.training.orientation import (
+    Orientation,
+    canonical_tensor,
+    context_indices,
+    stored_tensor,
+)
 from e2net_eval.training.rundir import STAGE1, default_stage2, load_trained, trained_configs
 from e2net_eval.training.trainer import resolve_device
 from e2net_eval.util.atomic import atomic_path
@@ -64,53 +69,88 @@ def largest_component(mask: np.ndarray) -> np.ndarray:
     return labels == int(np.argmax(counts))
 
 
-def _stacks(slices: np.ndarray, zs: list[int], channels: int) -> torch.Tensor:
+def window_tensor(volume: torch.Tensor) -> torch.Tensor:
+    """The data layer's `window_hu` in torch (same float32 operations, bit-identical)."""
+    from e2net_eval.data.preprocess import HU_MAX, HU_MIN
+
+    t = volume.float().clamp_(HU_MIN, HU_MAX)
+    t.sub_(float(np.float32((HU_MIN + HU_MAX) / 2)))
+    return t.mul_(float(np.float32(2.0 / (HU_MAX - HU_MIN))))
+
+
+def prepare_slices(image: np.ndarray, orient: Orientation, device: torch.device) -> torch.Tensor:
+    """Stored HU volume -> ``(Z, X, Y)`` float32 windowed canonical slices on `device`.
+
+    The volume goes to the device as stored (int16 stays int16: half the transfer), and the
+    window, flips and transposition run there.
+    """
+    arr = np.asarray(image)
+    if not (arr.flags.c_contiguous or arr.flags.f_contiguous) or any(st < 0 for st in arr.strides):
+        arr = np.ascontiguousarray(arr)
+    if arr.dtype not in (np.int16, np.float32, np.float64, np.uint8, np.int32):
+        arr = arr.astype(np.float32)
+    return canonical_tensor(orient, window_tensor(torch.from_numpy(arr).to(device)))
+
+
+def _stacks(slices: torch.Tensor, zs: list[int], channels: int) -> torch.Tensor:
     """``(B, C, X, Y)`` context stacks of slices `zs` from ``(Z, X, Y)``."""
     n = slices.shape[0]
-    return torch.from_numpy(
-        np.stack([slices[context_indices(z, n, channels)] for z in zs]).astype(np.float32)
-    )
+    index = torch.tensor([context_indices(z, n, channels) for z in zs], device=slices.device)
+    return slices[index]
 
 
-def _forward(model: torch.nn.Module, x: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """Sigmoid of the model's ``seg`` logits, float32 on the CPU."""
-    x = x.to(device)
-    if device.type == "cuda":
+def _forward(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Sigmoid of the model's ``seg`` logits (float32, on the input's device)."""
+    if x.device.type == "cuda":
         x = x.contiguous(memory_format=torch.channels_last)
         dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         with torch.autocast("cuda", dtype=dtype):
             seg = model(x)["seg"]
     else:
         seg = model(x)["seg"]
-    return torch.sigmoid(seg.float()).cpu()
+    return torch.sigmoid(seg.float())
 
 
 @torch.no_grad()
-def stage1_liver(model, slices: np.ndarray, device, batch_size: int = 16) -> np.ndarray:
+def stage1_liver(model, slices: torch.Tensor, batch_size: int = 16) -> torch.Tensor:
     """``(Z, X, Y)`` windowed slices -> ``(Z, X, Y)`` bool liver of stage 1 (whole slices)."""
-    out = np.zeros(slices.shape, dtype=bool)
+    out = torch.zeros(slices.shape, dtype=torch.bool, device=slices.device)
     for z0 in range(0, slices.shape[0], batch_size):
         zs = list(range(z0, min(z0 + batch_size, slices.shape[0])))
         x, (h, w) = pad_batch_to_multiple(_stacks(slices, zs, model.in_channels), STAGE1_MULTIPLE)
-        prob = _forward(model, x, device)[:, 0, :h, :w]
-        out[zs] = (prob > 0.5).numpy()
+        out[z0 : zs[-1] + 1] = _forward(model, x)[:, 0, :h, :w] > 0.5
     return out
 
 
+def slice_boxes(mask: torch.Tensor) -> list[Box | None]:
+    """Half-open box of every slice of a ``(Z, X, Y)`` bool mask (None where empty)."""
+    rows = mask.any(dim=2).cpu().numpy()
+    cols = mask.any(dim=1).cpu().numpy()
+    boxes: list[Box | None] = []
+    for r, c in zip(rows, cols, strict=True):
+        if not r.any():
+            boxes.append(None)
+            continue
+        rr, cc = np.flatnonzero(r), np.flatnonzero(c)
+        boxes.append((int(rr[0]), int(rr[-1]) + 1, int(cc[0]), int(cc[-1]) + 1))
+    return boxes
+
+
 @torch.no_grad()
-def stage2_labels(
-    model, slices: np.ndarray, liver: np.ndarray, device, batch_size: int = 16
-) -> np.ndarray:
-    """Refine liver and find tumour inside each slice's stage-1 liver box -> uint8 labels."""
+def stage2_labels(model, slices: torch.Tensor, liver: torch.Tensor, batch_size: int = 16):
+    """Refine liver and find tumour inside each slice's stage-1 liver box -> uint8 labels.
+
+    ``(Z, X, Y)`` slices and stage-1 liver -> ``(Z, X, Y)`` uint8 0/1/2 (same device).
+    """
     size = model.config.input_size
     margin = scaled_pixels(STAGE2_MARGIN_PX, size)
-    labels = np.zeros(slices.shape, dtype=np.uint8)
-    shape = slices.shape[1:]
-    jobs = []
-    for z in range(slices.shape[0]):
-        box = mask_box(liver[z])
-        if box is not None:
-            jobs.append((z, grow_box(box, (margin,) * 4, shape)))
+    shape = tuple(slices.shape[1:])
+    labels = torch.zeros(slices.shape, dtype=torch.uint8, device=slices.device)
+    jobs = [
+        (z, grow_box(box, (margin,) * 4, shape))
+        for z, box in enumerate(slice_boxes(liver))
+        if box is not None
+    ]
     for j0 in range(0, len(jobs), batch_size):
         chunk = jobs[j0 : j0 + batch_size]
         stacks = _stacks(slices, [z for z, _ in chunk], model.in_channels)
@@ -120,12 +160,11 @@ def stage2_labels(
                 for s, (_, box) in zip(stacks, chunk, strict=True)
             ]
         )
-        prob = _forward(model, x, device)
+        prob = _forward(model, x)
         for p, (z, box) in zip(prob, chunk, strict=True):
             full = paste_back(p, box, shape)
             liv = full[0] > 0.5
-            tum = (full[1] > 0.5) & liv
-            labels[z] = liv.numpy().astype(np.uint8) + tum.numpy().astype(np.uint8)
+            labels[z] = liv.to(torch.uint8) + ((full[1] > 0.5) & liv).to(torch.uint8)
     return labels
 
 
@@ -140,22 +179,20 @@ def predict_volume(
     keep_largest: bool = False,
 ) -> np.ndarray:
     """HU volume in stored order ``(A, B, C)`` -> uint8 label volume of the same shape/order."""
-    from e2net_eval.data import window_hu
-
     device = device or torch.device("cpu")
     orient = Orientation.from_affine(affine)
-    slices = orient.slices(window_hu(image))
-    liver = stage1_liver(stage1, slices, device, batch_size)
+    slices = prepare_slices(image, orient, device)
+    liver = stage1_liver(stage1, slices, batch_size)
     if keep_largest:
-        liver = largest_component(liver)
+        liver = torch.from_numpy(largest_component(liver.cpu().numpy())).to(device)
     if stage2 is None:
-        labels = liver.astype(np.uint8)
+        labels = liver.to(torch.uint8)
     else:
-        labels = stage2_labels(stage2, slices, liver, device, batch_size)
+        labels = stage2_labels(stage2, slices, liver, batch_size)
         if keep_largest:
-            keep = largest_component(labels >= 1)
+            keep = torch.from_numpy(largest_component((labels >= 1).cpu().numpy())).to(device)
             labels[~keep] = 0
-    return orient.unslice(labels)
+    return stored_tensor(orient, labels).cpu().numpy()
 
 
 def write_prediction(path: str | Path, labels: np.ndarray, affine: np.ndarray) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from nibabel.orientations import apply_orientation, axcodes2ornt, io_orientation, ornt_transform
 
 _RAS = axcodes2ornt(("R", "A", "S"))
@@ -60,6 +61,28 @@ class Orientation:
     def unslice(self, stack: np.ndarray) -> np.ndarray:
         """Stack of canonical slices ``(Z, X, Y)`` -> contiguous volume in stored order."""
         return np.ascontiguousarray(self.stored(np.moveaxis(stack, 0, 2)))
+
+
+def _torch_steps(ornt: np.ndarray) -> tuple[list[int], list[int]]:
+    """(axes to flip first, then the permutation) that apply orientation `ornt` to a tensor."""
+    flips = [axis for axis, (_, flip) in enumerate(ornt) if flip == -1]
+    perm = [int(np.flatnonzero(ornt[:, 0] == k)[0]) for k in range(len(ornt))]
+    return flips, perm
+
+
+def canonical_tensor(orient: Orientation, volume: torch.Tensor) -> torch.Tensor:
+    """`Orientation.slices` for a torch tensor on any device: ``(A, B, C)`` -> ``(Z, X, Y)``."""
+    flips, perm = _torch_steps(orient.to_canonical)
+    t = volume.flip(flips) if flips else volume
+    return t.permute(*perm).permute(2, 0, 1).contiguous()
+
+
+def stored_tensor(orient: Orientation, stack: torch.Tensor) -> torch.Tensor:
+    """`Orientation.unslice` for a torch tensor: ``(Z, X, Y)`` -> stored ``(A, B, C)``."""
+    flips, perm = _torch_steps(orient.from_canonical)
+    t = stack.permute(1, 2, 0)
+    t = t.flip(flips) if flips else t
+    return t.permute(*perm).contiguous()
 
 
 def context_offsets(n_channels: int) -> list[int]:

@@ -132,3 +132,17 @@ def test_flipped_case_gives_same_canonical_slices():
     assert np.array_equal(
         Orientation.from_affine(a).slices(vol), Orientation.from_affine(a_flipped).slices(flipped)
     )
+
+
+@pytest.mark.parametrize("perm", [(0, 1, 2), (1, 0, 2), (2, 0, 1), (1, 2, 0)])
+@pytest.mark.parametrize("flips", [(False, False, False), (True, False, True), (False, True, True)])
+def test_torch_orientation_matches_numpy(perm, flips):
+    from e2net_eval.training.orientation import canonical_tensor, stored_tensor
+
+    vol = np.random.default_rng(3).integers(0, 1000, size=(5, 6, 7)).astype(np.int16)
+    o = Orientation.from_affine(_affine(perm, flips))
+    t = canonical_tensor(o, torch.from_numpy(vol))
+    assert np.array_equal(t.numpy(), o.slices(vol))
+    assert np.array_equal(stored_tensor(o, t).numpy(), vol)
+    # nibabel hands out Fortran-ordered arrays: same result
+    assert np.array_equal(canonical_tensor(o, torch.from_numpy(np.asfortranarray(vol))).numpy(), o.slices(vol))
