@@ -1,0 +1,191 @@
+"""Accumulate case scores over a set: per-case mean Dice, global Dice, means with undefined
+counts, tumour burden, summed lesion counts; and the per-case CSV rows."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from e2net_eval.metrics.burden import BurdenAccumulator
+from e2net_eval.metrics.case import REGION_METRICS, REGIONS, CaseScores
+from e2net_eval.metrics.lesions import DETECTION_IOU, DetectionCounts
+
+CSV_COLUMNS = (
+    "case",
+    "region",
+    *REGION_METRICS,
+    "ref_voxels",
+    "pred_voxels",
+    "intersection",
+    "ref_volume_ml",
+    "pred_volume_ml",
+    "burden_ref",
+    "burden_pred",
+    "burden_error",
+    "no_liver_predicted",
+    "n_ref_lesions",
+    "n_pred_lesions",
+    "tp",
+    "fp",
+    "fn",
+    "tp_any",
+    "fp_any",
+    "fn_any",
+    "lesion_dice_mean",
+    "missing_prediction",
+)
+
+
+def stats(values: list[float]) -> dict[str, float | int]:
+    """Mean, std, median, min, max of the defined (finite) values; n and n_undefined.
+
+    An undefined value (NaN) is never dropped silently: it is counted in ``n_undefined``.
+    """
+    arr = np.asarray(values, dtype=np.float64)
+    ok = np.isfinite(arr)
+    good = arr[ok]
+    nan = math.nan
+    return {
+        "mean": float(good.mean()) if good.size else nan,
+        "std": float(good.std()) if good.size else nan,
+        "median": float(np.median(good)) if good.size else nan,
+        "min": float(good.min()) if good.size else nan,
+        "max": float(good.max()) if good.size else nan,
+        "n": int(good.size),
+        "n_undefined": int(arr.size - good.size),
+    }
+
+
+@dataclass
+class RegionAccumulator:
+    """Per-case values of one region plus the sums behind global Dice."""
+
+    values: dict[str, list[float]] = field(default_factory=lambda: {m: [] for m in REGION_METRICS})
+    sum_intersection: int = 0
+    sum_sizes: int = 0
+
+    def add(self, metrics: dict[str, float], intersection: int, pred: int, ref: int) -> None:
+        for name in REGION_METRICS:
+            self.values[name].append(float(metrics[name]))
+        self.sum_intersection += intersection
+        self.sum_sizes += pred + ref
+
+    @property
+    def dice_global(self) -> float:
+        """2ΣI/ΣS over the set; 1.0 if every mask of the set is empty (as per-case Dice)."""
+        if not self.values["dice"]:
+            return math.nan
+        return 1.0 if self.sum_sizes == 0 else 2.0 * self.sum_intersection / self.sum_sizes
+
+    def summary(self) -> dict:
+        dice_stats = stats(self.values["dice"])
+        out: dict = {"dice_per_case": dice_stats["mean"], "dice_global": self.dice_global}
+        for name in REGION_METRICS:
+            out[name] = dice_stats if name == "dice" else stats(self.values[name])
+        return out
+
+
+@dataclass
+class SetAccumulator:
+    """Everything `summary.json` and `per_case.csv` need, one case at a time."""
+
+    regions: dict[str, RegionAccumulator] = field(
+        default_factory=lambda: {r: RegionAccumulator() for r in REGIONS}
+    )
+    burden: BurdenAccumulator = field(default_factory=BurdenAccumulator)
+    detection: DetectionCounts = field(default_factory=DetectionCounts)
+    detection_any: DetectionCounts = field(default_factory=DetectionCounts)
+    lesion_dice: list[float] = field(default_factory=list)
+    n_ref_lesions: int = 0
+    n_pred_lesions: int = 0
+    per_case: list[dict] = field(default_factory=list)
+    rows: list[dict] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+
+    def add(self, case_id: str, scores: CaseScores, *, missing_prediction: bool = False) -> None:
+        """Add one scored case (`missing_prediction`: it was scored as an empty prediction)."""
+        entry: dict = {"case": case_id}
+        ml = scores.voxel_volume_mm3 / 1000.0
+        les = scores.lesions
+        lesion_dice_mean = stats(les.lesion_dice)["mean"]
+        for region in REGIONS:
+            rs = scores.regions[region]
+            c = rs.counts
+            metrics = rs.metrics()
+            self.regions[region].add(metrics, c.intersection, c.pred, c.ref)
+            entry[region] = {
+                **metrics,
+                "ref_voxels": c.ref,
+                "pred_voxels": c.pred,
+                "intersection": c.intersection,
+            }
+            row: dict = {"case": case_id, "region": region, **metrics}
+            row.update(
+                ref_voxels=c.ref,
+                pred_voxels=c.pred,
+                intersection=c.intersection,
+                ref_volume_ml=c.ref * ml,
+                pred_volume_ml=c.pred * ml,
+                missing_prediction=missing_prediction,
+            )
+            if region == "tumour":
+                row.update(
+                    burden_ref=scores.burden_ref,
+                    burden_pred=scores.burden_pred,
+                    burden_error=scores.burden_error,
+                    no_liver_predicted=scores.no_liver_predicted,
+                    n_ref_lesions=les.n_ref,
+                    n_pred_lesions=les.n_pred,
+                    tp=les.at_iou.tp,
+                    fp=les.at_iou.fp,
+                    fn=les.at_iou.fn,
+                    tp_any=les.any_overlap.tp,
+                    fp_any=les.any_overlap.fp,
+                    fn_any=les.any_overlap.fn,
+                    lesion_dice_mean=lesion_dice_mean,
+                )
+            self.rows.append(row)
+        self.burden.add(
+            scores.burden_pred, scores.burden_ref, no_liver_predicted=scores.no_liver_predicted
+        )
+        self.detection += les.at_iou
+        self.detection_any += les.any_overlap
+        self.lesion_dice.extend(les.lesion_dice)
+        self.n_ref_lesions += les.n_ref
+        self.n_pred_lesions += les.n_pred
+        entry["tumour_burden"] = {
+            "reference": scores.burden_ref,
+            "predicted": scores.burden_pred,
+            "no_liver_predicted": scores.no_liver_predicted,
+        }
+        entry["lesions"] = {
+            "n_ref": les.n_ref,
+            "n_pred": les.n_pred,
+            **les.at_iou.as_dict(),
+            "any_overlap": les.any_overlap.as_dict(),
+            "lesion_dice_mean": lesion_dice_mean,
+        }
+        entry["missing_prediction"] = missing_prediction
+        self.per_case.append(entry)
+        if missing_prediction:
+            self.missing.append(case_id)
+
+    def summary(self) -> dict:
+        """The set-level part of summary.json (architecture.md "Metrics")."""
+        return {
+            "n_cases": len(self.per_case),
+            "regions": {r: acc.summary() for r, acc in self.regions.items()},
+            "tumour_burden": self.burden.summary(),
+            "detection": {
+                **self.detection.as_dict(),
+                "iou_threshold": DETECTION_IOU,
+                "n_ref_lesions": self.n_ref_lesions,
+                "n_pred_lesions": self.n_pred_lesions,
+                "any_overlap": self.detection_any.as_dict(),
+                "lesion_dice": stats(self.lesion_dice),
+            },
+            "missing_predictions": list(self.missing),
+            "metric_per_case": self.per_case,
+        }

@@ -1,0 +1,177 @@
+"""`e2net-eval bench metrics`: the full score set of a paper-size case, ours vs medpy.
+
+Generates a realistic liver+tumour reference (a large smooth liver blob with a few
+tumours) and a perturbed prediction, writes both as ``.nii.gz``, then times in one run:
+reading the two files, our `score_case`, and medpy's ``dc + assd + hd + asd`` per region
+(the calls the LiTS scorer made). Values must agree (overlaps to 1e-9, distances to 1e-6
+relative); RMSD agreement with medpy is checked by the test-suite on smaller volumes.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+from scipy import ndimage
+
+from e2net_eval.metrics.case import score_case
+
+OVERLAP_TOL = 1e-9
+DISTANCE_RTOL = 1e-6
+
+
+def _smooth_noise(rng: np.random.Generator, shape: tuple[int, ...], cells: int) -> np.ndarray:
+    """Low-frequency noise in about [-1, 1] of `shape` (cubic upsampling of a coarse grid)."""
+    coarse = rng.uniform(-1, 1, size=(cells, cells, max(3, cells * 2 // 3)))
+    zoom = [s / c for s, c in zip(shape, coarse.shape, strict=True)]
+    out = ndimage.zoom(coarse, zoom, order=3, mode="nearest")
+    return out[: shape[0], : shape[1], : shape[2]].astype(np.float32)
+
+
+def make_case(shape: tuple[int, int, int], seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(reference, prediction) uint8 label volumes: liver blob with tumours, and a perturbation.
+
+    The liver fills about 40% x 35% x 55% of the volume's extent; 5 tumours of radius
+    about 2..5% of the in-plane size; the prediction moves the liver boundary by smooth noise of
+    a few voxels, shifts and resizes tumours, misses the smallest and adds a false one.
+    """
+    rng = np.random.default_rng(seed)
+    sx, sy, sz = shape
+    centre = np.array([0.45 * sx, 0.40 * sy, 0.5 * sz])
+    radii = np.array([0.20 * sx, 0.17 * sy, 0.28 * sz])
+    lo = np.maximum((centre - 1.4 * radii).astype(int), 0)
+    hi = np.minimum((centre + 1.4 * radii).astype(int), shape)
+    box = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
+    bshape = tuple(int(b - a) for a, b in zip(lo, hi, strict=True))
+    grids = np.ogrid[tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))]
+    r2 = sum(
+        ((g - c) / r).astype(np.float32) ** 2 for g, c, r in zip(grids, centre, radii, strict=True)
+    )
+    ref_field = r2 + 0.25 * _smooth_noise(rng, bshape, 6)
+    pred_field = ref_field + 0.06 * _smooth_noise(rng, bshape, 10)
+    ref = np.zeros(shape, np.uint8)
+    pred = np.zeros(shape, np.uint8)
+    ref[box] = ref_field < 1.0
+    pred[box] = pred_field < 1.0
+    # Tumours: separate spheres inside the liver (radius in first-axis voxels).
+    vox = np.array([1.0, sy / sx, sz / sx * 3.0])  # fewer slices than pixels: anisotropic
+    offsets = np.array(
+        [
+            [0.0, 0.0, 0.0],
+            [-0.45, -0.3, -0.3],
+            [0.45, 0.25, -0.25],
+            [-0.25, 0.45, 0.35],
+            [0.35, -0.45, 0.4],
+        ]
+    )
+    for k, offset in enumerate(offsets):
+        c = centre + (offset + rng.uniform(-0.05, 0.05, 3)) * radii
+        rad = sx * rng.uniform(0.02, 0.05) * (0.3 if k == 0 else 1.0)
+        _ball(ref, c, rad, vox, value=2, inside=ref >= 1)
+        if k != 0:  # the prediction misses the smallest tumour
+            jitter = rng.uniform(-0.15, 0.15, 3) * rad
+            _ball(pred, c + jitter, rad * rng.uniform(0.85, 1.15), vox, value=2, inside=pred >= 1)
+    fp_centre = centre + np.array([0.1, 0.5, -0.5]) * radii
+    _ball(pred, fp_centre, 0.02 * sx, vox, value=2, inside=pred >= 1)
+    return ref, pred
+
+
+def _ball(vol, centre, radius, vox, *, value, inside) -> None:
+    lo = np.maximum((centre - radius / vox - 1).astype(int), 0)
+    hi = np.minimum((centre + radius / vox + 2).astype(int), vol.shape)
+    box = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
+    grids = np.ogrid[box]
+    d2 = sum(((g - c) * v) ** 2 for g, c, v in zip(grids, centre, vox, strict=True))
+    sel = (d2 <= radius**2) & inside[box]
+    vol[box][sel] = value
+
+
+def _medpy_scores(pred: np.ndarray, ref: np.ndarray, spacing) -> dict:
+    from medpy.metric import binary as mb
+
+    out = {}
+    for region, p, r in (("liver", pred >= 1, ref >= 1), ("tumour", pred == 2, ref == 2)):
+        out[region] = {
+            "dice": mb.dc(p, r),
+            "rvd": mb.ravd(p, r),
+            "assd": mb.assd(p, r, voxelspacing=spacing, connectivity=2),
+            "mssd": mb.hd(p, r, voxelspacing=spacing, connectivity=2),
+            "asd": mb.asd(p, r, voxelspacing=spacing, connectivity=2),
+        }
+    return out
+
+
+def _agree(ours: float, theirs: float, name: str) -> bool:
+    if name in ("dice", "rvd"):
+        return abs(ours - theirs) <= OVERLAP_TOL
+    return math.isclose(ours, theirs, rel_tol=DISTANCE_RTOL, abs_tol=0.0)
+
+
+def run_benchmark(
+    shape: tuple[int, int, int],
+    spacing: tuple[float, float, float],
+    *,
+    seed: int = 0,
+    medpy: bool = True,
+    repeat: int = 3,
+    workdir: str | Path | None = None,
+    echo: Callable[[str], None] = print,
+) -> dict:
+    """Generate, write, read and score one case; return timings and agreement.
+
+    Reading and our scoring are timed `repeat` times and the best time is reported (the
+    machine may be shared); medpy runs once (it takes minutes at paper size).
+    """
+    ref, pred = make_case(shape, seed)
+    affine = np.diag([*spacing, 1.0])
+    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+        paths = [Path(tmp) / "segmentation-0.nii.gz", Path(tmp) / "0.nii.gz"]
+        for path, data in zip(paths, (ref, pred), strict=True):
+            nib.save(nib.Nifti1Image(data, affine), str(path))
+        del ref, pred
+        reads = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            loaded = [np.asanyarray(nib.load(str(p)).dataobj) for p in paths]
+            reads.append(time.perf_counter() - t0)
+    t_read = min(reads)
+    ref, pred = loaded
+    runs = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        ours = score_case(pred, ref, spacing)
+        runs.append(time.perf_counter() - t0)
+    t_ours = min(runs)
+    liver, tumour = ours.regions["liver"], ours.regions["tumour"]
+    echo(
+        f"case {shape} spacing {spacing} mm: liver {liver.counts.ref} voxels, "
+        f"tumour {tumour.counts.ref} voxels, {ours.lesions.n_ref} reference lesions"
+    )
+    echo(f"timings: best of {repeat} for reading and ours, one medpy run")
+    echo(f"read two .nii.gz : {t_read:8.3f} s")
+    echo(f"ours (score set) : {t_ours:8.3f} s  ({t_ours / t_read:.2f}x the read time)")
+    result: dict = {"read_s": t_read, "ours_s": t_ours, "shape": shape, "ours_runs_s": runs}
+    if medpy:
+        t0 = time.perf_counter()
+        theirs = _medpy_scores(pred, ref, spacing)
+        t_medpy = time.perf_counter() - t0
+        result["medpy_s"] = t_medpy
+        echo(f"medpy dc+assd+hd+asd: {t_medpy:8.3f} s  (ours is {t_medpy / t_ours:.0f}x faster)")
+        agree = True
+        for region in ("liver", "tumour"):
+            mine = ours.regions[region].metrics()
+            for name in ("dice", "rvd", "assd", "mssd"):
+                ok = _agree(mine[name], theirs[region][name], name)
+                agree &= ok
+                echo(
+                    f"  {region:<6} {name:<4} ours {mine[name]:.10g}  medpy "
+                    f"{theirs[region][name]:.10g}  {'agree' if ok else 'DISAGREE'}"
+                )
+        result["agree"] = agree
+        echo("values agree" if agree else "VALUES DISAGREE")
+    return result
