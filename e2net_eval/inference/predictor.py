@@ -73,7 +73,7 @@ def window_tensor(volume: torch.Tensor) -> torch.Tensor:
     """The data layer's `window_hu` in torch (same float32 operations, bit-identical)."""
     from e2net_eval.data.preprocess import HU_MAX, HU_MIN
 
-    t = volume.float().clamp_(HU_MIN, HU_MAX)
+    t = volume.float().clamp(HU_MIN, HU_MAX)  # out of place: the caller's array is untouched
     t.sub_(float(np.float32((HU_MIN + HU_MAX) / 2)))
     return t.mul_(float(np.float32(2.0 / (HU_MAX - HU_MIN))))
 

@@ -222,3 +222,15 @@ def test_every_configuration_trains_predicts_and_evaluates(run_cli, phantom_root
         assert summary["n_cases"] == 6
         labels = np.unique(np.asarray(nib.load(str(pred / "0.nii.gz")).dataobj))
         assert set(labels) <= ({0, 1} if config == "stage1" else {0, 1, 2})
+
+
+def test_torch_window_is_bit_identical_to_the_data_layer():
+    from e2net_eval.data import window_hu
+    from e2net_eval.inference.predictor import window_tensor
+
+    ints = np.arange(-3100, 3100, dtype=np.int16)
+    floats = np.random.default_rng(0).uniform(-300, 400, 50_000).astype(np.float32)
+    for x in (ints, floats, floats.astype(np.float64)):
+        before = x.copy()
+        assert np.array_equal(window_tensor(torch.from_numpy(x)).numpy(), window_hu(x))
+        assert np.array_equal(x, before)  # the input is not modified
