@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from pathlib import Path
 
 import nibabel as nib
@@ -89,7 +90,10 @@ def prepare_slices(image: np.ndarray, orient: Orientation, device: torch.device)
         arr = np.ascontiguousarray(arr)
     if arr.dtype not in (np.int16, np.float32, np.float64, np.uint8, np.int32):
         arr = arr.astype(np.float32)
-    return canonical_tensor(orient, window_tensor(torch.from_numpy(arr).to(device)))
+    with warnings.catch_warnings():  # read-only memory maps: torch only reads them here
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        volume = torch.from_numpy(arr)
+    return canonical_tensor(orient, window_tensor(volume.to(device)))
 
 
 def _stacks(slices: torch.Tensor, zs: list[int], channels: int) -> torch.Tensor:
