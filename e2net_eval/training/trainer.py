@@ -202,6 +202,13 @@ def _train(
 
     out = config_dir(run_dir, config_name)
     done_path, last_path = out / "done.json", out / "checkpoint_last.pt"
+    cache = SliceCache(run_dir / "cache", data_root)
+    if info.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    # the run's one split is checked first: a different one is an error even for a done config
+    train_ids, val_ids = resolve_split(
+        run_dir, cache.case_ids(), split, seed=split_seed, write=info.is_main
+    )
     state = None
     if force:
         if info.is_main:  # start over: nothing of the old attempt may leak into the new one
@@ -250,12 +257,6 @@ def _train(
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True
 
-    cache = SliceCache(run_dir / "cache", data_root)
-    if info.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    train_ids, val_ids = resolve_split(
-        run_dir, cache.case_ids(), split, seed=split_seed, write=info.is_main
-    )
     if info.is_main:
         cache.build(train_ids + val_ids, progress=progress)
     barrier(info)

@@ -145,4 +145,6 @@ def test_torch_orientation_matches_numpy(perm, flips):
     assert np.array_equal(t.numpy(), o.slices(vol))
     assert np.array_equal(stored_tensor(o, t).numpy(), vol)
     # nibabel hands out Fortran-ordered arrays: same result
-    assert np.array_equal(canonical_tensor(o, torch.from_numpy(np.asfortranarray(vol))).numpy(), o.slices(vol))
+    assert np.array_equal(
+        canonical_tensor(o, torch.from_numpy(np.asfortranarray(vol))).numpy(), o.slices(vol)
+    )

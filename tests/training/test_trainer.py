@@ -175,3 +175,22 @@ def test_backbone_weights_load_into_every_encoder(tmp_path):
     torch.save({"nothing": torch.zeros(1)}, bad)
     with pytest.raises(InputError, match="bad.pt"):
         load_backbone(target, bad)
+
+
+def test_split_file_with_exclusions(phantom_root, tmp_path):
+    """A leak-free split (cases left out) is used as given: excluded cases are never read."""
+    from e2net_eval.data import make_split, open_dataset
+    from e2net_eval.util.jsonio import dump_json
+
+    split = make_split(open_dataset(phantom_root).case_ids(), 0, exclude=["5"])
+    path = tmp_path / "split.json"
+    dump_json(path, split)
+    run = tmp_path / "run"
+    train("stage1", phantom_root, run, split=path, max_steps=1, **TINY)
+    assert json.loads((run / "split.json").read_text()) == split
+    cached = {p.name for p in next((run / "cache").iterdir()).iterdir()}
+    assert cached == set(split["train"]) | set(split["validation"]) and "5" not in cached
+    other = tmp_path / "other.json"
+    dump_json(other, make_split(open_dataset(phantom_root).case_ids(), 1))
+    with pytest.raises(InputError, match="different split"):
+        train("stage1", phantom_root, run, split=other, max_steps=1, **TINY)
