@@ -73,7 +73,8 @@ def _synthetic_batch(model, batch: int, size: int, device) -> dict[str, torch.Te
         from reference_models.targets import edge_targets
 
         out["edge"] = edge_targets(mask, cfg.edge_target).float()
-    return {k: v.to(device) for k, v in out.items()}
+    fmt = torch.channels_last if device.type == "cuda" else torch.contiguous_format
+    return {k: v.to(device, memory_format=fmt) for k, v in out.items()}
 
 
 def _train_row(name: str, profile: str, batch_size: int | None, steps: int, dev) -> dict:
@@ -82,6 +83,8 @@ def _train_row(name: str, profile: str, batch_size: int | None, steps: int, dev)
 
     torch.manual_seed(0)
     model = reference_models.create_model(name, profile=profile).to(dev).train()
+    if dev.type == "cuda":  # as the trainer runs it
+        model.to(memory_format=torch.channels_last)
     cfg = model.config
     bs = batch_size or settings_for(profile, cuda=dev.type == "cuda").batch_size
     batch = _synthetic_batch(model, bs, cfg.input_size, dev)
