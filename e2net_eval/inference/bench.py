@@ -23,7 +23,7 @@ from e2net_eval.inference.predictor import (
 )
 from e2net_eval.training.bench import count_macs, machine, sync
 from e2net_eval.training.orientation import Orientation, stored_tensor
-from e2net_eval.training.trainer import resolve_device
+from e2net_eval.training.runtime import resolve_device
 
 DEFAULTS = {"paper": (512, 432), "small": (128, 32)}  # slice size, slices per case
 

@@ -45,7 +45,7 @@ from e2net_eval.training.orientation import (
     stored_tensor,
 )
 from e2net_eval.training.rundir import STAGE1, default_stage2, load_trained, trained_configs
-from e2net_eval.training.trainer import resolve_device
+from e2net_eval.training.runtime import resolve_device
 from e2net_eval.util.atomic import atomic_path
 from e2net_eval.util.jsonio import dump_json
 from e2net_eval.util.meta import run_meta

@@ -16,8 +16,8 @@ from typing import Any
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from e2net_eval.training.runtime import amp_setup, resolve_device
 from e2net_eval.training.settings import settings_for
-from e2net_eval.training.trainer import amp_setup, resolve_device
 
 
 def sync(device: torch.device) -> None:

@@ -10,11 +10,9 @@ wraps the model in DistributedDataParallel. On the CPU it is deterministic for a
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
 import time
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +35,16 @@ from e2net_eval.training.datasets import (
     plan_epoch,
     steps_per_epoch,
 )
-from e2net_eval.training.distributed import DistInfo, all_sum, barrier, dist_info, init_group
+from e2net_eval.training.distributed import all_sum, barrier, dist_info, init_group
 from e2net_eval.training.geometry import scaled_pixels
 from e2net_eval.training.rundir import config_dir, resolve_split
+from e2net_eval.training.runtime import (
+    amp_setup,
+    load_backbone,
+    resolve_device,
+    to_device,
+    weights_digest,
+)
 from e2net_eval.training.schedule import DECREASE, STOP, Plateau
 from e2net_eval.training.settings import TrainSettings, settings_for
 from e2net_eval.util.jsonio import dump_json, load_json, sanitize
@@ -47,41 +52,6 @@ from e2net_eval.util.meta import run_meta
 from e2net_eval.util.seed import seed_everything
 
 log = logging.getLogger(__name__)
-
-
-def resolve_device(device: str, info: DistInfo | None = None) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; CUDA picks the local rank's card."""
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda":
-        if not torch.cuda.is_available():
-            raise InputError("--device cuda, but torch sees no CUDA device")
-        return torch.device("cuda", info.local_rank if info else 0)
-    if device != "cpu":
-        raise InputError(f"unknown device {device!r} (auto, cpu or cuda)")
-    return torch.device("cpu")
-
-
-def amp_setup(device: torch.device) -> tuple[Any, torch.amp.GradScaler | None]:
-    """(autocast context factory, gradient scaler or None) for the device."""
-    if device.type != "cuda":
-        return nullcontext, None
-    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
-    return (lambda: torch.autocast("cuda", dtype=dtype)), scaler
-
-
-def weights_digest(model: torch.nn.Module) -> str:
-    """SHA-256 of a model's parameters (sorted by name): equal weights, equal digest.
-
-    BatchNorm running statistics are left out: under DDP each process keeps its own (rank
-    0's are the ones saved), while the parameters of all replicas are identical.
-    """
-    h = hashlib.sha256()
-    for name, tensor in sorted(model.named_parameters()):
-        h.update(name.encode())
-        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
 
 
 #: Settings a resumed run may change: limits and loader processes, not the optimisation.
@@ -103,27 +73,6 @@ def _plain(obj: Any) -> Any:
     return dataclasses.asdict(obj) if dataclasses.is_dataclass(obj) else obj
 
 
-def _to(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
-    fmt = torch.channels_last if device.type == "cuda" else torch.contiguous_format
-    return {k: v.to(device, non_blocking=True, memory_format=fmt) for k, v in batch.items()}
-
-
-def load_backbone(model: torch.nn.Module, path: str | Path) -> int:
-    """Load a local Res2Net-50 checkpoint into every encoder of `model` (strict per encoder).
-
-    Returns the number of encoders loaded; a mismatching or unreadable file is an input error.
-    """
-    from reference_models.weights import load_backbone_weights
-
-    encoders = model.encoders()
-    for enc in encoders:
-        try:
-            load_backbone_weights(enc, path)
-        except ValueError as exc:
-            raise InputError(str(exc), path=path) from exc
-    return len(encoders)
-
-
 def _validate(model, dataset, plan, batch_size, words, info, device, autocast, objective, cfg):
     """Mean validation loss over the fixed validation plan (sharded over processes)."""
     model.eval()
@@ -133,7 +82,7 @@ def _validate(model, dataset, plan, batch_size, words, info, device, autocast, o
         for start in range(0, len(mine), batch_size):
             idx = mine[start : start + batch_size]
             items = [dataset[(int(plan[i][0]), int(plan[i][1]), (*words, i))] for i in idx]
-            batch = _to(collate(items), device)
+            batch = to_device(collate(items), device)
             with autocast():
                 out = model(batch["image"])
             out = {k: v.float() for k, v in out.items()}
@@ -371,7 +320,7 @@ def _train(
             disable=not (progress and info.is_main), leave=False,
         )  # fmt: skip
         for batch in bar:
-            batch = _to(batch, dev)
+            batch = to_device(batch, dev)
             with autocast():
                 outputs = net(batch["image"])
             outputs = {k: v.float() for k, v in outputs.items()}

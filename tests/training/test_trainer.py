@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from e2net_eval.errors import InputError
-from e2net_eval.training.trainer import train, weights_digest
+from e2net_eval.training.runtime import weights_digest
+from e2net_eval.training.trainer import train
 
 TINY = dict(
     profile="small",
@@ -160,7 +161,7 @@ def test_context_slices_and_settings_guard(phantom_root, tmp_path):
 
 def test_backbone_weights_load_into_every_encoder(tmp_path):
     import reference_models
-    from e2net_eval.training.trainer import load_backbone
+    from e2net_eval.training.runtime import load_backbone
 
     torch.manual_seed(1)
     source = reference_models.create_model("stage1", profile="small")
