@@ -1,0 +1,107 @@
+"""`bench inference`: per-slice and per-case prediction time with counted multiply-adds.
+
+Networks are freshly initialised (weights do not change the work done). Per slice: stage 1
+on a whole ``size x size`` slice and stage 2 on one ``input_size`` crop, timed in batches.
+Per case: the real pipeline (`predict_volume` parts) on a synthetic volume of ``n_slices``
+slices with a liver box forced on *every* slice, so stage 2 runs on all of them: an upper
+bound (about a third of a LiTS volume's slices hold liver).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+from e2net_eval.inference.predictor import (
+    STAGE1_MULTIPLE,
+    prepare_slices,
+    stage1_liver,
+    stage2_labels,
+)
+from e2net_eval.training.bench import count_macs, machine, sync
+from e2net_eval.training.orientation import Orientation, stored_tensor
+from e2net_eval.training.runtime import resolve_device
+
+DEFAULTS = {"paper": (512, 432), "small": (128, 32)}  # slice size, slices per case
+
+
+def _time_per_slice(model, x: torch.Tensor, device, repeats: int) -> float:
+    with torch.no_grad():
+        model(x)  # warm-up
+        sync(device)
+        best = float("inf")
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            model(x)
+            sync(device)
+            best = min(best, time.perf_counter() - t0)
+    return best / x.shape[0]
+
+
+def bench_inference(
+    *,
+    profile: str = "small",
+    size: int | None = None,
+    n_slices: int | None = None,
+    config: str = "dist_dcff",
+    batch_size: int = 16,
+    repeats: int = 3,
+    device: str = "auto",
+) -> dict[str, Any]:
+    """Figures for stage 1 and stage-2 `config` at `profile`; see the module docstring."""
+    import reference_models
+
+    dev = resolve_device(device)
+    size = size or DEFAULTS[profile][0]
+    n_slices = n_slices or DEFAULTS[profile][1]
+    padded = -(-size // STAGE1_MULTIPLE) * STAGE1_MULTIPLE
+    torch.manual_seed(0)
+    stage1 = reference_models.create_model("stage1", profile=profile).to(dev).eval()
+    stage2 = reference_models.create_model(config, profile=profile).to(dev).eval()
+    s2 = stage2.config.input_size
+    rows = []
+    for name, model, side in (("stage1", stage1, padded), (config, stage2, s2)):
+        b = min(batch_size, n_slices)
+        x = torch.randn(b, model.in_channels, side, side, device=dev)
+        with torch.no_grad():
+            macs = count_macs(lambda m=model, x1=x[:1]: m(x1))
+        if dev.type == "cuda":
+            x = x.contiguous(memory_format=torch.channels_last)
+            model.to(memory_format=torch.channels_last)
+            half = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+            with torch.autocast("cuda", dtype=half):
+                seconds = _time_per_slice(model, x, dev, repeats)
+        else:
+            seconds = _time_per_slice(model, x, dev, repeats)
+        rows.append({
+            "model": name, "input": f"{model.in_channels}x{side}x{side}", "batch": b,
+            "macs_per_slice": macs, "seconds_per_slice": seconds, "slices_per_s": 1 / seconds,
+            "achieved_gflops": 2 * macs / seconds / 1e9,
+        })  # fmt: skip
+    rng = np.random.default_rng(0)
+    hu = rng.uniform(-200, 300, size=(size, size, n_slices)).astype(np.float32)
+    q = size // 4
+    liver = torch.zeros((n_slices, size, size), dtype=torch.bool, device=dev)
+    liver[:, q : size - q, q : size - q] = True
+    orient = Orientation.from_affine(np.eye(4))
+    sync(dev)
+    t0 = time.perf_counter()
+    slices = prepare_slices(hu, orient, dev)
+    stage1_liver(stage1, slices, batch_size)
+    sync(dev)
+    t1 = time.perf_counter()
+    labels = stage2_labels(stage2, slices, liver, batch_size)
+    stored_tensor(orient, labels).cpu().numpy()
+    sync(dev)
+    t2 = time.perf_counter()
+    info = machine(dev)
+    for r in rows:
+        r["fraction_of_matmul"] = r["achieved_gflops"] / info["matmul_gflops_fp32"]
+    case = {
+        "slices": n_slices, "slice_size": size, "stage1_seconds_with_upload": t1 - t0,
+        "stage2_seconds_all_slices_with_download": t2 - t1, "total_seconds_upper_bound": t2 - t0,
+    }  # fmt: skip
+    return {"kind": "inference", "profile": profile, "machine": info, "rows": rows, "case": case}

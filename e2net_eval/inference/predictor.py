@@ -1,0 +1,267 @@
+"""Two-stage prediction of whole CT volumes, written as NIfTI on the reference grid.
+
+Pipeline (paper, section 2-3, with our choices marked):
+1. Window HU to [-1, 1] and take the axial slices in the canonical orientation
+   (training/orientation.py).
+2. Stage 1 on every whole slice, in batches: fully convolutional, the slice padded at the
+   bottom/right to a multiple of 32 and the output cropped back; sigmoid > 0.5 is liver.
+3. Per slice with liver: its box grown by a *fixed* margin of 35 pixels at the paper's
+   256x256 stage-2 size (the mean of the random 10..60 seen in training; scaled with the
+   profile like the training margin), clipped to the slice, resized to the stage-2 input,
+   stage 2, probabilities resized back (bilinear) and pasted; liver = p_liver > 0.5,
+   tumour = p_tumour > 0.5 inside that liver. Slices without a stage-1 liver stay 0.
+4. Optional (off by default, the paper has none): keep the largest 3D 26-connected liver
+   component, applied to the stage-1 liver before boxes are cut and to the final liver;
+   tumour outside the kept liver is dropped.
+5. Back to the stored array order and written as ``uint8`` with the reference's shape and
+   affine (0 background, 1 liver, 2 tumour). With only ``stage1`` the output is liver alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from e2net_eval.errors import InputError
+from e2net_eval.training.geometry import (
+    Box,
+    crop_resize,
+    grow_box,
+    pad_batch_to_multiple,
+    paste_back,
+    scaled_pixels,
+)
+from e2net_eval.training.orientation import (
+    Orientation,
+    canonical_tensor,
+    context_indices,
+    stored_tensor,
+)
+from e2net_eval.training.rundir import STAGE1, default_stage2, load_trained, trained_configs
+from e2net_eval.training.runtime import resolve_device
+from e2net_eval.util.atomic import atomic_path
+from e2net_eval.util.jsonio import dump_json
+from e2net_eval.util.meta import run_meta
+
+log = logging.getLogger(__name__)
+
+#: Stage-2 inference margin at 256x256: the mean of the paper's random 10..60 pixels.
+STAGE2_MARGIN_PX = 35
+#: Stage 1 pads whole slices to a multiple of this (five stride-2 levels).
+STAGE1_MULTIPLE = 32
+
+
+def largest_component(mask: np.ndarray) -> np.ndarray:
+    """Keep the largest 26-connected 3D component of a boolean volume."""
+    import cc3d
+
+    if not mask.any():
+        return mask
+    labels = cc3d.connected_components(mask.astype(np.uint8), connectivity=26)
+    counts = np.bincount(labels.ravel())
+    counts[0] = 0
+    return labels == int(np.argmax(counts))
+
+
+def window_tensor(volume: torch.Tensor) -> torch.Tensor:
+    """The data layer's `window_hu` in torch (same float32 operations, bit-identical)."""
+    from e2net_eval.data.preprocess import HU_MAX, HU_MIN
+
+    t = volume.float().clamp(HU_MIN, HU_MAX)  # out of place: the caller's array is untouched
+    t.sub_(float(np.float32((HU_MIN + HU_MAX) / 2)))
+    return t.mul_(float(np.float32(2.0 / (HU_MAX - HU_MIN))))
+
+
+def prepare_slices(image: np.ndarray, orient: Orientation, device: torch.device) -> torch.Tensor:
+    """Stored HU volume -> ``(Z, X, Y)`` float32 windowed canonical slices on `device`.
+
+    The volume goes to the device as stored (int16 stays int16: half the transfer), and the
+    window, flips and transposition run there.
+    """
+    arr = np.asarray(image)
+    if not (arr.flags.c_contiguous or arr.flags.f_contiguous) or any(st < 0 for st in arr.strides):
+        arr = np.ascontiguousarray(arr)
+    if arr.dtype not in (np.int16, np.float32, np.float64, np.uint8, np.int32):
+        arr = arr.astype(np.float32)
+    with warnings.catch_warnings():  # read-only memory maps: torch only reads them here
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        volume = torch.from_numpy(arr)
+    return canonical_tensor(orient, window_tensor(volume.to(device)))
+
+
+def _stacks(slices: torch.Tensor, zs: list[int], channels: int) -> torch.Tensor:
+    """``(B, C, X, Y)`` context stacks of slices `zs` from ``(Z, X, Y)``."""
+    n = slices.shape[0]
+    index = torch.tensor([context_indices(z, n, channels) for z in zs], device=slices.device)
+    return slices[index]
+
+
+def _forward(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Sigmoid of the model's ``seg`` logits (float32, on the input's device)."""
+    if x.device.type == "cuda":
+        x = x.contiguous(memory_format=torch.channels_last)
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        with torch.autocast("cuda", dtype=dtype):
+            seg = model(x)["seg"]
+    else:
+        seg = model(x)["seg"]
+    return torch.sigmoid(seg.float())
+
+
+@torch.no_grad()
+def stage1_liver(model, slices: torch.Tensor, batch_size: int = 16) -> torch.Tensor:
+    """``(Z, X, Y)`` windowed slices -> ``(Z, X, Y)`` bool liver of stage 1 (whole slices)."""
+    out = torch.zeros(slices.shape, dtype=torch.bool, device=slices.device)
+    for z0 in range(0, slices.shape[0], batch_size):
+        zs = list(range(z0, min(z0 + batch_size, slices.shape[0])))
+        x, (h, w) = pad_batch_to_multiple(_stacks(slices, zs, model.in_channels), STAGE1_MULTIPLE)
+        out[z0 : zs[-1] + 1] = _forward(model, x)[:, 0, :h, :w] > 0.5
+    return out
+
+
+def slice_boxes(mask: torch.Tensor) -> list[Box | None]:
+    """Half-open box of every slice of a ``(Z, X, Y)`` bool mask (None where empty)."""
+    rows = mask.any(dim=2).cpu().numpy()
+    cols = mask.any(dim=1).cpu().numpy()
+    boxes: list[Box | None] = []
+    for r, c in zip(rows, cols, strict=True):
+        if not r.any():
+            boxes.append(None)
+            continue
+        rr, cc = np.flatnonzero(r), np.flatnonzero(c)
+        boxes.append((int(rr[0]), int(rr[-1]) + 1, int(cc[0]), int(cc[-1]) + 1))
+    return boxes
+
+
+@torch.no_grad()
+def stage2_labels(model, slices: torch.Tensor, liver: torch.Tensor, batch_size: int = 16):
+    """Refine liver and find tumour inside each slice's stage-1 liver box -> uint8 labels.
+
+    ``(Z, X, Y)`` slices and stage-1 liver -> ``(Z, X, Y)`` uint8 0/1/2 (same device).
+    """
+    size = model.config.input_size
+    margin = scaled_pixels(STAGE2_MARGIN_PX, size)
+    shape = tuple(slices.shape[1:])
+    labels = torch.zeros(slices.shape, dtype=torch.uint8, device=slices.device)
+    jobs = [
+        (z, grow_box(box, (margin,) * 4, shape))
+        for z, box in enumerate(slice_boxes(liver))
+        if box is not None
+    ]
+    for j0 in range(0, len(jobs), batch_size):
+        chunk = jobs[j0 : j0 + batch_size]
+        stacks = _stacks(slices, [z for z, _ in chunk], model.in_channels)
+        x = torch.stack(
+            [
+                crop_resize(s, box, size, mode="bilinear")
+                for s, (_, box) in zip(stacks, chunk, strict=True)
+            ]
+        )
+        prob = _forward(model, x)
+        for p, (z, box) in zip(prob, chunk, strict=True):
+            full = paste_back(p, box, shape)
+            liv = full[0] > 0.5
+            labels[z] = liv.to(torch.uint8) + ((full[1] > 0.5) & liv).to(torch.uint8)
+    return labels
+
+
+def predict_volume(
+    image: np.ndarray,
+    affine: np.ndarray,
+    stage1: torch.nn.Module,
+    stage2: torch.nn.Module | None = None,
+    *,
+    device: torch.device | None = None,
+    batch_size: int = 16,
+    keep_largest: bool = False,
+) -> np.ndarray:
+    """HU volume in stored order ``(A, B, C)`` -> uint8 label volume of the same shape/order."""
+    device = device or torch.device("cpu")
+    orient = Orientation.from_affine(affine)
+    slices = prepare_slices(image, orient, device)
+    liver = stage1_liver(stage1, slices, batch_size)
+    if keep_largest:
+        liver = torch.from_numpy(largest_component(liver.cpu().numpy())).to(device)
+    if stage2 is None:
+        labels = liver.to(torch.uint8)
+    else:
+        labels = stage2_labels(stage2, slices, liver, batch_size)
+        if keep_largest:
+            keep = torch.from_numpy(largest_component((labels >= 1).cpu().numpy())).to(device)
+            labels[~keep] = 0
+    return stored_tensor(orient, labels).cpu().numpy()
+
+
+def write_prediction(path: str | Path, labels: np.ndarray, affine: np.ndarray) -> None:
+    """Write a uint8 label volume as NIfTI with `affine` (atomically)."""
+    img = nib.Nifti1Image(np.asarray(labels, dtype=np.uint8), np.asarray(affine, dtype=np.float64))
+    img.set_data_dtype(np.uint8)
+    img.set_qform(img.affine, code=1)
+    img.set_sform(img.affine, code=1)
+    with atomic_path(path) as tmp:
+        nib.save(img, str(tmp))
+
+
+def predict(
+    run_dir: str | Path,
+    data_root: str | Path,
+    out_dir: str | Path,
+    *,
+    config: str | None = None,
+    case_ids: list[str] | None = None,
+    device: str = "auto",
+    largest_component: bool = False,
+    batch_size: int = 16,
+    progress: bool = True,
+) -> list[Path]:
+    """Predict every case (or `case_ids`) of `data_root` into ``out_dir/<case_id>.nii.gz``.
+
+    `config` names the stage-2 configuration (default: the most complete one in the run;
+    ``"stage1"`` for liver only). Returns the written paths.
+    """
+    from e2net_eval.data import open_dataset
+
+    run_dir, out_dir = Path(run_dir), Path(out_dir)
+    have = trained_configs(run_dir)
+    if STAGE1 not in have:
+        raise InputError("the run has no trained stage1 (train it first)", path=run_dir)
+    if config is None:
+        config = default_stage2(run_dir)
+    elif config != STAGE1 and config not in have:
+        raise InputError(
+            f"configuration {config!r} is not trained in the run ({have})", path=run_dir
+        )
+    dev = resolve_device(device)
+    stage1 = load_trained(run_dir, STAGE1, dev)
+    stage2 = load_trained(run_dir, config, dev) if config not in (None, STAGE1) else None
+    dataset = open_dataset(data_root)
+    all_ids = list(dataset.case_ids())
+    ids = list(case_ids) if case_ids else all_ids
+    unknown = [c for c in ids if c not in set(all_ids)]
+    if unknown:
+        raise InputError(f"case(s) not in the dataset: {unknown[:5]}", path=data_root)
+    written, seconds = [], {}
+    for cid in tqdm(ids, desc="predict", unit="case", disable=not progress):
+        case = dataset.load(cid, image=True, label=False)
+        t0 = time.perf_counter()
+        labels = predict_volume(
+            case.image, case.affine, stage1, stage2, device=dev, batch_size=batch_size,
+            keep_largest=largest_component,
+        )  # fmt: skip
+        seconds[cid] = time.perf_counter() - t0
+        path = out_dir / f"{cid}.nii.gz"
+        write_prediction(path, labels, case.affine)
+        written.append(path)
+    dump_json(out_dir / "predict.json", {
+        "run": str(run_dir), "data_root": str(data_root), "stage2": config if stage2 else None,
+        "largest_component": largest_component, "device": str(dev),
+        "seconds_per_case": seconds, "meta": run_meta(device=str(dev)),
+    })  # fmt: skip
+    return written

@@ -1,0 +1,116 @@
+"""Slice geometry shared by training and inference: liver boxes, crops, resizing, pasting.
+
+A box is ``(r0, r1, c0, c1)``, half-open rows and columns of a slice. Stage 2 sees the liver
+box grown by a margin, clipped to the slice, resized to ``size x size`` (bilinear for images,
+nearest for labels); its output is resized back bilinearly to the box and pasted into an
+otherwise empty slice. Training and inference call the same functions, so whatever the
+network learned on a crop lands on the voxels it came from.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+Box = tuple[int, int, int, int]
+
+#: Windowed value of padding outside a slice: -1 is HU <= -100 (air and fat) after windowing.
+PAD_VALUE = -1.0
+
+
+def mask_box(mask: np.ndarray) -> Box | None:
+    """Half-open bounding box ``(r0, r1, c0, c1)`` of a 2D boolean mask, None when empty."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(mask.any(axis=0))
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
+def grow_box(box: Box, margins: tuple[int, int, int, int], shape: tuple[int, int]) -> Box:
+    """Grow `box` by (top, bottom, left, right) pixels, clipped to a slice of `shape` (H, W)."""
+    r0, r1, c0, c1 = box
+    top, bottom, left, right = margins
+    h, w = shape
+    return max(r0 - top, 0), min(r1 + bottom, h), max(c0 - left, 0), min(c1 + right, w)
+
+
+def crop_resize(array: torch.Tensor, box: Box, size: int, *, mode: str) -> torch.Tensor:
+    """Crop ``(..., H, W)`` to `box` and resize to ``(..., size, size)``.
+
+    `mode` is ``"bilinear"`` for images and probabilities, ``"nearest"`` for labels. Works on
+    ``(C, H, W)`` or ``(B, C, H, W)``; the dtype is kept (labels come back as they went in).
+    """
+    r0, r1, c0, c1 = box
+    crop = array[..., r0:r1, c0:c1]
+    squeeze = crop.dim() == 3
+    x = crop.unsqueeze(0) if squeeze else crop
+    dtype = x.dtype
+    x = x.float()
+    if mode == "bilinear":
+        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+    elif mode == "nearest":
+        x = F.interpolate(x, size=(size, size), mode="nearest-exact")
+    else:
+        raise ValueError(f"unknown resize mode {mode!r}")
+    x = x.to(dtype)
+    return x[0] if squeeze else x
+
+
+def paste_back(prob: torch.Tensor, box: Box, shape: tuple[int, int]) -> torch.Tensor:
+    """Resize ``(C, S, S)`` probabilities to `box` (bilinear) in a zero ``(C, H, W)`` slice."""
+    r0, r1, c0, c1 = box
+    out = torch.zeros((prob.shape[0], *shape), dtype=prob.dtype, device=prob.device)
+    resized = F.interpolate(
+        prob[None].float(), size=(r1 - r0, c1 - c0), mode="bilinear", align_corners=False
+    )[0]
+    out[:, r0:r1, c0:c1] = resized.to(prob.dtype)
+    return out
+
+
+def pad_to(array: np.ndarray, size: int, fill: float) -> np.ndarray:
+    """Pad ``(C, H, W)`` at the bottom/right so that H and W are at least `size`."""
+    _, h, w = array.shape
+    ph, pw = max(size - h, 0), max(size - w, 0)
+    if ph == 0 and pw == 0:
+        return array
+    return np.pad(array, ((0, 0), (0, ph), (0, pw)), constant_values=fill)
+
+
+def random_crop(
+    image: np.ndarray, label: np.ndarray, size: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """A random ``size x size`` window of ``(C, H, W)`` image and label (padded if smaller).
+
+    Padding is centred at random too (the slice lands anywhere in the window), images with
+    `PAD_VALUE`, labels with 0.
+    """
+    _, h, w = image.shape
+    if h < size or w < size:
+        ph, pw = max(size - h, 0), max(size - w, 0)
+        top, left = int(rng.integers(0, ph + 1)), int(rng.integers(0, pw + 1))
+        pads = ((0, 0), (top, ph - top), (left, pw - left))
+        image = np.pad(image, pads, constant_values=PAD_VALUE)
+        label = np.pad(label, pads, constant_values=0)
+        _, h, w = image.shape
+    r = int(rng.integers(0, h - size + 1))
+    c = int(rng.integers(0, w - size + 1))
+    return image[:, r : r + size, c : c + size], label[:, r : r + size, c : c + size]
+
+
+def pad_batch_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Pad ``(B, C, H, W)`` at the bottom/right to multiples of `multiple` with `PAD_VALUE`.
+
+    Returns the padded batch and the original (H, W) to crop the output back to.
+    """
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if ph or pw:
+        x = F.pad(x, (0, pw, 0, ph), value=PAD_VALUE)
+    return x, (h, w)
+
+
+def scaled_pixels(pixels: float, input_size: int, paper_size: int = 256) -> int:
+    """A pixel margin of the paper (at 256x256 stage-2 input) scaled to the profile's size."""
+    return max(1, int(round(pixels * input_size / paper_size)))

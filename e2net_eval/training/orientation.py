@@ -1,0 +1,101 @@
+"""Axial slices in one canonical orientation, and the way back to the array as stored.
+
+Cases do not agree in array space (LiTS has flipped cases; 3DIRCADb DICOM has its own
+order), so every volume is turned into the RAS+ orientation given by its affine before
+slicing: canonical axes are (x: right, y: anterior, z: superior) and a slice is
+``canonical[:, :, k]``. The network therefore always sees the same anatomy the same way
+round, and predictions are turned back with the inverse transform so they sit voxel for
+voxel on the reference grid (shape and affine unchanged).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from nibabel.orientations import apply_orientation, axcodes2ornt, io_orientation, ornt_transform
+
+_RAS = axcodes2ornt(("R", "A", "S"))
+
+
+@dataclass(frozen=True)
+class Orientation:
+    """How one stored array maps onto the canonical RAS+ array.
+
+    ``to_canonical`` and ``from_canonical`` are nibabel orientation arrays (axis, flip).
+    """
+
+    to_canonical: np.ndarray
+    from_canonical: np.ndarray
+
+    @classmethod
+    def from_affine(cls, affine: np.ndarray) -> Orientation:
+        """The orientation of an array whose voxel-to-world matrix is `affine` (4x4)."""
+        affine = np.asarray(affine, dtype=np.float64)
+        if affine.shape != (4, 4) or not np.all(np.isfinite(affine)):
+            raise ValueError(f"affine must be a finite 4x4 matrix, got {affine!r}")
+        src = io_orientation(affine)
+        return cls(to_canonical=ornt_transform(src, _RAS), from_canonical=ornt_transform(_RAS, src))
+
+    @property
+    def slice_axis(self) -> int:
+        """The stored array axis that becomes the canonical superior (slice) axis."""
+        for axis, (target, _flip) in enumerate(self.to_canonical):
+            if int(target) == 2:
+                return axis
+        raise AssertionError("orientation without a slice axis")  # pragma: no cover
+
+    def canonical(self, volume: np.ndarray) -> np.ndarray:
+        """Stored ``(A, B, C)`` -> canonical ``(X, Y, Z)`` (a view where possible)."""
+        return apply_orientation(volume, self.to_canonical)
+
+    def stored(self, volume: np.ndarray) -> np.ndarray:
+        """Canonical ``(X, Y, Z)`` -> the stored array order (inverse of `canonical`)."""
+        return apply_orientation(volume, self.from_canonical)
+
+    def slices(self, volume: np.ndarray) -> np.ndarray:
+        """Stored volume -> contiguous stack of canonical axial slices ``(Z, X, Y)``."""
+        return np.ascontiguousarray(np.moveaxis(self.canonical(volume), 2, 0))
+
+    def unslice(self, stack: np.ndarray) -> np.ndarray:
+        """Stack of canonical slices ``(Z, X, Y)`` -> contiguous volume in stored order."""
+        return np.ascontiguousarray(self.stored(np.moveaxis(stack, 0, 2)))
+
+
+def _torch_steps(ornt: np.ndarray) -> tuple[list[int], list[int]]:
+    """(axes to flip first, then the permutation) that apply orientation `ornt` to a tensor."""
+    flips = [axis for axis, (_, flip) in enumerate(ornt) if flip == -1]
+    perm = [int(np.flatnonzero(ornt[:, 0] == k)[0]) for k in range(len(ornt))]
+    return flips, perm
+
+
+def canonical_tensor(orient: Orientation, volume: torch.Tensor) -> torch.Tensor:
+    """`Orientation.slices` for a torch tensor on any device: ``(A, B, C)`` -> ``(Z, X, Y)``."""
+    flips, perm = _torch_steps(orient.to_canonical)
+    t = volume.flip(flips) if flips else volume
+    return t.permute(*perm).permute(2, 0, 1).contiguous()
+
+
+def stored_tensor(orient: Orientation, stack: torch.Tensor) -> torch.Tensor:
+    """`Orientation.unslice` for a torch tensor: ``(Z, X, Y)`` -> stored ``(A, B, C)``."""
+    flips, perm = _torch_steps(orient.from_canonical)
+    t = stack.permute(1, 2, 0)
+    t = t.flip(flips) if flips else t
+    return t.permute(*perm).contiguous()
+
+
+def context_offsets(n_channels: int) -> list[int]:
+    """Slice offsets fed as channels: 1 -> [0], 3 -> [-1, 0, 1], 5 -> [-2 .. 2].
+
+    The centre slice is the one whose labels are the target; an even count is rejected.
+    """
+    if n_channels < 1 or n_channels % 2 == 0:
+        raise ValueError(f"context must be an odd number of slices, got {n_channels}")
+    half = n_channels // 2
+    return list(range(-half, half + 1))
+
+
+def context_indices(z: int, n_slices: int, n_channels: int) -> list[int]:
+    """Indices of the slices stacked as channels around `z`, clamped at the volume ends."""
+    return [min(max(z + d, 0), n_slices - 1) for d in context_offsets(n_channels)]

@@ -1,0 +1,73 @@
+"""Training settings per profile: the paper's numbers, and a small profile for CPUs and CI.
+
+=====================  ==========================  ==================================
+setting                paper                       small
+=====================  ==========================  ==================================
+batch size (global)    32 (paper)                  8
+epoch                  one pass over the plan      at most 25 steps (200 slices)
+max epochs             100                         40
+patience (epochs)      3                           2
+validation slices      all planned                 at most 64
+loader workers         8 (CUDA) / 0 (CPU)          0
+=====================  ==========================  ==================================
+
+SGD with momentum 0.9 and learning rate 0.01 in both (the paper's); no weight decay (the
+paper names none). Crop and resize sizes come from the model's config (``input_size``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+PROFILES = ("small", "paper")
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Hyper-parameters of one training run (recorded in ``RUN/<config>/settings.json``)."""
+
+    profile: str
+    batch_size: int
+    steps_per_epoch: int | None  # None: one full pass over the epoch's plan
+    max_epochs: int
+    patience: int
+    max_val_samples: int | None
+    num_workers: int
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    lr_factor: float = 0.1
+    lr_decreases: int = 2
+    plateau_threshold: float = 1e-4
+    neg_ratio: float = 0.5
+    margin_px: tuple[int, int] = (10, 60)  # stage 2 random margin at 256x256, scaled
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def settings_for(profile: str, *, cuda: bool = False, **overrides) -> TrainSettings:
+    """The settings of `profile`, with `overrides` (None values ignored) applied."""
+    if profile == "paper":
+        base = TrainSettings(
+            profile="paper",
+            batch_size=32,
+            steps_per_epoch=None,
+            max_epochs=100,
+            patience=3,
+            max_val_samples=None,
+            num_workers=8 if cuda else 0,
+        )
+    elif profile == "small":
+        base = TrainSettings(
+            profile="small",
+            batch_size=8,
+            steps_per_epoch=25,
+            max_epochs=40,
+            patience=2,
+            max_val_samples=64,
+            num_workers=0,
+        )
+    else:
+        raise ValueError(f"unknown profile {profile!r}; choose from {PROFILES}")
+    return replace(base, **{k: v for k, v in overrides.items() if v is not None})
