@@ -49,20 +49,20 @@ log = logging.getLogger(__name__)
 #: Optimiser steps per configuration and profile; None = the trainer's own stopping rule.
 MAX_STEPS: dict[str, dict[str, int | None]] = {
     "small": {
-        "stage1": 60,
-        "baseline": 60,
-        "edge": 60,
-        "dist": 60,
-        "edge_dcff": 60,
-        "dist_dcff": 60,
+        "stage1": 300,
+        "baseline": 300,
+        "edge": 300,
+        "dist": 300,
+        "edge_dcff": 300,
+        "dist_dcff": 300,
     },
     "paper": dict.fromkeys(CONFIG_ORDER),
 }
 #: The generated phantom sets: LiTS case count, which of them are planted as 3DIRCADb
 #: patients (as all 20 real 3DIRCADb patients are LiTS cases), and the validation size.
-PHANTOM_LITS_CASES = 12
-PHANTOM_IRCADB_INDICES = (2, 5, 9)
-PHANTOM_N_VAL = 3
+PHANTOM_LITS_CASES = 16
+PHANTOM_IRCADB_INDICES = (2, 5, 9, 13)
+PHANTOM_N_VAL = 4
 
 PROFILES = ("small", "paper")
 
@@ -218,16 +218,22 @@ class _Context:
             "device": resolved_device(a.device),
             "configs": a.configs,
             "phantom": a.phantom,
-            "data": {
-                "lits": str(self.lits),
-                "ircadb": None if self.ircadb is None else str(self.ircadb),
-            },
+            "data": {"lits": self._rel(self.lits), "ircadb": self._rel(self.ircadb)},
             "max_steps": {c: a.steps_for(c) for c in a.configs},
             "overlap": self.overlap() if self.book.done("overlap") else None,
             "split": self.split() if (self.run / "split.json").is_file() else None,
             "meta": run_meta(),
         }
         dump_json(self.run / ABLATION_JSON, info)
+
+    def _rel(self, path: Path | None) -> str | None:
+        """A data root as recorded: relative to the run when inside it (the run can move)."""
+        if path is None:
+            return None
+        try:
+            return Path(path).resolve().relative_to(self.run.resolve()).as_posix()
+        except ValueError:
+            return str(Path(path).resolve())
 
     # -- steps ---------------------------------------------------------------------------
     def run_step(self, step: str) -> Any:

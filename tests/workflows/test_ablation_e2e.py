@@ -9,6 +9,7 @@ import pytest
 
 import e2net_eval.inference
 import e2net_eval.training
+from e2net_eval.workflows.ablation import PHANTOM_IRCADB_INDICES
 
 pytestmark = pytest.mark.slow
 
@@ -29,7 +30,7 @@ def test_ablation_end_to_end(tmp_path, run_cli):
             assert summary["meta"]["ablation"]["protocol"] == "leak-free"
             assert summary["n_cases"] >= 1
     info = json.loads((run / "ablation.json").read_text())
-    assert len(info["overlap"]) == 3  # the planted 3DIRCADb copies are found
+    assert len(info["overlap"]) == len(PHANTOM_IRCADB_INDICES)  # planted copies found
     assert not set(info["split"]["train"]) & {m["lits"] for m in info["overlap"]}
     html = (run / "report" / "report.html").read_text()
     assert len(re.findall(r'src="data:image/png;base64,', html)) >= 6  # incl. slice figures
