@@ -133,3 +133,16 @@ def test_parse_tolerance():
     for bad in ("a.b=-1", "=1", "a.b=x", "a.b=nan"):
         with pytest.raises(InputError):
             parse_tolerance(bad)
+
+
+def test_committed_phantom_baseline_is_gateable(run_cli):
+    from e2net_eval.report.leaderboards import LEADERBOARD_DIR
+
+    base = LEADERBOARD_DIR / "phantom-baseline"
+    metrics = load_metrics(base)
+    sets = {k.split("/")[1] for k in metrics}
+    configs = {k.split("/")[2] for k in metrics}
+    assert sets == {"lits_val", "ircadb"}
+    assert configs == {"stage1", "baseline", "edge", "dist", "edge_dcff", "dist_dcff"}
+    code, out, err = run_cli("regress", base, base)
+    assert code == 0, err
