@@ -18,6 +18,7 @@ import numpy as np  # noqa: E402
 
 from e2net_eval.report.rundir import (  # noqa: E402
     CONFIG_LABELS,
+    SET_TITLES,
     RunResults,
     case_ids,
     per_case,
@@ -90,7 +91,7 @@ def burden_scatter(run: RunResults, set_name: str) -> bytes | None:
     ax.set_xlabel("reference tumour burden")
     ax.set_ylabel("predicted tumour burden")
     ax.legend(fontsize=7)
-    ax.set_title(f"Tumour burden, {set_name}", fontsize=9)
+    ax.set_title(f"Tumour burden, {SET_TITLES.get(set_name, set_name)}", fontsize=9)
     return to_png(fig)
 
 
