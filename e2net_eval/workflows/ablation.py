@@ -38,7 +38,7 @@ from e2net_eval.report.rundir import (
 )
 from e2net_eval.util.jsonio import dump_json, load_json
 from e2net_eval.util.meta import run_meta
-from e2net_eval.workflows.state import StateBook
+from e2net_eval.workflows.state import StateBook, run_lock
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +163,11 @@ def run_ablation(args: AblationArgs, *, echo: Callable[[str], None] = log.info) 
     args.configs = normalise_configs(args.configs)
     run = Path(args.out)
     run.mkdir(parents=True, exist_ok=True)
+    with run_lock(run):
+        return _run_locked(args, run, echo)
+
+
+def _run_locked(args: AblationArgs, run: Path, echo: Callable[[str], None]) -> Path:
     book = StateBook(run, args.fingerprint())
     steps = plan(args)
     lits_root = Path(args.lits) if args.lits else run / "data" / "lits"

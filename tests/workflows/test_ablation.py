@@ -248,3 +248,22 @@ def test_real_phantom_overlap_and_split(rec_real_data, tmp_path):
     assert not (set(split["train"]) | set(split["validation"])) & set(planted)
     assert len(split["validation"]) == wf.PHANTOM_N_VAL
     assert len(split["train"]) == wf.PHANTOM_LITS_CASES - len(planted) - wf.PHANTOM_N_VAL
+
+
+def test_a_folder_in_use_is_refused_and_a_stale_lock_taken_over(rec, tmp_path, run_cli):
+    import os
+    import subprocess
+
+    from e2net_eval.workflows.state import LOCK_FILE
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / LOCK_FILE).write_text(str(os.getpid()))  # a live process holds it
+    code, _, err = run_cli("ablation", "-o", run, "--configs", "baseline")
+    assert code == 2 and "another ablation" in err and rec.calls == []
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (run / LOCK_FILE).write_text(str(dead.pid))  # its process is gone (killed run)
+    code, _, err = run_cli("ablation", "-o", run, "--configs", "baseline")
+    assert code == 0, err
+    assert not (run / LOCK_FILE).exists()
