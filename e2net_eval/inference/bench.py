@@ -57,9 +57,10 @@ def bench_inference(
     dev = resolve_device(device)
     size = size or DEFAULTS[profile][0]
     n_slices = n_slices or DEFAULTS[profile][1]
-    padded = -(-size // STAGE1_MULTIPLE) * STAGE1_MULTIPLE
     torch.manual_seed(0)
     stage1 = reference_models.create_model("stage1", profile=profile).to(dev).eval()
+    # the side stage 1 really gets (see pad_batch_like_crops): small 128 -> 144, paper 512
+    padded = size + (stage1.config.input_size - size) % STAGE1_MULTIPLE
     stage2 = reference_models.create_model(config, profile=profile).to(dev).eval()
     s2 = stage2.config.input_size
     rows = []

@@ -4,7 +4,9 @@ Pipeline (paper, section 2-3, with our choices marked):
 1. Window HU to [-1, 1] and take the axial slices in the canonical orientation
    (training/orientation.py).
 2. Stage 1 on every whole slice, in batches: fully convolutional, the slice padded at the
-   bottom/right to a multiple of 32 and the output cropped back; sigmoid > 0.5 is liver.
+   bottom/right with -1 to a size congruent to the training crop modulo 32 (so no kept
+   pixel falls where training never put a loss; the network itself pads to a multiple of
+   32) and the output cropped back; sigmoid > 0.5 is liver.
 3. Per slice with liver: its box grown by a *fixed* margin of 35 pixels at the paper's
    256x256 stage-2 size (the mean of the random 10..60 seen in training; scaled with the
    profile like the training margin), clipped to the slice, resized to the stage-2 input,
@@ -34,7 +36,7 @@ from e2net_eval.training.geometry import (
     Box,
     crop_resize,
     grow_box,
-    pad_batch_to_multiple,
+    pad_batch_like_crops,
     paste_back,
     scaled_pixels,
 )
@@ -54,7 +56,7 @@ log = logging.getLogger(__name__)
 
 #: Stage-2 inference margin at 256x256: the mean of the paper's random 10..60 pixels.
 STAGE2_MARGIN_PX = 35
-#: Stage 1 pads whole slices to a multiple of this (five stride-2 levels).
+#: The networks pad to a multiple of this (five stride-2 levels); see `pad_batch_like_crops`.
 STAGE1_MULTIPLE = 32
 
 
@@ -117,11 +119,17 @@ def _forward(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def stage1_liver(model, slices: torch.Tensor, batch_size: int = 16) -> torch.Tensor:
-    """``(Z, X, Y)`` windowed slices -> ``(Z, X, Y)`` bool liver of stage 1 (whole slices)."""
+    """``(Z, X, Y)`` windowed slices -> ``(Z, X, Y)`` bool liver of stage 1 (whole slices).
+
+    Slices are padded with -1 to a size congruent to the training crop modulo 32 (see
+    `pad_batch_like_crops`): fed as is, a 128x128 slice to a network trained on 112 crops
+    got a band of false liver along its last rows.
+    """
     out = torch.zeros(slices.shape, dtype=torch.bool, device=slices.device)
     for z0 in range(0, slices.shape[0], batch_size):
         zs = list(range(z0, min(z0 + batch_size, slices.shape[0])))
-        x, (h, w) = pad_batch_to_multiple(_stacks(slices, zs, model.in_channels), STAGE1_MULTIPLE)
+        stacks = _stacks(slices, zs, model.in_channels)
+        x, (h, w) = pad_batch_like_crops(stacks, model.config.input_size, STAGE1_MULTIPLE)
         out[z0 : zs[-1] + 1] = _forward(model, x)[:, 0, :h, :w] > 0.5
     return out
 

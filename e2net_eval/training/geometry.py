@@ -111,6 +111,28 @@ def pad_batch_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor,
     return x, (h, w)
 
 
+def pad_batch_like_crops(
+    x: torch.Tensor, crop: int, multiple: int
+) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Pad ``(B, C, H, W)`` at the bottom/right with `PAD_VALUE` to sizes ``= crop (mod multiple)``.
+
+    The networks pad their input at the bottom/right (edge replication) to a multiple of
+    `multiple` and crop the logits back. Trained on ``crop x crop`` windows, the last
+    ``ceil(crop / multiple) * multiple - crop`` rows and columns of their padded grid never
+    receive a loss (small profile: 112 -> 128, 16 unsupervised rows and columns), and what
+    they output there is arbitrary. A whole slice fed as is (128 -> 128) puts its last rows
+    exactly there. Padded to the smallest size >= H, W that is congruent to `crop`, every
+    kept pixel lies at least as far from the grid's bottom/right border as in training, and
+    the feature grid has the training's parity at every level. For the paper (crop 448,
+    slices 512, both multiples of 32) nothing is padded. Returns the batch and (H, W).
+    """
+    h, w = x.shape[-2:]
+    ph, pw = (crop - h) % multiple, (crop - w) % multiple
+    if ph or pw:
+        x = F.pad(x, (0, pw, 0, ph), value=PAD_VALUE)
+    return x, (h, w)
+
+
 def scaled_pixels(pixels: float, input_size: int, paper_size: int = 256) -> int:
     """A pixel margin of the paper (at 256x256 stage-2 input) scaled to the profile's size."""
     return max(1, int(round(pixels * input_size / paper_size)))

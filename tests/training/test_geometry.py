@@ -11,6 +11,7 @@ from e2net_eval.training.geometry import (
     crop_resize,
     grow_box,
     mask_box,
+    pad_batch_like_crops,
     pad_batch_to_multiple,
     paste_back,
     random_crop,
@@ -87,6 +88,20 @@ def test_pad_batch_to_multiple():
     y, size = pad_batch_to_multiple(x, 32)
     assert y.shape == (2, 1, 64, 64) and size == (50, 64)
     assert torch.all(y[:, :, 50:] == PAD_VALUE)
+
+
+@pytest.mark.parametrize(
+    ("side", "crop", "padded"),
+    [(128, 112, 144), (512, 448, 512), (100, 112, 112), (50, 112, 80), (96, 64, 96)],
+)
+def test_pad_batch_like_crops(side, crop, padded):
+    x = torch.zeros(2, 1, side, side + 3)
+    y, size = pad_batch_like_crops(x, crop, 32)
+    assert size == (side, side + 3)
+    assert y.shape[-2] == padded and y.shape[-2] % 32 == crop % 32
+    assert y.shape[-1] >= side + 3 and y.shape[-1] % 32 == crop % 32
+    assert torch.all(y[:, :, side:] == PAD_VALUE) and torch.all(y[:, :, :, side + 3 :] == PAD_VALUE)
+    assert torch.all(y[:, :, :side, : side + 3] == 0)
 
 
 def test_scaled_pixels():

@@ -234,3 +234,41 @@ def test_torch_window_is_bit_identical_to_the_data_layer():
         before = x.copy()
         assert np.array_equal(window_tensor(torch.from_numpy(x)).numpy(), window_hu(x))
         assert np.array_equal(x, before)  # the input is not modified
+
+
+class _UnsupervisedBand(torch.nn.Module):
+    """Stands in for a stage-1 network trained on ``crop x crop`` windows.
+
+    Like the reference networks it works on its input padded at the bottom/right to a
+    multiple of 32 and crops the logits back; training put a loss only on the first
+    ``crop`` rows and columns of that grid, so this one answers "liver" in the rest (the
+    band a trained network leaves arbitrary) and "background" everywhere else.
+    """
+
+    def __init__(self, crop: int):
+        super().__init__()
+        self.config = type("Config", (), {"input_size": crop})()
+        self.in_channels = 1
+        self.band = -(-crop // 32) * 32 - crop
+        self.sides: list[tuple[int, int]] = []
+
+    def forward(self, x):
+        h, w = x.shape[-2:]
+        self.sides.append((h, w))
+        gh, gw = -(-h // 32) * 32, -(-w // 32) * 32
+        logits = torch.full((x.shape[0], 1, gh, gw), -10.0)
+        if self.band:
+            logits[..., gh - self.band :, :] = 10.0
+            logits[..., :, gw - self.band :] = 10.0
+        return {"seg": logits[..., :h, :w]}
+
+
+@pytest.mark.parametrize(("side", "crop", "fed"), [(128, 112, 144), (96, 64, 96)])
+def test_stage1_never_keeps_pixels_training_left_unsupervised(side, crop, fed):
+    # a 128x128 slice fed as is to a network trained on 112 crops put its last 16 rows and
+    # columns in the grid band no loss ever reached: a false liver band (phantom ablation)
+    model = _UnsupervisedBand(crop)
+    hu = np.full((side, side, 5), -1000, dtype=np.int16)
+    pred = predict_volume(hu, np.eye(4), model)
+    assert not pred.any()
+    assert {s for s in model.sides} == {(fed, fed)}
