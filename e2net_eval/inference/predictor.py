@@ -47,7 +47,7 @@ from e2net_eval.training.orientation import (
     stored_tensor,
 )
 from e2net_eval.training.rundir import STAGE1, default_stage2, load_trained, trained_configs
-from e2net_eval.training.runtime import resolve_device
+from e2net_eval.training.runtime import configure_cpu_threads, resolve_device
 from e2net_eval.util.atomic import atomic_path
 from e2net_eval.util.jsonio import dump_json
 from e2net_eval.util.meta import run_meta
@@ -248,6 +248,7 @@ def predict(
         )
     dev = resolve_device(device)
     stage1 = load_trained(run_dir, STAGE1, dev)
+    configure_cpu_threads(dev, stage1.config.profile)
     stage2 = load_trained(run_dir, config, dev) if config not in (None, STAGE1) else None
     dataset = open_dataset(data_root)
     all_ids = list(dataset.case_ids())

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from e2net_eval.training.runtime import amp_setup, resolve_device
+from e2net_eval.training.runtime import amp_setup, resolve_device, train_step
 from e2net_eval.training.settings import settings_for
 
 
@@ -79,7 +79,6 @@ def _synthetic_batch(model, batch: int, size: int, device) -> dict[str, torch.Te
 
 def _train_row(name: str, profile: str, batch_size: int | None, steps: int, dev) -> dict:
     import reference_models
-    from reference_models.losses import objective
 
     torch.manual_seed(0)
     model = reference_models.create_model(name, profile=profile).to(dev).train()
@@ -92,18 +91,7 @@ def _train_row(name: str, profile: str, batch_size: int | None, steps: int, dev)
     autocast, scaler = amp_setup(dev)
 
     def step() -> None:
-        with autocast():
-            out = model(batch["image"])
-        out = {k: v.float() for k, v in out.items()}
-        loss, _ = objective(cfg, out, batch["mask"], batch.get("edge"))
-        opt.zero_grad(set_to_none=True)
-        if scaler is not None:
-            scaler.scale(loss).backward()
-            scaler.step(opt)
-            scaler.update()
-        else:
-            loss.backward()
-            opt.step()
+        train_step(model, cfg, batch, opt, autocast, scaler)
 
     macs_step = count_macs(step)  # also the warm-up step
     sync(dev)

@@ -6,6 +6,7 @@ Shared by the trainer, the predictor and the benchmarks.
 from __future__ import annotations
 
 import hashlib
+import os
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,22 @@ def resolve_device(device: str, info: DistInfo | None = None) -> torch.device:
     return torch.device("cpu")
 
 
+#: CPU threads per profile when the user has not set OMP_NUM_THREADS. Measured on a 2-core
+#: machine (`e2net-eval bench train`): the small profile's convolutions are too small to
+#: split, two threads were 1.85x *slower* than one (dist_dcff, batch 8, 64x64); the paper
+#: profile was 1.75x faster with two (stage1, batch 2, 448x448). None = torch's default.
+CPU_THREADS = {"small": 1, "paper": None}
+
+
+def configure_cpu_threads(device: torch.device, profile: str) -> int:
+    """Set torch's CPU thread count for `profile` unless OMP_NUM_THREADS says otherwise."""
+    if device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
+        threads = CPU_THREADS.get(profile)
+        if threads is not None and torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+    return torch.get_num_threads()
+
+
 def amp_setup(device: torch.device) -> tuple[Any, torch.amp.GradScaler | None]:
     """(autocast context factory, gradient scaler or None) for the device."""
     if device.type != "cuda":
@@ -36,6 +53,32 @@ def amp_setup(device: torch.device) -> tuple[Any, torch.amp.GradScaler | None]:
     dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
     return (lambda: torch.autocast("cuda", dtype=dtype)), scaler
+
+
+def train_step(
+    net: torch.nn.Module,
+    cfg: Any,
+    batch: dict[str, torch.Tensor],
+    opt: torch.optim.Optimizer,
+    autocast: Any,
+    scaler: torch.amp.GradScaler | None,
+) -> torch.Tensor:
+    """One optimiser step on `batch` (forward under autocast, loss in float32); the loss."""
+    from reference_models.losses import objective
+
+    with autocast():
+        outputs = net(batch["image"])
+    outputs = {k: v.float() for k, v in outputs.items()}
+    loss, _ = objective(cfg, outputs, batch["mask"], batch.get("edge"))
+    opt.zero_grad(set_to_none=True)
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+    else:
+        loss.backward()
+        opt.step()
+    return loss
 
 
 def weights_digest(model: torch.nn.Module) -> str:

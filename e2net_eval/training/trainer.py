@@ -40,9 +40,11 @@ from e2net_eval.training.geometry import scaled_pixels
 from e2net_eval.training.rundir import config_dir, resolve_split
 from e2net_eval.training.runtime import (
     amp_setup,
+    configure_cpu_threads,
     load_backbone,
     resolve_device,
     to_device,
+    train_step,
     weights_digest,
 )
 from e2net_eval.training.schedule import DECREASE, STOP, Plateau
@@ -130,6 +132,7 @@ def train(
         )
     info = dist_info()
     dev = resolve_device(device, info)
+    configure_cpu_threads(dev, profile)
     opened = init_group(info, dev)
     try:
         return _train(
@@ -321,18 +324,7 @@ def _train(
         )  # fmt: skip
         for batch in bar:
             batch = to_device(batch, dev)
-            with autocast():
-                outputs = net(batch["image"])
-            outputs = {k: v.float() for k, v in outputs.items()}
-            loss, _parts = objective(cfg, outputs, batch["mask"], batch.get("edge"))
-            opt.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                scaler.step(opt)
-                scaler.update()
-            else:
-                loss.backward()
-                opt.step()
+            loss = train_step(net, cfg, batch, opt, autocast, scaler)
             global_step += 1
             step_in_epoch += 1
             loss_value = float(loss.detach())

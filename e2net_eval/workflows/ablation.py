@@ -29,7 +29,9 @@ from typing import Any
 
 from tqdm import tqdm
 
+from e2net_eval import data, inference, metrics, training
 from e2net_eval.errors import InputError
+from e2net_eval.report import build as report_build
 from e2net_eval.report.rundir import (
     ABLATION_JSON,
     CONFIG_ORDER,
@@ -140,17 +142,6 @@ def plan(args: AblationArgs) -> list[str]:
     return steps
 
 
-def _stage(module: str, name: str) -> Callable[..., Any]:
-    """A stage function looked up when called (so tests can replace it)."""
-    import importlib
-
-    mod = importlib.import_module(module)
-    fn = getattr(mod, name, None)
-    if fn is None:
-        raise InputError(f"{module}.{name} is not available in this installation")
-    return fn
-
-
 def run_ablation(args: AblationArgs, *, echo: Callable[[str], None] = log.info) -> Path:
     """Run (or resume) the ablation described by `args`; return the report folder."""
     if args.profile not in PROFILES:
@@ -258,38 +249,31 @@ class _Context:
             set_name, config = rest.split(":")
             return self.evaluate(set_name, config)
         if kind == "report":
-            from e2net_eval.report.build import write_report
-
-            write_report(self.run, self.run / "report")
+            report_build.write_report(self.run, self.run / "report")
             return [str(self.run / "report")]
         raise AssertionError(step)
 
     def make_data(self) -> list[str]:
-        write_phantom = _stage("e2net_eval.data", "write_phantom")
         seed = self.args.seed
-        write_phantom(
+        data.write_phantom(
             self.lits, "lits", PHANTOM_LITS_CASES, seed,
             unit_spacing=PHANTOM_IRCADB_INDICES, overwrite=True,
         )  # fmt: skip
-        write_phantom(
+        data.write_phantom(
             self.ircadb, "ircadb", seed=seed, indices=list(PHANTOM_IRCADB_INDICES), overwrite=True
         )
         return [str(self.lits), str(self.ircadb)]
 
     def find_overlap(self) -> list[dict[str, Any]]:
-        open_dataset = _stage("e2net_eval.data", "open_dataset")
-        find = _stage("e2net_eval.data", "find_overlap")
-        matches = find(open_dataset(self.lits), open_dataset(self.ircadb))
+        matches = data.find_overlap(data.open_dataset(self.lits), data.open_dataset(self.ircadb))
         log.info("overlap: %d 3DIRCADb patient(s) found among the LiTS cases", len(matches))
         return [dict(m) for m in matches]
 
     def make_split(self) -> list[str]:
-        open_dataset = _stage("e2net_eval.data", "open_dataset")
-        make_split = _stage("e2net_eval.data", "make_split")
         exclude = [] if self.args.paper_protocol else [m["lits"] for m in self.overlap()]
         n_val = PHANTOM_N_VAL if self.args.phantom else None
-        split = make_split(
-            open_dataset(self.lits).case_ids(), self.args.seed, exclude=exclude, n_val=n_val
+        split = data.make_split(
+            data.open_dataset(self.lits).case_ids(), self.args.seed, exclude=exclude, n_val=n_val
         )
         split["protocol"] = self.args.protocol
         if self.args.paper_protocol:
@@ -298,8 +282,7 @@ class _Context:
         return [str(self.run / "split.json")]
 
     def train(self, config: str) -> dict[str, Any]:
-        train = _stage("e2net_eval.training", "train")
-        record = train(
+        record = training.train(
             config, self.lits, self.run / "train",
             split=self.run / "split.json", split_seed=self.args.seed, profile=self.args.profile,
             max_steps=self.args.steps_for(config), seed=self.args.seed, device=self.args.device,
@@ -311,19 +294,17 @@ class _Context:
         }
 
     def predict(self, set_name: str, config: str) -> list[str]:
-        predict = _stage("e2net_eval.inference", "predict")
         root, case_ids = self._set(set_name)
         out = pred_dir(self.run, set_name, config)
-        written = predict(
+        written = inference.predict(
             self.run / "train", root, out, config=config, case_ids=case_ids, device=self.args.device
         )
         return [str(p) for p in written or []]
 
     def evaluate(self, set_name: str, config: str) -> list[str]:
-        evaluate = _stage("e2net_eval.metrics", "evaluate")
         root, case_ids = self._set(set_name)
         out = eval_dir(self.run, set_name, config)
-        summary = evaluate(
+        summary = metrics.evaluate(
             pred_dir(self.run, set_name, config),
             root,
             out,
