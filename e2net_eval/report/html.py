@@ -19,7 +19,8 @@ tr.section td{font-weight:600;text-align:left;border-bottom:1px solid #333;paddi
 tr.measured td{background:#eef6ff}
 tr.published td{background:#f7f7f7;color:#444}
 .notes{font-size:0.85em;color:#444}
-figure{display:inline-block;margin:0.5em 1em 1em 0;vertical-align:top}
+figure{display:inline-block;margin:0.5em 1em 1em 0;vertical-align:top;max-width:100%}
+figure img{max-width:100%;height:auto}
 figcaption{font-size:0.85em;color:#444;max-width:560px}
 code{background:#f2f2f2;padding:0 0.2em}
 """

@@ -160,24 +160,30 @@ def table1(run: RunResults) -> ReportTable | None:
     )
 
 
-def table2(run: RunResults) -> ReportTable | None:
-    """Dice per case on 3DIRCADb, every configuration."""
-    if "ircadb" not in run.summaries:
-        return None
-    published, pub_rows = _published_rows(2)
+def _dice_per_case_rows(run: RunResults, set_name: str) -> list[Row]:
+    """One measured row per configuration: liver and tumour Dice per case (stage 1: liver)."""
     rows = []
-    for config in run.configs("ircadb"):
-        s = run.summaries["ircadb"][config]
+    for config in run.configs(set_name):
+        s = run.summaries[set_name][config]
         tumour = [Cell(None)] if config == "stage1" else _dice_cells(s, "tumour", False)
         rows.append(
             Row(
                 MEASURED,
                 CONFIG_LABELS.get(config, config),
                 _dice_cells(s, "liver", False) + tumour,
-                run.provenance("ircadb"),
-                _measured_meta(run, "ircadb", config),
+                run.provenance(set_name),
+                _measured_meta(run, set_name, config),
             )
         )
+    return rows
+
+
+def table2(run: RunResults) -> ReportTable | None:
+    """Dice per case on 3DIRCADb, every configuration."""
+    if "ircadb" not in run.summaries:
+        return None
+    published, pub_rows = _published_rows(2)
+    rows = _dice_per_case_rows(run, "ircadb")
     leak = (
         "leak-free: the LiTS cases that are 3DIRCADb patients were excluded from training"
         if run.protocol == "leak-free"
@@ -202,19 +208,7 @@ def table3(run: RunResults) -> ReportTable | None:
     if "lits_val" not in run.summaries:
         return None
     published, pub_rows = _published_rows(3)
-    rows = []
-    for config in run.configs("lits_val"):
-        s = run.summaries["lits_val"][config]
-        tumour = [Cell(None)] if config == "stage1" else _dice_cells(s, "tumour", False)
-        rows.append(
-            Row(
-                MEASURED,
-                CONFIG_LABELS.get(config, config),
-                _dice_cells(s, "liver", False) + tumour,
-                run.provenance("lits_val"),
-                _measured_meta(run, "lits_val", config),
-            )
-        )
+    rows = _dice_per_case_rows(run, "lits_val")
     notes = ["1st stage segments the liver only: its tumour cell is '-' in both sections."]
     return ReportTable(
         "table3",
