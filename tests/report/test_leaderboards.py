@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -16,7 +17,21 @@ from e2net_eval.report.leaderboards import (
     validate_table,
 )
 
-PAPER = Path("/work/shared/paper/e2net-paper.txt")
+_REPO = Path(__file__).resolve().parents[2]
+# The paper text lives in the project's shared folder beside the clone (../shared), not in
+# the repository; E2NET_PAPER points elsewhere.
+PAPER = next(
+    (
+        p
+        for p in (
+            Path(os.environ.get("E2NET_PAPER", "")),
+            _REPO.parent / "shared" / "paper" / "e2net-paper.txt",
+            Path("/work/shared/paper/e2net-paper.txt"),
+        )
+        if p.is_file()
+    ),
+    _REPO.parent / "shared" / "paper" / "e2net-paper.txt",
+)
 CELL = re.compile(r"^(-|\d+\.\d+)$")
 
 
