@@ -7,14 +7,23 @@ tumour-burden RMSE); a cell printed as "-" is None.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
 from e2net_eval.errors import InputError
 from e2net_eval.util.jsonio import load_json
 
+
 #: The checkout's `leaderboards/` folder (two levels above this package).
-LEADERBOARD_DIR = Path(__file__).resolve().parents[2] / "leaderboards"
+def _leaderboard_dir() -> Path:
+    """`leaderboards/` of the source tree, else the copy a wheel installs under the prefix."""
+    in_tree = Path(__file__).resolve().parents[2] / "leaderboards"
+    installed = Path(sys.prefix) / "share" / "e2net-eval" / "leaderboards"
+    return in_tree if (in_tree / "table1.json").is_file() or not installed.is_dir() else installed
+
+
+LEADERBOARD_DIR = _leaderboard_dir()
 TABLES = (1, 2, 3)
 MISSING = "-"
 
