@@ -4,24 +4,56 @@
     model = create_model("dist_dcff", profile="small", context=1)
     out = model(x)  # x (B, 1, H, W) -> {"seg", "s1", "edge"} logits (B, 2, H, W)
 
+The catalogue (`registry.py`: configurations, profiles) and `ModelConfig` import no torch;
+`objective`, `edge_targets` and `load_backbone_weights` load their modules on first use.
 No dependency on `e2net_eval`.
 """
 
 from __future__ import annotations
 
-from reference_models.config import ModelConfig, make_config
-from reference_models.losses import objective
-from reference_models.registry import build_model, create_model, list_models
-from reference_models.targets import edge_targets
-from reference_models.weights import load_backbone_weights
+from reference_models.config import ModelConfig
+from reference_models.registry import (
+    ModelEntry,
+    Profile,
+    build_model,
+    create_model,
+    get_model,
+    get_profile,
+    list_models,
+    list_profiles,
+    make_config,
+    register_model,
+    register_profile,
+)
+
+_LAZY = {
+    "objective": "reference_models.losses",
+    "edge_targets": "reference_models.targets",
+    "load_backbone_weights": "reference_models.weights",
+}
 
 __all__ = [
     "ModelConfig",
+    "ModelEntry",
+    "Profile",
     "build_model",
     "create_model",
     "edge_targets",
+    "get_model",
+    "get_profile",
     "list_models",
+    "list_profiles",
     "load_backbone_weights",
     "make_config",
     "objective",
+    "register_model",
+    "register_profile",
 ]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'reference_models' has no attribute {name!r}")

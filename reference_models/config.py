@@ -1,9 +1,8 @@
-"""The configuration dataclass of a network and the two size profiles.
+"""The configuration dataclass of a network (what to build; no torch).
 
 A configuration is one row of the paper's Table 3 (what the network is and how it is
-supervised) plus the sizes of one profile: `paper` (Res2Net-50 26w x 4s, 32-channel decoder,
-448 / 256 inputs) or `small` (a quarter of the widths, one block per stage, 16-channel
-decoder, 112 / 64 inputs) with the same topology, for CPU runs.
+supervised) plus the sizes of one profile. The rows and the profiles themselves live in the
+catalogue (`reference_models/registry.py`); `make_config` there fills this dataclass.
 """
 
 from __future__ import annotations
@@ -11,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-PROFILES = ("small", "paper")
 EDGE_TARGETS = ("none", "edge", "dist")
 CONTEXTS = (1, 3, 5)
 
@@ -54,8 +52,10 @@ class ModelConfig:
             raise ValueError("dcff needs an edge branch (edge_target 'edge' or 'dist')")
         if self.context not in CONTEXTS:
             raise ValueError(f"context must be one of {CONTEXTS}, got {self.context}")
-        if self.profile not in PROFILES:
-            raise ValueError(f"profile must be one of {PROFILES}, got {self.profile!r}")
+        from reference_models.registry import list_profiles
+
+        if self.profile not in list_profiles():
+            raise ValueError(f"profile must be one of {list_profiles()}, got {self.profile!r}")
         if len(self.planes) != 4 or len(self.layers) != 4:
             raise ValueError("planes and layers need one entry per Res2Net stage (4)")
         if min(self.layers) < 1 or self.scale < 2 or self.input_size < 1:
@@ -84,63 +84,3 @@ class ModelConfig:
         if unknown:
             raise ValueError(f"unknown config fields: {', '.join(sorted(unknown))}")
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
-
-
-# name -> (stage, out_channels, edge_target, dcff): the rows of Table 3.
-TABLE3: dict[str, tuple[int, int, str, bool]] = {
-    "stage1": (1, 1, "none", False),
-    "baseline": (2, 2, "none", False),
-    "edge": (2, 2, "edge", False),
-    "dist": (2, 2, "dist", False),
-    "edge_dcff": (2, 2, "edge", True),
-    "dist_dcff": (2, 2, "dist", True),
-}
-
-# Sizes per profile; input_size is per stage.
-PROFILE_SIZES: dict[str, dict] = {
-    "paper": dict(
-        stem_channels=64,
-        planes=(64, 128, 256, 512),
-        layers=(3, 4, 6, 3),
-        base_width=26,
-        scale=4,
-        decoder_channels=32,
-    ),
-    "small": dict(
-        stem_channels=16,
-        planes=(16, 32, 64, 128),
-        layers=(1, 1, 1, 1),
-        base_width=26,
-        scale=4,
-        decoder_channels=16,
-    ),
-}
-INPUT_SIZES: dict[str, dict[int, int]] = {"paper": {1: 448, 2: 256}, "small": {1: 112, 2: 64}}
-
-
-def make_config(name: str, profile: str = "small", **overrides) -> ModelConfig:
-    """The configuration `name` of Table 3 in `profile`, with field `overrides` applied."""
-    if name not in TABLE3:
-        raise ValueError(f"unknown model {name!r}; known: {', '.join(TABLE3)}")
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}")
-    stage, out_channels, edge_target, dcff = TABLE3[name]
-    fields = dict(
-        name=name,
-        stage=stage,
-        out_channels=out_channels,
-        edge_target=edge_target,
-        dcff=dcff,
-        input_size=INPUT_SIZES[profile][stage],
-        profile=profile,
-        **PROFILE_SIZES[profile],
-    )
-    known = {f.name for f in dataclasses.fields(ModelConfig)}
-    unknown = set(overrides) - known
-    if unknown:
-        raise ValueError(f"unknown config fields: {', '.join(sorted(unknown))}")
-    for key in ("planes", "layers"):
-        if key in overrides:
-            overrides[key] = tuple(overrides[key])
-    fields.update(overrides)
-    return ModelConfig(**fields)

@@ -1,28 +1,308 @@
-"""The model registry: the six configurations of the paper's Table 3 by name."""
+"""The catalogue: every configuration of the paper's Table 3 and every size profile, once.
+
+Everything else derives from here: `list_models()` (Table 3 order), the report's row labels
+and order, the default stage-2 model of `predict`, the ablation's per-profile step budgets,
+the paired tests of the report, every `--profile` and configuration choice of the CLI, the
+training hyper-parameters of a profile and its CPU thread policy.
+
+Adding a configuration is one `register_model(ModelEntry(...))` line below; adding a profile
+is one `register_profile(Profile(...))`. Importing this module imports no torch (networks
+are built lazily by `create_model`), so light commands may read the catalogue.
+
+    from reference_models import list_models, create_model, get_model
+    list_models("*dcff")          # ['edge_dcff', 'dist_dcff']
+    get_model("dist").label       # '+ dist'
+"""
 
 from __future__ import annotations
 
-from torch import nn
+import contextlib
+import dataclasses
+import fnmatch
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
 
-from reference_models.config import TABLE3, ModelConfig, make_config
-from reference_models.e2net import E2Net
-from reference_models.r2unet import R2UNet
+from reference_models.config import ModelConfig
 
 
-def list_models() -> list[str]:
-    """Names of the configurations, in Table 3 order."""
-    return list(TABLE3)
+@dataclass(frozen=True)
+class Profile:
+    """One size profile: the networks' widths, input sizes, training and runtime defaults.
+
+    name: `"small"` or `"paper"`; widths: `ModelConfig` width fields (stem_channels, planes,
+    layers, base_width, scale, decoder_channels); input_size: per stage (stage-1 crop /
+    stage-2 resize side); train: the profile's `TrainSettings` values (batch_size,
+    steps_per_epoch, max_epochs, patience, max_val_samples); loader_workers: (CPU, CUDA);
+    cpu_threads: torch CPU threads when OMP_NUM_THREADS is unset (None: torch's default);
+    bench_case: (slice side, slices) of the synthetic case `bench inference` predicts.
+    """
+
+    name: str
+    description: str
+    widths: Mapping[str, Any]
+    input_size: Mapping[int, int]
+    train: Mapping[str, Any]
+    loader_workers: tuple[int, int] = (0, 0)
+    cpu_threads: int | None = None
+    bench_case: tuple[int, int] = (128, 32)
 
 
-def build_model(config: ModelConfig) -> nn.Module:
+@dataclass(frozen=True)
+class ModelEntry:
+    """One row of Table 3: what the network is, how the report names it, what it costs.
+
+    order: position in Table 3 (rows, reports, paired tests and `list_models` follow it);
+    stage2_preference: rank as the default stage-2 model of `predict` (1 = first choice;
+    None for stage-1 models); budget: the ablation's optimiser steps per profile (None = the
+    trainer's own stopping rule); ablates: the configuration this one adds a single
+    component to, for the report's paired tests beyond consecutive rows (None: only those).
+    """
+
+    name: str
+    label: str
+    stage: int
+    out_channels: int
+    edge_target: str
+    dcff: bool
+    order: int
+    stage2_preference: int | None = None
+    budget: Mapping[str, int | None] = field(default_factory=dict)
+    ablates: str | None = None
+
+    @property
+    def segments_tumour(self) -> bool:
+        """True when the network outputs a tumour channel (every stage-2 row)."""
+        return self.out_channels > 1
+
+    def steps_for(self, profile: str) -> int | None:
+        """The ablation's step budget in `profile` (None: train to the stopping rule)."""
+        return self.budget.get(profile)
+
+
+_MODELS: dict[str, ModelEntry] = {}
+_PROFILES: dict[str, Profile] = {}
+
+
+def register_model(entry: ModelEntry) -> ModelEntry:
+    """Add a configuration to the catalogue (a name may be registered once)."""
+    if entry.name in _MODELS:
+        raise ValueError(f"model {entry.name!r} is already registered")
+    ModelConfig(entry.name, entry.stage, entry.out_channels, entry.edge_target, entry.dcff)
+    unknown = set(entry.budget) - set(_PROFILES)
+    if unknown:
+        raise ValueError(f"budget for unknown profile(s) {sorted(unknown)}")
+    _MODELS[entry.name] = dataclasses.replace(entry, budget=MappingProxyType(dict(entry.budget)))
+    return _MODELS[entry.name]
+
+
+def register_profile(profile: Profile) -> Profile:
+    """Add a size profile to the catalogue."""
+    if profile.name in _PROFILES:
+        raise ValueError(f"profile {profile.name!r} is already registered")
+    _PROFILES[profile.name] = profile
+    return profile
+
+
+@contextlib.contextmanager
+def registered(*entries: ModelEntry | Profile) -> Iterator[None]:
+    """Register entries for the duration of a `with` block (tests, experiments)."""
+    added: list[tuple[dict, str]] = []
+    try:
+        for e in entries:
+            book = _PROFILES if isinstance(e, Profile) else _MODELS
+            (register_profile if isinstance(e, Profile) else register_model)(e)
+            added.append((book, e.name))
+        yield
+    finally:
+        for book, name in reversed(added):
+            book.pop(name, None)
+
+
+def list_models(pattern: str = "*", *, stage: int | None = None) -> list[str]:
+    """Configuration names matching the glob `pattern` (and `stage`), in Table 3 order."""
+    return [
+        e.name
+        for e in sorted(_MODELS.values(), key=lambda e: e.order)
+        if fnmatch.fnmatchcase(e.name, pattern) and (stage is None or e.stage == stage)
+    ]
+
+
+def list_profiles() -> list[str]:
+    """Profile names, the default (`small`) first."""
+    return list(_PROFILES)
+
+
+def get_model(name: str) -> ModelEntry:
+    """The catalogue entry of configuration `name` (ValueError naming the known ones)."""
+    try:
+        return _MODELS[name]
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; known: {', '.join(list_models())}") from None
+
+
+def get_profile(name: str) -> Profile:
+    """The catalogue entry of profile `name` (ValueError naming the known ones)."""
+    try:
+        return _PROFILES[name]
+    except KeyError:
+        known = ", ".join(_PROFILES)
+        raise ValueError(f"unknown profile {name!r}; known: {known}") from None
+
+
+def model_label(name: str) -> str:
+    """The row label of a configuration (its name when it is not in the catalogue)."""
+    return _MODELS[name].label if name in _MODELS else name
+
+
+def model_sort_key(name: str) -> tuple[int, str]:
+    """Sort key of a configuration name: Table 3 order, unknown names last by name."""
+    entry = _MODELS.get(name)
+    return (entry.order, name) if entry else (1 << 30, name)
+
+
+def stage2_preference() -> list[str]:
+    """Stage-2 configurations, the most complete (predict's default) first."""
+    ranked = [e for e in _MODELS.values() if e.stage2_preference is not None]
+    return [e.name for e in sorted(ranked, key=lambda e: (e.stage2_preference, e.order))]
+
+
+def paired_comparisons() -> list[tuple[str, str]]:
+    """Pairs (A, B) the report tests B against: consecutive Table 3 rows, then each
+    configuration against the one it `ablates` when that is not the row before it."""
+    names = list_models()
+    pairs = list(zip(names, names[1:], strict=False))
+    for name in names:
+        base = _MODELS[name].ablates
+        if base is not None and (base, name) not in pairs:
+            pairs.append((base, name))
+    return pairs
+
+
+def make_config(name: str, profile: str = "small", **overrides) -> ModelConfig:
+    """The configuration `name` in `profile`, with `ModelConfig` field `overrides` applied."""
+    entry = get_model(name)
+    prof = get_profile(profile)
+    fields = dict(
+        name=name,
+        stage=entry.stage,
+        out_channels=entry.out_channels,
+        edge_target=entry.edge_target,
+        dcff=entry.dcff,
+        input_size=prof.input_size[entry.stage],
+        profile=profile,
+        **prof.widths,
+    )
+    known = {f.name for f in dataclasses.fields(ModelConfig)}
+    unknown = set(overrides) - known
+    if unknown:
+        raise ValueError(f"unknown config fields: {', '.join(sorted(unknown))}")
+    for key in ("planes", "layers"):
+        if key in overrides:
+            overrides[key] = tuple(overrides[key])
+    fields.update(overrides)
+    return ModelConfig(**fields)
+
+
+def build_model(config: ModelConfig):
     """The network for `config`: R2UNet (single branch) or E2Net (two branches)."""
-    return E2Net(config) if config.two_branch else R2UNet(config)
+    if config.two_branch:
+        from reference_models.e2net import E2Net
+
+        return E2Net(config)
+    from reference_models.r2unet import R2UNet
+
+    return R2UNet(config)
 
 
-def create_model(name: str, profile: str = "small", **overrides) -> nn.Module:
-    """Build configuration `name` ("stage1", ..., "dist_dcff") in `profile` ("small"|"paper").
+def create_model(name: str, profile: str = "small", **overrides):
+    """Build configuration `name` (see `list_models()`) in `profile` (see `list_profiles()`).
 
     `overrides` replace `ModelConfig` fields (e.g. `context=3`). The module has `.config`,
     `.in_channels`, `.encoders()` and returns a dict of logits (see r2unet.py, e2net.py).
     """
     return build_model(make_config(name, profile, **overrides))
+
+
+# ---------------------------------------------------------------------------------------
+# The catalogue. Profiles first (model budgets name them).
+# ---------------------------------------------------------------------------------------
+register_profile(
+    Profile(
+        name="small",
+        description="a quarter of the widths, one block per stage: CPU runs and CI",
+        widths=MappingProxyType(
+            dict(
+                stem_channels=16,
+                planes=(16, 32, 64, 128),
+                layers=(1, 1, 1, 1),
+                base_width=26,
+                scale=4,
+                decoder_channels=16,
+            )
+        ),
+        input_size=MappingProxyType({1: 112, 2: 64}),
+        train=MappingProxyType(
+            dict(batch_size=8, steps_per_epoch=25, max_epochs=40, patience=2, max_val_samples=64)
+        ),
+        loader_workers=(0, 0),
+        # Measured on a 2-core machine (`e2net-eval bench train`): the small profile's
+        # convolutions are too small to split, two threads were 1.85x *slower* than one
+        # (dist_dcff, batch 8, 64x64).
+        cpu_threads=1,
+        bench_case=(128, 32),
+    )
+)
+register_profile(
+    Profile(
+        name="paper",
+        description="the paper's: Res2Net-50 26w x 4s encoder, 32-channel decoder",
+        widths=MappingProxyType(
+            dict(
+                stem_channels=64,
+                planes=(64, 128, 256, 512),
+                layers=(3, 4, 6, 3),
+                base_width=26,
+                scale=4,
+                decoder_channels=32,
+            )
+        ),
+        input_size=MappingProxyType({1: 448, 2: 256}),
+        train=MappingProxyType(
+            dict(batch_size=32, steps_per_epoch=None, max_epochs=100, patience=3, max_val_samples=None)
+        ),
+        loader_workers=(0, 8),
+        cpu_threads=None,  # two threads were 1.75x faster than one (stage1, batch 2, 448x448)
+        bench_case=(512, 432),
+    )
+)
+
+#: The ablation's budget on the small profile: the default command must finish on a 2-core
+#: CPU in about 10 minutes; the paper profile trains to the schedule's stopping rule.
+_SMALL_STEPS = 300
+
+for _order, (_name, _label, _stage, _out, _edge, _dcff, _pref, _ablates) in enumerate(
+    [
+        ("stage1", "1st stage", 1, 1, "none", False, None, None),
+        ("baseline", "Baseline (2nd stage)", 2, 2, "none", False, 5, None),
+        ("edge", "+ edge", 2, 2, "edge", False, 4, None),
+        ("dist", "+ dist", 2, 2, "dist", False, 3, None),
+        ("edge_dcff", "+ edge + DCFF", 2, 2, "edge", True, 2, "edge"),
+        ("dist_dcff", "+ dist + DCFF", 2, 2, "dist", True, 1, "dist"),
+    ]
+):
+    register_model(
+        ModelEntry(
+            name=_name,
+            label=_label,
+            stage=_stage,
+            out_channels=_out,
+            edge_target=_edge,
+            dcff=_dcff,
+            order=_order,
+            stage2_preference=_pref,
+            budget={"small": _SMALL_STEPS, "paper": None},
+            ablates=_ablates,
+        )
+    )
