@@ -2,10 +2,15 @@
 
 Exit codes: 0 success, 1 a metric regression found by a check, 2 a usage or input error
 (one line naming the case and the file).
+
+Commands load lazily: `e2net-eval evaluate --help` imports the evaluate command's module
+only, and that module imports nothing heavy until the command runs (torch, numpy and
+matplotlib stay out of `evaluate --help`, `regress`, `leaderboard`; a test guards it).
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
@@ -17,13 +22,51 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import click  # noqa: E402
 
 from e2net_eval import __version__  # noqa: E402
-from e2net_eval.commands import datasets, evaluate, models, predict, report, train  # noqa: E402
 from e2net_eval.errors import InputError, RegressionFound  # noqa: E402
 
-_MODULES = (datasets, models, train, predict, evaluate, report)
+#: Command name -> the `e2net_eval.commands` module that defines it (in its ``COMMANDS``).
+COMMAND_MODULES = {
+    "datasets": "datasets",
+    "models": "models",
+    "train": "train",
+    "predict": "predict",
+    "evaluate": "evaluate",
+    "leaderboard": "report",
+    "regress": "report",
+    "report": "report",
+    "ablation": "ablation",
+}
+#: `e2net-eval bench <name>` -> module (in its ``BENCH_COMMANDS``).
+BENCH_MODULES = {"train": "train", "inference": "predict", "metrics": "evaluate"}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported from their module when first used."""
+
+    def __init__(self, *args, modules: dict[str, str], attr: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._modules, self._attr = modules, attr
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(self._modules))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.commands or name not in self._modules:
+            return super().get_command(ctx, name)
+        module = importlib.import_module(f"e2net_eval.commands.{self._modules[name]}")
+        for command in getattr(module, self._attr):
+            if command.name == name:
+                self.add_command(command)
+                return command
+        raise RuntimeError(f"e2net_eval.commands.{self._modules[name]} defines no {name!r}")
+
+
+@click.group(
+    cls=LazyGroup,
+    modules=COMMAND_MODULES,
+    attr="COMMANDS",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.version_option(__version__, prog_name="e2net-eval")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 def cli(verbose: int) -> None:
@@ -32,16 +75,9 @@ def cli(verbose: int) -> None:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
 
 
-@cli.group()
+@cli.group(cls=LazyGroup, modules=BENCH_MODULES, attr="BENCH_COMMANDS")
 def bench() -> None:
     """Benchmarks: time our code against a named reference in the same run."""
-
-
-for _module in _MODULES:
-    for _command in _module.COMMANDS:
-        cli.add_command(_command)
-    for _command in _module.BENCH_COMMANDS:
-        bench.add_command(_command)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -270,7 +270,13 @@ register_profile(
         ),
         input_size=MappingProxyType({1: 448, 2: 256}),
         train=MappingProxyType(
-            dict(batch_size=32, steps_per_epoch=None, max_epochs=100, patience=3, max_val_samples=None)
+            dict(
+                batch_size=32,
+                steps_per_epoch=None,
+                max_epochs=100,
+                patience=3,
+                max_val_samples=None,
+            )
         ),
         loader_workers=(0, 8),
         cpu_threads=None,  # two threads were 1.75x faster than one (stage1, batch 2, 448x448)

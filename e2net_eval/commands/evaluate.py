@@ -1,4 +1,7 @@
-"""`e2net-eval evaluate` (score a prediction folder) and `e2net-eval bench metrics`."""
+"""`e2net-eval evaluate` (score a prediction folder) and `e2net-eval bench metrics`.
+
+Light at import (click and the metric registry): `evaluate --help` loads no scoring code.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,12 @@ import math
 
 import click
 
-from e2net_eval.metrics.surface import DEFAULT_CONNECTIVITY
+from e2net_eval.metrics.registry import (
+    DEFAULT_CONNECTIVITY,
+    LESION_CONNECTIVITY,
+    case_metrics,
+    display_metrics,
+)
 
 
 def _fmt(value: float | None, digits: int = 4) -> str:
@@ -15,19 +23,25 @@ def _fmt(value: float | None, digits: int = 4) -> str:
     return f"{value:.{digits}f}"
 
 
+def _undefined(r: dict) -> int:
+    """Cases where some per-case metric of the region was undefined (the largest count)."""
+    counts = [r[m.name]["n_undefined"] for m in case_metrics() if isinstance(r.get(m.name), dict)]
+    return max(counts, default=0)
+
+
 def format_summary(summary: dict) -> str:
-    """A short table of the set-level scores."""
-    head = f"{'region':<8} {'dice/case':>9} {'dice glob':>9} {'voe':>7} {'rvd':>8} "
-    head += f"{'assd mm':>8} {'rmsd mm':>8} {'mssd mm':>8} {'undef':>5}"
-    lines = [f"{summary['n_cases']} cases", head]
+    """A short table of the set-level scores: the registry's displayed metrics per region."""
+    shown = display_metrics()
+    head = " ".join([f"{'region':<8}", *(f"{m.display[0]:>{m.display[1]}}" for m in shown)])
+    lines = [f"{summary['n_cases']} cases", f"{head} {'undef':>5}"]
     for region, r in summary["regions"].items():
-        undefined = r["assd"]["n_undefined"]
-        lines.append(
-            f"{region:<8} {_fmt(r['dice_per_case']):>9} {_fmt(r['dice_global']):>9} "
-            f"{_fmt(r['voe']['mean']):>7} {_fmt(r['rvd']['mean']):>8} "
-            f"{_fmt(r['assd']['mean'], 2):>8} {_fmt(r['rmsd']['mean'], 2):>8} "
-            f"{_fmt(r['mssd']['mean'], 2):>8} {undefined:>5}"
-        )
+        cells = [f"{region:<8}"]
+        for m in shown:
+            _, width, digits = m.display
+            value = r.get(m.name)
+            value = value.get("mean") if isinstance(value, dict) else value
+            cells.append(f"{_fmt(value, digits):>{width}}")
+        lines.append(f"{' '.join(cells)} {_undefined(r):>5}")
     tb = summary["tumour_burden"]
     lines.append(
         f"tumour burden: RMSE {_fmt(tb['rmse'])}, max |error| {_fmt(tb['max_abs_error'])}, "
@@ -80,7 +94,7 @@ def format_summary(summary: dict) -> str:
 )
 @click.option(
     "--lesion-connectivity",
-    default=6,
+    default=str(LESION_CONNECTIVITY),
     show_default=True,
     type=click.Choice(["6", "18", "26"]),
     help="Voxel connectivity of lesions.",

@@ -1,4 +1,4 @@
-"""`e2net-eval models`: list the six network configurations with their sizes and costs."""
+"""`e2net-eval models`: list the catalogue's network configurations with their sizes and costs."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from e2net_eval.commands.options import profile_option
 from e2net_eval.errors import InputError
 from e2net_eval.util.jsonio import dump_json
 
@@ -47,13 +48,7 @@ def _table(rows: list[dict]) -> str:
 
 
 @click.command("models")
-@click.option(
-    "--profile",
-    type=click.Choice(["small", "paper"]),
-    default="small",
-    show_default=True,
-    help="Network sizes: the paper's (Res2Net-50, 32-channel decoder) or the small CPU profile.",
-)
+@profile_option(help="Network sizes (see the catalogue: reference_models/registry.py).")
 @click.option(
     "--context",
     type=click.Choice(["1", "3", "5"]),

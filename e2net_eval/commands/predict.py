@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import click
 
-from e2net_eval.training.settings import PROFILES
-
-DEVICES = click.Choice(["auto", "cpu", "cuda"])
+from e2net_eval.commands.options import device_option, profile_option
+from reference_models.registry import list_models
 
 
 @click.command("predict")
@@ -28,7 +27,8 @@ DEVICES = click.Choice(["auto", "cpu", "cuda"])
 )
 @click.option(
     "--config",
-    help="Stage-2 configuration (default: the most complete in the run; 'stage1' for liver only).",
+    help="Stage-2 configuration (default: the most complete in the run; the stage-1 one for "
+    "liver only).",
 )
 @click.option("--cases", "case_ids", multiple=True, help="Only these case ids (repeatable).")
 @click.option(
@@ -37,33 +37,39 @@ DEVICES = click.Choice(["auto", "cpu", "cuda"])
     help="Keep the largest 3D liver component (off by default; the paper has none).",
 )
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
-@click.option("--device", type=DEVICES, default="auto", show_default=True)
+@device_option()
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
-def predict_cmd(run_dir, data_root, out_dir, config, case_ids, largest_component, batch_size,
-                device, no_progress) -> None:  # fmt: skip
+def predict_cmd(run_dir, data_root, out_dir, case_ids, no_progress, **options) -> None:
     """Two-stage prediction of whole volumes from a run directory into NIfTI files."""
     from e2net_eval.inference.predictor import predict
 
     paths = predict(
-        run_dir, data_root, out_dir, config=config, case_ids=list(case_ids) or None,
-        device=device, largest_component=largest_component, batch_size=batch_size,
+        run_dir,
+        data_root,
+        out_dir,
+        case_ids=list(case_ids) or None,
         progress=not no_progress,
-    )  # fmt: skip
+        **options,
+    )
     click.echo(f"wrote {len(paths)} prediction(s) to {out_dir}")
 
 
 @click.command("inference")
-@click.option("--profile", type=click.Choice(PROFILES), default="small", show_default=True)
+@profile_option()
 @click.option(
-    "--size", type=click.IntRange(min=32), help="Slice size (default: 512 paper, 128 small)."
+    "--size", type=click.IntRange(min=32), help="Slice size (default: the profile's bench case)."
 )
 @click.option(
-    "--slices", type=click.IntRange(min=1), help="Slices per case (default: 432 paper, 32 small)."
+    "--slices",
+    type=click.IntRange(min=1),
+    help="Slices per case (default: the profile's bench case).",
 )
-@click.option("--config", default="dist_dcff", show_default=True, help="Stage-2 configuration.")
+@click.option(
+    "--config", default=list_models()[-1], show_default=True, help="Stage-2 configuration."
+)
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
 @click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True)
-@click.option("--device", type=DEVICES, default="auto", show_default=True)
+@device_option()
 @click.option(
     "--json", "json_out", type=click.Path(dir_okay=False), help="Also write the figures here."
 )
@@ -72,13 +78,18 @@ def bench_inference_cmd(
 ) -> None:
     """Inference time per slice and per case, multiply-adds, and matmul throughput."""
     from e2net_eval.inference.bench import bench_inference
-    from e2net_eval.training.bench import format_rows
+    from e2net_eval.runtime.timing import format_rows
     from e2net_eval.util.jsonio import dump_json
 
     result = bench_inference(
-        profile=profile, size=size, n_slices=slices, config=config, batch_size=batch_size,
-        repeats=repeats, device=device,
-    )  # fmt: skip
+        profile=profile,
+        size=size,
+        n_slices=slices,
+        config=config,
+        batch_size=batch_size,
+        repeats=repeats,
+        device=device,
+    )
     click.echo(format_rows(result))
     if json_out:
         dump_json(json_out, result)

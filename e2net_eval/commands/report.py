@@ -1,15 +1,15 @@
-"""CLI commands of the report stage: `leaderboard`, `regress`, `report`, `ablation`."""
+"""CLI commands of the report stage: `leaderboard`, `regress`, `report`.
+
+Light at import (no torch, numpy or matplotlib): `regress` and `leaderboard` read JSON.
+"""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import click
 
 from e2net_eval.errors import RegressionFound
 from e2net_eval.report import regress as _regress
 from e2net_eval.report.leaderboards import TABLES, load_table, render_text
-from e2net_eval.report.rundir import CONFIG_ORDER
 from e2net_eval.util.jsonio import dump_json
 
 
@@ -103,75 +103,5 @@ def report_cmd(run_dir: str, out_dir: str | None) -> None:
         click.echo(f"{kind:9s} {path}")
 
 
-@click.command("ablation")
-@click.option(
-    "--lits",
-    type=click.Path(path_type=Path),
-    help="LiTS training folder (default: generate a phantom).",
-)
-@click.option("--ircadb", type=click.Path(path_type=Path), help="3DIRCADb folder (needs --lits).")
-@click.option(
-    "--profile", type=click.Choice(["small", "paper"]), default="small", show_default=True
-)
-@click.option(
-    "--configs",
-    default=",".join(CONFIG_ORDER),
-    show_default=True,
-    help="Comma-separated configurations; stage1 is always trained (predictions need it).",
-)
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N.")
-@click.option(
-    "--seed", type=int, default=0, show_default=True, help="Seed of split, phantom and training."
-)
-@click.option(
-    "--paper-protocol",
-    is_flag=True,
-    help="Keep the 3DIRCADb patients found among the LiTS cases in training, as the paper did "
-    "(default: leak-free, they are excluded).",
-)
-@click.option(
-    "--max-steps",
-    type=click.IntRange(min=1),
-    help="Training steps for every configuration (default: the profile's budget).",
-)
-@click.option(
-    "-o",
-    "--out",
-    type=click.Path(path_type=Path),
-    default=Path("runs/ablation"),
-    show_default=True,
-    help="Run directory; rerunning with the same arguments resumes it.",
-)
-def ablation_cmd(
-    lits: Path | None,
-    ircadb: Path | None,
-    profile: str,
-    configs: str,
-    device: str,
-    seed: int,
-    paper_protocol: bool,
-    max_steps: int | None,
-    out: Path,
-) -> None:
-    """Split, train stage1 and the five stage-2 configurations, predict the LiTS validation
-    cases and 3DIRCADb, evaluate, and write the report (RUN/report). Without --lits it
-    generates phantom data sets. Resumable: finished steps are never redone."""
-    from e2net_eval.workflows.ablation import AblationArgs, run_ablation
-
-    args = AblationArgs(
-        out=out,
-        lits=lits,
-        ircadb=ircadb,
-        profile=profile,
-        configs=[c.strip() for c in configs.split(",") if c.strip()],
-        seed=seed,
-        paper_protocol=paper_protocol,
-        max_steps=max_steps,
-        device=device,
-    )
-    report = run_ablation(args, echo=lambda text: click.echo(text, err=True))
-    click.echo(f"report: {report / 'report.html'}")
-
-
-COMMANDS: list[click.Command] = [leaderboard_cmd, regress_cmd, report_cmd, ablation_cmd]
+COMMANDS: list[click.Command] = [leaderboard_cmd, regress_cmd, report_cmd]
 BENCH_COMMANDS: list[click.Command] = []

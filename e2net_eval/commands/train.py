@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import click
 
-from e2net_eval.training.settings import PROFILES
+from e2net_eval.commands.options import device_option, profile_option
+from reference_models.registry import list_models
 
-DEVICES = click.Choice(["auto", "cpu", "cuda"])
+_TRAIN_HELP = f"""Train CONFIG ({", ".join(list_models())}) into a run directory.
+
+    Several GPUs: torchrun --nproc_per_node=N -m e2net_eval train CONFIG --data ROOT -o RUN
+    """
 
 
-@click.command("train")
+@click.command("train", help=_TRAIN_HELP)
 @click.argument("config")
 @click.option(
     "--data",
@@ -39,7 +43,7 @@ DEVICES = click.Choice(["auto", "cpu", "cuda"])
     type=click.Path(file_okay=False),
     help="Run directory (holds every configuration trained into it).",
 )
-@click.option("--profile", type=click.Choice(PROFILES), default="small", show_default=True)
+@profile_option()
 @click.option("--max-steps", type=click.IntRange(min=1), help="Stop after this many steps.")
 @click.option("--max-epochs", type=click.IntRange(min=1), help="Override the profile's maximum.")
 @click.option(
@@ -48,7 +52,7 @@ DEVICES = click.Choice(["auto", "cpu", "cuda"])
     help="Cap an epoch at this many steps (small profile: 25).",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", type=DEVICES, default="auto", show_default=True)
+@device_option()
 @click.option("--resume", is_flag=True, help="Continue from RUN/CONFIG/checkpoint_last.pt.")
 @click.option("--force", is_flag=True, help="Start the configuration over.")
 @click.option("--batch-size", type=click.IntRange(min=1), help="Global batch size.")
@@ -64,23 +68,20 @@ DEVICES = click.Choice(["auto", "cpu", "cuda"])
     help="Adjacent slices as input channels (default 1, the paper's).",
 )
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
-def train_cmd(config, data_root, split_path, split_seed, run_dir, profile, max_steps, max_epochs,
-              steps_per_epoch, seed, device, resume, force, batch_size, num_workers,
-              backbone_weights, context, no_progress) -> None:  # fmt: skip
-    """Train CONFIG (stage1, baseline, edge, dist, edge_dcff, dist_dcff) into a run directory.
-
-    Several GPUs: torchrun --nproc_per_node=N -m e2net_eval train CONFIG --data ROOT -o RUN
-    """
+def train_cmd(config, data_root, run_dir, context, no_progress, **options) -> None:
     from e2net_eval.training.distributed import dist_info
-    from e2net_eval.training.trainer import train
+    from e2net_eval.training.trainer import TrainJob, run_job
 
-    done = train(
-        config, data_root, run_dir, split=split_path, split_seed=split_seed, profile=profile, max_steps=max_steps,
-        max_epochs=max_epochs, seed=seed, device=device, resume=resume, force=force,
-        batch_size=batch_size, steps_per_epoch_cap=steps_per_epoch,
-        backbone_weights=backbone_weights, num_workers=num_workers,
-        context=None if context is None else int(context), progress=not no_progress,
-    )  # fmt: skip
+    job = TrainJob(
+        config,
+        data_root,
+        run_dir,
+        split=options.pop("split_path"),
+        context=None if context is None else int(context),
+        progress=not no_progress,
+        **options,
+    )
+    done = run_job(job)
     if dist_info().is_main:
         click.echo(
             f"{config}: {done['reason']} after {done['epochs']} epoch(s), {done['steps']} step(s);"
@@ -90,9 +91,12 @@ def train_cmd(config, data_root, split_path, split_seed, run_dir, profile, max_s
 
 @click.command("train")
 @click.option(
-    "--config", "configs", multiple=True, help="Configuration(s); default stage1 and dist_dcff."
+    "--config",
+    "configs",
+    multiple=True,
+    help="Configuration(s); default the first and the last of the catalogue.",
 )
-@click.option("--profile", type=click.Choice(PROFILES), default="small", show_default=True)
+@profile_option()
 @click.option("--batch-size", type=click.IntRange(min=1), help="Default: the profile's.")
 @click.option(
     "--steps",
@@ -101,19 +105,24 @@ def train_cmd(config, data_root, split_path, split_seed, run_dir, profile, max_s
     show_default=True,
     help="Timed steps (after one warm-up step).",
 )
-@click.option("--device", type=DEVICES, default="auto", show_default=True)
+@device_option()
 @click.option(
     "--json", "json_out", type=click.Path(dir_okay=False), help="Also write the figures here."
 )
 def bench_train_cmd(configs, profile, batch_size, steps, device, json_out) -> None:
     """Training iterations per second, multiply-adds and the machine's matmul throughput."""
-    from e2net_eval.training.bench import bench_train, format_rows
+    from e2net_eval.runtime.timing import format_rows
+    from e2net_eval.training.bench import bench_train
     from e2net_eval.util.jsonio import dump_json
 
+    names = list_models()
     result = bench_train(
-        list(configs) or ["stage1", "dist_dcff"], profile=profile, batch_size=batch_size,
-        steps=steps, device=device,
-    )  # fmt: skip
+        list(configs) or [names[0], names[-1]],
+        profile=profile,
+        batch_size=batch_size,
+        steps=steps,
+        device=device,
+    )
     click.echo(format_rows(result))
     if json_out:
         dump_json(json_out, result)

@@ -21,11 +21,9 @@ from e2net_eval.inference.predictor import (
     stage1_liver,
     stage2_labels,
 )
-from e2net_eval.training.bench import count_macs, machine, sync
-from e2net_eval.training.orientation import Orientation, stored_tensor
-from e2net_eval.training.runtime import resolve_device
-
-DEFAULTS = {"paper": (512, 432), "small": (128, 32)}  # slice size, slices per case
+from e2net_eval.runtime.device import autocast, memory_format, resolve_device
+from e2net_eval.runtime.orientation import Orientation, stored_tensor
+from e2net_eval.runtime.timing import count_macs, machine, sync
 
 
 def _time_per_slice(model, x: torch.Tensor, device, repeats: int) -> float:
@@ -55,33 +53,37 @@ def bench_inference(
     import reference_models
 
     dev = resolve_device(device)
-    size = size or DEFAULTS[profile][0]
-    n_slices = n_slices or DEFAULTS[profile][1]
+    default_size, default_slices = reference_models.get_profile(profile).bench_case
+    size = size or default_size
+    n_slices = n_slices or default_slices
+    stage1_name = reference_models.list_models(stage=1)[0]
     torch.manual_seed(0)
-    stage1 = reference_models.create_model("stage1", profile=profile).to(dev).eval()
+    stage1 = reference_models.create_model(stage1_name, profile=profile).to(dev).eval()
     # the side stage 1 really gets (see pad_batch_like_crops): small 128 -> 144, paper 512
     padded = size + (stage1.config.input_size - size) % STAGE1_MULTIPLE
     stage2 = reference_models.create_model(config, profile=profile).to(dev).eval()
     s2 = stage2.config.input_size
     rows = []
-    for name, model, side in (("stage1", stage1, padded), (config, stage2, s2)):
+    for name, model, side in ((stage1_name, stage1, padded), (config, stage2, s2)):
         b = min(batch_size, n_slices)
         x = torch.randn(b, model.in_channels, side, side, device=dev)
         with torch.no_grad():
             macs = count_macs(lambda m=model, x1=x[:1]: m(x1))
-        if dev.type == "cuda":
-            x = x.contiguous(memory_format=torch.channels_last)
-            model.to(memory_format=torch.channels_last)
-            half = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-            with torch.autocast("cuda", dtype=half):
-                seconds = _time_per_slice(model, x, dev, repeats)
-        else:
+        x = x.contiguous(memory_format=memory_format(dev))
+        model.to(memory_format=memory_format(dev))
+        with autocast(dev):
             seconds = _time_per_slice(model, x, dev, repeats)
-        rows.append({
-            "model": name, "input": f"{model.in_channels}x{side}x{side}", "batch": b,
-            "macs_per_slice": macs, "seconds_per_slice": seconds, "slices_per_s": 1 / seconds,
-            "achieved_gflops": 2 * macs / seconds / 1e9,
-        })  # fmt: skip
+        rows.append(
+            {
+                "model": name,
+                "input": f"{model.in_channels}x{side}x{side}",
+                "batch": b,
+                "macs_per_slice": macs,
+                "seconds_per_slice": seconds,
+                "slices_per_s": 1 / seconds,
+                "achieved_gflops": 2 * macs / seconds / 1e9,
+            }
+        )
     rng = np.random.default_rng(0)
     hu = rng.uniform(-200, 300, size=(size, size, n_slices)).astype(np.float32)
     q = size // 4
@@ -102,7 +104,10 @@ def bench_inference(
     for r in rows:
         r["fraction_of_matmul"] = r["achieved_gflops"] / info["matmul_gflops_fp32"]
     case = {
-        "slices": n_slices, "slice_size": size, "stage1_seconds_with_upload": t1 - t0,
-        "stage2_seconds_all_slices_with_download": t2 - t1, "total_seconds_upper_bound": t2 - t0,
-    }  # fmt: skip
+        "slices": n_slices,
+        "slice_size": size,
+        "stage1_seconds_with_upload": t1 - t0,
+        "stage2_seconds_all_slices_with_download": t2 - t1,
+        "total_seconds_upper_bound": t2 - t0,
+    }
     return {"kind": "inference", "profile": profile, "machine": info, "rows": rows, "case": case}

@@ -2,7 +2,7 @@
 
 Pipeline (paper, section 2-3, with our choices marked):
 1. Window HU to [-1, 1] and take the axial slices in the canonical orientation
-   (training/orientation.py).
+   (runtime/orientation.py).
 2. Stage 1 on every whole slice, in batches: fully convolutional, the slice padded at the
    bottom/right with -1 to a size congruent to the training crop modulo 32 (so no kept
    pixel falls where training never put a loss; the network itself pads to a multiple of
@@ -32,7 +32,9 @@ import torch
 from tqdm import tqdm
 
 from e2net_eval.errors import InputError
-from e2net_eval.training.geometry import (
+from e2net_eval.rundir import default_stage2, trained_configs
+from e2net_eval.runtime.device import autocast, configure_cpu_threads, memory_format, resolve_device
+from e2net_eval.runtime.geometry import (
     Box,
     crop_resize,
     grow_box,
@@ -40,14 +42,13 @@ from e2net_eval.training.geometry import (
     paste_back,
     scaled_pixels,
 )
-from e2net_eval.training.orientation import (
+from e2net_eval.runtime.orientation import (
     Orientation,
     canonical_tensor,
     context_indices,
     stored_tensor,
 )
-from e2net_eval.training.rundir import STAGE1, default_stage2, load_trained, trained_configs
-from e2net_eval.training.runtime import configure_cpu_threads, resolve_device
+from e2net_eval.runtime.weights import load_trained
 from e2net_eval.util.atomic import atomic_path
 from e2net_eval.util.jsonio import dump_json
 from e2net_eval.util.meta import run_meta
@@ -106,13 +107,11 @@ def _stacks(slices: torch.Tensor, zs: list[int], channels: int) -> torch.Tensor:
 
 
 def _forward(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Sigmoid of the model's ``seg`` logits (float32, on the input's device)."""
+    """Sigmoid of the model's ``seg`` logits (float32, on the input's device); the device's
+    precision and memory format policy (runtime/device.py)."""
     if x.device.type == "cuda":
-        x = x.contiguous(memory_format=torch.channels_last)
-        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        with torch.autocast("cuda", dtype=dtype):
-            seg = model(x)["seg"]
-    else:
+        x = x.contiguous(memory_format=memory_format(x.device))
+    with autocast(x.device):
         seg = model(x)["seg"]
     return torch.sigmoid(seg.float())
 
@@ -232,24 +231,26 @@ def predict(
     """Predict every case (or `case_ids`) of `data_root` into ``out_dir/<case_id>.nii.gz``.
 
     `config` names the stage-2 configuration (default: the most complete one in the run;
-    ``"stage1"`` for liver only). Returns the written paths.
+    the stage-1 configuration for liver only). Returns the written paths.
     """
     from e2net_eval.data import open_dataset
+    from reference_models.registry import list_models
 
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     have = trained_configs(run_dir)
-    if STAGE1 not in have:
-        raise InputError("the run has no trained stage1 (train it first)", path=run_dir)
+    stage1_name = list_models(stage=1)[0]
+    if stage1_name not in have:
+        raise InputError(f"the run has no trained {stage1_name} (train it first)", path=run_dir)
     if config is None:
         config = default_stage2(run_dir)
-    elif config != STAGE1 and config not in have:
+    elif config != stage1_name and config not in have:
         raise InputError(
             f"configuration {config!r} is not trained in the run ({have})", path=run_dir
         )
     dev = resolve_device(device)
-    stage1 = load_trained(run_dir, STAGE1, dev)
+    stage1 = load_trained(run_dir, stage1_name, dev)
     configure_cpu_threads(dev, stage1.config.profile)
-    stage2 = load_trained(run_dir, config, dev) if config not in (None, STAGE1) else None
+    stage2 = load_trained(run_dir, config, dev) if config not in (None, stage1_name) else None
     dataset = open_dataset(data_root)
     all_ids = list(dataset.case_ids())
     ids = list(case_ids) if case_ids else all_ids
@@ -261,16 +262,28 @@ def predict(
         case = dataset.load(cid, image=True, label=False)
         t0 = time.perf_counter()
         labels = predict_volume(
-            case.image, case.affine, stage1, stage2, device=dev, batch_size=batch_size,
+            case.image,
+            case.affine,
+            stage1,
+            stage2,
+            device=dev,
+            batch_size=batch_size,
             keep_largest=largest_component,
-        )  # fmt: skip
+        )
         seconds[cid] = time.perf_counter() - t0
         path = out_dir / f"{cid}.nii.gz"
         write_prediction(path, labels, case.affine)
         written.append(path)
-    dump_json(out_dir / "predict.json", {
-        "run": str(run_dir), "data_root": str(data_root), "stage2": config if stage2 else None,
-        "largest_component": largest_component, "device": str(dev),
-        "seconds_per_case": seconds, "meta": run_meta(device=str(dev)),
-    })  # fmt: skip
+    dump_json(
+        out_dir / "predict.json",
+        {
+            "run": str(run_dir),
+            "data_root": str(data_root),
+            "stage2": config if stage2 else None,
+            "largest_component": largest_component,
+            "device": str(dev),
+            "seconds_per_case": seconds,
+            "meta": run_meta(device=str(dev)),
+        },
+    )
     return written

@@ -1,40 +1,43 @@
 """Scoring: pure metric functions, case scoring, set accumulation and `evaluate`.
 
-Definitions and empty-mask rules: docs/metrics.md (protocol.md "Scores").
+Definitions and empty-mask rules: docs/metrics.md (protocol.md "Scores"). The registry
+(`METRICS`, `Metric`) and `evaluate` import eagerly and are light; the scoring functions
+(numpy, scipy, edt, cc3d) load on first use, so `regress` reads directions without them.
 """
 
 from __future__ import annotations
 
-from e2net_eval.metrics.accumulate import SetAccumulator, stats
-from e2net_eval.metrics.burden import BurdenAccumulator, tumour_burden
-from e2net_eval.metrics.case import CaseScores, RegionScores, score_case
-from e2net_eval.metrics.evaluate import evaluate, find_prediction
-from e2net_eval.metrics.lesions import DetectionCounts, LesionMatch, match_lesions
-from e2net_eval.metrics.overlap import dice, rvd, voe
-from e2net_eval.metrics.registry import METRICS, MetricInfo
-from e2net_eval.metrics.surface import assd, mssd, rmsd, surface, surface_distances
+import importlib
 
-__all__ = [
-    "METRICS",
-    "BurdenAccumulator",
-    "CaseScores",
-    "DetectionCounts",
-    "LesionMatch",
-    "MetricInfo",
-    "RegionScores",
-    "SetAccumulator",
-    "assd",
-    "dice",
-    "evaluate",
-    "find_prediction",
-    "match_lesions",
-    "mssd",
-    "rmsd",
-    "rvd",
-    "score_case",
-    "stats",
-    "surface",
-    "surface_distances",
-    "tumour_burden",
-    "voe",
-]
+from e2net_eval.metrics.evaluate import evaluate, find_prediction
+from e2net_eval.metrics.registry import METRICS, Metric, MetricInfo
+
+_LAZY = {
+    "SetAccumulator": "accumulate",
+    "stats": "accumulate",
+    "BurdenAccumulator": "burden",
+    "tumour_burden": "burden",
+    "CaseScores": "case",
+    "RegionScores": "case",
+    "score_case": "case",
+    "DetectionCounts": "lesions",
+    "LesionMatch": "lesions",
+    "match_lesions": "lesions",
+    "dice": "overlap",
+    "rvd": "overlap",
+    "voe": "overlap",
+    "assd": "surface",
+    "mssd": "surface",
+    "rmsd": "surface",
+    "surface_distances": "surface",
+}
+
+__all__ = ["METRICS", "Metric", "MetricInfo", "evaluate", "find_prediction", *_LAZY]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,5 +1,7 @@
-"""Accumulate case scores over a set: per-case mean Dice, global Dice, means with undefined
-counts, tumour burden, summed lesion counts; and the per-case CSV rows."""
+"""Accumulate case scores over a set: the registry's per-region figures (Dice per case,
+global Dice), stats of every per-case metric with undefined counts, tumour burden, summed
+lesion counts; and the per-case CSV rows (columns: the registry's per-case metrics, then the
+bookkeeping below)."""
 
 from __future__ import annotations
 
@@ -9,13 +11,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from e2net_eval.metrics.burden import BurdenAccumulator
-from e2net_eval.metrics.case import REGION_METRICS, REGIONS, CaseScores
-from e2net_eval.metrics.lesions import DETECTION_IOU, DetectionCounts
+from e2net_eval.metrics.case import CaseScores
+from e2net_eval.metrics.lesions import DetectionCounts
+from e2net_eval.metrics.registry import DETECTION_IOU, REGIONS, case_metrics, region_metrics
 
-CSV_COLUMNS = (
-    "case",
-    "region",
-    *REGION_METRICS,
+#: Per-case CSV columns after the registry's metric columns.
+CSV_BOOKKEEPING = (
     "ref_voxels",
     "pred_voxels",
     "intersection",
@@ -36,6 +37,11 @@ CSV_COLUMNS = (
     "lesion_dice_mean",
     "missing_prediction",
 )
+
+
+def csv_columns() -> tuple[str, ...]:
+    """The columns of per_case.csv: case, region, each per-case metric's column, bookkeeping."""
+    return ("case", "region", *(m.csv for m in case_metrics()), *CSV_BOOKKEEPING)
 
 
 def stats(values: list[float]) -> dict[str, float | int]:
@@ -62,12 +68,14 @@ def stats(values: list[float]) -> dict[str, float | int]:
 class RegionAccumulator:
     """Per-case values of one region plus the sums behind global Dice."""
 
-    values: dict[str, list[float]] = field(default_factory=lambda: {m: [] for m in REGION_METRICS})
+    values: dict[str, list[float]] = field(
+        default_factory=lambda: {m.name: [] for m in case_metrics()}
+    )
     sum_intersection: int = 0
     sum_sizes: int = 0
 
     def add(self, metrics: dict[str, float], intersection: int, pred: int, ref: int) -> None:
-        for name in REGION_METRICS:
+        for name in self.values:
             self.values[name].append(float(metrics[name]))
         self.sum_intersection += intersection
         self.sum_sizes += pred + ref
@@ -80,10 +88,10 @@ class RegionAccumulator:
         return 1.0 if self.sum_sizes == 0 else 2.0 * self.sum_intersection / self.sum_sizes
 
     def summary(self) -> dict:
-        dice_stats = stats(self.values["dice"])
-        out: dict = {"dice_per_case": dice_stats["mean"], "dice_global": self.dice_global}
-        for name in REGION_METRICS:
-            out[name] = dice_stats if name == "dice" else stats(self.values[name])
+        """``regions.<region>``: the per-region figures, then stats of each per-case metric."""
+        out: dict = {m.name: m.compute(self) for m in region_metrics()}
+        for name, values in self.values.items():
+            out[name] = stats(values)
         return out
 
 
@@ -121,7 +129,8 @@ class SetAccumulator:
                 "pred_voxels": c.pred,
                 "intersection": c.intersection,
             }
-            row: dict = {"case": case_id, "region": region, **metrics}
+            row: dict = {"case": case_id, "region": region}
+            row.update({m.csv: metrics[m.name] for m in case_metrics()})
             row.update(
                 ref_voxels=c.ref,
                 pred_voxels=c.pred,

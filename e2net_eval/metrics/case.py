@@ -13,34 +13,53 @@ from dataclasses import dataclass
 import numpy as np
 
 from e2net_eval.metrics.burden import LIVER, TUMOUR, burden_from_counts
-from e2net_eval.metrics.lesions import LESION_CONNECTIVITY, LesionMatch, match_lesions
-from e2net_eval.metrics.overlap import (
-    OverlapCounts,
-    dice_from_counts,
-    overlap_counts,
-    rvd_from_counts,
-    voe_from_counts,
+from e2net_eval.metrics.lesions import LesionMatch, match_lesions
+from e2net_eval.metrics.overlap import OverlapCounts, overlap_counts
+from e2net_eval.metrics.registry import (
+    DEFAULT_CONNECTIVITY,
+    LESION_CONNECTIVITY,
+    REGIONS,
+    case_metrics,
 )
-from e2net_eval.metrics.surface import DEFAULT_CONNECTIVITY, bounding_box, surface_distances
+from e2net_eval.metrics.surface import SurfaceDistances, bounding_box, surface_distances
 
-REGIONS = ("liver", "tumour")
-REGION_METRICS = ("dice", "voe", "rvd", "assd", "rmsd", "mssd")
+__all__ = ["REGIONS", "CaseScores", "RegionInputs", "RegionScores", "score_case", "score_region"]
+
+
+class RegionInputs:
+    """What a per-case metric's `compute` reads: the two boolean masks of one region, the
+    spacing, the overlap `counts` and (computed on first use, once) the `surface` distances."""
+
+    def __init__(
+        self, pred: np.ndarray, ref: np.ndarray, spacing: Sequence[float], connectivity: int
+    ):
+        self.pred, self.ref, self.spacing, self.connectivity = pred, ref, spacing, connectivity
+        self.counts: OverlapCounts = overlap_counts(pred, ref)
+        self._surface: SurfaceDistances | None = None
+
+    @property
+    def surface(self) -> SurfaceDistances:
+        if self._surface is None:
+            self._surface = surface_distances(self.pred, self.ref, self.spacing, self.connectivity)
+        return self._surface
 
 
 @dataclass
 class RegionScores:
-    """The metrics of one region of one case; NaN marks an undefined value."""
+    """The per-case metrics of one region of one case (registry order); NaN marks an
+    undefined value. ``scores.dice`` reads ``scores.values["dice"]``."""
 
     counts: OverlapCounts
-    dice: float
-    voe: float
-    rvd: float
-    assd: float
-    rmsd: float
-    mssd: float
+    values: dict[str, float]
 
     def metrics(self) -> dict[str, float]:
-        return {name: getattr(self, name) for name in REGION_METRICS}
+        return dict(self.values)
+
+    def __getattr__(self, name: str) -> float:
+        values = self.__dict__.get("values")
+        if values is not None and name in values:
+            return values[name]
+        raise AttributeError(name)
 
 
 @dataclass
@@ -62,18 +81,10 @@ class CaseScores:
 def score_region(
     pred: np.ndarray, ref: np.ndarray, spacing: Sequence[float], connectivity: int
 ) -> RegionScores:
-    """Overlap and surface metrics of one pair of boolean masks."""
-    counts = overlap_counts(pred, ref)
-    sd = surface_distances(pred, ref, spacing, connectivity)
-    return RegionScores(
-        counts=counts,
-        dice=dice_from_counts(counts),
-        voe=voe_from_counts(counts),
-        rvd=rvd_from_counts(counts),
-        assd=sd.assd(),
-        rmsd=sd.rmsd(),
-        mssd=sd.mssd(),
-    )
+    """Every per-case metric of the registry for one pair of boolean masks."""
+    inputs = RegionInputs(pred, ref, spacing, connectivity)
+    values = {m.name: float(m.compute(inputs)) for m in case_metrics()}
+    return RegionScores(counts=inputs.counts, values=values)
 
 
 def score_case(
@@ -96,10 +107,8 @@ def score_case(
     p, r = pred_label[box], ref_label[box]
     p_liver, r_liver = p >= LIVER, r >= LIVER
     p_tumour, r_tumour = p == TUMOUR, r == TUMOUR
-    regions = {
-        "liver": score_region(p_liver, r_liver, spacing, connectivity),
-        "tumour": score_region(p_tumour, r_tumour, spacing, connectivity),
-    }
+    masks = {"liver": (p_liver, r_liver), "tumour": (p_tumour, r_tumour)}
+    regions = {r: score_region(*masks[r], spacing, connectivity) for r in REGIONS}
     liver_c, tumour_c = regions["liver"].counts, regions["tumour"].counts
     return CaseScores(
         regions=regions,

@@ -5,6 +5,9 @@ Prediction file for reference case ``<id>`` (first found, ``.nii.gz`` or ``.nii`
 ``<id>``, ``segmentation-<id>``, ``test-segmentation-<id>``, ``liver_<id>``; two matching
 files for one case are an error. Cases run in worker processes (`jobs`), at most `jobs`
 in flight, each worker reading its own case so memory stays bounded.
+
+Importing this module is light (the scoring stack, numpy and the readers load when a case
+is scored), so `from e2net_eval.metrics import evaluate` costs nothing until it runs.
 """
 
 from __future__ import annotations
@@ -17,20 +20,18 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-from tqdm import tqdm
-
-from e2net_eval.data import open_dataset
-from e2net_eval.data.nifti import read_label
 from e2net_eval.errors import InputError
-from e2net_eval.metrics.accumulate import CSV_COLUMNS, SetAccumulator
-from e2net_eval.metrics.case import CaseScores, score_case
-from e2net_eval.metrics.lesions import LESION_CONNECTIVITY
-from e2net_eval.metrics.surface import DEFAULT_CONNECTIVITY
+from e2net_eval.metrics.registry import DEFAULT_CONNECTIVITY, LESION_CONNECTIVITY
 from e2net_eval.util.atomic import write_text
 from e2net_eval.util.jsonio import dump_json
 from e2net_eval.util.meta import run_meta
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from e2net_eval.metrics.case import CaseScores
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,10 @@ def read_prediction(
     data layer's (`e2net_eval.data.nifti.read_label`), so a truncated ``.nii.gz`` is an
     error too.
     """
+    import numpy as np
+
+    from e2net_eval.data.nifti import read_label
+
     data, pred_affine, _ = read_label(path, case_id)
     if tuple(data.shape) != tuple(shape):
         raise InputError(
@@ -102,6 +107,8 @@ _DATASETS: dict[str, object] = {}
 
 
 def _dataset(ref_root: str):
+    from e2net_eval.data import open_dataset
+
     if ref_root not in _DATASETS:
         _DATASETS[ref_root] = open_dataset(ref_root)
     return _DATASETS[ref_root]
@@ -111,6 +118,10 @@ def score_file(
     pred_dir: str, ref_root: str, case_id: str, options: Options
 ) -> tuple[str, CaseScores, bool]:
     """Load and score one case -> (case id, scores, scored as a missing prediction)."""
+    import numpy as np
+
+    from e2net_eval.metrics.case import score_case
+
     case = _dataset(ref_root).load(case_id, image=False, label=True)
     if case.label is None:
         raise InputError("reference has no label volume", case=case_id, path=ref_root)
@@ -173,6 +184,11 @@ def evaluate(
     progress: bool = True,
 ) -> dict:
     """Score every reference case; write OUT/per_case.csv and OUT/summary.json; return the summary."""
+    from tqdm import tqdm
+
+    from e2net_eval.data import open_dataset
+    from e2net_eval.metrics.accumulate import SetAccumulator
+
     pred_dir, out_dir = Path(pred_dir), Path(out_dir)
     if not pred_dir.is_dir():
         raise InputError("prediction folder does not exist", path=pred_dir)
@@ -251,9 +267,12 @@ def _cell(value: object) -> object:
 
 def rows_to_csv(rows: list[dict]) -> str:
     """CSV text of per-case rows; undefined values are empty cells."""
+    from e2net_eval.metrics.accumulate import csv_columns
+
+    columns = csv_columns()
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: _cell(row.get(k, "")) for k in CSV_COLUMNS})
+        writer.writerow({k: _cell(row.get(k, "")) for k in columns})
     return buf.getvalue()

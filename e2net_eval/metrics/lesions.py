@@ -25,8 +25,7 @@ from dataclasses import dataclass, field
 import cc3d
 import numpy as np
 
-DETECTION_IOU = 0.5
-LESION_CONNECTIVITY = 6
+from e2net_eval.metrics.registry import DETECTION_IOU, LESION_CONNECTIVITY
 
 
 @dataclass(frozen=True)

@@ -1,51 +1,299 @@
-"""What every reported metric means: direction, unit, description (reports read this)."""
+"""The metric registry: every reported number, once. Case scoring, set accumulation,
+`per_case.csv`, the `evaluate` printout, `regress` and the report tables read it.
+
+A `Metric` says how to read a number (direction, unit, definition, empty-mask rule, whether
+its magnitude is what counts) and, by its `level`, where it comes from:
+
+- ``"case"``: one value per case and region, computed by `compute(region)` from a
+  `RegionInputs` (overlap `counts`, lazily computed surface distances `surface`, the
+  boolean masks `pred`/`ref`, `spacing`). Each becomes a per-case CSV column (`csv`), a
+  per-case entry of ``metric_per_case`` and a stats block (mean, std, median, min, max,
+  n, n_undefined) under ``regions.<region>.<name>`` in ``summary.json``.
+- ``"region"``: one value per region and set, `compute(accumulator)` from the region's
+  accumulated values (``regions.<region>.<name>``: Dice per case, global Dice).
+- ``"set"``: a set-level figure with its own accumulation (tumour burden, lesion
+  detection); named here for its direction and meaning.
+
+Adding a per-case metric is one `register(Metric(...))` in this file (or in any module
+imported before scoring): nothing else changes. This module imports no numpy, torch or
+matplotlib, so `regress` can read directions without the scoring stack.
+"""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
+
+#: Surface erosion neighbourhood of the surface distances (2: 18-neighbourhood, protocol.md).
+DEFAULT_CONNECTIVITY = 2
+#: Voxel connectivity of lesions (6, 18 or 26).
+LESION_CONNECTIVITY = 6
+#: A lesion is detected when IoU(merged prediction, reference group) is above this.
+DETECTION_IOU = 0.5
+#: Regions scored in every case: liver = label >= 1, tumour = label == 2.
+REGIONS = ("liver", "tumour")
+LEVELS = ("case", "region", "set")
 
 
 @dataclass(frozen=True)
-class MetricInfo:
-    """How to read one metric: is higher better, its unit, and a one-line definition."""
+class Metric:
+    """How to compute and read one metric (see the module docstring for `level`).
 
+    display: (header, width, decimals) of its column in `evaluate`'s printed table, or None.
+    interval: how a report resamples cases for a bootstrap interval of the set figure:
+    ``"mean"`` (mean of the per-case values of metric `per_case` in the same region),
+    ``"global_dice"`` (global Dice from per-case counts), ``"rmse_burden"`` (RMSE of the
+    per-case tumour-burden errors), or None.
+    """
+
+    name: str
     higher_is_better: bool
     unit: str
     description: str
+    empty: str = ""
+    level: str = "set"
+    compute: Callable[[Any], float] | None = None
+    csv: str | None = None
+    absolute: bool = False
+    display: tuple[str, int, int] | None = None
+    interval: str | None = None
+    per_case: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.level not in LEVELS:
+            raise ValueError(f"metric {self.name}: level must be one of {LEVELS}")
+        if self.level in ("case", "region") and self.compute is None:
+            raise ValueError(f"metric {self.name}: a {self.level}-level metric needs compute")
+        if self.level == "case" and self.csv is None:
+            object.__setattr__(self, "csv", self.name)
 
 
-METRICS: dict[str, MetricInfo] = {
-    "dice": MetricInfo(True, "", "Dice 2|P∩R|/(|P|+|R|) per case; 1 if both empty, 0 if one is"),
-    "dice_per_case": MetricInfo(True, "", "mean over cases of the per-case Dice"),
-    "dice_global": MetricInfo(True, "", "global Dice 2ΣI/ΣS, I and S summed over the set"),
-    "voe": MetricInfo(False, "", "volumetric overlap error 1 - |P∩R|/|P∪R|"),
-    "rvd": MetricInfo(
+#: Kept for readers of the old name: the registry entry type.
+MetricInfo = Metric
+
+METRICS: dict[str, Metric] = {}
+
+
+def register(metric: Metric) -> Metric:
+    """Add a metric (names are unique)."""
+    if metric.name in METRICS:
+        raise ValueError(f"metric {metric.name!r} is already registered")
+    METRICS[metric.name] = metric
+    return metric
+
+
+@contextlib.contextmanager
+def registered(*metrics: Metric) -> Iterator[None]:
+    """Register metrics for the duration of a `with` block (tests, experiments)."""
+    added = []
+    try:
+        for m in metrics:
+            added.append(register(m).name)
+        yield
+    finally:
+        for name in added:
+            METRICS.pop(name, None)
+
+
+def case_metrics() -> list[Metric]:
+    """Per-case, per-region metrics in registry order (CSV and summary order)."""
+    return [m for m in METRICS.values() if m.level == "case"]
+
+
+def region_metrics() -> list[Metric]:
+    """Per-region set figures (Dice per case, global Dice) in registry order."""
+    return [m for m in METRICS.values() if m.level == "region"]
+
+
+def display_metrics() -> list[Metric]:
+    """Metrics shown in `evaluate`'s printed table, in registry order."""
+    return [m for m in METRICS.values() if m.display is not None]
+
+
+def registry_names(key: str) -> list[str]:
+    """Registry names to try for a flattened summary key, most specific first:
+    `liver.dice_per_case` -> [`dice_per_case`]; `tumour_burden.rmse` -> [`tumour_burden_rmse`,
+    `rmse`]; `detection.any_overlap.f1` -> [`detection_any_overlap_f1`, `f1`];
+    `detection.lesion_dice` -> [`detection_lesion_dice`, `lesion_dice`]. A leading
+    ``regions.`` and a ``RUN/...`` prefix are ignored."""
+    parts = key.rsplit("/", 1)[-1].split(".")
+    if parts[0] == "regions":
+        parts = parts[1:]
+    if parts[0] in ("tumour_burden", "detection"):
+        return ["_".join(parts), parts[-1]]
+    return [parts[-1]]
+
+
+def metric_for(key: str) -> Metric | None:
+    """The registry entry of a flattened summary key, or None when none is known."""
+    for name in registry_names(key):
+        if name in METRICS:
+            return METRICS[name]
+    return None
+
+
+# -- per-case computations (imports inside, so this module stays light) ------------------
+def _overlap(name: str) -> Callable[[Any], float]:
+    def compute(region: Any) -> float:
+        from e2net_eval.metrics import overlap
+
+        return getattr(overlap, f"{name}_from_counts")(region.counts)
+
+    compute.__name__ = f"{name}_from_counts"
+    return compute
+
+
+def _dice_per_case(acc: Any) -> float:
+    from e2net_eval.metrics.accumulate import stats
+
+    return stats(acc.values["dice"])["mean"]
+
+
+_BOTH_EMPTY = "both empty: 0.0; "
+_SURFACE_EMPTY = "undefined (null) when exactly one mask is empty; " + _BOTH_EMPTY.rstrip("; ")
+
+# -- the registry: order = CSV columns, summary blocks and printed columns ----------------
+register(
+    Metric(
+        "dice",
+        True,
+        "",
+        "Dice 2|P∩R|/(|P|+|R|) per case; 1 if both empty, 0 if one is",
+        empty="both empty: 1.0; one empty: 0.0",
+        level="case",
+        compute=_overlap("dice"),
+    )
+)
+register(
+    Metric(
+        "dice_per_case",
+        True,
+        "",
+        "mean over cases of the per-case Dice",
+        empty="mean of the defined per-case values",
+        level="region",
+        compute=_dice_per_case,
+        display=("dice/case", 9, 4),
+        interval="mean",
+        per_case="dice",
+    )
+)
+register(
+    Metric(
+        "dice_global",
+        True,
+        "",
+        "global Dice 2ΣI/ΣS, I and S summed over the set",
+        empty="1.0 when every mask of the set is empty",
+        level="region",
+        compute=lambda acc: acc.dice_global,
+        display=("dice glob", 9, 4),
+        interval="global_dice",
+    )
+)
+register(
+    Metric(
+        "voe",
+        False,
+        "",
+        "volumetric overlap error 1 - |P∩R|/|P∪R|",
+        empty="both empty: 0.0; one empty: 1.0",
+        level="case",
+        compute=_overlap("voe"),
+        display=("voe", 7, 4),
+    )
+)
+register(
+    Metric(
+        "rvd",
         False,
         "",
         "relative volume difference (|P|-|R|)/|R| (LiTS paper sign); smaller |RVD| is better",
-    ),
-    "assd": MetricInfo(False, "mm", "average symmetric surface distance"),
-    "rmsd": MetricInfo(False, "mm", "root mean square symmetric surface distance"),
-    "mssd": MetricInfo(False, "mm", "maximum symmetric surface distance (Hausdorff)"),
-    "tumour_burden_rmse": MetricInfo(
-        False, "", "RMSE over cases of tumour burden |tumour|/|liver|, predicted vs reference"
-    ),
-    "tumour_burden_max_abs_error": MetricInfo(
-        False, "", "largest absolute tumour-burden error over the set"
-    ),
-    "detection_precision": MetricInfo(True, "", "lesion detection precision TP/(TP+FP), IoU > 0.5"),
-    "detection_recall": MetricInfo(True, "", "lesion detection recall TP/(TP+FN), IoU > 0.5"),
-    "detection_f1": MetricInfo(True, "", "lesion detection F1 2TP/(2TP+FP+FN), IoU > 0.5"),
-    "detection_any_overlap_precision": MetricInfo(
-        True, "", "lesion detection precision, a lesion counts as found at any overlap"
-    ),
-    "detection_any_overlap_recall": MetricInfo(
-        True, "", "lesion detection recall, a lesion counts as found at any overlap"
-    ),
-    "detection_any_overlap_f1": MetricInfo(
-        True, "", "lesion detection F1, a lesion counts as found at any overlap"
-    ),
-    "lesion_dice": MetricInfo(
-        True, "", "mean Dice of each (merged) reference lesion with its matched prediction"
-    ),
-}
+        empty="both empty: 0.0; reference empty: undefined; prediction empty: -1.0",
+        level="case",
+        compute=_overlap("rvd"),
+        absolute=True,
+        display=("rvd", 8, 4),
+    )
+)
+register(
+    Metric(
+        "assd",
+        False,
+        "mm",
+        "average symmetric surface distance",
+        empty=_SURFACE_EMPTY,
+        level="case",
+        compute=lambda r: r.surface.assd(),
+        display=("assd mm", 8, 2),
+    )
+)
+register(
+    Metric(
+        "rmsd",
+        False,
+        "mm",
+        "root mean square symmetric surface distance",
+        empty=_SURFACE_EMPTY,
+        level="case",
+        compute=lambda r: r.surface.rmsd(),
+        display=("rmsd mm", 8, 2),
+    )
+)
+register(
+    Metric(
+        "mssd",
+        False,
+        "mm",
+        "maximum symmetric surface distance (Hausdorff)",
+        empty=_SURFACE_EMPTY,
+        level="case",
+        compute=lambda r: r.surface.mssd(),
+        display=("mssd mm", 8, 2),
+    )
+)
+register(
+    Metric(
+        "tumour_burden_rmse",
+        False,
+        "",
+        "RMSE over cases of tumour burden |tumour|/|liver|, predicted vs reference",
+        empty="burden 0 for a volume without liver (flagged)",
+        interval="rmse_burden",
+    )
+)
+register(
+    Metric(
+        "tumour_burden_max_abs_error",
+        False,
+        "",
+        "largest absolute tumour-burden error over the set",
+    )
+)
+_DETECTION_EMPTY = "undefined (null) when the denominator is 0"
+for _prefix, _how in (("detection", "IoU > 0.5"), ("detection_any_overlap", "any overlap")):
+    for _name, _formula in (
+        ("precision", "TP/(TP+FP)"),
+        ("recall", "TP/(TP+FN)"),
+        ("f1", "2TP/(2TP+FP+FN)"),
+    ):
+        register(
+            Metric(
+                f"{_prefix}_{_name}",
+                True,
+                "",
+                f"lesion detection {_name} {_formula}, {_how}",
+                empty=_DETECTION_EMPTY,
+            )
+        )
+register(
+    Metric(
+        "lesion_dice",
+        True,
+        "",
+        "mean Dice of each (merged) reference lesion with its matched prediction",
+        empty="0 for a reference lesion nothing matched; undefined without reference lesions",
+    )
+)

@@ -30,7 +30,8 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
-DEFAULT_CONNECTIVITY = 2  # 18-neighbourhood, protocol.md
+from e2net_eval.metrics.registry import DEFAULT_CONNECTIVITY  # 18-neighbourhood
+
 METHODS = ("auto", "kdtree", "edt")
 # Measured single-thread costs (seconds): per surface voxel (tree build + query) and per
 # crop voxel of one EDT. "auto" picks the cheaper estimate.

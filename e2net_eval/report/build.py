@@ -14,8 +14,10 @@ from e2net_eval.report import figures as figs
 from e2net_eval.report import stats
 from e2net_eval.report.html import page_html
 from e2net_eval.report.render import document_latex, table_markdown, tables_csv
-from e2net_eval.report.rundir import CONFIG_LABELS, SET_TITLES, RunResults, load_run
+from e2net_eval.report.results import RunResults, load_run, segments_tumour
+from e2net_eval.rundir import SET_TITLES
 from e2net_eval.util.atomic import atomic_dir
+from reference_models.registry import model_label
 
 log = logging.getLogger(__name__)
 TITLE = "e2net-eval report"
@@ -91,7 +93,7 @@ def collect_figures(run: RunResults) -> list[tuple[str, str, bytes]]:
             out.append(
                 (f"burden_{set_name}", f"Tumour burden predicted vs reference, {title}", png)
             )
-        configs = [c for c in run.configs(set_name) if c != "stage1"] or run.configs(set_name)
+        configs = [c for c in run.configs(set_name) if segments_tumour(c)] or run.configs(set_name)
         final = configs[-1]
         picked = figs.best_worst(run.summaries[set_name][final])
         if picked is None:
@@ -99,7 +101,7 @@ def collect_figures(run: RunResults) -> list[tuple[str, str, bytes]]:
         for which, case_id in zip(
             ("best", "worst"), picked[: 1 if picked[0] == picked[1] else 2], strict=False
         ):
-            label = f"{title}, {CONFIG_LABELS.get(final, final)}, {which} case {case_id}"
+            label = f"{title}, {model_label(final)}, {which} case {case_id}"
             png = figs.case_slices(run, set_name, final, case_id, label)
             if png:
                 out.append((f"slice_{set_name}_{which}", label, png))

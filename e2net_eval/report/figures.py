@@ -16,14 +16,14 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from e2net_eval.report.rundir import (  # noqa: E402
-    CONFIG_LABELS,
-    SET_TITLES,
+from e2net_eval.report.results import (  # noqa: E402
     RunResults,
     case_ids,
     per_case,
-    pred_dir,
+    segments_tumour,
 )
+from e2net_eval.rundir import SET_TITLES, pred_dir  # noqa: E402
+from reference_models.registry import model_label  # noqa: E402
 
 log = logging.getLogger(__name__)
 HU_WINDOW = (-100.0, 240.0)  # the paper's clipping window, also used for display
@@ -47,11 +47,11 @@ def dice_distributions(run: RunResults, set_name: str) -> bytes | None:
     for ax, region in zip(axes, ("liver", "tumour"), strict=True):
         data, labels = [], []
         for config in configs:
-            if region == "tumour" and config == "stage1":
+            if region == "tumour" and not segments_tumour(config):
                 continue
             values = [v for v in per_case(run.summaries[set_name][config], region) if v is not None]
             data.append(np.asarray(values, dtype=float) * 100)
-            labels.append(CONFIG_LABELS.get(config, config))
+            labels.append(model_label(config))
         if not data:
             ax.set_axis_off()
             continue
@@ -69,7 +69,7 @@ def dice_distributions(run: RunResults, set_name: str) -> bytes | None:
 
 def burden_scatter(run: RunResults, set_name: str) -> bytes | None:
     """Tumour burden (tumour/liver voxels) predicted vs reference, one marker set per config."""
-    configs = [c for c in run.configs(set_name) if c != "stage1"]
+    configs = [c for c in run.configs(set_name) if segments_tumour(c)]
     if not configs:
         return None
     fig, ax = plt.subplots(figsize=(4.6, 4.2))
@@ -82,7 +82,7 @@ def burden_scatter(run: RunResults, set_name: str) -> bytes | None:
                 ref.append(b["reference"])
                 pred.append(b["predicted"])
         if ref:
-            ax.scatter(ref, pred, s=16, alpha=0.75, label=CONFIG_LABELS.get(config, config))
+            ax.scatter(ref, pred, s=16, alpha=0.75, label=model_label(config))
             top = max(top, max(ref), max(pred))
     top = top * 1.05 or 1.0
     ax.plot([0, top], [0, top], color="0.4", lw=1, ls="--", label="identity")

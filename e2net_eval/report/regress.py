@@ -16,9 +16,10 @@ from typing import Any
 
 from e2net_eval.errors import InputError
 from e2net_eval.report.directions import higher_is_better, uses_absolute_value
+from e2net_eval.rundir import SUMMARY_JSON, is_ablation_run
 from e2net_eval.util.jsonio import load_json
 
-SUMMARY = "summary.json"
+SUMMARY = SUMMARY_JSON
 # Counts and bookkeeping in a summary: reported by other tools, never gated.
 _NOT_GATED = {"n", "n_undefined", "n_cases", "n_nonfinite", "tp", "fp", "fn"}
 _NOT_GATED |= {"n_no_liver_predicted", "reference", "predicted", "iou_threshold"}
@@ -94,9 +95,7 @@ def find_summaries(path: str | Path) -> dict[str, Path]:
     if (path / SUMMARY).is_file():
         return {"": path / SUMMARY}
     # an ablation run: only its evaluation summaries (RUN/eval/<set>/<config>/)
-    base = (
-        path / "eval" if (path / "ablation.json").is_file() and (path / "eval").is_dir() else path
-    )
+    base = path / "eval" if is_ablation_run(path) and (path / "eval").is_dir() else path
     found = {str(p.parent.relative_to(path).as_posix()): p for p in sorted(base.rglob(SUMMARY))}
     if not found:
         raise InputError(f"no {SUMMARY} in this directory or below", path=path)

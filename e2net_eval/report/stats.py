@@ -113,15 +113,3 @@ def paired_test(a: str, b: str, values_a, values_b, *, seed: int = BOOTSTRAP_SEE
         if not math.isfinite(p):
             p = None
     return PairedTest(a, b, int(diff.size), interval.value, interval.low, interval.high, p)
-
-
-#: Config pairs tested: consecutive rows of Table 3 plus each DCFF against its branch alone.
-PAIRS = (
-    ("stage1", "baseline"),
-    ("baseline", "edge"),
-    ("edge", "dist"),
-    ("dist", "edge_dcff"),
-    ("edge_dcff", "dist_dcff"),
-    ("edge", "edge_dcff"),
-    ("dist", "dist_dcff"),
-)

@@ -1,8 +1,11 @@
 """Table-1/2/3-style tables: measured rows (with 95% bootstrap intervals) apart from the
 paper's published rows, as one model rendered to Markdown, LaTeX, CSV and HTML.
 
-Point estimates are read from summary.json (never recomputed); only the intervals are
-computed here, by resampling the per-case values the summary lists.
+Point estimates are read from summary.json (never recomputed): each measured cell is the
+value at its leaderboard column's ``summary_key`` times the column's ``scale``. Only the
+intervals are computed here, by resampling the per-case values the summary lists, as the
+metric registry's ``interval`` of that key says. Rows follow the catalogue's order and
+labels; a model without a tumour output gets '-' in tumour columns (and no Table 1 row).
 """
 
 from __future__ import annotations
@@ -12,9 +15,11 @@ from typing import Any
 
 import numpy as np
 
+from e2net_eval.metrics.registry import metric_for
 from e2net_eval.report import stats
 from e2net_eval.report.leaderboards import load_table, method_label
-from e2net_eval.report.rundir import CONFIG_LABELS, RunResults, per_case
+from e2net_eval.report.results import RunResults, per_case, segments_tumour
+from reference_models.registry import model_label, paired_comparisons
 
 MEASURED, PUBLISHED = "measured", "published"
 
@@ -60,46 +65,70 @@ class ReportTable:
         return [r for r in self.rows if r.section == name]
 
 
-def _dice_cells(summary: dict[str, Any], region: str, glob: bool) -> list[Cell]:
-    """Per-case Dice (and global Dice when `glob`) of one region, in %, with intervals."""
-    block = summary["regions"][region]
-    values = per_case(summary, region, "dice")
-    ci = stats.bootstrap(values)
-    cells = [_pct(block.get("dice_per_case"), ci)]
-    if glob:
-        rows = []
-        for row in summary["metric_per_case"]:
-            r = row.get(region) or {}
-            if r.get("dice") is None or "ref_voxels" not in r or "pred_voxels" not in r:
-                rows = []
-                break
-            size = r["ref_voxels"] + r["pred_voxels"]
-            inter = r.get("intersection", r["dice"] * size / 2.0)  # older summaries lack it
-            rows.append((inter, r["pred_voxels"], r["ref_voxels"]))
-        ci_g = stats.bootstrap(np.asarray(rows, dtype=float), stats.global_dice) if rows else None
-        cells.append(_pct(block.get("dice_global"), ci_g))
-    return cells
+def _lookup(summary: dict[str, Any], key: str) -> Any:
+    """The value at a dotted `key` of a summary (None when any part is missing)."""
+    value: Any = summary
+    for part in key.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
 
 
-def _pct(value: float | None, ci: stats.Interval | None) -> Cell:
-    if value is None:
-        return Cell(None)
-    if ci is None or ci.low is None:
-        return Cell(100 * value, n=None if ci is None else ci.n)
-    return Cell(100 * value, 100 * ci.low, 100 * ci.high, ci.n)
-
-
-def _burden_cell(summary: dict[str, Any]) -> Cell:
-    tb = summary.get("tumour_burden") or {}
-    errors = []
+def _global_dice_rows(summary: dict[str, Any], region: str) -> list[tuple[float, int, int]]:
+    """(intersection, pred voxels, ref voxels) per case; [] when a case lacks them."""
+    rows = []
     for row in summary["metric_per_case"]:
-        b = row.get("tumour_burden") or {}
-        if b.get("reference") is not None and b.get("predicted") is not None:
-            errors.append(b["predicted"] - b["reference"])
-    ci = stats.bootstrap(errors, stats.rmse)
-    if tb.get("rmse") is None:
-        return Cell(None, decimals=3)
-    return Cell(tb["rmse"], ci.low, ci.high, ci.n, decimals=3)
+        r = row.get(region) or {}
+        if r.get("dice") is None or "ref_voxels" not in r or "pred_voxels" not in r:
+            return []
+        size = r["ref_voxels"] + r["pred_voxels"]
+        inter = r.get("intersection", r["dice"] * size / 2.0)  # older summaries lack it
+        rows.append((inter, r["pred_voxels"], r["ref_voxels"]))
+    return rows
+
+
+def _interval(summary: dict[str, Any], key: str) -> stats.Interval | None:
+    """The bootstrap interval of the set figure at `key`, as its registry entry says."""
+    metric = metric_for(key)
+    how = None if metric is None else metric.interval
+    parts = key.split(".")
+    region = parts[1] if parts[0] == "regions" and len(parts) > 2 else None
+    if how == "mean" and region is not None:
+        return stats.bootstrap(per_case(summary, region, metric.per_case))
+    if how == "global_dice" and region is not None:
+        rows = _global_dice_rows(summary, region)
+        return stats.bootstrap(np.asarray(rows, dtype=float), stats.global_dice) if rows else None
+    if how == "rmse_burden":
+        errors = []
+        for row in summary["metric_per_case"]:
+            b = row.get("tumour_burden") or {}
+            if b.get("reference") is not None and b.get("predicted") is not None:
+                errors.append(b["predicted"] - b["reference"])
+        return stats.bootstrap(errors, stats.rmse)
+    return None
+
+
+def measured_cell(summary: dict[str, Any], column: dict[str, Any]) -> Cell:
+    """A leaderboard column's measured cell: value at `summary_key` x `scale`, interval."""
+    key, scale, decimals = column["summary_key"], column["scale"], column["decimals"]
+    value = _lookup(summary, key)
+    ci = _interval(summary, key)
+    if value is None:
+        return Cell(None, decimals=decimals)
+    if ci is None or ci.low is None:
+        return Cell(scale * value, n=None if ci is None else ci.n, decimals=decimals)
+    return Cell(scale * value, scale * ci.low, scale * ci.high, ci.n, decimals)
+
+
+def _measured_cells(summary: dict[str, Any], config: str, columns: list[dict]) -> list[Cell]:
+    """One measured row's cells; tumour columns are '-' for a model without tumour output."""
+    return [
+        Cell(None, decimals=c["decimals"])
+        if "tumour" in c["summary_key"] and not segments_tumour(config)
+        else measured_cell(summary, c)
+        for c in columns
+    ]
 
 
 def _published_rows(number: int) -> tuple[dict[str, Any], list[Row]]:
@@ -131,21 +160,8 @@ def table1(run: RunResults) -> ReportTable | None:
     if "lits_val" not in run.summaries:
         return None
     published, pub_rows = _published_rows(1)
-    rows = []
-    for config in run.configs("lits_val"):
-        if config == "stage1":
-            continue  # no tumour output: Table 1's tumour columns would be meaningless
-        s = run.summaries["lits_val"][config]
-        cells = _dice_cells(s, "liver", True) + _dice_cells(s, "tumour", True) + [_burden_cell(s)]
-        rows.append(
-            Row(
-                MEASURED,
-                CONFIG_LABELS.get(config, config),
-                cells,
-                run.provenance("lits_val"),
-                _measured_meta(run, "lits_val", config),
-            )
-        )
+    # a model without tumour output has no row: Table 1's tumour columns would be meaningless
+    rows = _measured_rows(run, "lits_val", published["columns"], tumour_only=True)
     notes = [
         "Published rows are the LiTS *test* set scored online (70 cases); the server no longer "
         "scores submissions, so measured rows use the LiTS validation split instead: the two "
@@ -160,17 +176,20 @@ def table1(run: RunResults) -> ReportTable | None:
     )
 
 
-def _dice_per_case_rows(run: RunResults, set_name: str) -> list[Row]:
-    """One measured row per configuration: liver and tumour Dice per case (stage 1: liver)."""
+def _measured_rows(
+    run: RunResults, set_name: str, columns: list[dict], *, tumour_only: bool = False
+) -> list[Row]:
+    """One measured row per configuration of the set, in catalogue order, filled through the
+    published table's columns (`tumour_only`: skip models without a tumour output)."""
     rows = []
     for config in run.configs(set_name):
-        s = run.summaries[set_name][config]
-        tumour = [Cell(None)] if config == "stage1" else _dice_cells(s, "tumour", False)
+        if tumour_only and not segments_tumour(config):
+            continue
         rows.append(
             Row(
                 MEASURED,
-                CONFIG_LABELS.get(config, config),
-                _dice_cells(s, "liver", False) + tumour,
+                model_label(config),
+                _measured_cells(run.summaries[set_name][config], config, columns),
                 run.provenance(set_name),
                 _measured_meta(run, set_name, config),
             )
@@ -183,7 +202,7 @@ def table2(run: RunResults) -> ReportTable | None:
     if "ircadb" not in run.summaries:
         return None
     published, pub_rows = _published_rows(2)
-    rows = _dice_per_case_rows(run, "ircadb")
+    rows = _measured_rows(run, "ircadb", published["columns"])
     leak = (
         "leak-free: the LiTS cases that are 3DIRCADb patients were excluded from training"
         if run.protocol == "leak-free"
@@ -208,7 +227,7 @@ def table3(run: RunResults) -> ReportTable | None:
     if "lits_val" not in run.summaries:
         return None
     published, pub_rows = _published_rows(3)
-    rows = _dice_per_case_rows(run, "lits_val")
+    rows = _measured_rows(run, "lits_val", published["columns"])
     notes = ["1st stage segments the liver only: its tumour cell is '-' in both sections."]
     return ReportTable(
         "table3",
@@ -220,14 +239,14 @@ def table3(run: RunResults) -> ReportTable | None:
 
 
 def paired_table(run: RunResults, set_name: str) -> ReportTable | None:
-    """B minus A per case (percentage points) for the config pairs of `stats.PAIRS`."""
+    """B minus A per case (percentage points) for the catalogue's `paired_comparisons`."""
     summaries = run.summaries.get(set_name, {})
     rows = []
-    for a, b in stats.PAIRS:
+    for a, b in paired_comparisons():
         if a not in summaries or b not in summaries:
             continue
         for region in ("liver", "tumour"):
-            if region == "tumour" and "stage1" in (a, b):
+            if region == "tumour" and not (segments_tumour(a) and segments_tumour(b)):
                 continue
             va, vb = _aligned(summaries[a], summaries[b], region)
             t = stats.paired_test(a, b, va, vb)
@@ -239,7 +258,7 @@ def paired_table(run: RunResults, set_name: str) -> ReportTable | None:
                 decimals=2,
             )
             p = Cell(t.wilcoxon_p, decimals=3)
-            label = f"{CONFIG_LABELS.get(b, b)} vs {CONFIG_LABELS.get(a, a)}, {region}"
+            label = f"{model_label(b)} vs {model_label(a)}, {region}"
             rows.append(
                 Row(
                     MEASURED,

@@ -26,8 +26,8 @@ import numpy as np
 from tqdm import tqdm
 
 from e2net_eval.errors import InputError
-from e2net_eval.training.geometry import mask_box
-from e2net_eval.training.orientation import Orientation
+from e2net_eval.runtime.geometry import mask_box
+from e2net_eval.runtime.orientation import Orientation
 from e2net_eval.util.atomic import atomic_dir
 from e2net_eval.util.jsonio import dump_json, load_json
 

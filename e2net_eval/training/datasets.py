@@ -27,9 +27,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from e2net_eval.runtime.geometry import crop_resize, grow_box, random_crop
+from e2net_eval.runtime.orientation import context_indices
 from e2net_eval.training.cache import CachedCase
-from e2net_eval.training.geometry import crop_resize, grow_box, random_crop
-from e2net_eval.training.orientation import context_indices
 
 TRAIN_PLAN, VAL_PLAN, TRAIN_ITEM, VAL_ITEM = 1, 2, 3, 4
 

@@ -13,13 +13,13 @@ loader workers         8 (CUDA) / 0 (CPU)          0
 
 SGD with momentum 0.9 and learning rate 0.01 in both (the paper's); no weight decay (the
 paper names none). Crop and resize sizes come from the model's config (``input_size``).
+The per-profile values of the table live in the catalogue (`reference_models/registry.py`,
+`Profile.train` and `Profile.loader_workers`); the shared ones are the defaults below.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
-
-PROFILES = ("small", "paper")
 
 
 @dataclass(frozen=True)
@@ -47,27 +47,12 @@ class TrainSettings:
 
 
 def settings_for(profile: str, *, cuda: bool = False, **overrides) -> TrainSettings:
-    """The settings of `profile`, with `overrides` (None values ignored) applied."""
-    if profile == "paper":
-        base = TrainSettings(
-            profile="paper",
-            batch_size=32,
-            steps_per_epoch=None,
-            max_epochs=100,
-            patience=3,
-            max_val_samples=None,
-            num_workers=8 if cuda else 0,
-        )
-    elif profile == "small":
-        base = TrainSettings(
-            profile="small",
-            batch_size=8,
-            steps_per_epoch=25,
-            max_epochs=40,
-            patience=2,
-            max_val_samples=64,
-            num_workers=0,
-        )
-    else:
-        raise ValueError(f"unknown profile {profile!r}; choose from {PROFILES}")
+    """The settings of `profile` (catalogue: `Profile.train`, `Profile.loader_workers`),
+    with `overrides` (None values ignored) applied."""
+    from reference_models.registry import get_profile
+
+    prof = get_profile(profile)
+    base = TrainSettings(
+        profile=profile, num_workers=prof.loader_workers[1 if cuda else 0], **prof.train
+    )
     return replace(base, **{k: v for k, v in overrides.items() if v is not None})

@@ -5,6 +5,12 @@ epoch, lr / 10 on a plateau, stop at the plateau after the second decrease (sche
 or at ``max_epochs`` / ``max_steps``. On CUDA it runs in mixed precision (bf16 where the
 card has it, else fp16 with a gradient scaler) and channels-last; under ``torchrun`` it
 wraps the model in DistributedDataParallel. On the CPU it is deterministic for a seed.
+
+`train(...)` builds a `TrainJob` (everything one invocation asks for) and runs a `Trainer`,
+whose steps are methods: `prepare` (split, skip or resume decision), `build` (caches,
+network, optimiser, restored state), `run_epoch`, `validate`, `end_epoch` (schedule, best
+weights, log line, checkpoint) and `finish` (``done.json``). The resume rules are plain
+functions (`resume_decision`, `check_resumable`) that need no training to test.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import dataclasses
 import json
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +27,17 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from e2net_eval import rundir
 from e2net_eval.errors import InputError
+from e2net_eval.runtime.device import (
+    amp_setup,
+    configure_cpu_threads,
+    prepare_model,
+    resolve_device,
+    to_device,
+)
+from e2net_eval.runtime.geometry import scaled_pixels
+from e2net_eval.runtime.weights import load_backbone, weights_digest
 from e2net_eval.training import checkpoint as ckpt
 from e2net_eval.training.cache import SliceCache
 from e2net_eval.training.datasets import (
@@ -35,18 +52,7 @@ from e2net_eval.training.datasets import (
     plan_epoch,
     steps_per_epoch,
 )
-from e2net_eval.training.distributed import all_sum, barrier, dist_info, init_group
-from e2net_eval.training.geometry import scaled_pixels
-from e2net_eval.training.rundir import config_dir, resolve_split
-from e2net_eval.training.runtime import (
-    amp_setup,
-    configure_cpu_threads,
-    load_backbone,
-    resolve_device,
-    to_device,
-    train_step,
-    weights_digest,
-)
+from e2net_eval.training.distributed import DistInfo, all_sum, barrier, dist_info, init_group
 from e2net_eval.training.schedule import DECREASE, STOP, Plateau
 from e2net_eval.training.settings import TrainSettings, settings_for
 from e2net_eval.util.jsonio import dump_json, load_json, sanitize
@@ -55,120 +61,77 @@ from e2net_eval.util.seed import seed_everything
 
 log = logging.getLogger(__name__)
 
-
 #: Settings a resumed run may change: limits and loader processes, not the optimisation.
-_RESUMABLE = ("max_epochs", "num_workers", "steps_per_epoch")
+RESUMABLE = ("max_epochs", "num_workers", "steps_per_epoch")
+#: What `resume_decision` says to do with a configuration folder.
+START, START_OVER, SKIP, CONTINUE, REFUSE = "start", "start over", "skip", "continue", "refuse"
 
 
-def _changed_settings(old: dict, new: dict) -> list[str]:
-    """Names of settings that differ between a checkpoint and this invocation."""
-    return sorted(
-        k for k in set(old) | set(new)
-        if k not in _RESUMABLE and old.get(k) != new.get(k) and not (
-            isinstance(old.get(k), (list, tuple)) and list(old[k]) == list(new.get(k, ()))
+@dataclass(frozen=True)
+class TrainJob:
+    """One invocation of `train`: what to train, where, with which limits and overrides.
+
+    None means the profile's value (batch_size, steps_per_epoch, max_epochs, num_workers,
+    max_val_samples) or the configuration's (context)."""
+
+    config: str
+    data_root: Path | None
+    run_dir: Path | None
+    split: str | Path | None = None
+    split_seed: int = 0
+    profile: str = "small"
+    max_steps: int | None = None
+    max_epochs: int | None = None
+    seed: int = 0
+    device: str = "auto"
+    resume: bool = False
+    force: bool = False
+    batch_size: int | None = None
+    steps_per_epoch: int | None = None
+    backbone_weights: str | Path | None = None
+    num_workers: int | None = None
+    max_val_samples: int | None = None
+    context: int | None = None
+    progress: bool = True
+
+    def settings(self, cuda: bool) -> TrainSettings:
+        """The profile's hyper-parameters with this job's overrides."""
+        return settings_for(
+            self.profile,
+            cuda=cuda,
+            batch_size=self.batch_size,
+            steps_per_epoch=self.steps_per_epoch,
+            max_epochs=self.max_epochs,
+            num_workers=self.num_workers,
+            max_val_samples=self.max_val_samples,
         )
-    )  # fmt: skip
 
 
-def _plain(obj: Any) -> Any:
-    """A dataclass as a dict (for JSON), anything else unchanged."""
-    return dataclasses.asdict(obj) if dataclasses.is_dataclass(obj) else obj
+@dataclass
+class EpochStats:
+    """What one pass of `Trainer.run_epoch` did."""
+
+    steps: int
+    loss_sum: float
+    seconds: float
+    complete: bool
 
 
-def _validate(model, dataset, plan, batch_size, words, info, device, autocast, objective, cfg):
-    """Mean validation loss over the fixed validation plan (sharded over processes)."""
-    model.eval()
-    total, count = 0.0, 0
-    mine = list(range(info.rank, len(plan), info.world))
-    with torch.no_grad():
-        for start in range(0, len(mine), batch_size):
-            idx = mine[start : start + batch_size]
-            items = [dataset[(int(plan[i][0]), int(plan[i][1]), (*words, i))] for i in idx]
-            batch = to_device(collate(items), device)
-            with autocast():
-                out = model(batch["image"])
-            out = {k: v.float() for k, v in out.items()}
-            loss, _ = objective(cfg, out, batch["mask"], batch.get("edge"))
-            total += float(loss) * len(idx)
-            count += len(idx)
-    model.train()
-    total, count = all_sum([total, float(count)], info, device)
-    return total / max(count, 1.0)
-
-
-def train(
-    config_name: str,
-    data_root: str | Path,
-    run_dir: str | Path,
+def resume_decision(
+    done: dict[str, Any] | None,
+    has_checkpoint: bool,
     *,
-    split: str | Path | None = None,
-    split_seed: int = 0,
-    profile: str = "small",
-    max_steps: int | None = None,
-    max_epochs: int | None = None,
-    seed: int = 0,
-    device: str = "auto",
-    resume: bool = False,
-    force: bool = False,
-    batch_size: int | None = None,
-    steps_per_epoch_cap: int | None = None,
-    backbone_weights: str | Path | None = None,
-    num_workers: int | None = None,
-    max_val_samples: int | None = None,
-    context: int | None = None,
-    progress: bool = True,
-) -> dict[str, Any]:
-    """Train `config_name` on the split's training cases; return the ``done.json`` record.
-
-    A finished configuration (``done.json``) is skipped unless `resume` raises a limit it
-    stopped at (``max_steps``/``max_epochs``) or `force` starts it over.
-    """
-    import reference_models
-    from reference_models.losses import objective
-
-    if config_name not in reference_models.list_models():
-        raise InputError(
-            f"unknown configuration {config_name!r}; one of {reference_models.list_models()}"
-        )
-    info = dist_info()
-    dev = resolve_device(device, info)
-    configure_cpu_threads(dev, profile)
-    opened = init_group(info, dev)
-    try:
-        return _train(
-            config_name, Path(data_root), Path(run_dir), split, split_seed, profile, max_steps, max_epochs,
-            seed, dev, resume, force, batch_size, steps_per_epoch_cap, backbone_weights,
-            num_workers, max_val_samples, context, progress, info, objective,
-        )  # fmt: skip
-    finally:
-        if opened:
-            torch.distributed.destroy_process_group()
-
-
-def _train(
-    config_name, data_root, run_dir, split, split_seed, profile, max_steps, max_epochs, seed, dev, resume,
-    force, batch_size, spe_cap, backbone_weights, num_workers, max_val, context, progress, info,
-    objective,
-) -> dict[str, Any]:  # fmt: skip
-    import reference_models
-
-    out = config_dir(run_dir, config_name)
-    done_path, last_path = out / "done.json", out / "checkpoint_last.pt"
-    cache = SliceCache(run_dir / "cache", data_root)
-    if info.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    # the run's one split is checked first: a different one is an error even for a done config
-    train_ids, val_ids = resolve_split(
-        run_dir, cache.case_ids(), split, seed=split_seed, write=info.is_main
-    )
-    state = None
+    resume: bool,
+    force: bool,
+    max_steps: int | None,
+    max_epochs: int | None,
+) -> str:
+    """What to do with a configuration folder holding `done` (its ``done.json`` or None) and
+    maybe a last checkpoint: START, START_OVER (`force`), SKIP (done, and no raised limit to
+    resume to), CONTINUE (from the checkpoint) or REFUSE (a checkpoint but no `resume`)."""
     if force:
-        if info.is_main:  # start over: nothing of the old attempt may leak into the new one
-            for name in ("done.json", "checkpoint_last.pt", "best.pt", "metrics.jsonl"):
-                (out / name).unlink(missing_ok=True)
-        barrier(info)
-    elif done_path.is_file():
-        done = load_json(done_path)
+        return START_OVER
+    if done is not None:
         more_steps = (
             max_steps is not None
             and done.get("reason") == "max_steps"
@@ -180,198 +143,478 @@ def _train(
             and max_epochs > done["epochs"]
         )
         if not (resume and (more_steps or more_epochs)):
-            log.info("%s is done (%s); skipping", config_name, done.get("reason"))
+            return SKIP
+    if has_checkpoint:
+        return CONTINUE if resume else REFUSE
+    return START
+
+
+def changed_settings(old: dict, new: dict) -> list[str]:
+    """Names of settings that differ between a checkpoint and this invocation (lists and
+    tuples compare by value; the `RESUMABLE` ones may differ)."""
+
+    def differs(key: str) -> bool:
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+            return list(a) != list(b)
+        return a != b
+
+    return sorted(k for k in set(old) | set(new) if k not in RESUMABLE and differs(k))
+
+
+def check_resumable(state: dict[str, Any], seed: int, settings: TrainSettings) -> None:
+    """Refuse to resume a checkpoint with another seed or other optimisation settings."""
+    if state["seed"] != seed:
+        raise InputError(f"resume with seed {seed}, the run was started with {state['seed']}")
+    changed = changed_settings(state["settings"], settings.to_dict())
+    if changed:
+        raise InputError(f"resume with different settings than the run's: {changed}")
+
+
+def train_step(net, cfg, batch, opt, autocast, scaler) -> torch.Tensor:
+    """One optimiser step on `batch` (forward under autocast, loss in float32); the loss."""
+    from reference_models.losses import objective
+
+    with autocast():
+        outputs = net(batch["image"])
+    outputs = {k: v.float() for k, v in outputs.items()}
+    loss, _ = objective(cfg, outputs, batch["mask"], batch.get("edge"))
+    opt.zero_grad(set_to_none=True)
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+    else:
+        loss.backward()
+        opt.step()
+    return loss
+
+
+class Trainer:
+    """One configuration's training; see the module docstring for the order of the steps."""
+
+    def __init__(self, job: TrainJob, info: DistInfo, device: torch.device):
+        self.job, self.info, self.device = job, info, device
+        self.settings = job.settings(cuda=device.type == "cuda")
+        self.state: dict[str, Any] | None = None
+        self.epoch = self.step_in_epoch = self.global_step = 0
+        self.best: dict[str, Any] = {"val_loss": float("inf"), "epoch": None, "step": None}
+        if job.run_dir is not None:
+            self.out = rundir.config_dir(job.run_dir, job.config)
+
+    # -- prepare: split, skip or resume ---------------------------------------------------
+    def prepare(self) -> dict[str, Any] | None:
+        """Check the split, decide skip/resume; the ``done.json`` record when skipping."""
+        job, info = self.job, self.info
+        run_dir = Path(job.run_dir)
+        self.cache = SliceCache(run_dir / rundir.CACHE_DIR, job.data_root)
+        if info.is_main:
+            run_dir.mkdir(parents=True, exist_ok=True)
+        # the run's one split is checked first: a different one is an error even when done
+        self.train_ids, self.val_ids = rundir.resolve_split(
+            run_dir, self.cache.case_ids(), job.split, seed=job.split_seed, write=info.is_main
+        )
+        done_path = self.out / rundir.DONE_JSON
+        last_path = self.out / rundir.LAST_CHECKPOINT
+        done = load_json(done_path) if done_path.is_file() else None
+        action = resume_decision(
+            done,
+            last_path.is_file(),
+            resume=job.resume,
+            force=job.force,
+            max_steps=job.max_steps,
+            max_epochs=job.max_epochs,
+        )
+        if action == SKIP:
+            log.info("%s is done (%s); skipping", job.config, done.get("reason"))
             return done
-    if not force and last_path.is_file():
-        if not resume:
+        if action == REFUSE:
             raise InputError(
-                f"{config_name} already has a checkpoint; pass --resume to continue or --force"
+                f"{job.config} already has a checkpoint; pass --resume to continue or --force"
                 " to start over",
                 path=last_path,
             )
-        state = ckpt.load(last_path)
-    settings: TrainSettings = settings_for(
-        profile, cuda=dev.type == "cuda", batch_size=batch_size, steps_per_epoch=spe_cap,
-        max_epochs=max_epochs, num_workers=num_workers, max_val_samples=max_val,
-    )  # fmt: skip
-    if settings.batch_size % info.world:
-        raise InputError(
-            f"batch size {settings.batch_size} is not divisible by {info.world} processes"
+        if action == START_OVER:
+            if info.is_main:  # nothing of the old attempt may leak into the new one
+                for name in rundir.ATTEMPT_FILES:
+                    (self.out / name).unlink(missing_ok=True)
+            barrier(info)
+        if action == CONTINUE:
+            self.state = ckpt.load(last_path)
+        if self.settings.batch_size % info.world:
+            raise InputError(
+                f"batch size {self.settings.batch_size} is not divisible by {info.world} processes"
+            )
+        if self.state is not None:
+            check_resumable(self.state, job.seed, self.settings)
+        return None
+
+    # -- build: data, network, optimiser, restored state ---------------------------------
+    def build(self) -> None:
+        """Everything the epochs need, in the order that keeps a seed's run bit-identical."""
+        job, info = self.job, self.info
+        seed_everything(job.seed, deterministic=self.device.type == "cpu")
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+        if info.is_main:
+            self.cache.build(self.train_ids + self.val_ids, progress=job.progress)
+        barrier(info)
+        self.train_cases = self.cache.open(self.train_ids, progress=False)
+        self.val_cases = self.cache.open(self.val_ids, progress=False)
+        self.build_network()
+        self.spec = self.slice_spec()
+        self.build_optimiser()
+        if self.state is not None:
+            self.restore(self.state)
+        if info.enabled:
+            self.net = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
+            )
+        self.dataset = SliceDataset(self.train_cases, self.spec)
+        self.val_set = SliceDataset(self.val_cases, self.spec)
+        val_plan = plan_epoch(self.val_cases, self.spec, [job.seed, VAL_PLAN, 0])
+        self.val_plan = val_plan[: self.settings.max_val_samples]
+        self.write_settings()
+
+    def build_network(self) -> torch.nn.Module:
+        """The configuration's network, seeded, on the device (also used by `bench train`)."""
+        import reference_models
+
+        job = self.job
+        torch.manual_seed(job.seed)
+        overrides = {} if job.context is None else {"context": job.context}
+        model = reference_models.create_model(job.config, profile=job.profile, **overrides)
+        if self.state is not None and self.state.get("model_config") not in (
+            None,
+            model.config.to_dict(),
+        ):
+            raise InputError(f"resume with a different network than the run's ({job.config})")
+        if job.backbone_weights is not None and self.state is None:
+            n = load_backbone(model, job.backbone_weights)
+            log.info("loaded backbone weights into %d encoder(s) from %s", n, job.backbone_weights)
+        self.model = self.net = prepare_model(model, self.device)
+        self.cfg = model.config
+        return model
+
+    def slice_spec(self) -> SliceSpec:
+        """What the network's samples look like (crop/resize size, context, edge target)."""
+        cfg, s = self.cfg, self.settings
+        return SliceSpec(
+            stage=cfg.stage,
+            input_size=cfg.input_size,
+            in_channels=self.model.in_channels,
+            edge_target=cfg.edge_target if cfg.stage == 2 else "none",
+            margin=tuple(scaled_pixels(p, cfg.input_size) for p in s.margin_px),
+            neg_ratio=s.neg_ratio,
         )
-    if state is not None:
-        if state["seed"] != seed:
-            raise InputError(f"resume with seed {seed}, the run was started with {state['seed']}")
-        changed = _changed_settings(state["settings"], settings.to_dict())
-        if changed:
-            raise InputError(f"resume with different settings than the run's: {changed}")
 
-    seed_everything(seed, deterministic=dev.type == "cpu")
-    if dev.type == "cuda":
-        torch.backends.cudnn.benchmark = True
+    def build_optimiser(self) -> None:
+        """SGD, the plateau schedule and the mixed-precision policy of the device."""
+        s = self.settings
+        self.opt = torch.optim.SGD(
+            self.model.parameters(), lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay
+        )
+        self.plateau = Plateau(
+            patience=s.patience,
+            threshold=s.plateau_threshold,
+            factor=s.lr_factor,
+            max_decreases=s.lr_decreases,
+        )
+        self.autocast, self.scaler = amp_setup(self.device)
 
-    if info.is_main:
-        cache.build(train_ids + val_ids, progress=progress)
-    barrier(info)
-    train_cases = cache.open(train_ids, progress=False)
-    val_cases = cache.open(val_ids, progress=False)
-
-    torch.manual_seed(seed)
-    overrides = {} if context is None else {"context": context}
-    model = reference_models.create_model(config_name, profile=profile, **overrides)
-    cfg = model.config
-    if state is not None and state.get("model_config") not in (None, cfg.to_dict()):
-        raise InputError(f"resume with a different network than the run's ({config_name})")
-    if backbone_weights is not None and state is None:
-        n = load_backbone(model, backbone_weights)
-        log.info("loaded backbone weights into %d encoder(s) from %s", n, backbone_weights)
-    margin = tuple(scaled_pixels(p, cfg.input_size) for p in settings.margin_px)
-    spec = SliceSpec(
-        stage=cfg.stage, input_size=cfg.input_size, in_channels=model.in_channels,
-        edge_target=cfg.edge_target if cfg.stage == 2 else "none", margin=margin,
-        neg_ratio=settings.neg_ratio,
-    )  # fmt: skip
-    model.to(dev)
-    if dev.type == "cuda":
-        model.to(memory_format=torch.channels_last)
-    opt = torch.optim.SGD(
-        model.parameters(), lr=settings.lr, momentum=settings.momentum,
-        weight_decay=settings.weight_decay,
-    )  # fmt: skip
-    plateau = Plateau(
-        patience=settings.patience, threshold=settings.plateau_threshold,
-        factor=settings.lr_factor, max_decreases=settings.lr_decreases,
-    )  # fmt: skip
-    autocast, scaler = amp_setup(dev)
-    epoch, step_in_epoch, global_step = 0, 0, 0
-    best = {"val_loss": float("inf"), "epoch": None, "step": None}
-    if state is not None:
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        plateau.load_state_dict(state["plateau"])
-        if scaler is not None and state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
-        epoch, step_in_epoch, global_step = state["epoch"], state["step_in_epoch"], state["step"]
-        best = state["best"]
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue from a checkpoint: weights, optimiser, schedule, counters, random states."""
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["optimizer"])
+        self.plateau.load_state_dict(state["plateau"])
+        if self.scaler is not None and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        self.epoch, self.step_in_epoch = state["epoch"], state["step_in_epoch"]
+        self.global_step, self.best = state["step"], state["best"]
         ckpt.set_rng_states(state["rng"])
-        log.info("resuming %s at epoch %d, step %d", config_name, epoch, global_step)
-    net = model
-    if info.enabled:
-        net = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[dev.index] if dev.type == "cuda" else None
+        log.info("resuming %s at epoch %d, step %d", self.job.config, self.epoch, self.global_step)
+
+    def write_settings(self) -> None:
+        """``RUN/<config>/settings.json``: what this run trains with."""
+        if not self.info.is_main:
+            return
+        self.out.mkdir(parents=True, exist_ok=True)
+        job = self.job
+        dump_json(
+            self.out / rundir.SETTINGS_JSON,
+            {
+                "config": job.config,
+                "model_config": dataclasses.asdict(self.cfg),
+                "settings": self.settings.to_dict(),
+                "seed": job.seed,
+                "device": str(self.device),
+                "world_size": self.info.world,
+                "train_cases": len(self.train_ids),
+                "val_cases": len(self.val_ids),
+                "val_samples": len(self.val_plan),
+                "spec": self.spec.__dict__,
+                "meta": run_meta(),
+            },
         )
-    dataset = SliceDataset(train_cases, spec)
-    val_set = SliceDataset(val_cases, spec)
-    val_plan = plan_epoch(val_cases, spec, [seed, VAL_PLAN, 0])[: settings.max_val_samples]
-    if info.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        dump_json(out / "settings.json", {
-            "config": config_name, "model_config": _plain(cfg), "settings": settings.to_dict(),
-            "seed": seed, "device": str(dev), "world_size": info.world,
-            "train_cases": len(train_ids), "val_cases": len(val_ids),
-            "val_samples": len(val_plan), "spec": spec.__dict__, "meta": run_meta(),
-        })  # fmt: skip
 
-    def save_state(path: Path) -> None:
-        if info.is_main:
-            ckpt.save(path, {
-                "config_name": config_name, "profile": profile, "seed": seed,
-                "model_config": cfg.to_dict(), "model": model.state_dict(), "optimizer": opt.state_dict(),
-                "plateau": plateau.state_dict(),
-                "scaler": scaler.state_dict() if scaler is not None else None,
-                "epoch": epoch, "step_in_epoch": step_in_epoch, "step": global_step,
-                "best": best, "rng": ckpt.rng_states(), "settings": settings.to_dict(),
-            })  # fmt: skip
+    # -- the epochs ----------------------------------------------------------------------
+    def step(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """One optimiser step on a batch already on the device; the loss."""
+        return train_step(self.net, self.cfg, batch, self.opt, self.autocast, self.scaler)
 
-    def log_line(record: dict) -> None:
-        if info.is_main:
-            with open(out / "metrics.jsonl", "a", encoding="utf-8") as fh:
-                fh.write(json.dumps(sanitize(record)[0], allow_nan=False) + "\n")
+    def limit_reached(self) -> str | None:
+        """ "max_epochs" or "max_steps" when a limit stops training before the next epoch."""
+        if self.epoch >= self.settings.max_epochs:
+            return "max_epochs"
+        if self.job.max_steps is not None and self.global_step >= self.job.max_steps:
+            return "max_steps"
+        return None
 
-    def record_val(val_loss: float) -> None:
-        if val_loss < best["val_loss"]:
-            best.update(val_loss=val_loss, epoch=epoch, step=global_step)
-            if info.is_main:
-                ckpt.save(out / "best.pt", {
-                    "config_name": config_name, "profile": profile,
-                    "model_config": cfg.to_dict(), "model": model.state_dict(),
-                    "epoch": epoch, "step": global_step, "val_loss": val_loss,
-                })  # fmt: skip
-
-    reason = None
-    net.train()
-    while reason is None:
-        if epoch >= settings.max_epochs:
-            reason = "max_epochs"
-            break
-        if max_steps is not None and global_step >= max_steps:
-            reason = "max_steps"
-            break
-        plan = plan_epoch(train_cases, spec, [seed, TRAIN_PLAN, epoch])
-        n_steps = steps_per_epoch(len(plan), settings.batch_size, settings.steps_per_epoch)
+    def run_epoch(self) -> EpochStats:
+        """Train through the epoch's plan (from `step_in_epoch`, so a resumed epoch goes on)."""
+        job, s, info = self.job, self.settings, self.info
+        plan = plan_epoch(self.train_cases, self.spec, [job.seed, TRAIN_PLAN, self.epoch])
+        n_steps = steps_per_epoch(len(plan), s.batch_size, s.steps_per_epoch)
         sampler = PlanBatches(
-            plan, batch_size=settings.batch_size, steps=n_steps,
-            item_words=[seed, TRAIN_ITEM, epoch], start_step=step_in_epoch,
-            rank=info.rank, world=info.world,
-        )  # fmt: skip
+            plan,
+            batch_size=s.batch_size,
+            steps=n_steps,
+            item_words=[job.seed, TRAIN_ITEM, self.epoch],
+            start_step=self.step_in_epoch,
+            rank=info.rank,
+            world=info.world,
+        )
         loader = DataLoader(
-            dataset, batch_sampler=sampler, collate_fn=collate,
-            num_workers=settings.num_workers, pin_memory=dev.type == "cuda",
-        )  # fmt: skip
+            self.dataset,
+            batch_sampler=sampler,
+            collate_fn=collate,
+            num_workers=s.num_workers,
+            pin_memory=self.device.type == "cuda",
+        )
         t0, loss_sum, n_seen = time.perf_counter(), 0.0, 0
         bar = tqdm(
-            loader, total=len(sampler), desc=f"{config_name} epoch {epoch}", unit="step",
-            disable=not (progress and info.is_main), leave=False,
-        )  # fmt: skip
+            loader,
+            total=len(sampler),
+            desc=f"{job.config} epoch {self.epoch}",
+            unit="step",
+            disable=not (job.progress and info.is_main),
+            leave=False,
+        )
         for batch in bar:
-            batch = to_device(batch, dev)
-            loss = train_step(net, cfg, batch, opt, autocast, scaler)
-            global_step += 1
-            step_in_epoch += 1
-            loss_value = float(loss.detach())
+            loss_value = float(self.step(to_device(batch, self.device)).detach())
+            self.global_step += 1
+            self.step_in_epoch += 1
             loss_sum += loss_value
             n_seen += 1
-            bar.set_postfix(loss=f"{loss_value:.4f}", lr=f"{opt.param_groups[0]['lr']:.0e}")
-            if max_steps is not None and global_step >= max_steps:
+            bar.set_postfix(loss=f"{loss_value:.4f}", lr=f"{self.lr:.0e}")
+            if job.max_steps is not None and self.global_step >= job.max_steps:
                 break
         bar.close()
         seconds = time.perf_counter() - t0
-        epoch_done = step_in_epoch >= n_steps
-        val_loss = _validate(
-            model, val_set, val_plan, settings.batch_size // info.world, [seed, VAL_ITEM],
-            info, dev, autocast, objective, cfg,
-        )  # fmt: skip
-        lr = opt.param_groups[0]["lr"]
+        return EpochStats(n_seen, loss_sum, seconds, self.step_in_epoch >= n_steps)
+
+    @property
+    def lr(self) -> float:
+        return self.opt.param_groups[0]["lr"]
+
+    def validate(self) -> dict[str, float]:
+        """Validation figures of the current weights: ``{"val_loss": mean loss}`` over the
+        fixed validation plan (sharded over processes). `plateau_signal` picks what the
+        schedule and the best-weights choice follow; both go into the epoch's log line."""
+        from reference_models.losses import objective
+
+        model, plan, info = self.model, self.val_plan, self.info
+        batch_size = self.settings.batch_size // info.world
+        words = [self.job.seed, VAL_ITEM]
+        model.eval()
+        total, count = 0.0, 0
+        mine = list(range(info.rank, len(plan), info.world))
+        with torch.no_grad():
+            for start in range(0, len(mine), batch_size):
+                idx = mine[start : start + batch_size]
+                items = [self.val_set[(int(plan[i][0]), int(plan[i][1]), (*words, i))] for i in idx]
+                batch = to_device(collate(items), self.device)
+                with self.autocast():
+                    out = model(batch["image"])
+                out = {k: v.float() for k, v in out.items()}
+                loss, _ = objective(self.cfg, out, batch["mask"], batch.get("edge"))
+                total += float(loss) * len(idx)
+                count += len(idx)
+        model.train()
+        total, count = all_sum([total, float(count)], info, self.device)
+        return {"val_loss": total / max(count, 1.0)}
+
+    def plateau_signal(self, val: dict[str, float]) -> float:
+        """The number the schedule and the best weights follow (lower is better)."""
+        return val["val_loss"]
+
+    def end_epoch(self, stats: EpochStats, val: dict[str, float]) -> str | None:
+        """Best weights, schedule at a complete epoch, log line, checkpoint; a stop reason."""
+        s, reason = self.settings, None
+        signal = self.plateau_signal(val)
         record = {
-            "epoch": epoch, "step": global_step, "epoch_complete": epoch_done,
-            "train_loss": loss_sum / max(n_seen, 1), "val_loss": val_loss, "lr": lr,
-            "seconds": seconds, "samples_per_s": n_seen * settings.batch_size / max(seconds, 1e-9),
-        }  # fmt: skip
-        record_val(val_loss)
-        if epoch_done:
-            action = plateau.step(val_loss)
+            "epoch": self.epoch,
+            "step": self.global_step,
+            "epoch_complete": stats.complete,
+            "train_loss": stats.loss_sum / max(stats.steps, 1),
+            **val,
+            "lr": self.lr,
+            "seconds": stats.seconds,
+            "samples_per_s": stats.steps * s.batch_size / max(stats.seconds, 1e-9),
+        }
+        self.record_best(signal)
+        if stats.complete:
+            action = self.plateau.step(signal)
             record["schedule"] = action
             if action == DECREASE:
-                for group in opt.param_groups:
-                    group["lr"] *= settings.lr_factor
+                for group in self.opt.param_groups:
+                    group["lr"] *= s.lr_factor
             elif action == STOP:
                 reason = "schedule"
-            epoch += 1
-            step_in_epoch = 0
-        log_line(record)
-        save_state(last_path)
-        log.info("%s epoch %d: train %.4f val %.4f lr %.0e", config_name, record["epoch"],
-                 record["train_loss"], val_loss, lr)  # fmt: skip
-        if reason is None and max_steps is not None and global_step >= max_steps:
-            reason = "max_steps"
-    done = {
-        "config": config_name, "profile": profile, "seed": seed, "reason": reason,
-        "epochs": epoch, "steps": global_step, "best_val_loss": best["val_loss"],
-        "best_epoch": best["epoch"], "lr": opt.param_groups[0]["lr"],
-        "lr_decreases": plateau.decreases, "device": str(dev), "world_size": info.world,
-        "weights_sha256": weights_digest(model),
-        "meta": run_meta(config=config_name, seed=seed, device=str(dev), profile=profile),
-    }  # fmt: skip
-    if info.is_main:
-        dump_json(done_path, done)
-    barrier(info)
-    return done
+            self.epoch += 1
+            self.step_in_epoch = 0
+        self.log_line(record)
+        self.checkpoint()
+        log.info(
+            "%s epoch %d: train %.4f val %.4f lr %.0e",
+            self.job.config,
+            record["epoch"],
+            record["train_loss"],
+            signal,
+            record["lr"],
+        )
+        if reason is None and self.job.max_steps is not None:
+            reason = "max_steps" if self.global_step >= self.job.max_steps else None
+        return reason
+
+    def record_best(self, val_loss: float) -> None:
+        """Keep ``best.pt`` when the validation figure improved."""
+        if val_loss >= self.best["val_loss"]:
+            return
+        self.best.update(val_loss=val_loss, epoch=self.epoch, step=self.global_step)
+        if self.info.is_main:
+            payload = self._identity()
+            payload.pop("seed")
+            payload.update(model=self.model.state_dict(), epoch=self.epoch)
+            payload.update(step=self.global_step, val_loss=val_loss)
+            ckpt.save(self.out / rundir.BEST_CHECKPOINT, payload)
+
+    def _identity(self) -> dict[str, Any]:
+        job = self.job
+        return {
+            "config_name": job.config,
+            "profile": job.profile,
+            "seed": job.seed,
+            "model_config": self.cfg.to_dict(),
+        }
+
+    def log_line(self, record: dict[str, Any]) -> None:
+        """Append one epoch's record to ``metrics.jsonl``."""
+        if self.info.is_main:
+            with open(self.out / rundir.METRICS_JSONL, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(sanitize(record)[0], allow_nan=False) + "\n")
+
+    def checkpoint(self) -> None:
+        """``checkpoint_last.pt``: everything a killed run needs to go on bit for bit."""
+        if not self.info.is_main:
+            return
+        payload = self._identity()
+        payload.update(
+            model=self.model.state_dict(),
+            optimizer=self.opt.state_dict(),
+            plateau=self.plateau.state_dict(),
+            scaler=self.scaler.state_dict() if self.scaler is not None else None,
+            epoch=self.epoch,
+            step_in_epoch=self.step_in_epoch,
+            step=self.global_step,
+            best=self.best,
+            rng=ckpt.rng_states(),
+            settings=self.settings.to_dict(),
+        )
+        ckpt.save(self.out / rundir.LAST_CHECKPOINT, payload)
+
+    # -- finish --------------------------------------------------------------------------
+    def finish(self, reason: str) -> dict[str, Any]:
+        """Write and return ``done.json``."""
+        job, dev = self.job, str(self.device)
+        done = {
+            "config": job.config,
+            "profile": job.profile,
+            "seed": job.seed,
+            "reason": reason,
+            "epochs": self.epoch,
+            "steps": self.global_step,
+            "best_val_loss": self.best["val_loss"],
+            "best_epoch": self.best["epoch"],
+            "lr": self.lr,
+            "lr_decreases": self.plateau.decreases,
+            "device": dev,
+            "world_size": self.info.world,
+            "weights_sha256": weights_digest(self.model),
+            "meta": run_meta(config=job.config, seed=job.seed, device=dev, profile=job.profile),
+        }
+        if self.info.is_main:
+            dump_json(self.out / rundir.DONE_JSON, done)
+        barrier(self.info)
+        return done
+
+    def run(self) -> dict[str, Any]:
+        """prepare -> build -> (run_epoch, validate, end_epoch)* -> finish."""
+        done = self.prepare()
+        if done is not None:
+            return done
+        self.build()
+        self.net.train()
+        reason = None
+        while reason is None:
+            reason = self.limit_reached()
+            if reason is None:
+                stats = self.run_epoch()
+                reason = self.end_epoch(stats, self.validate())
+        return self.finish(reason)
+
+
+def run_job(job: TrainJob) -> dict[str, Any]:
+    """Run `job` on its device (joining a torchrun process group when there is one)."""
+    import reference_models
+
+    if job.config not in reference_models.list_models():
+        raise InputError(
+            f"unknown configuration {job.config!r}; one of {reference_models.list_models()}"
+        )
+    if job.profile not in reference_models.list_profiles():
+        raise InputError(
+            f"unknown profile {job.profile!r}; one of {reference_models.list_profiles()}"
+        )
+    job = dataclasses.replace(job, data_root=Path(job.data_root), run_dir=Path(job.run_dir))
+    info = dist_info()
+    dev = resolve_device(job.device, info.local_rank)
+    configure_cpu_threads(dev, job.profile)
+    opened = init_group(info, dev)
+    try:
+        return Trainer(job, info, dev).run()
+    finally:
+        if opened:
+            torch.distributed.destroy_process_group()
+
+
+def train(
+    config_name: str,
+    data_root: str | Path,
+    run_dir: str | Path,
+    *,
+    steps_per_epoch_cap: int | None = None,
+    **options: Any,
+) -> dict[str, Any]:
+    """Train `config_name` on the split's training cases; return the ``done.json`` record.
+
+    `options` are `TrainJob` fields (split, split_seed, profile, max_steps, max_epochs,
+    seed, device, resume, force, batch_size, backbone_weights, num_workers,
+    max_val_samples, context, progress); `steps_per_epoch_cap` caps an epoch's steps.
+    A finished configuration (``done.json``) is skipped unless `resume` raises a limit it
+    stopped at (``max_steps``/``max_epochs``) or `force` starts it over.
+    """
+    job = TrainJob(
+        config_name, Path(data_root), Path(run_dir), steps_per_epoch=steps_per_epoch_cap, **options
+    )
+    return run_job(job)

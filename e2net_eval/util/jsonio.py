@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from e2net_eval.util.atomic import write_text
 
 
 def sanitize(obj: Any) -> tuple[Any, int]:
-    """Return (a JSON-safe copy of `obj`, the number of non-finite floats replaced by None)."""
+    """Return (a JSON-safe copy of `obj`, the number of non-finite floats replaced by None).
+
+    NumPy arrays and scalars become lists and Python numbers (numpy is not imported here:
+    when it was never imported, no numpy value can exist).
+    """
     count = 0
+    np = sys.modules.get("numpy")
 
     def walk(x: Any) -> Any:
         nonlocal count
@@ -22,13 +26,13 @@ def sanitize(obj: Any) -> tuple[Any, int]:
             return {str(k): walk(v) for k, v in x.items()}
         if isinstance(x, (list, tuple)):
             return [walk(v) for v in x]
-        if isinstance(x, np.ndarray):
+        if np is not None and isinstance(x, np.ndarray):
             return [walk(v) for v in x.tolist()]
-        if isinstance(x, (np.bool_,)):
+        if np is not None and isinstance(x, np.bool_):
             return bool(x)
-        if isinstance(x, np.integer):
+        if np is not None and isinstance(x, np.integer):
             return int(x)
-        if isinstance(x, (float, np.floating)):
+        if isinstance(x, float) or (np is not None and isinstance(x, np.floating)):
             f = float(x)
             if not math.isfinite(f):
                 count += 1

@@ -15,7 +15,8 @@ report                    RUN/report (report.build.write_report)
 A step is marked done only after it finished, so a killed run resumes at the first step
 not done (training itself resumes from its last checkpoint); a rerun with the same
 arguments does nothing; a rerun with other arguments into the same folder is refused.
-The run-dir layout is described in `e2net_eval.report.rundir`.
+The run-dir layout is described in `e2net_eval.rundir`; the configurations, their order and
+their step budgets come from the catalogue (`reference_models/registry.py`).
 """
 
 from __future__ import annotations
@@ -32,41 +33,29 @@ from tqdm import tqdm
 from e2net_eval import data, inference, metrics, training
 from e2net_eval.errors import InputError
 from e2net_eval.report import build as report_build
-from e2net_eval.report.rundir import (
+from e2net_eval.rundir import (
     ABLATION_JSON,
-    CONFIG_ORDER,
+    SPLIT_JSON,
+    data_dir,
     eval_dir,
     pred_dir,
+    report_dir,
+    train_dir,
 )
 from e2net_eval.util.jsonio import dump_json, load_json
 from e2net_eval.util.meta import run_meta
 from e2net_eval.workflows.state import StateBook, run_lock
+from reference_models.registry import get_model, list_models, list_profiles
 
 log = logging.getLogger(__name__)
 
-# ---------------------------------------------------------------------------------------
-# The budget, in one place. The default command (phantom data, small profile) must finish
-# on a 2-core CPU in about 10 minutes: tune these numbers, nothing else.
-# ---------------------------------------------------------------------------------------
-#: Optimiser steps per configuration and profile; None = the trainer's own stopping rule.
-MAX_STEPS: dict[str, dict[str, int | None]] = {
-    "small": {
-        "stage1": 300,
-        "baseline": 300,
-        "edge": 300,
-        "dist": 300,
-        "edge_dcff": 300,
-        "dist_dcff": 300,
-    },
-    "paper": dict.fromkeys(CONFIG_ORDER),
-}
-#: The generated phantom sets: LiTS case count, which of them are planted as 3DIRCADb
-#: patients (as all 20 real 3DIRCADb patients are LiTS cases), and the validation size.
+# The step budget of every configuration per profile is in the catalogue
+# (`ModelEntry.budget`); the generated phantom sets are here: LiTS case count, which of them
+# are planted as 3DIRCADb patients (as all 20 real 3DIRCADb patients are LiTS cases), and
+# the validation size.
 PHANTOM_LITS_CASES = 16
 PHANTOM_IRCADB_INDICES = (2, 5, 9, 13)
 PHANTOM_N_VAL = 4
-
-PROFILES = ("small", "paper")
 
 
 @dataclass
@@ -77,10 +66,10 @@ class AblationArgs:
     lits: Path | None = None
     ircadb: Path | None = None
     profile: str = "small"
-    configs: list[str] = field(default_factory=lambda: list(CONFIG_ORDER))
+    configs: list[str] = field(default_factory=lambda: list_models())
     seed: int = 0
     paper_protocol: bool = False
-    max_steps: int | None = None  # overrides MAX_STEPS for every config
+    max_steps: int | None = None  # overrides the catalogue budget of every config
     device: str = "auto"  # not part of the fingerprint: a run may resume on another device
 
     @property
@@ -92,9 +81,10 @@ class AblationArgs:
         return self.lits is None
 
     def steps_for(self, config: str) -> int | None:
+        """`max_steps` when given, else the catalogue's budget of `config` in the profile."""
         if self.max_steps is not None:
             return self.max_steps
-        return MAX_STEPS[self.profile].get(config)
+        return get_model(config).steps_for(self.profile)
 
     def fingerprint(self) -> dict[str, Any]:
         return {
@@ -116,13 +106,14 @@ class AblationArgs:
 
 
 def normalise_configs(configs: list[str] | tuple[str, ...] | None) -> list[str]:
-    """Configs in Table 3 order, stage1 always included (every prediction needs it)."""
-    chosen = set(configs or CONFIG_ORDER)
-    unknown = sorted(chosen - set(CONFIG_ORDER))
+    """Configs in Table 3 order, the stage-1 one always included (every prediction needs it)."""
+    order = list_models()
+    chosen = set(configs or order)
+    unknown = sorted(chosen - set(order))
     if unknown:
-        raise InputError(f"unknown configuration(s) {unknown}; choose from {list(CONFIG_ORDER)}")
-    chosen.add("stage1")
-    return [c for c in CONFIG_ORDER if c in chosen]
+        raise InputError(f"unknown configuration(s) {unknown}; choose from {order}")
+    chosen.update(list_models(stage=1))
+    return [c for c in order if c in chosen]
 
 
 def plan(args: AblationArgs) -> list[str]:
@@ -144,8 +135,8 @@ def plan(args: AblationArgs) -> list[str]:
 
 def run_ablation(args: AblationArgs, *, echo: Callable[[str], None] = log.info) -> Path:
     """Run (or resume) the ablation described by `args`; return the report folder."""
-    if args.profile not in PROFILES:
-        raise InputError(f"unknown profile {args.profile!r}; choose from {list(PROFILES)}")
+    if args.profile not in list_profiles():
+        raise InputError(f"unknown profile {args.profile!r}; choose from {list_profiles()}")
     if args.lits is None and args.ircadb is not None:
         raise InputError("--ircadb needs --lits (the models are trained on LiTS)")
     for root in (args.lits, args.ircadb):
@@ -161,9 +152,9 @@ def run_ablation(args: AblationArgs, *, echo: Callable[[str], None] = log.info) 
 def _run_locked(args: AblationArgs, run: Path, echo: Callable[[str], None]) -> Path:
     book = StateBook(run, args.fingerprint())
     steps = plan(args)
-    lits_root = Path(args.lits) if args.lits else run / "data" / "lits"
+    lits_root = Path(args.lits) if args.lits else data_dir(run, "lits")
     ircadb_root = (
-        Path(args.ircadb) if args.ircadb else (run / "data" / "ircadb" if args.phantom else None)
+        Path(args.ircadb) if args.ircadb else (data_dir(run, "ircadb") if args.phantom else None)
     )
     ctx = _Context(args, run, lits_root, ircadb_root, book)
     todo = [s for s in steps if not book.done(s)]
@@ -186,7 +177,7 @@ def _run_locked(args: AblationArgs, run: Path, echo: Callable[[str], None]) -> P
             ctx.write_info()
             bar.update(1)
     ctx.write_info()
-    return run / "report"
+    return report_dir(run)
 
 
 class _Context:
@@ -199,7 +190,7 @@ class _Context:
 
     # -- bookkeeping ---------------------------------------------------------------------
     def split(self) -> dict[str, Any]:
-        return load_json(self.run / "split.json")
+        return load_json(self.run / SPLIT_JSON)
 
     def overlap(self) -> list[dict[str, Any]]:
         return self.book.outputs("overlap") if self.book.done("overlap") else []
@@ -217,7 +208,7 @@ class _Context:
             "data": {"lits": self._rel(self.lits), "ircadb": self._rel(self.ircadb)},
             "max_steps": {c: a.steps_for(c) for c in a.configs},
             "overlap": self.overlap() if self.book.done("overlap") else None,
-            "split": self.split() if (self.run / "split.json").is_file() else None,
+            "split": self.split() if (self.run / SPLIT_JSON).is_file() else None,
             "meta": run_meta(),
         }
         dump_json(self.run / ABLATION_JSON, info)
@@ -249,16 +240,20 @@ class _Context:
             set_name, config = rest.split(":")
             return self.evaluate(set_name, config)
         if kind == "report":
-            report_build.write_report(self.run, self.run / "report")
-            return [str(self.run / "report")]
+            report_build.write_report(self.run, report_dir(self.run))
+            return [str(report_dir(self.run))]
         raise AssertionError(step)
 
     def make_data(self) -> list[str]:
         seed = self.args.seed
         data.write_phantom(
-            self.lits, "lits", PHANTOM_LITS_CASES, seed,
-            unit_spacing=PHANTOM_IRCADB_INDICES, overwrite=True,
-        )  # fmt: skip
+            self.lits,
+            "lits",
+            PHANTOM_LITS_CASES,
+            seed,
+            unit_spacing=PHANTOM_IRCADB_INDICES,
+            overwrite=True,
+        )
         data.write_phantom(
             self.ircadb, "ircadb", seed=seed, indices=list(PHANTOM_IRCADB_INDICES), overwrite=True
         )
@@ -278,18 +273,25 @@ class _Context:
         split["protocol"] = self.args.protocol
         if self.args.paper_protocol:
             split["in_training_but_3dircadb"] = [m["lits"] for m in self.overlap()]
-        dump_json(self.run / "split.json", split)
-        return [str(self.run / "split.json")]
+        dump_json(self.run / SPLIT_JSON, split)
+        return [str(self.run / SPLIT_JSON)]
 
     def train(self, config: str) -> dict[str, Any]:
+        """One configuration's training step (resumes an interrupted one)."""
         record = training.train(
-            config, self.lits, self.run / "train",
-            split=self.run / "split.json", split_seed=self.args.seed, profile=self.args.profile,
-            max_steps=self.args.steps_for(config), seed=self.args.seed, device=self.args.device,
+            config,
+            self.lits,
+            train_dir(self.run),
+            split=self.run / SPLIT_JSON,
+            split_seed=self.args.seed,
+            profile=self.args.profile,
+            max_steps=self.args.steps_for(config),
+            seed=self.args.seed,
+            device=self.args.device,
             resume=True,
-        )  # fmt: skip
+        )
         return {
-            "dir": str(self.run / "train" / config),
+            "dir": str(train_dir(self.run) / config),
             "done": record if isinstance(record, dict) else None,
         }
 
@@ -297,7 +299,12 @@ class _Context:
         root, case_ids = self._set(set_name)
         out = pred_dir(self.run, set_name, config)
         written = inference.predict(
-            self.run / "train", root, out, config=config, case_ids=case_ids, device=self.args.device
+            train_dir(self.run),
+            root,
+            out,
+            config=config,
+            case_ids=case_ids,
+            device=self.args.device,
         )
         return [str(p) for p in written or []]
 

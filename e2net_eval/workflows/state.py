@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from e2net_eval.errors import InputError
-from e2net_eval.report.rundir import STATE_JSON
+from e2net_eval.rundir import LOCK_FILE, STATE_JSON
 from e2net_eval.util.jsonio import dump_json, load_json
 
 
@@ -58,9 +58,6 @@ class StateBook:
 
     def _save(self) -> None:
         dump_json(self.path, self.state)
-
-
-LOCK_FILE = ".ablation.lock"
 
 
 @contextlib.contextmanager

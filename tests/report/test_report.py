@@ -14,7 +14,7 @@ from scipy import stats as sstats
 
 from e2net_eval.report import figures, stats
 from e2net_eval.report.build import write_report
-from e2net_eval.report.rundir import load_run
+from e2net_eval.report.results import load_run
 from e2net_eval.report.tables import MEASURED, PUBLISHED, build_tables, table3
 
 from .fakes import fake_run

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from e2net_eval.training.bench import count_macs
+from e2net_eval.runtime.timing import count_macs
 
 
 def test_count_macs_of_a_known_convolution():
@@ -16,8 +16,22 @@ def test_count_macs_of_a_known_convolution():
 
 
 def test_bench_commands(run_cli, tmp_path):
-    code, out, err = run_cli("bench", "inference", "--size", "64", "--slices", "2", "--repeats", "1",
-                             "--config", "dist", "--device", "cpu", "--json", tmp_path / "inf.json")  # fmt: skip
+    code, out, err = run_cli(
+        "bench",
+        "inference",
+        "--size",
+        "64",
+        "--slices",
+        "2",
+        "--repeats",
+        "1",
+        "--config",
+        "dist",
+        "--device",
+        "cpu",
+        "--json",
+        tmp_path / "inf.json",
+    )
     assert code == 0, err
     inf = json.loads((tmp_path / "inf.json").read_text())
     assert [r["model"] for r in inf["rows"]] == ["stage1", "dist"]
@@ -25,8 +39,20 @@ def test_bench_commands(run_cli, tmp_path):
     assert inf["machine"]["matmul_gflops_fp32"] > 0 and inf["case"]["slices"] == 2
     assert "matmul fp32" in out
 
-    code, out, err = run_cli("bench", "train", "--config", "stage1", "--steps", "1", "--batch-size", "2",
-                             "--device", "cpu", "--json", tmp_path / "train.json")  # fmt: skip
+    code, out, err = run_cli(
+        "bench",
+        "train",
+        "--config",
+        "stage1",
+        "--steps",
+        "1",
+        "--batch-size",
+        "2",
+        "--device",
+        "cpu",
+        "--json",
+        tmp_path / "train.json",
+    )
     assert code == 0, err
     tr = json.loads((tmp_path / "train.json").read_text())
     row = tr["rows"][0]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from e2net_eval.training.runtime import configure_cpu_threads
+from e2net_eval.runtime.device import configure_cpu_threads
 
 
 def test_small_profile_uses_one_thread_unless_user_set(monkeypatch):

@@ -26,7 +26,7 @@ def cached(phantom_root, tmp_path_factory):
 
 def test_cache_matches_the_reader_and_is_reused(cached, phantom_root):
     from e2net_eval.data import open_dataset, window_hu
-    from e2net_eval.training.orientation import Orientation
+    from e2net_eval.runtime.orientation import Orientation
 
     cache, ids, cases = cached
     ds = open_dataset(phantom_root)

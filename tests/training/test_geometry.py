@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from e2net_eval.training.geometry import (
+from e2net_eval.runtime.geometry import (
     PAD_VALUE,
     crop_resize,
     grow_box,
@@ -17,7 +17,7 @@ from e2net_eval.training.geometry import (
     random_crop,
     scaled_pixels,
 )
-from e2net_eval.training.orientation import Orientation, context_indices, context_offsets
+from e2net_eval.runtime.orientation import Orientation, context_indices, context_offsets
 
 
 def test_mask_box_half_open_and_empty():
@@ -152,7 +152,7 @@ def test_flipped_case_gives_same_canonical_slices():
 @pytest.mark.parametrize("perm", [(0, 1, 2), (1, 0, 2), (2, 0, 1), (1, 2, 0)])
 @pytest.mark.parametrize("flips", [(False, False, False), (True, False, True), (False, True, True)])
 def test_torch_orientation_matches_numpy(perm, flips):
-    from e2net_eval.training.orientation import canonical_tensor, stored_tensor
+    from e2net_eval.runtime.orientation import canonical_tensor, stored_tensor
 
     vol = np.random.default_rng(3).integers(0, 1000, size=(5, 6, 7)).astype(np.int16)
     o = Orientation.from_affine(_affine(perm, flips))

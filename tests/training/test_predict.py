@@ -142,8 +142,19 @@ def test_train_predict_evaluate_cli(run_cli, phantom_root, trained_run, tmp_path
         assert p.get_data_dtype() == np.uint8 and p.shape == r.shape
         assert np.allclose(p.affine, r.affine)
     liver_only = tmp_path / "pred1"
-    code, _, err = run_cli("predict", run, "--data", phantom_root, "-o", liver_only, "--config", "stage1",
-                           "--cases", "0", "--no-progress")  # fmt: skip
+    code, _, err = run_cli(
+        "predict",
+        run,
+        "--data",
+        phantom_root,
+        "-o",
+        liver_only,
+        "--config",
+        "stage1",
+        "--cases",
+        "0",
+        "--no-progress",
+    )
     assert code == 0, err
     assert sorted(p.name for p in liver_only.glob("*.nii.gz")) == ["0.nii.gz"]
     assert set(np.unique(np.asarray(nib.load(str(liver_only / "0.nii.gz")).dataobj))) <= {0, 1}
@@ -169,8 +180,13 @@ def test_predict_flipped_and_dicom_layouts(run_cli, phantom_root, trained_run, t
 
     case = open_dataset(phantom_root).load("0")
     flipped_root = tmp_path / "flipped"
-    _write_lits(flipped_root, {"0": (case.image, case.label, case.affine),
-                               "1": _flip_case(case.image, case.label, case.affine)})  # fmt: skip
+    _write_lits(
+        flipped_root,
+        {
+            "0": (case.image, case.label, case.affine),
+            "1": _flip_case(case.image, case.label, case.affine),
+        },
+    )
     fpred = tmp_path / "fpred"
     code, _, err = run_cli(
         "predict", trained_run, "--data", flipped_root, "-o", fpred, "--no-progress"
@@ -195,7 +211,7 @@ def test_predict_flipped_and_dicom_layouts(run_cli, phantom_root, trained_run, t
         out = nib.load(str(ipred / f"{cid}.nii.gz"))
         assert out.shape == ref.label.shape and np.allclose(out.affine, ref.affine)
     # patient 1 of the DICOM set is phantom case 0: in canonical orientation the same labels
-    from e2net_eval.training.orientation import Orientation
+    from e2net_eval.runtime.orientation import Orientation
 
     dicom_first = ds.load(ds.case_ids()[0], image=False)
     lits = open_dataset(phantom_root).load("0", image=False)
@@ -215,8 +231,9 @@ def test_every_configuration_trains_predicts_and_evaluates(run_cli, phantom_root
         code, _, err = run_cli("train", config, "--data", phantom_root, "-o", run, *STEPS)
         assert code == 0, err
         pred = tmp_path / f"pred-{config}"
-        code, _, err = run_cli("predict", run, "--data", phantom_root, "-o", pred, "--config", config,
-                               "--no-progress")  # fmt: skip
+        code, _, err = run_cli(
+            "predict", run, "--data", phantom_root, "-o", pred, "--config", config, "--no-progress"
+        )
         assert code == 0, err
         summary = _evaluate(run_cli, pred, phantom_root, tmp_path / f"eval-{config}")
         assert summary["n_cases"] == 6

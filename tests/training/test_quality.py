@@ -18,12 +18,33 @@ def test_small_stage1_liver_dice_above_0_9(run_cli, tmp_path):
     write_phantom(root, "lits", 10, seed=0)
     run = tmp_path / "run"
     t0 = time.perf_counter()
-    code, _, err = run_cli("train", "stage1", "--data", root, "-o", run, "--max-epochs", "12",
-                           "--device", "cpu", "--no-progress")  # fmt: skip
+    code, _, err = run_cli(
+        "train",
+        "stage1",
+        "--data",
+        root,
+        "-o",
+        run,
+        "--max-epochs",
+        "12",
+        "--device",
+        "cpu",
+        "--no-progress",
+    )
     assert code == 0, err
     val = json.loads((run / "split.json").read_text())["validation"]
-    code, _, err = run_cli("predict", run, "--data", root, "-o", tmp_path / "pred", "--device", "cpu",
-                           *[a for c in val for a in ("--cases", c)], "--no-progress")  # fmt: skip
+    code, _, err = run_cli(
+        "predict",
+        run,
+        "--data",
+        root,
+        "-o",
+        tmp_path / "pred",
+        "--device",
+        "cpu",
+        *[a for c in val for a in ("--cases", c)],
+        "--no-progress",
+    )
     assert code == 0, err
     dices = []
     for c in val:

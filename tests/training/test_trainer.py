@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from e2net_eval.errors import InputError
-from e2net_eval.training.runtime import weights_digest
+from e2net_eval.runtime.weights import weights_digest
 from e2net_eval.training.trainer import train
 
 TINY = dict(
@@ -105,8 +105,13 @@ def _free_port() -> int:
 
 
 def _ddp_worker(rank, world, port, root, run, out):
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
-                      WORLD_SIZE=str(world), LOCAL_RANK=str(rank))  # fmt: skip
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        RANK=str(rank),
+        WORLD_SIZE=str(world),
+        LOCAL_RANK=str(rank),
+    )
     torch.set_num_threads(1)
     done = train("stage1", root, run, max_steps=4, **{**TINY, "batch_size": 4})
     with open(os.path.join(out, f"rank{rank}.json"), "w") as fh:
@@ -117,8 +122,12 @@ def test_ddp_gloo_two_processes(phantom_root, tmp_path):
     import torch.multiprocessing as mp
 
     run = tmp_path / "ddp"
-    mp.spawn(_ddp_worker, args=(2, _free_port(), str(phantom_root), str(run), str(tmp_path)),
-             nprocs=2, join=True)  # fmt: skip
+    mp.spawn(
+        _ddp_worker,
+        args=(2, _free_port(), str(phantom_root), str(run), str(tmp_path)),
+        nprocs=2,
+        join=True,
+    )
     r0 = json.loads((tmp_path / "rank0.json").read_text())
     r1 = json.loads((tmp_path / "rank1.json").read_text())
     assert r0["world_size"] == 2 and r0["steps"] == 4
@@ -136,7 +145,7 @@ def test_context_slices_and_settings_guard(phantom_root, tmp_path):
     """context=3 trains and predicts with 3 input channels; resume refuses other settings."""
     from e2net_eval.data import open_dataset
     from e2net_eval.inference.predictor import predict_volume
-    from e2net_eval.training.rundir import load_trained
+    from e2net_eval.runtime.weights import load_trained
 
     run = tmp_path / "ctx"
     train("stage1", phantom_root, run, max_steps=1, context=3, **TINY)
@@ -161,7 +170,7 @@ def test_context_slices_and_settings_guard(phantom_root, tmp_path):
 
 def test_backbone_weights_load_into_every_encoder(tmp_path):
     import reference_models
-    from e2net_eval.training.runtime import load_backbone
+    from e2net_eval.runtime.weights import load_backbone
 
     torch.manual_seed(1)
     source = reference_models.create_model("stage1", profile="small")

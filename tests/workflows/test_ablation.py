@@ -16,8 +16,8 @@ import e2net_eval.data
 import e2net_eval.inference
 import e2net_eval.metrics
 import e2net_eval.training
-from e2net_eval.report.rundir import CONFIG_ORDER
 from e2net_eval.workflows import ablation as wf
+from reference_models import get_model, list_models
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from report.fakes import fake_summary, write_summary  # noqa: E402
@@ -121,20 +121,20 @@ def test_default_run_order_and_leak_free_split(rec, tmp_path, run_cli):
     run = tmp_path / "run"
     code, out, err = run_cli("ablation", "-o", run, "--seed", "3")
     assert code == 0, err
-    assert rec.stage_calls("train") == list(CONFIG_ORDER)
+    assert rec.stage_calls("train") == list_models()
     assert rec.calls.index(("make_split", None)) < rec.calls.index(("train", "stage1"))
     split_kw = rec.kwargs[("make_split", None)]
     assert sorted(split_kw["exclude"]) == sorted(OVERLAP) and split_kw["seed"] == 3
     assert split_kw["n_val"] == wf.PHANTOM_N_VAL
     kw = rec.kwargs[("train", "edge")]
     assert kw["split"] == run / "split.json" and kw["seed"] == 3 and kw["resume"] is True
-    assert kw["max_steps"] == wf.MAX_STEPS["small"]["edge"] and kw["profile"] == "small"
+    assert kw["max_steps"] == get_model("edge").steps_for("small") and kw["profile"] == "small"
     split = json.loads((run / "split.json").read_text())
     assert not set(split["train"]) & set(OVERLAP)
     val_kw = rec.kwargs[("predict", ("lits", "dist_dcff"))]
     assert val_kw["case_ids"] == split["validation"]
     assert rec.kwargs[("predict", ("ircadb", "dist_dcff"))]["case_ids"] is None
-    assert len(rec.stage_calls("evaluate")) == 2 * len(CONFIG_ORDER)
+    assert len(rec.stage_calls("evaluate")) == 2 * len(list_models())
     summary = json.loads((run / "eval" / "ircadb" / "edge" / "summary.json").read_text())
     assert summary["meta"]["ablation"]["protocol"] == "leak-free"
     assert (
@@ -146,7 +146,7 @@ def test_default_run_order_and_leak_free_split(rec, tmp_path, run_cli):
     )
     state = json.loads((run / "ablation_state.json").read_text())
     assert all(s["done"] for s in state["steps"].values()) and len(state["steps"]) == len(
-        wf.plan(wf.AblationArgs(out=run, configs=list(CONFIG_ORDER)))
+        wf.plan(wf.AblationArgs(out=run, configs=list_models()))
     )
     html = (run / "report" / "report.html").read_text()
     assert "protocol leak-free, profile small, seed 3" in html

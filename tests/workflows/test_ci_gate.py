@@ -20,11 +20,15 @@ REPO = Path(__file__).resolve().parents[2]
 BASELINE = REPO / "leaderboards" / "ci-baseline"
 CI_STEPS = 40
 TOLERANCES = (
-    "--default-tolerance", "0.02",  # Dice, VOE, |RVD|, burden, detection: 2 points
-    "--tolerance", "*.assd=1.5",  # mm (phantom voxels are about 3 mm)
-    "--tolerance", "*.rmsd=2.0",
-    "--tolerance", "*.mssd=8.0",
-)  # fmt: skip
+    "--default-tolerance",
+    "0.02",  # Dice, VOE, |RVD|, burden, detection: 2 points
+    "--tolerance",
+    "*.assd=1.5",  # mm (phantom voxels are about 3 mm)
+    "--tolerance",
+    "*.rmsd=2.0",
+    "--tolerance",
+    "*.mssd=8.0",
+)
 
 
 def test_fast_ablation_does_not_regress(tmp_path, run_cli):

@@ -1,14 +1,7 @@
-"""The layout of an ablation run directory, and reading its summaries for a report.
+"""What a report reads from an ablation run: its description and every summary.
 
-```
-RUN/ablation.json                      protocol, profile, seed, split, configs, data roots
-RUN/ablation_state.json                finished steps (resume bookkeeping)
-RUN/data/{lits,ircadb}/                phantom data sets (only when generated)
-RUN/train/                             training run dir: split.json, <config>/best.pt, ...
-RUN/pred/<set>/<config>/<case>.nii.gz  predictions; <set> is "lits_val" or "ircadb"
-RUN/eval/<set>/<config>/summary.json   evaluate() output (+ per_case.csv)
-RUN/report/                            the report written at the end
-```
+The run layout is `e2net_eval.rundir`'s (its writers own it); configurations are ordered and
+labelled by the catalogue (`reference_models/registry.py`).
 """
 
 from __future__ import annotations
@@ -18,36 +11,16 @@ from pathlib import Path
 from typing import Any
 
 from e2net_eval.errors import InputError
+from e2net_eval.rundir import ABLATION_JSON, SET_TITLES, eval_summaries
 from e2net_eval.util.jsonio import load_json
+from reference_models.registry import get_model, list_models, model_sort_key
 
-ABLATION_JSON = "ablation.json"
-STATE_JSON = "ablation_state.json"
-SETS = ("lits_val", "ircadb")
-SET_TITLES = {"lits_val": "LiTS validation", "ircadb": "3DIRCADb"}
-#: Table 3's order; also the order of the paired tests.
-CONFIG_ORDER = ("stage1", "baseline", "edge", "dist", "edge_dcff", "dist_dcff")
-CONFIG_LABELS = {
-    "stage1": "1st stage",
-    "baseline": "Baseline (2nd stage)",
-    "edge": "+ edge",
-    "dist": "+ dist",
-    "edge_dcff": "+ edge + DCFF",
-    "dist_dcff": "+ dist + DCFF",
-}
-PROTOCOLS = ("leak-free", "paper")
+config_sort_key = model_sort_key
 
 
-def pred_dir(run: str | Path, set_name: str, config: str) -> Path:
-    return Path(run) / "pred" / set_name / config
-
-
-def eval_dir(run: str | Path, set_name: str, config: str) -> Path:
-    return Path(run) / "eval" / set_name / config
-
-
-def config_sort_key(config: str) -> tuple[int, str]:
-    order = CONFIG_ORDER.index(config) if config in CONFIG_ORDER else len(CONFIG_ORDER)
-    return order, config
+def segments_tumour(config: str) -> bool:
+    """Whether a configuration has a tumour output (catalogue; unknown names: assume so)."""
+    return config not in list_models() or get_model(config).segments_tumour
 
 
 @dataclass
@@ -103,16 +76,10 @@ def load_run(run: str | Path) -> RunResults:
     if not isinstance(info, dict):
         raise InputError("expected a JSON object", path=info_path)
     results = RunResults(root=root, info=info)
-    for set_name in SETS:
-        base = root / "eval" / set_name
-        if not base.is_dir():
-            continue
-        for cfg_dir in sorted(p for p in base.iterdir() if p.is_dir()):
-            path = cfg_dir / "summary.json"
-            if path.is_file():
-                summary = _read(path)
-                _check_summary(summary, path)
-                results.summaries.setdefault(set_name, {})[cfg_dir.name] = summary
+    for (set_name, config), path in eval_summaries(root).items():
+        summary = _read(path)
+        _check_summary(summary, path)
+        results.summaries.setdefault(set_name, {})[config] = summary
     if not results.summaries:
         raise InputError("no eval/<set>/<config>/summary.json in this run", path=root)
     return results

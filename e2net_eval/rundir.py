@@ -1,0 +1,179 @@
+"""The run directory: one layout, written by training and the ablation, read by the rest.
+
+A *training run* (``e2net-eval train -o RUN``; the ablation's ``RUN/train``)::
+
+    RUN/split.json                    the train/validation split every config of the run uses
+    RUN/cache/<dataset key>/<case>/   windowed slices (training/cache.py)
+    RUN/<config>/settings.json        profile, hyper-parameters, seed, device
+    RUN/<config>/checkpoint_last.pt   written every epoch (and when a run stops early)
+    RUN/<config>/best.pt              weights with the lowest validation loss (used by predict)
+    RUN/<config>/metrics.jsonl        one JSON line per epoch
+    RUN/<config>/done.json            written once training has stopped (reruns skip it)
+
+An *ablation run* (``e2net-eval ablation -o RUN``)::
+
+    RUN/ablation.json                      protocol, profile, seed, split, configs, data roots
+    RUN/ablation_state.json                finished steps (resume bookkeeping)
+    RUN/data/{lits,ircadb}/                phantom data sets (only when generated)
+    RUN/train/                             the training run above
+    RUN/pred/<set>/<config>/<case>.nii.gz  predictions; <set> is "lits_val" or "ircadb"
+    RUN/eval/<set>/<config>/summary.json   evaluate() output (+ per_case.csv)
+    RUN/report/                            the report written at the end
+
+The writers (training/trainer.py, workflows/ablation.py) own this layout; the readers
+(inference, report, regress) take every path from here. The module imports no torch and no
+numpy, so light commands can use it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from e2net_eval.errors import InputError
+from e2net_eval.util.jsonio import dump_json, load_json
+
+# -- a training run ----------------------------------------------------------------------
+SPLIT_JSON = "split.json"
+CACHE_DIR = "cache"
+SETTINGS_JSON = "settings.json"
+LAST_CHECKPOINT = "checkpoint_last.pt"
+BEST_CHECKPOINT = "best.pt"
+METRICS_JSONL = "metrics.jsonl"
+DONE_JSON = "done.json"
+#: What `--force` removes from a configuration folder before starting over.
+ATTEMPT_FILES = (DONE_JSON, LAST_CHECKPOINT, BEST_CHECKPOINT, METRICS_JSONL)
+
+# -- an ablation run ---------------------------------------------------------------------
+ABLATION_JSON = "ablation.json"
+STATE_JSON = "ablation_state.json"
+LOCK_FILE = ".ablation.lock"
+SETS = ("lits_val", "ircadb")
+SET_TITLES = {"lits_val": "LiTS validation", "ircadb": "3DIRCADb"}
+PROTOCOLS = ("leak-free", "paper")
+SUMMARY_JSON = "summary.json"
+PER_CASE_CSV = "per_case.csv"
+
+
+def config_dir(run_dir: str | Path, config: str) -> Path:
+    """``RUN/<config>``: one trained configuration of a training run."""
+    return Path(run_dir) / config
+
+
+def weights_path(run_dir: str | Path, config: str) -> Path | None:
+    """The weights `predict` uses: ``best.pt``, else ``checkpoint_last.pt``, else None."""
+    folder = config_dir(run_dir, config)
+    for name in (BEST_CHECKPOINT, LAST_CHECKPOINT):
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def trained_configs(run_dir: str | Path) -> list[str]:
+    """Configurations of the training run that have weights to predict with."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        return []
+    return sorted(p.name for p in run_dir.iterdir() if p.is_dir() and weights_path(run_dir, p.name))
+
+
+def default_stage2(run_dir: str | Path) -> str | None:
+    """The most complete stage-2 configuration trained in the run (catalogue order), or None."""
+    from reference_models.registry import stage2_preference
+
+    have = set(trained_configs(run_dir))
+    return next((c for c in stage2_preference() if c in have), None)
+
+
+def split_lists(split: dict[str, Any], path: str | Path | None = None) -> tuple[list, list]:
+    """(train ids, validation ids) of a split dict (``train`` and ``val``/``validation``)."""
+    train = split.get("train")
+    val = split.get("val", split.get("validation"))
+    if not isinstance(train, list) or not isinstance(val, list) or not train or not val:
+        raise InputError("a split needs non-empty 'train' and 'val' lists of case ids", path=path)
+    overlap = set(map(str, train)) & set(map(str, val))
+    if overlap:
+        raise InputError(f"cases in both train and val: {sorted(overlap)[:5]}", path=path)
+    return [str(c) for c in train], [str(c) for c in val]
+
+
+def resolve_split(
+    run_dir: Path, case_ids: list[str], split_path: str | Path | None, *, seed: int, write: bool
+) -> tuple[list[str], list[str]]:
+    """The run's split: from `split_path`, else ``RUN/split.json``, else made now.
+
+    A made split is the data layer's paper split (111/20, proportional for other sizes)
+    seeded with `seed` (the split seed, independent of the training seed).
+
+    A run has one split: a different `split_path` for an existing run is an input error.
+    Only the writing process (`write`) saves ``RUN/split.json``.
+    """
+    saved = Path(run_dir) / SPLIT_JSON
+    if split_path is not None:
+        try:
+            split = load_json(split_path)
+        except (OSError, json.JSONDecodeError) as exc:
+            raise InputError(f"cannot read split: {exc}", path=split_path) from exc
+        if saved.is_file():
+            old = load_json(saved)
+            if split_lists(old, saved) != split_lists(split, split_path):
+                raise InputError(
+                    f"the run already has a different split ({saved})", path=split_path
+                )
+    elif saved.is_file():
+        split = load_json(saved)
+    else:
+        from e2net_eval.data import make_split
+
+        split = make_split(case_ids, seed)
+    train, val = split_lists(split, split_path or saved)
+    missing = sorted(set(train + val) - set(case_ids))
+    if missing:
+        raise InputError(
+            f"{len(missing)} split case(s) not in the dataset, e.g. {missing[0]!r}",
+            path=split_path or saved,
+        )
+    if write and not saved.is_file():
+        dump_json(saved, split)
+    return train, val
+
+
+def train_dir(run: str | Path) -> Path:
+    """``RUN/train``: the ablation's training run."""
+    return Path(run) / "train"
+
+
+def data_dir(run: str | Path, name: str) -> Path:
+    """``RUN/data/<name>``: a phantom data set the ablation generated."""
+    return Path(run) / "data" / name
+
+
+def pred_dir(run: str | Path, set_name: str, config: str) -> Path:
+    return Path(run) / "pred" / set_name / config
+
+
+def eval_dir(run: str | Path, set_name: str, config: str) -> Path:
+    return Path(run) / "eval" / set_name / config
+
+
+def report_dir(run: str | Path) -> Path:
+    return Path(run) / "report"
+
+
+def is_ablation_run(path: str | Path) -> bool:
+    """True when `path` holds an ablation run (its ``ablation.json``)."""
+    return (Path(path) / ABLATION_JSON).is_file()
+
+
+def eval_summaries(run: str | Path) -> dict[tuple[str, str], Path]:
+    """Every ``RUN/eval/<set>/<config>/summary.json`` of an ablation run, by (set, config)."""
+    found = {}
+    for set_name in SETS:
+        base = Path(run) / "eval" / set_name
+        if not base.is_dir():
+            continue
+        for cfg in sorted(p for p in base.iterdir() if p.is_dir()):
+            if (cfg / SUMMARY_JSON).is_file():
+                found[(set_name, cfg.name)] = cfg / SUMMARY_JSON
+    return found
