@@ -23,6 +23,21 @@ def git_commit() -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
+def torch_version() -> str | None:
+    """torch's version without importing torch (scoring never needs it): the running
+    module's when torch is loaded, else the installed distribution's."""
+    import sys
+
+    if "torch" in sys.modules:
+        return str(sys.modules["torch"].__version__)
+    try:
+        from importlib.metadata import PackageNotFoundError, version
+
+        return version("torch")
+    except PackageNotFoundError:  # pragma: no cover - torch is a dependency
+        return None
+
+
 def run_meta(**extra: Any) -> dict[str, Any]:
     """A `meta` block for summary files; `extra` adds config, seed, device and the like."""
     meta: dict[str, Any] = {
@@ -32,11 +47,6 @@ def run_meta(**extra: Any) -> dict[str, Any]:
         "python": platform.python_version(),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
-    try:
-        import torch
-
-        meta["torch"] = torch.__version__
-    except ImportError:  # pragma: no cover - torch is a dependency
-        meta["torch"] = None
+    meta["torch"] = torch_version()
     meta.update(extra)
     return meta

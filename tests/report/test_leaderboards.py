@@ -18,20 +18,21 @@ from e2net_eval.report.leaderboards import (
 )
 
 _REPO = Path(__file__).resolve().parents[2]
-# The paper text lives in the project's shared folder beside the clone (../shared), not in
-# the repository; E2NET_PAPER points elsewhere.
-PAPER = next(
-    (
-        p
-        for p in (
-            Path(os.environ.get("E2NET_PAPER", "")),
-            _REPO.parent / "shared" / "paper" / "e2net-paper.txt",
-            Path("/work/shared/paper/e2net-paper.txt"),
-        )
-        if p.is_file()
-    ),
-    _REPO.parent / "shared" / "paper" / "e2net-paper.txt",
-)
+
+
+def _find_paper() -> Path:
+    """The paper text: $E2NET_PAPER, else ``shared/paper/e2net-paper.txt`` in the nearest
+    folder above the clone that has one (the project keeps it beside its clones)."""
+    if os.environ.get("E2NET_PAPER"):
+        return Path(os.environ["E2NET_PAPER"])
+    for folder in _REPO.parents:
+        candidate = folder / "shared" / "paper" / "e2net-paper.txt"
+        if candidate.is_file():
+            return candidate
+    return _REPO.parent / "shared" / "paper" / "e2net-paper.txt"
+
+
+PAPER = _find_paper()
 CELL = re.compile(r"^(-|\d+\.\d+)$")
 
 

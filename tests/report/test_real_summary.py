@@ -8,7 +8,7 @@ import pytest
 
 from e2net_eval.data import write_phantom
 from e2net_eval.metrics import evaluate
-from e2net_eval.report.directions import higher_is_better
+from e2net_eval.report.directions import higher_is_better, uses_absolute_value
 from e2net_eval.report.regress import compare, flatten_summary, load_metrics
 from e2net_eval.report.results import load_run
 from e2net_eval.report.tables import build_tables
@@ -29,13 +29,34 @@ def real_summary(tmp_path_factory):
     return run
 
 
-def test_every_gated_metric_has_a_direction(real_summary):
+def _worse(key: str, value: float) -> float:
+    """`value` moved against the metric's direction by 0.1 (|RVD|: further from 0)."""
+    if uses_absolute_value(key):
+        return value - 0.1 if value <= 0 else value + 0.1
+    return value - 0.1 if higher_is_better(key) else value + 0.1
+
+
+def test_every_gated_metric_of_a_real_summary_is_gated_the_right_way(real_summary):
+    """Each defined metric of what `evaluate` writes, made worse alone, fails the gate;
+    made better alone, passes it (a direction missing or flipped in the registry fails)."""
     metrics = load_metrics(real_summary)
     assert metrics["eval/lits_val/dist_dcff/liver.dice_per_case"] == pytest.approx(1.0)
+    defined = [k for k, v in metrics.items() if v is not None]
+    assert len(defined) >= 20
     for key in metrics:
         assert higher_is_better(key) is not None, key
-    deltas = compare(metrics, metrics)
-    assert all(d.status in ("ok", "undefined") for d in deltas)
+    for key in defined:
+        worse = {**metrics, key: _worse(key, metrics[key])}
+        statuses = {d.key: d.status for d in compare(worse, metrics)}
+        assert statuses[key] == "worse", key
+        assert {s for k, s in statuses.items() if k != key} <= {"ok", "undefined"}, key
+        if uses_absolute_value(key):  # |RVD|: only a non-zero value can get better (halved)
+            if metrics[key] == 0:
+                continue
+            better = {**metrics, key: metrics[key] / 2}
+        else:
+            better = {**metrics, key: 2 * metrics[key] - worse[key]}
+        assert {d.key: d.status for d in compare(better, metrics)}[key] == "better", key
 
 
 def test_tables_from_a_real_summary(real_summary):

@@ -86,7 +86,6 @@ def test_stage1_only_and_largest_component(phantom_root):
 
 
 def _evaluate(run_cli, pred, ref, out):
-    pytest.importorskip("e2net_eval.metrics.evaluate", reason="the metrics stage is not merged yet")
     code, _, err = run_cli("evaluate", pred, ref, "-o", out, "--no-progress")
     assert code == 0, err
     return json.loads((out / "summary.json").read_text())

@@ -235,7 +235,6 @@ def rec_real_data(monkeypatch):
     return r
 
 
-@pytest.mark.skipif(not hasattr(e2net_eval.data, "find_overlap"), reason="data layer missing")
 def test_real_phantom_overlap_and_split(rec_real_data, tmp_path):
     run = tmp_path / "run"
     wf.run_ablation(wf.AblationArgs(out=run, configs=["baseline"], seed=1))

@@ -7,25 +7,20 @@ import re
 
 import pytest
 
-import e2net_eval.inference
-import e2net_eval.training
 from e2net_eval.workflows.ablation import PHANTOM_IRCADB_INDICES
+from reference_models import list_models
 
 pytestmark = pytest.mark.slow
 
 STEPS = "3"  # enough to exercise every stage; the numbers are not the point here
 
 
-@pytest.mark.skipif(
-    not (hasattr(e2net_eval.training, "train") and hasattr(e2net_eval.inference, "predict")),
-    reason="training/inference stages not installed",
-)
 def test_ablation_end_to_end(tmp_path, run_cli):
     run = tmp_path / "run"
     code, out, err = run_cli("ablation", "-o", run, "--max-steps", STEPS, "--device", "cpu")
     assert code == 0, err
     for set_name in ("lits_val", "ircadb"):
-        for config in ("stage1", "baseline", "edge", "dist", "edge_dcff", "dist_dcff"):
+        for config in list_models():
             summary = json.loads((run / "eval" / set_name / config / "summary.json").read_text())
             assert summary["meta"]["ablation"]["protocol"] == "leak-free"
             assert summary["n_cases"] >= 1

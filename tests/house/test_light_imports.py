@@ -1,0 +1,75 @@
+"""Light entry points: what `evaluate`, `regress`, `leaderboard` and `report`-less commands
+import. Each check runs the real CLI in a fresh interpreter and lists the heavy packages
+that ended up in `sys.modules`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+HEAVY = ("torch", "numpy", "scipy", "matplotlib", "nibabel", "pydicom", "edt", "cc3d", "tqdm")
+
+_PROBE = """
+import json, sys
+from e2net_eval.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit as exc:
+    code = exc.code
+heavy = sorted({m.split(".")[0] for m in sys.modules} & set(json.loads(HEAVY)))
+print("@@" + json.dumps({"code": code, "heavy": heavy}))
+"""
+
+
+def _imports(*args: str) -> tuple[int, set[str]]:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    code = _PROBE.replace("HEAVY", repr(json.dumps(HEAVY)))
+    out = subprocess.run(
+        [sys.executable, "-c", code, *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        check=False,
+    ).stdout
+    line = next(x for x in out.splitlines() if x.startswith("@@"))
+    result = json.loads(line[2:])
+    return result["code"], set(result["heavy"])
+
+
+@pytest.mark.parametrize(
+    "args", [("evaluate", "--help"), ("regress", "--help"), ("leaderboard", "--help")]
+)
+def test_help_of_light_commands_imports_nothing_heavy(args):
+    code, heavy = _imports(*args)
+    assert code == 0 and heavy == set(), heavy
+
+
+def test_regress_imports_only_json_and_registry_code():
+    base = REPO / "leaderboards" / "ci-baseline"
+    code, heavy = _imports("regress", base, base)
+    assert code == 0 and heavy == set(), heavy
+
+
+def test_leaderboard_imports_nothing_heavy():
+    code, heavy = _imports("leaderboard", "--table", "3")
+    assert code == 0 and heavy == set(), heavy
+
+
+def test_evaluate_scores_without_torch_or_matplotlib(tmp_path):
+    from e2net_eval.data import write_phantom
+
+    write_phantom(tmp_path / "ref", "lits", 1, seed=1, size=32, slices=(8, 10))
+    preds = tmp_path / "pred"
+    preds.mkdir()
+    (preds / "0.nii").write_bytes((tmp_path / "ref" / "segmentation-0.nii").read_bytes())
+    code, heavy = _imports("evaluate", preds, tmp_path / "ref", "-o", tmp_path / "out")
+    assert code == 0, heavy
+    assert not heavy & {"torch", "matplotlib"}, heavy
+    assert (tmp_path / "out" / "summary.json").is_file()
