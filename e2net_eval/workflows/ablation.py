@@ -143,6 +143,10 @@ def run_ablation(args: AblationArgs, *, echo: Callable[[str], None] = log.info) 
         if root is not None and not Path(root).is_dir():
             raise InputError("data folder not found", path=root)
     args.configs = normalise_configs(args.configs)
+    if args.device != "auto":  # a bad --device fails now, not after the data and the split
+        from e2net_eval.runtime.device import resolve_device
+
+        resolve_device(args.device)
     run = Path(args.out)
     run.mkdir(parents=True, exist_ok=True)
     with run_lock(run):

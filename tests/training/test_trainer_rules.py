@@ -1,0 +1,83 @@
+"""The trainer's rules without training: resume decisions, settings guards, the shape of
+the code (one object, short steps, no formatter switched off)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from e2net_eval.errors import InputError
+from e2net_eval.training import trainer as t
+from e2net_eval.training.settings import settings_for
+
+TRAINER = Path(t.__file__)
+DONE_STEPS = {"reason": "max_steps", "steps": 5, "epochs": 1}
+DONE_EPOCHS = {"reason": "max_epochs", "steps": 50, "epochs": 4}
+
+
+def _decide(done=None, ckpt=False, resume=False, force=False, max_steps=None, max_epochs=None):
+    return t.resume_decision(
+        done, ckpt, resume=resume, force=force, max_steps=max_steps, max_epochs=max_epochs
+    )
+
+
+def test_resume_decisions():
+    assert _decide() == t.START
+    assert _decide(ckpt=True) == t.REFUSE  # a checkpoint and no --resume
+    assert _decide(ckpt=True, resume=True) == t.CONTINUE
+    assert _decide(DONE_STEPS, ckpt=True, force=True) == t.START_OVER
+    assert _decide(DONE_STEPS, ckpt=True, max_steps=9) == t.SKIP  # done, no --resume
+    assert _decide(DONE_STEPS, ckpt=True, resume=True, max_steps=5) == t.SKIP  # not raised
+    assert _decide(DONE_STEPS, ckpt=True, resume=True, max_steps=9) == t.CONTINUE
+    assert _decide(DONE_STEPS, ckpt=True, resume=True, max_epochs=9) == t.SKIP  # other limit
+    assert _decide(DONE_EPOCHS, ckpt=True, resume=True, max_epochs=5) == t.CONTINUE
+    assert _decide({"reason": "schedule", "steps": 3, "epochs": 9}, True, True, max_steps=99) == (
+        t.SKIP
+    )  # the schedule stopped it: nothing to resume to
+
+
+def test_resume_guards():
+    settings = settings_for("small")
+    state = {"seed": 0, "settings": settings.to_dict()}
+    t.check_resumable(state, 0, settings)
+    more = settings_for("small", max_epochs=99, num_workers=2, steps_per_epoch=7)
+    t.check_resumable(state, 0, more)  # limits and loader processes may change
+    with pytest.raises(InputError, match="seed"):
+        t.check_resumable(state, 1, settings)
+    with pytest.raises(InputError, match="batch_size"):
+        t.check_resumable(state, 0, settings_for("small", batch_size=4))
+    listed = {**settings.to_dict(), "margin_px": [10, 60]}  # JSON lists equal tuples
+    assert t.changed_settings(listed, settings.to_dict()) == []
+
+
+def test_trainer_functions_are_short_and_formatted():
+    source = TRAINER.read_text(encoding="utf-8")
+    assert "fmt: skip" not in source and "fmt: off" not in source
+    tree = ast.parse(source)
+    lengths = {
+        node.name: node.end_lineno - node.lineno + 1
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+    }
+    assert max(lengths.values()) <= 60, sorted(lengths.items(), key=lambda kv: -kv[1])[:3]
+    assert {"prepare", "build", "run_epoch", "validate", "checkpoint", "finish"} <= set(lengths)
+
+
+def test_bench_reuses_the_trainers_steps(monkeypatch):
+    """`bench train` runs `Trainer.step` (the trainer's network, optimiser and step)."""
+    import torch
+
+    from e2net_eval.training import bench
+
+    calls = []
+    real = t.Trainer.step
+
+    def spy(self, batch):
+        calls.append(self.job.config)
+        return real(self, batch)
+
+    monkeypatch.setattr(t.Trainer, "step", spy)
+    row = bench._train_row("baseline", "small", 2, 1, torch.device("cpu"))
+    assert calls == ["baseline", "baseline"] and row["batch_size"] == 2
