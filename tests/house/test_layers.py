@@ -65,3 +65,18 @@ def test_shared_modules_and_models_import_no_stage():
         assert stages <= {"data"}, (path, stages)  # rundir makes a split with the data layer
     for path in (REPO / "reference_models").rglob("*.py"):
         assert not any(m.startswith("e2net_eval") for m in _imports(path)), path
+
+
+def test_cli_knows_every_command_of_every_module():
+    """cli.py's name -> module map matches what the command modules declare."""
+    import importlib
+
+    from e2net_eval import cli
+
+    for mapping, attr in ((cli.COMMAND_MODULES, "COMMANDS"), (cli.BENCH_MODULES, "BENCH_COMMANDS")):
+        declared = {}
+        for path in (PKG / "commands").glob("*.py"):
+            module = importlib.import_module(f"e2net_eval.commands.{path.stem}")
+            for command in getattr(module, attr, []):
+                declared[command.name] = path.stem
+        assert declared == mapping
