@@ -1,4 +1,4 @@
-"""Training stage: slice cache, slice datasets, trainer, checkpoints, run directory, benches.
+"""Training stage: slice cache, slice datasets, the Trainer, checkpoints, schedule, bench.
 
 ``from e2net_eval.training import train`` (imported lazily, so the CLI starts without torch).
 """
