@@ -30,6 +30,12 @@ _LAZY = {
     "mssd": "surface",
     "rmsd": "surface",
     "surface_distances": "surface",
+    "hd95": "surface",
+    "hd95_pooled": "surface",
+    "masd": "surface",
+    "nsd": "surface",
+    "PanopticCounts": "panoptic",
+    "panoptic_quality": "panoptic",
 }
 
 __all__ = ["METRICS", "Metric", "MetricInfo", "evaluate", "find_prediction", *_LAZY]

@@ -92,6 +92,44 @@ def label_components(
     return labels, int(n)
 
 
+@dataclass(frozen=True)
+class LesionOverlaps:
+    """Components of both tumour masks and their pairwise overlaps (voxel counts).
+
+    ``inter[i, j]`` = voxels shared by predicted component i+1 and reference lesion j+1;
+    ``pred_size`` and ``ref_size`` = voxels of each component. Lesion matching and the
+    panoptic scores (`e2net_eval.metrics.panoptic`) both read this one table.
+    """
+
+    inter: np.ndarray  # (n_pred, n_ref) int64
+    pred_size: np.ndarray  # (n_pred,) int64
+    ref_size: np.ndarray  # (n_ref,) int64
+
+    @property
+    def n_pred(self) -> int:
+        return int(self.pred_size.size)
+
+    @property
+    def n_ref(self) -> int:
+        return int(self.ref_size.size)
+
+
+def lesion_overlaps(
+    pred: np.ndarray, ref: np.ndarray, connectivity: int = LESION_CONNECTIVITY
+) -> LesionOverlaps:
+    """Label both boolean tumour masks into 3D components and count their overlaps."""
+    if pred.shape != ref.shape:
+        raise ValueError(f"mask shapes differ: {pred.shape} vs {ref.shape}")
+    p_lab, n_p = label_components(pred, connectivity)
+    r_lab, n_r = label_components(ref, connectivity)
+    p_size = np.bincount(p_lab.ravel(), minlength=n_p + 1)[1:].astype(np.int64)
+    r_size = np.bincount(r_lab.ravel(), minlength=n_r + 1)[1:].astype(np.int64)
+    both = (p_lab > 0) & (r_lab > 0)
+    pairs = p_lab[both].astype(np.int64) * (n_r + 1) + r_lab[both].astype(np.int64)
+    inter = np.bincount(pairs, minlength=(n_p + 1) * (n_r + 1)).reshape(n_p + 1, n_r + 1)
+    return LesionOverlaps(inter[1:, 1:].astype(np.int64), p_size, r_size)
+
+
 def match_lesions(
     pred: np.ndarray,
     ref: np.ndarray,
@@ -100,18 +138,12 @@ def match_lesions(
     connectivity: int = LESION_CONNECTIVITY,
 ) -> LesionMatch:
     """Match predicted to reference lesions of one case (boolean tumour masks, same shape)."""
-    if pred.shape != ref.shape:
-        raise ValueError(f"mask shapes differ: {pred.shape} vs {ref.shape}")
-    p_lab, n_p = label_components(pred, connectivity)
-    r_lab, n_r = label_components(ref, connectivity)
-    p_size = np.bincount(p_lab.ravel(), minlength=n_p + 1)[1:].astype(np.int64)
-    r_size = np.bincount(r_lab.ravel(), minlength=n_r + 1)[1:].astype(np.int64)
-    # inter[i, j]: voxels shared by prediction i+1 and reference lesion j+1.
-    both = (p_lab > 0) & (r_lab > 0)
-    pairs = p_lab[both].astype(np.int64) * (n_r + 1) + r_lab[both].astype(np.int64)
-    inter = np.bincount(pairs, minlength=(n_p + 1) * (n_r + 1)).reshape(n_p + 1, n_r + 1)
-    inter = inter[1:, 1:]
-    return _match_from_overlaps(inter, p_size, r_size, iou_threshold)
+    return match_from_overlaps(lesion_overlaps(pred, ref, connectivity), iou_threshold)
+
+
+def match_from_overlaps(ov: LesionOverlaps, iou_threshold: float = DETECTION_IOU) -> LesionMatch:
+    """`match_lesions` on an already computed overlap table."""
+    return _match_from_overlaps(ov.inter, ov.pred_size, ov.ref_size, iou_threshold)
 
 
 def _match_from_overlaps(

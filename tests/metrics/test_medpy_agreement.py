@@ -16,28 +16,9 @@ from scipy import ndimage
 mb = pytest.importorskip("medpy.metric.binary")
 
 from e2net_eval.metrics import dice, rvd, score_case, surface_distances, voe  # noqa: E402
+from tests.metrics.random_cases import random_pair  # noqa: E402
 
 _medpy_surface = getattr(mb, "__surface_distances")
-
-
-def random_pair(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Two overlapping blobs (or scattered specks) in a random small volume."""
-    shape = tuple(int(v) for v in rng.integers(8, 36, size=3))
-    kind = rng.integers(0, 3)
-    if kind == 0:  # blob and a perturbed copy
-        base = ndimage.gaussian_filter(rng.random(shape), 2.0)
-        thr = np.quantile(base, rng.uniform(0.5, 0.9))
-        ref = base > thr
-        pred = (base + rng.normal(0, 0.01, shape)) > thr * rng.uniform(0.98, 1.02)
-    elif kind == 1:  # independent random blobs
-        ref = ndimage.binary_dilation(rng.random(shape) > 0.97, iterations=int(rng.integers(1, 3)))
-        pred = ndimage.binary_dilation(rng.random(shape) > 0.97, iterations=int(rng.integers(1, 3)))
-    else:  # scattered specks touching the borders
-        ref = rng.random(shape) > 0.8
-        pred = rng.random(shape) > 0.85
-    ref[0, 0, 0] = True  # never empty
-    pred[-1, -1, -1] = True
-    return pred, ref
 
 
 CASES = list(range(40))
@@ -55,7 +36,7 @@ def test_agreement(seed):
     d_pr = _medpy_surface(pred, ref, spacing, connectivity)
     d_rp = _medpy_surface(ref, pred, spacing, connectivity)
     rmsd_ref = math.sqrt((np.sum(d_pr**2) + np.sum(d_rp**2)) / (d_pr.size + d_rp.size))
-    for method in ("kdtree", "edt", "auto"):
+    for method in ("scan", "kdtree", "edt", "auto"):
         sd = surface_distances(pred, ref, spacing, connectivity, method=method)
         assert sd.assd() == pytest.approx(mb.assd(pred, ref, spacing, connectivity), rel=1e-6)
         assert sd.mssd() == pytest.approx(mb.hd(pred, ref, spacing, connectivity), rel=1e-6)

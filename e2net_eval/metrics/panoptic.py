@@ -1,0 +1,135 @@
+"""Lesion-wise panoptic scores: recognition, segmentation and panoptic quality, lesion Dice.
+
+Lesions are the 3D connected components of the tumour masks (6-connectivity by default,
+as lesion detection). A predicted and a reference lesion match when their IoU is > 0.5,
+strictly; at that threshold a lesion can match at most one other (two matches would need
+more than all of its voxels), so the matching is unique and equals panoptica's naive
+threshold matcher (``NaiveThresholdMatching(IOU, 0.5, strict_threshold=True)``) and the
+COCO panoptic matching. Unlike lesion detection (`e2net_eval.metrics.lesions`), nothing is
+merged. With TP matched pairs, FP unmatched predictions and FN unmatched reference lesions
+(Kirillov et al., "Panoptic segmentation", CVPR 2019; BraTS 2023 lesion-wise Dice):
+
+- RQ = TP / (TP + FP/2 + FN/2), the lesion F1;
+- SQ = mean IoU of the matched pairs;
+- PQ = sum of matched IoU / (TP + FP/2 + FN/2) = SQ x RQ;
+- lesion Dice = sum of matched Dice / (TP + FP + FN): every missed and every false lesion
+  counts as Dice 0 (the BraTS 2023 lesion-wise Dice, with this matching).
+
+Empty rules (also for sums over a set): no lesion in either mask -> RQ = PQ = lesion
+Dice = 1 and SQ undefined (nothing matched to average; the BraTS rule that two empty masks
+agree perfectly). Lesions but no match (one side empty, or no pair above 0.5) -> RQ = PQ =
+lesion Dice = 0, SQ undefined. panoptica returns NaN for all four in the first case and
+SQ = 0 in the second (its default edge-case handler); docs/metrics.md lists both.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from e2net_eval.metrics.lesions import LESION_CONNECTIVITY, LesionOverlaps, lesion_overlaps
+
+PANOPTIC_IOU = 0.5
+
+
+@dataclass(frozen=True)
+class PanopticCounts:
+    """Matched pairs, unmatched lesions and the sums of matched IoU and Dice.
+
+    Counts and sums add over cases (``a + b``), so a set-level (pooled) PQ is the PQ of
+    the summed counts.
+    """
+
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+    sum_iou: float = 0.0
+    sum_dice: float = 0.0
+
+    def __add__(self, other: PanopticCounts) -> PanopticCounts:
+        return PanopticCounts(
+            self.tp + other.tp,
+            self.fp + other.fp,
+            self.fn + other.fn,
+            self.sum_iou + other.sum_iou,
+            self.sum_dice + other.sum_dice,
+        )
+
+    @property
+    def _no_lesions(self) -> bool:
+        return self.tp + self.fp + self.fn == 0
+
+    @property
+    def rq(self) -> float:
+        """Recognition quality TP / (TP + FP/2 + FN/2); 1 with no lesion at all."""
+        if self._no_lesions:
+            return 1.0
+        return self.tp / (self.tp + 0.5 * self.fp + 0.5 * self.fn)
+
+    @property
+    def sq(self) -> float:
+        """Segmentation quality: mean IoU of the matched pairs; NaN with no match."""
+        return math.nan if self.tp == 0 else self.sum_iou / self.tp
+
+    @property
+    def pq(self) -> float:
+        """Panoptic quality sum(IoU) / (TP + FP/2 + FN/2); 1 with no lesion at all."""
+        if self._no_lesions:
+            return 1.0
+        return self.sum_iou / (self.tp + 0.5 * self.fp + 0.5 * self.fn)
+
+    @property
+    def lesion_dice(self) -> float:
+        """sum(matched Dice) / (TP + FP + FN); 1 with no lesion at all."""
+        if self._no_lesions:
+            return 1.0
+        return self.sum_dice / (self.tp + self.fp + self.fn)
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {
+            "tp": self.tp,
+            "fp": self.fp,
+            "fn": self.fn,
+            "rq": self.rq,
+            "sq": self.sq,
+            "pq": self.pq,
+            "lesion_dice": self.lesion_dice,
+        }
+
+
+def panoptic_from_overlaps(
+    ov: LesionOverlaps, iou_threshold: float = PANOPTIC_IOU
+) -> PanopticCounts:
+    """Match lesions at IoU > `iou_threshold` (>= 0.5, so the match is unique) and count."""
+    if not iou_threshold >= 0.5:
+        raise ValueError(f"iou_threshold must be >= 0.5 (one-to-one matching), not {iou_threshold}")
+    inter = ov.inter
+    sizes = ov.pred_size[:, None] + ov.ref_size[None, :]
+    union = sizes - inter
+    # IoU > t in exact integer arithmetic at t = 0.5 (2|P∩R| > |P∪R|), in float otherwise
+    if iou_threshold == 0.5:
+        matched = 2 * inter > union
+    else:
+        matched = (inter > 0) & (inter > iou_threshold * union)
+    tp = int(np.count_nonzero(matched))
+    shared = inter[matched].astype(np.float64)
+    return PanopticCounts(
+        tp=tp,
+        fp=ov.n_pred - tp,
+        fn=ov.n_ref - tp,
+        sum_iou=float(np.sum(shared / union[matched])),
+        sum_dice=float(np.sum(2.0 * shared / sizes[matched])),
+    )
+
+
+def panoptic_quality(
+    pred: np.ndarray,
+    ref: np.ndarray,
+    *,
+    iou_threshold: float = PANOPTIC_IOU,
+    connectivity: int = LESION_CONNECTIVITY,
+) -> PanopticCounts:
+    """Lesion-wise RQ, SQ, PQ and lesion Dice of two boolean tumour masks (same shape)."""
+    return panoptic_from_overlaps(lesion_overlaps(pred, ref, connectivity), iou_threshold)
