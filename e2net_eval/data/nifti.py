@@ -3,6 +3,8 @@
 Images come back as ``int16`` when the stored values are integers with slope 1 (what CT
 scanners write), otherwise ``float32``; labels come back as ``uint8``. A ``.nii.gz`` is read
 to the end of its gzip stream, so a truncated or corrupt file is an error, not a short array.
+Gzip streams are decoded by ISA-L (``isal``, about twice as fast as zlib) when it is
+installed, by the standard library otherwise; both check the CRC and length.
 """
 
 from __future__ import annotations
@@ -14,17 +16,30 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from e2net_eval.data.case import LABEL_VALUES
+try:  # ISA-L's gzip reader: same interface and checks as gzip, about 2x faster to decode
+    from isal import igzip as _gzip
+    from isal.isal_zlib import error as _isal_error
+except ImportError:  # pragma: no cover - isal is a dependency; the fallback is correct too
+    _gzip, _isal_error = gzip, zlib.error
+
+from e2net_eval.data.case import LABEL_VALUES, TUMOUR
 from e2net_eval.errors import InputError
 from e2net_eval.util.atomic import atomic_path
 
 _INT16 = np.iinfo(np.int16)
 _CHUNK = 1 << 22  # 4 MiB
-_READ_ERRORS = (OSError, EOFError, ValueError, zlib.error, nib.filebasedimages.ImageFileError)
+_READ_ERRORS = (
+    OSError,
+    EOFError,
+    ValueError,
+    zlib.error,
+    _isal_error,
+    nib.filebasedimages.ImageFileError,
+)
 
 
 def _open(path: Path):
-    return gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")
+    return _gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")
 
 
 def read_header(path: Path, case: str | None = None) -> tuple[tuple[int, ...], np.ndarray]:
@@ -138,7 +153,10 @@ def read_label(path: Path, case: str | None = None) -> tuple[np.ndarray, np.ndar
                 f"label values outside {{0, 1, 2}} (found {bad.flat[0]!r})", case=case, path=path
             )
         raw = raw.astype(np.uint8)
-    check_label_values(raw, case, path)
+    # uint8 values are >= 0, so max <= 2 proves every value is 0, 1 or 2: one fast pass,
+    # where counting every value (check_label_values) costs a bincount of the volume.
+    if raw.size and raw.max() > TUMOUR:
+        check_label_values(raw, case, path)  # names the bad values
     return raw, _affine(img), _spacing(img)
 
 
