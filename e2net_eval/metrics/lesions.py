@@ -26,6 +26,7 @@ import cc3d
 import numpy as np
 
 from e2net_eval.metrics.registry import DETECTION_IOU, LESION_CONNECTIVITY
+from e2net_eval.metrics.surface import bounding_box
 
 
 @dataclass(frozen=True)
@@ -117,17 +118,27 @@ class LesionOverlaps:
 def lesion_overlaps(
     pred: np.ndarray, ref: np.ndarray, connectivity: int = LESION_CONNECTIVITY
 ) -> LesionOverlaps:
-    """Label both boolean tumour masks into 3D components and count their overlaps."""
+    """Label both boolean tumour masks into 3D components and count their overlaps.
+
+    Works on the bounding box of the two masks' union (components cannot leave it).
+    """
+    pred, ref = np.asarray(pred, dtype=bool), np.asarray(ref, dtype=bool)
     if pred.shape != ref.shape:
         raise ValueError(f"mask shapes differ: {pred.shape} vs {ref.shape}")
+    box = bounding_box(np.logical_or(pred, ref))
+    if box is None:
+        none = np.zeros(0, dtype=np.int64)
+        return LesionOverlaps(np.zeros((0, 0), dtype=np.int64), none, none.copy())
+    pred, ref = pred[box], ref[box]
     p_lab, n_p = label_components(pred, connectivity)
     r_lab, n_r = label_components(ref, connectivity)
-    p_size = np.bincount(p_lab.ravel(), minlength=n_p + 1)[1:].astype(np.int64)
-    r_size = np.bincount(r_lab.ravel(), minlength=n_r + 1)[1:].astype(np.int64)
-    both = (p_lab > 0) & (r_lab > 0)
-    pairs = p_lab[both].astype(np.int64) * (n_r + 1) + r_lab[both].astype(np.int64)
-    inter = np.bincount(pairs, minlength=(n_p + 1) * (n_r + 1)).reshape(n_p + 1, n_r + 1)
-    return LesionOverlaps(inter[1:, 1:].astype(np.int64), p_size, r_size)
+    p_in, r_in = p_lab[pred], r_lab[ref]  # labels of the mask voxels only
+    p_size = np.bincount(p_in, minlength=n_p + 1)[1:].astype(np.int64)
+    r_size = np.bincount(r_in, minlength=n_r + 1)[1:].astype(np.int64)
+    both = np.logical_and(pred, ref)
+    pairs = (p_lab[both].astype(np.int64) - 1) * n_r + (r_lab[both].astype(np.int64) - 1)
+    inter = np.bincount(pairs, minlength=n_p * n_r).reshape(n_p, n_r)
+    return LesionOverlaps(inter.astype(np.int64), p_size, r_size)
 
 
 def match_lesions(

@@ -1,22 +1,24 @@
 """Exact distance (mm) from each voxel of one surface to the nearest voxel of another.
 
-Three exact methods, all returning float64 distances in ``np.argwhere(src)`` order, with
-voxels of `src` that lie on `dst` at distance 0:
+Three exact methods. Each takes the query voxels as flat indices into a C-ordered volume
+and returns float64 distances in that order; a query voxel on the target is at 0.
 
 - ``scan``: tries the lattice offsets around every query voxel in order of increasing
-  anisotropic length; the first offset that lands on `dst` gives the nearest distance.
-  Every offset of length <= D is tried (D chosen so that about ``SCAN_OFFSETS`` offsets
-  fit), so a voxel still unresolved after the scan is more than D away; those few go to
-  the k-d tree. Cost grows with the number of query voxels times the number of offsets
-  tried, so it wins when the two surfaces are close, as they are for any reasonable
-  segmentation (a liver: 3-4x faster than the k-d tree alone). When the scan stops paying
-  (many voxels still unresolved after a block of offsets) the rest goes to the tree.
-- ``kdtree``: nearest-neighbour queries of surface voxel centres (in mm) against a k-d tree
-  of the other surface (scipy ``cKDTree``, float64). Cost grows with the number of
-  surface voxels.
-- ``edt``: one squared Euclidean distance transform of the other surface's complement
+  anisotropic length; the first offset that lands on the target gives the nearest
+  distance. Every offset of length <= D is tried (D chosen so that about ``SCAN_OFFSETS``
+  offsets fit), so a voxel still unresolved after the scan is more than D away; those go
+  to the k-d tree. Cost grows with the number of query voxels times the offsets tried, so
+  it wins when the two surfaces are close, as they are for any reasonable segmentation
+  (a paper-size liver: 3-4x faster than the k-d tree). When the scan stops paying (a block
+  of offsets resolves little and the tree is estimated cheaper) the tree takes the rest.
+- ``kdtree``: nearest-neighbour queries of voxel centres (in mm) against a k-d tree of the
+  target voxels (scipy ``cKDTree``, float64). Cost grows with the number of voxels.
+- ``edt``: one squared Euclidean distance transform of the target's complement
   (``edt.edtsq``, float32, relative error about 1e-7). Cost grows with the array volume;
   it wins for scattered, noisy masks whose surface is most of the volume.
+
+``directed_scan``, ``directed_kdtree`` and ``directed_edt`` are the same on two boolean
+volumes (any shape, no margin needed), for tests and direct use.
 """
 
 from __future__ import annotations
@@ -39,43 +41,18 @@ _TREE_COST_PER_POINT = 1.7e-7
 _TREE_COST_PER_QUERY = 8.5e-7
 
 
-def directed_kdtree(src: np.ndarray, dst: np.ndarray, spacing: tuple[float, ...]) -> np.ndarray:
-    """Distance (mm) from every True voxel of `src` to the nearest True voxel of `dst`."""
-    out = np.zeros(int(np.count_nonzero(src)), dtype=np.float64)
-    off_dst = src & ~dst
-    off = off_dst[src]  # which of src's voxels (in argwhere order) are not on dst
-    if off.any():
-        out[off] = _kdtree_query(dst, np.argwhere(off_dst), spacing)
-    return out
-
-
-def _kdtree_query(dst: np.ndarray, points: np.ndarray, spacing: tuple[float, ...]) -> np.ndarray:
-    """Distances (mm) from voxel index `points` (n, ndim) to the nearest True voxel of `dst`."""
-    scale = np.asarray(spacing, dtype=np.float64)
-    tree = cKDTree(np.argwhere(dst) * scale, balanced_tree=False, compact_nodes=False)
-    dist, _ = tree.query(points * scale, k=1)
-    return dist
-
-
-def directed_edt(src: np.ndarray, dst: np.ndarray, spacing: tuple[float, ...]) -> np.ndarray:
-    """As `directed_kdtree`, by a distance transform of the whole array."""
-    if src.ndim == 3:
-        sq = edt.edtsq(np.ascontiguousarray(~dst), anisotropy=spacing, black_border=False)
-        return np.sqrt(sq[src].astype(np.float64))
-    return ndimage.distance_transform_edt(~dst, sampling=spacing)[src]
-
-
 @functools.lru_cache(maxsize=64)
 def scan_offsets(spacing: tuple[float, ...], count: int = SCAN_OFFSETS):
     """Lattice offsets (n, ndim) and their lengths (mm), shortest first, without 0.
 
     All offsets of length <= ``radius`` are included and nothing longer, so a voxel with
-    no `dst` voxel at any of these offsets is more than ``radius`` from `dst`.
-    Returns (offsets, lengths, radius, half-widths of the offset box in voxels).
+    no target voxel at any of these offsets is more than ``radius`` from the target.
+    Returns (offsets, lengths, radius, half-widths of the offset box in voxels): a query
+    voxel must be at least the half-width from the array's edge along each axis.
     """
     sp = np.asarray(spacing, dtype=np.float64)
     ndim = sp.size
-    unit_ball = {1: 2.0, 2: np.pi, 3: 4.0 * np.pi / 3.0}.get(ndim, 4.0 * np.pi / 3.0)
+    unit_ball = {1: 2.0, 2: np.pi}.get(ndim, 4.0 * np.pi / 3.0)
     radius = float((count * float(np.prod(sp)) / unit_ball) ** (1.0 / ndim))
     radius = max(radius, float(sp.min()))  # at least the nearest neighbours
     half = np.floor(radius / sp).astype(np.int64)
@@ -91,31 +68,50 @@ def scan_offsets(spacing: tuple[float, ...], count: int = SCAN_OFFSETS):
     return offsets, lengths, radius, tuple(int(h) for h in half)
 
 
-def directed_scan(
-    src: np.ndarray, dst: np.ndarray, spacing: tuple[float, ...], count: int = SCAN_OFFSETS
+def _strides(shape: tuple[int, ...]) -> np.ndarray:
+    return np.array([int(np.prod(shape[a + 1 :])) for a in range(len(shape))], dtype=np.int64)
+
+
+def _coords(flat: np.ndarray, shape: tuple[int, ...], spacing) -> np.ndarray:
+    """Voxel-centre coordinates in mm (n, ndim) of flat indices."""
+    return np.stack(np.unravel_index(flat, shape), axis=-1) * np.asarray(spacing, np.float64)
+
+
+def nearest_kdtree(src: np.ndarray, dst: np.ndarray, shape: tuple[int, ...], spacing) -> np.ndarray:
+    """Distances (mm) from flat voxel indices `src` to the nearest of flat indices `dst`."""
+    tree = cKDTree(_coords(dst, shape, spacing), balanced_tree=False, compact_nodes=False)
+    dist, _ = tree.query(_coords(src, shape, spacing), k=1)
+    return dist
+
+
+def nearest_scan(
+    src: np.ndarray,
+    dst_mask: np.ndarray,
+    dst: np.ndarray,
+    spacing,
+    count: int = SCAN_OFFSETS,
 ) -> np.ndarray:
-    """As `directed_kdtree`, by the offset scan of the module docstring (exact)."""
-    out = np.zeros(int(np.count_nonzero(src)), dtype=np.float64)
-    off_dst = src & ~dst
-    off = off_dst[src]
-    if not off.any():
-        return out
-    if not dst.any():
-        raise ValueError("dst has no voxel: distances are undefined")
-    offsets, lengths, _, half = scan_offsets(tuple(float(s) for s in spacing), count)
-    padded = np.pad(dst, [(h, h) for h in half])
-    strides = np.array([int(np.prod(padded.shape[a + 1 :])) for a in range(padded.ndim)])
-    flat_dst = padded.ravel()
-    where = np.argwhere(off_dst)
-    todo = (where + np.asarray(half)) @ strides  # flat index of each query in `padded`
-    slot = np.arange(todo.size)  # position of each unresolved query in `dist`
-    dist = np.empty(todo.size, dtype=np.float64)
-    deltas = offsets @ strides
+    """Distances (mm) from flat indices `src` to the nearest True voxel of `dst_mask`.
+
+    `dst` holds the flat indices of `dst_mask`'s True voxels (for the tree fallback).
+    Every `src` voxel must keep ``scan_offsets(spacing, count)[3]`` voxels from the edge
+    of `dst_mask` along each axis (`scan_margin`).
+    """
+    shape = dst_mask.shape
+    flat_dst = dst_mask.reshape(-1)
+    dist = np.zeros(src.size, dtype=np.float64)
+    slot = np.flatnonzero(~flat_dst[src])  # queries not on the target
+    if slot.size == 0:
+        return dist
+    if dst.size == 0:
+        raise ValueError("the target has no voxel: distances are undefined")
+    offsets, lengths, _, _ = scan_offsets(tuple(float(s) for s in spacing), count)
+    deltas = offsets @ _strides(shape)
+    todo = src[slot]
     mark = todo.size
-    n_dst = int(np.count_nonzero(dst))
 
     def tree_cost(n_query: int) -> float:
-        return n_dst * _TREE_COST_PER_POINT + n_query * _TREE_COST_PER_QUERY
+        return dst.size * _TREE_COST_PER_POINT + n_query * _TREE_COST_PER_QUERY
 
     for i, delta in enumerate(deltas):
         hit = flat_dst[todo + delta]
@@ -124,15 +120,55 @@ def directed_scan(
             miss = ~hit
             todo, slot = todo[miss], slot[miss]
             if todo.size == 0:
-                break
+                return dist
         if (i + 1) % _SCAN_BLOCK == 0:
             left = deltas.size - i - 1
             scan_cost = left * (_STEP_COST + todo.size * _STEP_COST_PER_QUERY)
             if todo.size > (1.0 - _SCAN_MIN_GAIN) * mark and scan_cost > tree_cost(todo.size):
                 break  # the scan stopped paying: the tree takes the rest
             mark = todo.size
-    if todo.size:
-        rest = where[slot]
-        dist[slot] = _kdtree_query(dst, rest, spacing)
-    out[off] = dist
+    dist[slot] = nearest_kdtree(todo, dst, shape, spacing)
+    return dist
+
+
+def scan_margin(spacing, count: int = SCAN_OFFSETS) -> tuple[int, ...]:
+    """Voxels a query must keep from the array edge along each axis for `nearest_scan`."""
+    return scan_offsets(tuple(float(s) for s in spacing), count)[3]
+
+
+def nearest_edt(src: np.ndarray, dst_mask: np.ndarray, spacing) -> np.ndarray:
+    """Distances (mm) from flat indices `src` to the nearest True voxel of `dst_mask`."""
+    spacing = tuple(float(s) for s in spacing)
+    if dst_mask.ndim == 3:
+        sq = edt.edtsq(np.ascontiguousarray(~dst_mask), anisotropy=spacing, black_border=False)
+        return np.sqrt(sq.reshape(-1)[src].astype(np.float64))
+    return ndimage.distance_transform_edt(~dst_mask, sampling=spacing).reshape(-1)[src]
+
+
+# --- the same on two boolean volumes -----------------------------------------------------
+
+
+def directed_kdtree(src: np.ndarray, dst: np.ndarray, spacing) -> np.ndarray:
+    """Distance (mm) from every True voxel of `src` to the nearest True voxel of `dst`,
+    in ``np.argwhere(src)`` order; voxels of `src` on `dst` are at 0."""
+    src, dst = np.ascontiguousarray(src, bool), np.ascontiguousarray(dst, bool)
+    s_idx, d_idx = np.flatnonzero(src), np.flatnonzero(dst)
+    out = np.zeros(s_idx.size, dtype=np.float64)
+    off = ~dst.reshape(-1)[s_idx]
+    if off.any():
+        out[off] = nearest_kdtree(s_idx[off], d_idx, src.shape, spacing)
     return out
+
+
+def directed_scan(src: np.ndarray, dst: np.ndarray, spacing, count: int = SCAN_OFFSETS):
+    """As `directed_kdtree`, by the offset scan (exact); pads `dst` by the scan margin."""
+    half = scan_margin(spacing, count)
+    src = np.pad(np.asarray(src, bool), [(h, h) for h in half])
+    dst = np.pad(np.asarray(dst, bool), [(h, h) for h in half])
+    return nearest_scan(np.flatnonzero(src), dst, np.flatnonzero(dst), spacing, count)
+
+
+def directed_edt(src: np.ndarray, dst: np.ndarray, spacing) -> np.ndarray:
+    """As `directed_kdtree`, by a distance transform of the whole array."""
+    dst = np.ascontiguousarray(dst, bool)
+    return nearest_edt(np.flatnonzero(np.ascontiguousarray(src, bool)), dst, spacing)

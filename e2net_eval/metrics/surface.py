@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from e2net_eval.metrics.nearest import directed_edt, directed_kdtree, directed_scan
+from e2net_eval.metrics.nearest import nearest_edt, nearest_kdtree, nearest_scan, scan_margin
 from e2net_eval.metrics.registry import DEFAULT_CONNECTIVITY  # 18-neighbourhood: LiTS set
 PEER_CONNECTIVITY = 1  # 6-neighbourhood: HD95, NSD, MASD, as MONAI / medpy / panoptica
 HD_PERCENTILE = 95.0
@@ -41,7 +41,6 @@ NSD_TOLERANCE_MM = 2.0
 # EDT computes in float32, and a tie in exact arithmetic must not depend on the method.
 NSD_TIE_RTOL = 1e-6
 METHODS = ("auto", "scan", "kdtree", "edt")
-_DIRECTED = {"scan": directed_scan, "kdtree": directed_kdtree, "edt": directed_edt}
 # Measured single-thread costs (seconds): per surface voxel (tree build + query) and per
 # crop voxel of one EDT. "auto" takes the EDT when it is the cheaper estimate, else the
 # scan (never much slower than the tree, usually several times faster).
@@ -150,25 +149,40 @@ def _erode_line(a: np.ndarray, axis: int) -> np.ndarray:
     return out
 
 
-def erode(mask: np.ndarray, connectivity: int = DEFAULT_CONNECTIVITY) -> np.ndarray:
-    """Binary erosion with ``generate_binary_structure(ndim, connectivity)``, border = 0.
+def _erosions(mask: np.ndarray, connectivities: Iterable[int]) -> dict[int, np.ndarray]:
+    """Binary erosions with ``generate_binary_structure(ndim, c)`` for each c, border = 0.
 
-    For 3D masks the structuring element is split into line erosions (the 18-neighbourhood
-    is the union of the three axis-aligned 3x3 squares), several times faster than scipy.
+    For 3D masks the structuring elements are split into line erosions shared by all
+    neighbourhoods (the 6-neighbourhood is the intersection of the three axis lines, the
+    18-neighbourhood the union of the three axis-aligned 3x3 squares), several times
+    faster than scipy.
     """
     mask = np.asarray(mask, dtype=bool)
-    if mask.ndim != 3 or connectivity not in (1, 2, 3):
-        structure = ndimage.generate_binary_structure(mask.ndim, connectivity)
-        return ndimage.binary_erosion(mask, structure=structure, border_value=0)
+    conns = list(dict.fromkeys(int(c) for c in connectivities))
+    if mask.ndim != 3 or any(c not in (1, 2, 3) for c in conns):
+        return {
+            c: ndimage.binary_erosion(
+                mask, structure=ndimage.generate_binary_structure(mask.ndim, c), border_value=0
+            )
+            for c in conns
+        }
     padded = np.pad(mask, 1)
     ex, ey, ez = (_erode_line(padded, axis) for axis in range(3))
-    if connectivity == 1:
-        eroded = ex & ey & ez
-    elif connectivity == 2:
-        eroded = _erode_line(ex, 1) & _erode_line(ex, 2) & _erode_line(ey, 2)
-    else:
-        eroded = _erode_line(_erode_line(ex, 1), 2)
-    return eroded[1:-1, 1:-1, 1:-1]
+    out = {}
+    for c in conns:
+        if c == 1:
+            eroded = ex & ey & ez
+        elif c == 2:
+            eroded = _erode_line(ex, 1) & _erode_line(ex, 2) & _erode_line(ey, 2)
+        else:
+            eroded = _erode_line(_erode_line(ex, 1), 2)
+        out[c] = eroded[1:-1, 1:-1, 1:-1]
+    return out
+
+
+def erode(mask: np.ndarray, connectivity: int = DEFAULT_CONNECTIVITY) -> np.ndarray:
+    """Binary erosion with ``generate_binary_structure(ndim, connectivity)``, border = 0."""
+    return _erosions(mask, (connectivity,))[connectivity]
 
 
 def surface(mask: np.ndarray, connectivity: int = DEFAULT_CONNECTIVITY) -> np.ndarray:
@@ -193,6 +207,14 @@ def surface_distances(
     return surface_distances_multi(pred, ref, spacing, (connectivity,), method)[connectivity]
 
 
+def _padded_crop(mask: np.ndarray, box: tuple[slice, ...], margin: Sequence[int]) -> np.ndarray:
+    """`mask[box]` inside `margin` background voxels per side (C order, one copy)."""
+    inner = tuple(b.stop - b.start for b in box)
+    out = np.zeros(tuple(n + 2 * m for n, m in zip(inner, margin, strict=True)), dtype=bool)
+    out[tuple(slice(m, m + n) for n, m in zip(inner, margin, strict=True))] = mask[box]
+    return out
+
+
 def surface_distances_multi(
     pred: np.ndarray,
     ref: np.ndarray,
@@ -200,7 +222,15 @@ def surface_distances_multi(
     connectivities: Iterable[int],
     method: str = "auto",
 ) -> dict[int, SurfaceDistances]:
-    """`surface_distances` for several neighbourhoods at once, sharing the crop."""
+    """`surface_distances` for several neighbourhoods at once.
+
+    The neighbourhoods share the crop, the line erosions and every distance that cannot
+    differ between them: for a surface voxel x of P outside R, the nearest voxel of R lies
+    on R's 6-neighbourhood surface (a step from an interior voxel towards x stays in R and
+    comes closer), and the 6-surface lies inside every other surface, so
+    d(x, S_R) = d(x, R) whatever the neighbourhood. Only voxels inside the other mask are
+    measured again for the second neighbourhood.
+    """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, not {method!r}")
     pred = np.asarray(pred, dtype=bool)
@@ -216,23 +246,64 @@ def surface_distances_multi(
         return {c: SurfaceDistances(empty, empty, defined=has_p == has_r) for c in conns}
     box = bounding_box(pred | ref)
     assert box is not None
-    # Pad by one background voxel: the erosion then sees the same neighbourhood as in the
-    # full array (outside the box is background, as is outside the array).
-    crop_p, crop_r = np.pad(pred[box], 1), np.pad(ref[box], 1)
     aniso = tuple(float(s) for s in spacing)
-    out = {}
+    # At least one background voxel around the box keeps the erosion identical to the
+    # full-array one (outside the box is background, as outside the array is); the scan
+    # needs its offsets' reach.
+    margin = [max(1, h) for h in scan_margin(aniso)]
+    crop_p, crop_r = _padded_crop(pred, box, margin), _padded_crop(ref, box, margin)
+    eroded_p, eroded_r = _erosions(crop_p, conns), _erosions(crop_r, conns)
+    in_p, in_r = crop_p.reshape(-1), crop_r.reshape(-1)
+    out: dict[int, SurfaceDistances] = {}
+    earlier: tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None
     for conn in conns:
-        surf_p, surf_r = surface(crop_p, conn), surface(crop_r, conn)
+        sp_ = crop_p & ~eroded_p[conn]
+        sr_ = crop_r & ~eroded_r[conn]
+        ip, ir = np.flatnonzero(sp_), np.flatnonzero(sr_)
         chosen = method
         if chosen == "auto":
-            n_points = int(np.count_nonzero(surf_p)) + int(np.count_nonzero(surf_r))
-            kd_cost = n_points * _KD_COST_PER_POINT
-            edt_cost = 2 * surf_p.size * _EDT_COST_PER_VOXEL
+            kd_cost = (ip.size + ir.size) * _KD_COST_PER_POINT
+            edt_cost = 2 * sp_.size * _EDT_COST_PER_VOXEL
             chosen = "scan" if kd_cost < edt_cost else "edt"
-        directed = _DIRECTED[chosen]
-        out[conn] = SurfaceDistances(
-            directed(surf_p, surf_r, aniso), directed(surf_r, surf_p, aniso), defined=True
-        )
+        prev_pr, prev_rp = earlier if earlier and chosen != "edt" else (None, None)
+        d_pr = _directed(chosen, ip, sr_, ir, aniso, ~in_r[ip], prev_pr)
+        d_rp = _directed(chosen, ir, sp_, ip, aniso, ~in_p[ir], prev_rp)
+        out[conn] = SurfaceDistances(d_pr, d_rp, defined=True)
+        if earlier is None:
+            earlier = ((ip, d_pr), (ir, d_rp))
+    return out
+
+
+def _directed(
+    method: str,
+    src: np.ndarray,
+    dst_mask: np.ndarray,
+    dst: np.ndarray,
+    spacing: tuple[float, ...],
+    outside: np.ndarray,
+    earlier: tuple[np.ndarray, np.ndarray] | None,
+) -> np.ndarray:
+    """Distances from flat indices `src` to `dst_mask`; reuse `earlier` (flat indices and
+    their distances, same direction, another neighbourhood) where `outside` allows."""
+    todo = np.arange(src.size)
+    out = np.empty(src.size, dtype=np.float64)
+    if earlier is not None and earlier[0].size:
+        idx, dist = earlier
+        pos = np.minimum(np.searchsorted(idx, src), idx.size - 1)
+        known = outside & (idx[pos] == src)
+        out[known] = dist[pos[known]]
+        todo = np.flatnonzero(~known)
+    if todo.size:
+        q = src[todo]
+        if method == "scan":
+            out[todo] = nearest_scan(q, dst_mask, dst, spacing)
+        elif method == "edt":
+            out[todo] = nearest_edt(q, dst_mask, spacing)
+        else:
+            on = dst_mask.reshape(-1)[q]
+            out[todo[on]] = 0.0
+            if not on.all():
+                out[todo[~on]] = nearest_kdtree(q[~on], dst, dst_mask.shape, spacing)
     return out
 
 

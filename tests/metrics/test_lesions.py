@@ -117,3 +117,21 @@ def test_counts_and_ratios():
     assert c.precision == pytest.approx(4 / 6)
     assert c.recall == pytest.approx(4 / 6)
     assert c.f1 == pytest.approx(8 / 12)
+
+
+def test_integer_masks_and_crop_give_the_same_counts():
+    ref = two_lesions()
+    pred = vol()
+    pred[2:8, 2:8, 3:8] = True
+    pred[25:28, 9:12, 9:12] = True  # touching the array border
+    m_bool = match_lesions(pred, ref)
+    m_int = match_lesions(pred.astype(np.uint8), ref.astype(np.uint8))
+    big = np.pad(pred, 5), np.pad(ref, 5)
+    m_big = match_lesions(*big)
+    for m in (m_int, m_big):
+        assert (m.at_iou, m.any_overlap, m.lesion_dice) == (
+            m_bool.at_iou,
+            m_bool.any_overlap,
+            m_bool.lesion_dice,
+        )
+    assert m_bool.at_iou == DetectionCounts(tp=1, fp=1, fn=1)

@@ -126,17 +126,34 @@ def test_peer_metrics_use_six_neighbourhood():
     assert masd(a, b, sp) != pytest.approx(surface_distances(a, b, sp, 2).masd())
 
 
-def test_multi_equals_single():
+@pytest.mark.parametrize("order", [(2, 1), (1, 2), (3, 1, 2)])
+@pytest.mark.parametrize("method", ["auto", "scan", "kdtree"])
+def test_multi_equals_single(order, method):
+    # Several neighbourhoods at once reuse the distances of voxels outside the other mask
+    # (the same for every neighbourhood); the result must equal separate computations.
     rng = np.random.default_rng(4)
-    p = ndimage.binary_dilation(rng.random((20, 18, 12)) > 0.95)
-    r = ndimage.binary_dilation(rng.random((20, 18, 12)) > 0.95)
-    sp = (0.6, 1.3, 2.2)
-    both = surface_distances_multi(p, r, sp, (2, 1, 2))
-    assert sorted(both) == [1, 2]
-    for conn in (1, 2):
-        one = surface_distances(p, r, sp, conn)
-        assert np.array_equal(both[conn].pred_to_ref, one.pred_to_ref)
-        assert np.array_equal(both[conn].ref_to_pred, one.ref_to_pred)
+    for _ in range(3):
+        base = ndimage.gaussian_filter(rng.random((24, 20, 14)), 1.5)
+        p = base > np.quantile(base, 0.6)
+        r = (base + rng.normal(0, 0.02, base.shape)) > np.quantile(base, 0.62)
+        sp = (0.6, 1.3, 2.2)
+        multi = surface_distances_multi(p, r, sp, (*order, order[0]), method=method)
+        assert sorted(multi) == sorted(order)
+        rel = 1e-6 if method == "auto" else 1e-12  # auto may pick the float32 EDT
+        for conn in order:
+            one = surface_distances(p, r, sp, conn, method="kdtree")
+            assert multi[conn].pred_to_ref == pytest.approx(one.pred_to_ref, rel=rel)
+            assert multi[conn].ref_to_pred == pytest.approx(one.ref_to_pred, rel=rel)
+
+
+def test_two_dimensional_masks():
+    p = np.zeros((9, 9), bool)
+    r = np.zeros_like(p)
+    p[2:5, 2:5] = True
+    r[2:5, 5:8] = True  # the same square three columns (3 x 0.5 mm) further
+    sd = surface_distances(p, r, (1.0, 0.5), 1)
+    assert sd.hd_percentile(100) == pytest.approx(1.5)
+    assert sd.masd() == pytest.approx(surface_distances(p, r, (1.0, 0.5), 1, "kdtree").masd())
 
 
 # --- the offset scan ------------------------------------------------------------------
