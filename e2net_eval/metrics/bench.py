@@ -1,15 +1,24 @@
-"""`e2net-eval bench metrics`: the full score set of a paper-size case, ours vs medpy.
+"""`e2net-eval bench metrics`: the full score set of a paper-size case, ours vs medpy, and
+the whole `evaluate` command against its read floor.
 
 Generates a realistic liver+tumour reference (a large smooth liver blob with a few
 tumours) and a perturbed prediction, writes both as ``.nii.gz``, then times in one run:
 reading the two files, our `score_case`, and medpy's ``dc + assd + hd + asd`` per region
 (the calls the LiTS scorer made). Values must agree (overlaps to 1e-9, distances to 1e-6
 relative); RMSD agreement with medpy is checked by the test-suite on smaller volumes.
+
+`run_evaluate_benchmark` writes a LiTS-layout set of such cases and times the whole
+``e2net-eval evaluate`` command in a fresh process (imports, reads, scoring, workers,
+outputs) against its floor: the time to read the set's label files with nibabel divided by
+the number of workers, plus 0.5 s to start.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -175,3 +184,103 @@ def run_benchmark(
         result["agree"] = agree
         echo("values agree" if agree else "VALUES DISAGREE")
     return result
+
+
+START_ALLOWANCE_S = 0.5  # what a command may spend starting, in the floor
+
+
+def write_case_set(
+    root: Path,
+    n_cases: int,
+    shape: tuple[int, int, int],
+    spacing: tuple[float, float, float],
+    *,
+    seed: int = 0,
+    distinct: int = 2,
+) -> None:
+    """A LiTS layout under root/ref (labels, blank volumes) and predictions under root/pred.
+
+    `distinct` different cases are generated (generation takes seconds per case) and
+    repeated to make `n_cases`; every file is written on its own.
+    """
+    affine = np.diag([*spacing, 1.0])
+    (root / "ref").mkdir(parents=True, exist_ok=True)
+    (root / "pred").mkdir(parents=True, exist_ok=True)
+    pairs = [make_case(shape, seed + k) for k in range(max(1, min(distinct, n_cases)))]
+    blank = nib.Nifti1Image(np.zeros(shape, np.int16), affine)
+    for k in range(n_cases):
+        ref, pred = pairs[k % len(pairs)]
+        nib.save(nib.Nifti1Image(ref, affine), str(root / "ref" / f"segmentation-{k}.nii.gz"))
+        nib.save(blank, str(root / "ref" / f"volume-{k}.nii.gz"))
+        nib.save(nib.Nifti1Image(pred, affine), str(root / "pred" / f"{k}.nii.gz"))
+
+
+def _time_command(args: list[str], repeat: int) -> list[float]:
+    """Wall times of `python -m e2net_eval ARGS` in fresh processes (this interpreter)."""
+    env = dict(os.environ)
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "e2net_eval", *args],
+            check=True,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def run_evaluate_benchmark(
+    n_cases: int,
+    shape: tuple[int, int, int],
+    spacing: tuple[float, float, float],
+    *,
+    jobs: int = 2,
+    seed: int = 0,
+    repeat: int = 3,
+    extra_args: tuple[str, ...] = (),
+    workdir: str | Path | None = None,
+    echo: Callable[[str], None] = print,
+) -> dict:
+    """Time ``e2net-eval evaluate --jobs J`` on `n_cases` generated cases vs its read floor.
+
+    Best of `repeat` for every figure. Returns the figures and ``ratio`` (command / floor).
+    """
+    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+        root = Path(tmp)
+        write_case_set(root, n_cases, shape, spacing, seed=seed)
+        labels = sorted((root / "ref").glob("segmentation-*.nii.gz"))
+        labels += sorted((root / "pred").glob("*.nii.gz"))
+        reads = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            for path in labels:
+                np.asanyarray(nib.load(str(path)).dataobj)
+            reads.append(time.perf_counter() - t0)
+        t_read = min(reads)
+        args = ["evaluate", str(root / "pred"), str(root / "ref"), "-o", str(root / "out")]
+        args += ["--jobs", str(jobs), "--no-progress", *extra_args]
+        t_cmd = min(_time_command(args, repeat))
+        t_help = min(_time_command(["evaluate", "--help"], repeat))
+    floor = t_read / jobs + START_ALLOWANCE_S
+    echo(
+        f"evaluate {n_cases} cases {shape} --jobs {jobs}"
+        + (f" {' '.join(extra_args)}" if extra_args else "")
+        + f" (best of {repeat}, fresh processes):"
+    )
+    echo(f"read the {len(labels)} label files (nibabel): {t_read:8.3f} s")
+    echo(f"floor = read / {jobs} workers + {START_ALLOWANCE_S} s start: {floor:8.3f} s")
+    echo(f"whole evaluate command           : {t_cmd:8.3f} s  ({t_cmd / floor:.2f}x the floor)")
+    echo(f"evaluate --help                  : {t_help:8.3f} s")
+    return {
+        "read_s": t_read,
+        "floor_s": floor,
+        "command_s": t_cmd,
+        "ratio": t_cmd / floor,
+        "help_s": t_help,
+        "n_cases": n_cases,
+        "jobs": jobs,
+    }
