@@ -34,6 +34,7 @@ from scipy import ndimage
 
 from e2net_eval.metrics.nearest import nearest_edt, nearest_kdtree, nearest_scan, scan_margin
 from e2net_eval.metrics.registry import DEFAULT_CONNECTIVITY  # 18-neighbourhood: LiTS set
+
 PEER_CONNECTIVITY = 1  # 6-neighbourhood: HD95, NSD, MASD, as MONAI / medpy / panoptica
 HD_PERCENTILE = 95.0
 NSD_TOLERANCE_MM = 2.0
