@@ -12,8 +12,10 @@ import click
 from e2net_eval.metrics.registry import (
     DEFAULT_CONNECTIVITY,
     LESION_CONNECTIVITY,
+    NSD_TOLERANCE_MM,
     case_metrics,
     display_metrics,
+    lesion_metrics,
 )
 
 
@@ -31,7 +33,8 @@ def _undefined(r: dict) -> int:
 
 def format_summary(summary: dict) -> str:
     """A short table of the set-level scores: the registry's displayed metrics per region."""
-    shown = display_metrics()
+    first = next(iter(summary["regions"].values()), {})
+    shown = [m for m in display_metrics() if m.level != "case" or m.name in first]
     head = " ".join([f"{'region':<8}", *(f"{m.display[0]:>{m.display[1]}}" for m in shown)])
     lines = [f"{summary['n_cases']} cases", f"{head} {'undef':>5}"]
     for region, r in summary["regions"].items():
@@ -57,6 +60,17 @@ def format_summary(summary: dict) -> str:
         f"lesions (any overlap): TP {a['tp']} FP {a['fp']} FN {a['fn']}, "
         f"precision {_fmt(a['precision'], 3)} recall {_fmt(a['recall'], 3)} F1 {_fmt(a['f1'], 3)}"
     )
+    pan = summary.get("panoptic")
+    if pan:
+        cells = ", ".join(
+            f"{m.name.upper() if m.name != 'lesion_dice' else 'lesion Dice'} "
+            f"{_fmt(pan[m.name]['mean'], 3)}"
+            for m in lesion_metrics()
+        )
+        lines.append(
+            f"lesions one-to-one (IoU > {pan['iou_threshold']}), mean per case: {cells}; "
+            f"pooled PQ {_fmt(pan['pooled']['pq'], 3)}"
+        )
     if summary.get("missing_predictions"):
         missing = ", ".join(summary["missing_predictions"])
         lines.append(f"scored as EMPTY (no prediction file): {missing}")
@@ -105,6 +119,22 @@ def format_summary(summary: dict) -> str:
     help="Which protocol produced these numbers "
     "(e.g. 'LiTS validation, 20 cases'); stored in summary.json.",
 )
+@click.option(
+    "--peer-metrics/--no-peer-metrics",
+    default=True,
+    show_default=True,
+    help="Also score what other tools report: HD95, pooled HD95, NSD, MASD on "
+    "6-neighbourhood surfaces (MONAI, medpy, MetricsReloaded) and lesion-wise RQ, SQ, PQ, "
+    "lesion Dice (panoptica).",
+)
+@click.option(
+    "--nsd-tolerance",
+    default=NSD_TOLERANCE_MM,
+    show_default=True,
+    type=click.FloatRange(0, None),
+    metavar="MM",
+    help="Tolerance of the normalised surface distance (NSD), in mm; recorded in meta.",
+)
 @click.option("--case", "cases", multiple=True, help="Score only these reference cases.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 def evaluate_command(
@@ -117,6 +147,8 @@ def evaluate_command(
     connectivity,
     lesion_connectivity,
     protocol,
+    peer_metrics,
+    nsd_tolerance,
     cases,
     no_progress,
 ) -> None:
@@ -140,6 +172,8 @@ def evaluate_command(
         case_ids=list(cases) or None,
         protocol=protocol,
         progress=not no_progress,
+        peer_metrics=peer_metrics,
+        nsd_tolerance=nsd_tolerance,
     )
     click.echo(format_summary(summary))
     click.echo(f"wrote {out}/per_case.csv and {out}/summary.json")

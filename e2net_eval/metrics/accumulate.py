@@ -1,7 +1,8 @@
 """Accumulate case scores over a set: the registry's per-region figures (Dice per case,
 global Dice), stats of every per-case metric with undefined counts, tumour burden, summed
-lesion counts; and the per-case CSV rows (columns: the registry's per-case metrics, then the
-bookkeeping below)."""
+lesion counts, lesion-wise panoptic scores (per case and pooled); and the per-case CSV rows
+(columns: the registry's per-case metrics, its lesion-wise metrics on the tumour row, then
+the bookkeeping below)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,15 @@ import numpy as np
 from e2net_eval.metrics.burden import BurdenAccumulator
 from e2net_eval.metrics.case import CaseScores
 from e2net_eval.metrics.lesions import DetectionCounts
-from e2net_eval.metrics.registry import DETECTION_IOU, REGIONS, case_metrics, region_metrics
+from e2net_eval.metrics.panoptic import PanopticCounts
+from e2net_eval.metrics.registry import (
+    DETECTION_IOU,
+    PANOPTIC_IOU,
+    REGIONS,
+    case_metrics,
+    lesion_metrics,
+    region_metrics,
+)
 
 #: Per-case CSV columns after the registry's metric columns.
 CSV_BOOKKEEPING = (
@@ -39,9 +48,12 @@ CSV_BOOKKEEPING = (
 )
 
 
-def csv_columns() -> tuple[str, ...]:
-    """The columns of per_case.csv: case, region, each per-case metric's column, bookkeeping."""
-    return ("case", "region", *(m.csv for m in case_metrics()), *CSV_BOOKKEEPING)
+def csv_columns(peer: bool = True) -> tuple[str, ...]:
+    """The columns of per_case.csv: case, region, each per-case metric's column, each
+    lesion-wise metric's column (filled on the tumour row), bookkeeping. `peer`: with the
+    peer metrics' columns."""
+    metric_columns = [m.csv for m in (*case_metrics(peer), *lesion_metrics(peer))]
+    return ("case", "region", *metric_columns, *CSV_BOOKKEEPING)
 
 
 def stats(values: list[float]) -> dict[str, float | int]:
@@ -96,32 +108,69 @@ class RegionAccumulator:
 
 
 @dataclass
-class SetAccumulator:
-    """Everything `summary.json` and `per_case.csv` need, one case at a time."""
+class PanopticAccumulator:
+    """Lesion-wise panoptic scores: each metric per case, and the counts summed over the set
+    (the pooled scores of the set, as COCO's PQ)."""
 
-    regions: dict[str, RegionAccumulator] = field(
-        default_factory=lambda: {r: RegionAccumulator() for r in REGIONS}
+    values: dict[str, list[float]] = field(
+        default_factory=lambda: {m.name: [] for m in lesion_metrics()}
     )
+    total: PanopticCounts = field(default_factory=PanopticCounts)
+
+    def add(self, counts: PanopticCounts) -> dict[str, float]:
+        """Add one case; return its values by metric name."""
+        case = {m.name: float(m.compute(counts)) for m in lesion_metrics()}
+        for name, value in case.items():
+            self.values[name].append(value)
+        self.total = self.total + counts
+        return case
+
+    def summary(self) -> dict:
+        """``panoptic``: matching, summed counts, per-case stats and pooled values."""
+        out: dict = {"iou_threshold": PANOPTIC_IOU}
+        out.update(tp=self.total.tp, fp=self.total.fp, fn=self.total.fn)
+        for name, values in self.values.items():
+            out[name] = stats(values)
+        out["pooled"] = {m.name: float(m.compute(self.total)) for m in lesion_metrics()}
+        return out
+
+
+@dataclass
+class SetAccumulator:
+    """Everything `summary.json` and `per_case.csv` need, one case at a time. `peer`: the
+    peer metrics are scored and reported (`score_case(peer_metrics=...)`)."""
+
+    peer: bool = True
+    regions: dict[str, RegionAccumulator] = field(default_factory=dict)
     burden: BurdenAccumulator = field(default_factory=BurdenAccumulator)
     detection: DetectionCounts = field(default_factory=DetectionCounts)
     detection_any: DetectionCounts = field(default_factory=DetectionCounts)
     lesion_dice: list[float] = field(default_factory=list)
     n_ref_lesions: int = 0
     n_pred_lesions: int = 0
+    panoptic: PanopticAccumulator = field(default_factory=PanopticAccumulator)
     per_case: list[dict] = field(default_factory=list)
     rows: list[dict] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        if not self.regions:
+            names = [m.name for m in case_metrics(self.peer)]
+            self.regions = {r: RegionAccumulator({n: [] for n in names}) for r in REGIONS}
+
     def add(self, case_id: str, scores: CaseScores, *, missing_prediction: bool = False) -> None:
         """Add one scored case (`missing_prediction`: it was scored as an empty prediction)."""
+        if self.peer and scores.panoptic is None:
+            raise ValueError(f"case {case_id}: scored without the peer metrics")
         entry: dict = {"case": case_id}
         ml = scores.voxel_volume_mm3 / 1000.0
         les = scores.lesions
         lesion_dice_mean = stats(les.lesion_dice)["mean"]
+        panoptic = self.panoptic.add(scores.panoptic) if self.peer else {}
         for region in REGIONS:
             rs = scores.regions[region]
             c = rs.counts
-            metrics = rs.metrics()
+            metrics = {name: rs.values[name] for name in self.regions[region].values}
             self.regions[region].add(metrics, c.intersection, c.pred, c.ref)
             entry[region] = {
                 **metrics,
@@ -130,7 +179,7 @@ class SetAccumulator:
                 "intersection": c.intersection,
             }
             row: dict = {"case": case_id, "region": region}
-            row.update({m.csv: metrics[m.name] for m in case_metrics()})
+            row.update({m.csv: metrics[m.name] for m in case_metrics(self.peer)})
             row.update(
                 ref_voxels=c.ref,
                 pred_voxels=c.pred,
@@ -155,6 +204,7 @@ class SetAccumulator:
                     fn_any=les.any_overlap.fn,
                     lesion_dice_mean=lesion_dice_mean,
                 )
+                row.update({m.csv: panoptic[m.name] for m in lesion_metrics(self.peer)})
             self.rows.append(row)
         self.burden.add(
             scores.burden_pred, scores.burden_ref, no_liver_predicted=scores.no_liver_predicted
@@ -176,6 +226,9 @@ class SetAccumulator:
             "any_overlap": les.any_overlap.as_dict(),
             "lesion_dice_mean": lesion_dice_mean,
         }
+        if self.peer:
+            p = scores.panoptic
+            entry["panoptic"] = {"tp": p.tp, "fp": p.fp, "fn": p.fn, **panoptic}
         entry["missing_prediction"] = missing_prediction
         self.per_case.append(entry)
         if missing_prediction:
@@ -195,6 +248,7 @@ class SetAccumulator:
                 "any_overlap": self.detection_any.as_dict(),
                 "lesion_dice": stats(self.lesion_dice),
             },
+            **({"panoptic": self.panoptic.summary()} if self.peer else {}),
             "missing_predictions": list(self.missing),
             "metric_per_case": self.per_case,
         }

@@ -1,7 +1,11 @@
-"""Score one case: every region metric, tumour burden and lesion matching in one pass.
+"""Score one case: every region metric, tumour burden, lesion matching and lesion-wise
+panoptic scores in one pass.
 
 `score_case` crops both label volumes to the bounding box of everything labelled once,
-so the cost scales with the size of the liver, not of the scan.
+so the cost scales with the size of the liver, not of the scan. The surface distances of a
+region are computed once per neighbourhood (the LiTS 18- and, with the peer metrics, the
+6-neighbourhood, sharing what they can) and the lesion components once for detection and
+panoptic scores.
 """
 
 from __future__ import annotations
@@ -13,35 +17,60 @@ from dataclasses import dataclass
 import numpy as np
 
 from e2net_eval.metrics.burden import LIVER, TUMOUR, burden_from_counts
-from e2net_eval.metrics.lesions import LesionMatch, match_lesions
+from e2net_eval.metrics.lesions import LesionMatch, lesion_overlaps, match_from_overlaps
 from e2net_eval.metrics.overlap import OverlapCounts, overlap_counts
+from e2net_eval.metrics.panoptic import PanopticCounts, panoptic_from_overlaps
 from e2net_eval.metrics.registry import (
     DEFAULT_CONNECTIVITY,
     LESION_CONNECTIVITY,
+    NSD_TOLERANCE_MM,
+    PEER_CONNECTIVITY,
     REGIONS,
     case_metrics,
 )
-from e2net_eval.metrics.surface import SurfaceDistances, bounding_box, surface_distances
+from e2net_eval.metrics.surface import SurfaceDistances, bounding_box, surface_distances_multi
 
 __all__ = ["REGIONS", "CaseScores", "RegionInputs", "RegionScores", "score_case", "score_region"]
 
 
 class RegionInputs:
     """What a per-case metric's `compute` reads: the two boolean masks of one region, the
-    spacing, the overlap `counts` and (computed on first use, once) the `surface` distances."""
+    spacing, the overlap `counts`, the NSD tolerance and (computed on first use, once, both
+    neighbourhoods together when `peer` is on) the `surface` distances of the LiTS
+    neighbourhood and the `peer_surface` distances of the 6-neighbourhood."""
 
     def __init__(
-        self, pred: np.ndarray, ref: np.ndarray, spacing: Sequence[float], connectivity: int
+        self,
+        pred: np.ndarray,
+        ref: np.ndarray,
+        spacing: Sequence[float],
+        connectivity: int,
+        *,
+        peer: bool = True,
+        nsd_tolerance: float = NSD_TOLERANCE_MM,
     ):
         self.pred, self.ref, self.spacing, self.connectivity = pred, ref, spacing, connectivity
+        self.peer, self.nsd_tolerance = peer, nsd_tolerance
         self.counts: OverlapCounts = overlap_counts(pred, ref)
-        self._surface: SurfaceDistances | None = None
+        self._distances: dict[int, SurfaceDistances] = {}
+
+    def _surface_of(self, connectivity: int) -> SurfaceDistances:
+        if connectivity not in self._distances:
+            wanted = [self.connectivity, PEER_CONNECTIVITY] if self.peer else [connectivity]
+            if connectivity not in wanted:
+                wanted.append(connectivity)
+            self._distances.update(
+                surface_distances_multi(self.pred, self.ref, self.spacing, wanted)
+            )
+        return self._distances[connectivity]
 
     @property
     def surface(self) -> SurfaceDistances:
-        if self._surface is None:
-            self._surface = surface_distances(self.pred, self.ref, self.spacing, self.connectivity)
-        return self._surface
+        return self._surface_of(self.connectivity)
+
+    @property
+    def peer_surface(self) -> SurfaceDistances:
+        return self._surface_of(PEER_CONNECTIVITY)
 
 
 @dataclass
@@ -72,6 +101,7 @@ class CaseScores:
     no_liver_predicted: bool
     lesions: LesionMatch
     voxel_volume_mm3: float
+    panoptic: PanopticCounts | None = None  # None when the peer metrics are off
 
     @property
     def burden_error(self) -> float:
@@ -79,11 +109,18 @@ class CaseScores:
 
 
 def score_region(
-    pred: np.ndarray, ref: np.ndarray, spacing: Sequence[float], connectivity: int
+    pred: np.ndarray,
+    ref: np.ndarray,
+    spacing: Sequence[float],
+    connectivity: int,
+    *,
+    peer: bool = True,
+    nsd_tolerance: float = NSD_TOLERANCE_MM,
 ) -> RegionScores:
-    """Every per-case metric of the registry for one pair of boolean masks."""
-    inputs = RegionInputs(pred, ref, spacing, connectivity)
-    values = {m.name: float(m.compute(inputs)) for m in case_metrics()}
+    """Every per-case metric of the registry for one pair of boolean masks (the peer
+    metrics only when `peer`)."""
+    inputs = RegionInputs(pred, ref, spacing, connectivity, peer=peer, nsd_tolerance=nsd_tolerance)
+    values = {m.name: float(m.compute(inputs)) for m in case_metrics(peer)}
     return RegionScores(counts=inputs.counts, values=values)
 
 
@@ -94,10 +131,14 @@ def score_case(
     *,
     connectivity: int = DEFAULT_CONNECTIVITY,
     lesion_connectivity: int = LESION_CONNECTIVITY,
+    peer_metrics: bool = True,
+    nsd_tolerance: float = NSD_TOLERANCE_MM,
 ) -> CaseScores:
     """Score a predicted label volume against the reference (both 0/1/2, same shape).
 
-    Liver = label >= 1, tumour = label == 2. `spacing` in mm per array axis.
+    Liver = label >= 1, tumour = label == 2. `spacing` in mm per array axis. The peer
+    metrics (HD95, pooled HD95, NSD at `nsd_tolerance` mm, MASD, lesion RQ/SQ/PQ/Dice) are
+    computed unless `peer_metrics` is False.
     """
     if pred_label.shape != ref_label.shape:
         raise ValueError(f"label shapes differ: {pred_label.shape} vs {ref_label.shape}")
@@ -108,13 +149,20 @@ def score_case(
     p_liver, r_liver = p >= LIVER, r >= LIVER
     p_tumour, r_tumour = p == TUMOUR, r == TUMOUR
     masks = {"liver": (p_liver, r_liver), "tumour": (p_tumour, r_tumour)}
-    regions = {r: score_region(*masks[r], spacing, connectivity) for r in REGIONS}
+    regions = {
+        r: score_region(
+            *masks[r], spacing, connectivity, peer=peer_metrics, nsd_tolerance=nsd_tolerance
+        )
+        for r in REGIONS
+    }
     liver_c, tumour_c = regions["liver"].counts, regions["tumour"].counts
+    overlaps = lesion_overlaps(p_tumour, r_tumour, lesion_connectivity)
     return CaseScores(
         regions=regions,
         burden_ref=burden_from_counts(tumour_c.ref, liver_c.ref),
         burden_pred=burden_from_counts(tumour_c.pred, liver_c.pred),
         no_liver_predicted=liver_c.pred == 0,
-        lesions=match_lesions(p_tumour, r_tumour, connectivity=lesion_connectivity),
+        lesions=match_from_overlaps(overlaps),
         voxel_volume_mm3=float(math.prod(float(s) for s in spacing)),
+        panoptic=panoptic_from_overlaps(overlaps) if peer_metrics else None,
     )

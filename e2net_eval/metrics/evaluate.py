@@ -23,7 +23,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from e2net_eval.errors import InputError
-from e2net_eval.metrics.registry import DEFAULT_CONNECTIVITY, LESION_CONNECTIVITY
+from e2net_eval.metrics.registry import (
+    DEFAULT_CONNECTIVITY,
+    LESION_CONNECTIVITY,
+    NSD_TOLERANCE_MM,
+    PANOPTIC_IOU,
+    PEER_CONNECTIVITY,
+)
 from e2net_eval.util.atomic import write_text
 from e2net_eval.util.jsonio import dump_json
 from e2net_eval.util.meta import run_meta
@@ -39,8 +45,12 @@ PREFIXES = ("", "segmentation-", "test-segmentation-", "liver_")
 SUFFIXES = (".nii.gz", ".nii")
 AFFINE_ATOL = 1e-3  # mm; headers written by different tools round differently
 SCORING = (
-    "liver label>=1, tumour label==2; surface = mask minus 18-neighbourhood erosion; "
-    "lesions 6-connected, LiTS-style merging, IoU > 0.5; docs/metrics.md"
+    "liver label>=1, tumour label==2; surface = mask minus 18-neighbourhood erosion "
+    "(assd, rmsd, mssd); lesions 6-connected, LiTS-style merging, IoU > 0.5; docs/metrics.md"
+)
+PEER_SCORING = (
+    "hd95, hd95_pooled, nsd, masd on 6-neighbourhood surfaces; lesion rq, sq, pq, "
+    "lesion_dice with lesions matched one to one at IoU > 0.5, no merging"
 )
 
 
@@ -52,6 +62,8 @@ class Options:
     allow_affine_mismatch: bool = False
     connectivity: int = DEFAULT_CONNECTIVITY
     lesion_connectivity: int = LESION_CONNECTIVITY
+    peer_metrics: bool = True
+    nsd_tolerance: float = NSD_TOLERANCE_MM
 
 
 def find_prediction(pred_dir: Path, case_id: str) -> Path | None:
@@ -146,6 +158,8 @@ def score_file(
         case.spacing,
         connectivity=options.connectivity,
         lesion_connectivity=options.lesion_connectivity,
+        peer_metrics=options.peer_metrics,
+        nsd_tolerance=options.nsd_tolerance,
     )
     return case_id, scores, missing
 
@@ -158,6 +172,11 @@ def _run(
         for case_id in case_ids:
             yield score_file(pred_dir, ref_root, case_id, options)
         return
+    # The scoring stack loads here, once, before the workers start: forked workers share it
+    # instead of each importing it for its first case.
+    import e2net_eval.data.nifti  # noqa: F401
+    import e2net_eval.metrics.case  # noqa: F401
+
     todo = list(case_ids)
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         running: set[Future] = set()
@@ -182,14 +201,22 @@ def evaluate(
     case_ids: Sequence[str] | None = None,
     protocol: str | None = None,
     progress: bool = True,
+    peer_metrics: bool = True,
+    nsd_tolerance: float = NSD_TOLERANCE_MM,
 ) -> dict:
-    """Score every reference case; write OUT/per_case.csv and OUT/summary.json; return the summary."""
+    """Score every reference case; write OUT/per_case.csv and OUT/summary.json; return the summary.
+
+    `peer_metrics`: also HD95, pooled HD95, NSD at `nsd_tolerance` mm, MASD and the lesion
+    RQ / SQ / PQ / lesion Dice (docs/metrics.md).
+    """
     from tqdm import tqdm
 
     from e2net_eval.data import open_dataset
     from e2net_eval.metrics.accumulate import SetAccumulator
 
     pred_dir, out_dir = Path(pred_dir), Path(out_dir)
+    if not (math.isfinite(nsd_tolerance) and nsd_tolerance >= 0):
+        raise InputError(f"NSD tolerance must be a finite number of mm >= 0, not {nsd_tolerance}")
     if not pred_dir.is_dir():
         raise InputError("prediction folder does not exist", path=pred_dir)
     dataset = _DATASETS[str(ref_root)] = open_dataset(ref_root)  # fresh view of the disk
@@ -214,14 +241,21 @@ def evaluate(
             case=missing_ids[0],
             path=pred_dir,
         )
-    options = Options(allow_missing, allow_affine_mismatch, connectivity, lesion_connectivity)
+    options = Options(
+        allow_missing,
+        allow_affine_mismatch,
+        connectivity,
+        lesion_connectivity,
+        peer_metrics,
+        float(nsd_tolerance),
+    )
     results: dict[str, tuple[CaseScores, bool]] = {}
     bar = tqdm(total=len(case_ids), desc="evaluate", unit="case", disable=not progress)
     with bar:
         for case_id, scores, missing in _run(str(pred_dir), str(ref_root), case_ids, options, jobs):
             results[case_id] = (scores, missing)
             bar.update(1)
-    acc = SetAccumulator()
+    acc = SetAccumulator(peer=peer_metrics)
     for case_id in case_ids:  # reference order, whatever order the workers finished in
         scores, missing = results[case_id]
         if missing:
@@ -238,16 +272,26 @@ def evaluate(
             reference_layout=getattr(dataset, "layout", None),
             prediction_dir=str(pred_dir.resolve()),
             protocol=protocol or "unspecified",
-            scoring=SCORING,
+            scoring=SCORING + ("; " + PEER_SCORING if peer_metrics else ""),
             surface_connectivity=connectivity,
             lesion_connectivity=lesion_connectivity,
+            peer_metrics=peer_metrics,
+            **(
+                {
+                    "peer_surface_connectivity": PEER_CONNECTIVITY,
+                    "nsd_tolerance_mm": float(nsd_tolerance),
+                    "panoptic_iou_threshold": PANOPTIC_IOU,
+                }
+                if peer_metrics
+                else {}
+            ),
             allow_missing=allow_missing,
             allow_affine_mismatch=allow_affine_mismatch,
         ),
         **acc.summary(),
         "unmatched_prediction_files": unmatched,
     }
-    write_text(out_dir / "per_case.csv", rows_to_csv(acc.rows))
+    write_text(out_dir / "per_case.csv", rows_to_csv(acc.rows, peer=peer_metrics))
     dump_json(out_dir / "summary.json", summary, count_key="n_nonfinite")
     return summary
 
@@ -265,11 +309,12 @@ def _cell(value: object) -> object:
     return value
 
 
-def rows_to_csv(rows: list[dict]) -> str:
-    """CSV text of per-case rows; undefined values are empty cells."""
+def rows_to_csv(rows: list[dict], peer: bool = True) -> str:
+    """CSV text of per-case rows; undefined values are empty cells (`peer`: with the peer
+    metrics' columns)."""
     from e2net_eval.metrics.accumulate import csv_columns
 
-    columns = csv_columns()
+    columns = csv_columns(peer)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
     writer.writeheader()

@@ -29,9 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from e2net_eval.metrics.lesions import LESION_CONNECTIVITY, LesionOverlaps, lesion_overlaps
-
-PANOPTIC_IOU = 0.5
+from e2net_eval.metrics.lesions import LesionOverlaps, lesion_overlaps
+from e2net_eval.metrics.registry import LESION_CONNECTIVITY, PANOPTIC_IOU
 
 
 @dataclass(frozen=True)

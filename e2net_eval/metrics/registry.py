@@ -11,8 +11,17 @@ its magnitude is what counts) and, by its `level`, where it comes from:
   n, n_undefined) under ``regions.<region>.<name>`` in ``summary.json``.
 - ``"region"``: one value per region and set, `compute(accumulator)` from the region's
   accumulated values (``regions.<region>.<name>``: Dice per case, global Dice).
+- ``"lesion"``: one value per case from the case's lesion-wise panoptic counts
+  (`e2net_eval.metrics.panoptic.PanopticCounts`), `compute(counts)`: a column of the
+  tumour row in the per-case CSV, a per-case entry under ``metric_per_case[].panoptic``,
+  a stats block ``panoptic.<name>`` and the pooled value ``panoptic.pooled.<name>``
+  (`compute` of the counts summed over the set) in ``summary.json``.
 - ``"set"``: a set-level figure with its own accumulation (tumour burden, lesion
   detection); named here for its direction and meaning.
+
+``peer`` marks the metrics that other tools report (HD95, pooled HD95, NSD, MASD on the
+6-neighbourhood surface; lesion-wise RQ, SQ, PQ, lesion Dice): `evaluate
+--no-peer-metrics` leaves them out of every output.
 
 Adding a per-case metric is one `register(Metric(...))` in this file (or in any module
 imported before scoring): nothing else changes. This module imports no numpy, torch or
@@ -26,15 +35,26 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-#: Surface erosion neighbourhood of the surface distances (2: 18-neighbourhood, protocol.md).
+#: Surface erosion neighbourhood of the LiTS distances (2: 18-neighbourhood, protocol.md).
 DEFAULT_CONNECTIVITY = 2
+#: Surface neighbourhood of the peer distances (1: 6-neighbourhood, as MONAI, medpy's
+#: default, MetricsReloaded and panoptica).
+PEER_CONNECTIVITY = 1
+#: Tolerance of the normalised surface distance (NSD) in mm, `evaluate --nsd-tolerance`.
+NSD_TOLERANCE_MM = 2.0
+#: HD95's percentile.
+HD_PERCENTILE = 95.0
 #: Voxel connectivity of lesions (6, 18 or 26).
 LESION_CONNECTIVITY = 6
 #: A lesion is detected when IoU(merged prediction, reference group) is above this.
 DETECTION_IOU = 0.5
+#: Lesions match one to one for RQ / SQ / PQ when their IoU is above this (no merging).
+PANOPTIC_IOU = 0.5
 #: Regions scored in every case: liver = label >= 1, tumour = label == 2.
 REGIONS = ("liver", "tumour")
-LEVELS = ("case", "region", "set")
+LEVELS = ("case", "region", "lesion", "set")
+#: summary.json blocks of set-level figures (besides ``regions``), in output order.
+SET_SECTIONS = ("tumour_burden", "detection", "panoptic")
 
 
 @dataclass(frozen=True)
@@ -60,13 +80,14 @@ class Metric:
     display: tuple[str, int, int] | None = None
     interval: str | None = None
     per_case: str | None = None
+    peer: bool = False
 
     def __post_init__(self) -> None:
         if self.level not in LEVELS:
             raise ValueError(f"metric {self.name}: level must be one of {LEVELS}")
-        if self.level in ("case", "region") and self.compute is None:
+        if self.level in ("case", "region", "lesion") and self.compute is None:
             raise ValueError(f"metric {self.name}: a {self.level}-level metric needs compute")
-        if self.level == "case" and self.csv is None:
+        if self.level in ("case", "lesion") and self.csv is None:
             object.__setattr__(self, "csv", self.name)
 
 
@@ -97,9 +118,15 @@ def registered(*metrics: Metric) -> Iterator[None]:
             METRICS.pop(name, None)
 
 
-def case_metrics() -> list[Metric]:
-    """Per-case, per-region metrics in registry order (CSV and summary order)."""
-    return [m for m in METRICS.values() if m.level == "case"]
+def case_metrics(peer: bool = True) -> list[Metric]:
+    """Per-case, per-region metrics in registry order (CSV and summary order); without the
+    peer metrics when `peer` is False."""
+    return [m for m in METRICS.values() if m.level == "case" and (peer or not m.peer)]
+
+
+def lesion_metrics(peer: bool = True) -> list[Metric]:
+    """Per-case lesion-wise (panoptic) metrics in registry order; none without `peer`."""
+    return [m for m in METRICS.values() if m.level == "lesion" and (peer or not m.peer)]
 
 
 def region_metrics() -> list[Metric]:
@@ -121,7 +148,7 @@ def registry_names(key: str) -> list[str]:
     parts = key.rsplit("/", 1)[-1].split(".")
     if parts[0] == "regions":
         parts = parts[1:]
-    if parts[0] in ("tumour_burden", "detection"):
+    if parts[0] in SET_SECTIONS:
         return ["_".join(parts), parts[-1]]
     return [parts[-1]]
 
@@ -151,8 +178,17 @@ def _dice_per_case(acc: Any) -> float:
     return stats(acc.values["dice"])["mean"]
 
 
+def _panoptic(name: str) -> Callable[[Any], float]:
+    def compute(counts: Any) -> float:
+        return getattr(counts, name)
+
+    compute.__name__ = f"panoptic_{name}"
+    return compute
+
+
 _BOTH_EMPTY = "both empty: 0.0; "
 _SURFACE_EMPTY = "undefined (null) when exactly one mask is empty; " + _BOTH_EMPTY.rstrip("; ")
+_PEER_SURFACE = "6-neighbourhood surfaces"
 
 # -- the registry: order = CSV columns, summary blocks and printed columns ----------------
 register(
@@ -256,6 +292,60 @@ register(
 )
 register(
     Metric(
+        "hd95",
+        False,
+        "mm",
+        "95th-percentile Hausdorff distance: the larger of the two directed 95th percentiles "
+        f"(linear interpolation), {_PEER_SURFACE}; MONAI, MetricsReloaded hd_perc",
+        empty=_SURFACE_EMPTY,
+        level="case",
+        compute=lambda r: r.peer_surface.hd_percentile(HD_PERCENTILE),
+        display=("hd95 mm", 8, 2),
+        peer=True,
+    )
+)
+register(
+    Metric(
+        "hd95_pooled",
+        False,
+        "mm",
+        f"95th percentile of both directed distance sets pooled, {_PEER_SURFACE}; medpy hd95",
+        empty=_SURFACE_EMPTY,
+        level="case",
+        compute=lambda r: r.peer_surface.hd_percentile_pooled(HD_PERCENTILE),
+        peer=True,
+    )
+)
+register(
+    Metric(
+        "nsd",
+        True,
+        "",
+        "normalised surface distance (surface Dice): fraction of both surfaces' voxels "
+        f"within the tolerance (meta.nsd_tolerance_mm) of the other, {_PEER_SURFACE}; "
+        "MONAI compute_surface_dice",
+        empty="both empty: 1.0; one empty: 0.0",
+        level="case",
+        compute=lambda r: r.peer_surface.nsd(r.nsd_tolerance),
+        display=("nsd", 6, 4),
+        peer=True,
+    )
+)
+register(
+    Metric(
+        "masd",
+        False,
+        "mm",
+        "mean of the two directed mean surface distances, "
+        f"{_PEER_SURFACE}; MetricsReloaded masd, medpy < 0.5 assd",
+        empty=_SURFACE_EMPTY,
+        level="case",
+        compute=lambda r: r.peer_surface.masd(),
+        peer=True,
+    )
+)
+register(
+    Metric(
         "tumour_burden_rmse",
         False,
         "",
@@ -290,10 +380,41 @@ for _prefix, _how in (("detection", "IoU > 0.5"), ("detection_any_overlap", "any
         )
 register(
     Metric(
-        "lesion_dice",
+        "detection_lesion_dice",
         True,
         "",
-        "mean Dice of each (merged) reference lesion with its matched prediction",
+        "mean Dice of each (merged) reference lesion with its matched prediction "
+        "(summary key detection.lesion_dice)",
         empty="0 for a reference lesion nothing matched; undefined without reference lesions",
     )
 )
+_PANOPTIC_HOW = "lesions matched one to one at IoU > 0.5 (no merging), as panoptica"
+_PANOPTIC_NONE = "no lesion in either mask: 1.0; lesions but no match: 0.0"
+for _name, _better, _text, _empty in (
+    ("rq", True, "recognition quality TP/(TP + FP/2 + FN/2)", _PANOPTIC_NONE),
+    (
+        "sq",
+        True,
+        "segmentation quality: mean IoU of the matched lesions",
+        "undefined (null) when no lesion matched",
+    ),
+    ("pq", True, "panoptic quality: sum of matched IoU/(TP + FP/2 + FN/2)", _PANOPTIC_NONE),
+    (
+        "lesion_dice",
+        True,
+        "lesion-wise Dice (BraTS 2023): sum of matched Dice/(TP + FP + FN)",
+        _PANOPTIC_NONE,
+    ),
+):
+    register(
+        Metric(
+            _name,
+            _better,
+            "",
+            f"{_text}; {_PANOPTIC_HOW}",
+            empty=_empty,
+            level="lesion",
+            compute=_panoptic(_name),
+            peer=True,
+        )
+    )

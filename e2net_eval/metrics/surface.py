@@ -33,11 +33,13 @@ import numpy as np
 from scipy import ndimage
 
 from e2net_eval.metrics.nearest import nearest_edt, nearest_kdtree, nearest_scan, scan_margin
-from e2net_eval.metrics.registry import DEFAULT_CONNECTIVITY  # 18-neighbourhood: LiTS set
+from e2net_eval.metrics.registry import (
+    DEFAULT_CONNECTIVITY,  # 18-neighbourhood: the LiTS set
+    HD_PERCENTILE,
+    NSD_TOLERANCE_MM,
+    PEER_CONNECTIVITY,  # 6-neighbourhood: HD95, NSD, MASD, as MONAI / medpy / panoptica
+)
 
-PEER_CONNECTIVITY = 1  # 6-neighbourhood: HD95, NSD, MASD, as MONAI / medpy / panoptica
-HD_PERCENTILE = 95.0
-NSD_TOLERANCE_MM = 2.0
 # A distance within this relative margin of the NSD tolerance counts as equal to it: the
 # EDT computes in float32, and a tie in exact arithmetic must not depend on the method.
 NSD_TIE_RTOL = 1e-6

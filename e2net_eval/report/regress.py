@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from e2net_eval.errors import InputError
+from e2net_eval.metrics.registry import SET_SECTIONS
 from e2net_eval.report.directions import higher_is_better, uses_absolute_value
 from e2net_eval.rundir import SUMMARY_JSON, is_ablation_run
 from e2net_eval.util.jsonio import load_json
@@ -47,7 +48,8 @@ class Delta:
 
 def flatten_summary(summary: dict[str, Any]) -> dict[str, float | None]:
     """The gated metrics of one summary as flat keys: `liver.dice_per_case`, `tumour.assd`,
-    `tumour_burden.rmse`, `detection.f1`, `detection.any_overlap.f1`."""
+    `tumour_burden.rmse`, `detection.f1`, `detection.any_overlap.f1`, `panoptic.pq` (mean
+    per case), `panoptic.pooled.pq`; the set sections are the registry's."""
     if not isinstance(summary, dict) or not isinstance(summary.get("regions"), dict):
         raise InputError("not a summary.json: no 'regions' block")
     out: dict[str, float | None] = {}
@@ -65,7 +67,7 @@ def flatten_summary(summary: dict[str, Any]) -> dict[str, float | None]:
                     leaf(f"{region}.{name}", value["mean"])
             elif name not in _NOT_GATED:
                 leaf(f"{region}.{name}", value)
-    for section in ("tumour_burden", "detection"):
+    for section in SET_SECTIONS:
         block = summary.get(section)
         if not isinstance(block, dict):
             continue

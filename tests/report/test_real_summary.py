@@ -32,7 +32,8 @@ def real_summary(tmp_path_factory):
 #: The direction of each metric as docs/metrics.md defines it, independent of the registry
 #: (the leaf name of a flattened key); RVD is gated on its magnitude.
 HIGHER = {"dice", "dice_per_case", "dice_global", "precision", "recall", "f1", "lesion_dice"}
-LOWER = {"voe", "assd", "rmsd", "mssd", "rmse", "max_abs_error"}
+HIGHER |= {"nsd", "rq", "sq", "pq"}
+LOWER = {"voe", "assd", "rmsd", "mssd", "rmse", "max_abs_error", "hd95", "hd95_pooled", "masd"}
 MAGNITUDE = {"rvd"}
 
 
