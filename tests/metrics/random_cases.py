@@ -72,3 +72,18 @@ def random_lesions(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     if rng.random() < 0.2:  # scattered specks: many one-voxel lesions
         pred |= rng.random(shape) > 0.998
     return pred, ref
+
+
+def random_labels(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Label volumes (pred, ref), 0/1/2 uint8: a liver blob and a perturbed copy, with
+    tumour-like lesions (`random_lesions`) inside each liver. Either may lack tumour."""
+    les_pred, les_ref = random_lesions(rng)
+    shape = les_ref.shape
+    base = ndimage.gaussian_filter(rng.random(shape), 3.0)
+    thr = np.quantile(base, rng.uniform(0.3, 0.6))
+    ref = (base > thr).astype(np.uint8)
+    noisy = base + ndimage.gaussian_filter(rng.normal(0, 0.02, shape), 2.0)
+    pred = (noisy > thr * rng.uniform(0.99, 1.01)).astype(np.uint8)
+    ref[les_ref & (ref == 1)] = 2
+    pred[les_pred & (pred == 1)] = 2
+    return pred, ref

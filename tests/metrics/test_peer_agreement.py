@@ -179,3 +179,48 @@ def test_nsd_concentric_spheres_step_at_the_gap(spacing):
     # inside the band both move from 0 to 1 around the gap
     assert 0.0 < nsd(inner, outer, spacing, 4.0) < 1.0
     assert 0.0 < deepmind.compute_surface_dice_at_tolerance(dm, 4.0) < 1.0
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_score_case_columns_agree_with_the_tools(seed):
+    """The columns `evaluate` writes (score_case: the case crop, both neighbourhoods at
+    once, lesions labelled once) against MONAI, medpy and panoptica on the full volumes."""
+    from e2net_eval.metrics import score_case
+    from e2net_eval.metrics.lesions import label_components
+    from tests.metrics.random_cases import random_labels
+    from tests.metrics.test_panoptic import _panoptica
+
+    rng = np.random.default_rng(8200 + seed)
+    pred, ref = random_labels(rng)
+    spacing = random_spacing(rng)
+    tau = float(rng.uniform(0.5, 4.0))
+    scores = score_case(pred, ref, spacing, nsd_tolerance=tau)
+    for region, p, r in (("liver", pred >= 1, ref >= 1), ("tumour", pred == 2, ref == 2)):
+        got = scores.regions[region].values
+        if not (p.any() and r.any()):  # our empty rules (MONAI gives NaN/inf here)
+            both_empty = not (p.any() or r.any())
+            assert got["hd95"] == 0.0 if both_empty else math.isnan(got["hd95"])
+            assert got["nsd"] == (1.0 if both_empty else 0.0)
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            m_hd95 = compute_hausdorff_distance(
+                _monai(p), _monai(r), include_background=True, percentile=95, spacing=spacing
+            ).item()
+            m_nsd = compute_surface_dice(
+                _monai(p), _monai(r), [tau], include_background=True, spacing=spacing
+            ).item()
+        sd = surface_distances(p, r, spacing, 1)
+        slack = max(_float32_percentile_slack(d, 95) for d in (sd.pred_to_ref, sd.ref_to_pred))
+        assert abs(got["hd95"] - m_hd95) <= RTOL * m_hd95 + slack, region
+        assert got["nsd"] == pytest.approx(m_nsd, rel=RTOL, abs=1e-7), region
+        assert got["hd95_pooled"] == pytest.approx(mb.hd95(p, r, spacing, 1), rel=RTOL), region
+        means = mb.asd(p, r, spacing, 1), mb.asd(r, p, spacing, 1)
+        assert got["masd"] == pytest.approx(0.5 * sum(means), rel=RTOL), region
+    p_lab, _ = label_components(pred == 2, 6)
+    r_lab, _ = label_components(ref == 2, 6)
+    res = _panoptica(p_lab.astype(np.uint32), r_lab.astype(np.uint32))
+    pan = scores.panoptic
+    assert (pan.tp, pan.fp, pan.fn) == (res.tp, res.fp, res.fn)
+    if pan.tp:
+        assert (pan.rq, pan.sq, pan.pq) == pytest.approx((res.rq, res.sq, res.pq), rel=1e-12)
