@@ -200,25 +200,78 @@ def evaluate_command(
     "--workdir",
     default=None,
     type=click.Path(file_okay=False),
-    help="Where the two .nii.gz files are written (default: a temporary folder).",
+    help="Where the .nii.gz files are written (default: a temporary folder).",
 )
-def bench_metrics(size, spacing, skip_medpy, seed, repeat, workdir) -> None:
-    """Time the full score set of one generated liver+tumour case: ours vs medpy."""
-    from e2net_eval.errors import InputError
-    from e2net_eval.metrics.bench import run_benchmark
+@click.option(
+    "--evaluate-cases",
+    default=8,
+    show_default=True,
+    type=click.IntRange(0, None),
+    help="Also time the whole `evaluate` command on this many generated cases (0: skip).",
+)
+@click.option(
+    "--evaluate-size",
+    default="512x512x160",
+    show_default=True,
+    help="Volume shape XxYxZ of those cases.",
+)
+@click.option(
+    "-j",
+    "--jobs",
+    default=2,
+    show_default=True,
+    type=click.IntRange(1, None),
+    help="Workers of the timed `evaluate` command.",
+)
+def bench_metrics(
+    size, spacing, skip_medpy, seed, repeat, workdir, evaluate_cases, evaluate_size, jobs
+) -> None:
+    """Time the score set of one generated liver+tumour case (ours vs medpy), then the whole
+    `evaluate` command on a set of such cases against its read floor."""
+    from e2net_eval.metrics.bench import run_benchmark, run_evaluate_benchmark
 
-    try:
-        shape = tuple(int(v) for v in size.lower().split("x"))
-        sp = tuple(float(v) for v in spacing.lower().split("x"))
-    except ValueError as exc:
-        raise InputError(f"bad --size/--spacing ({exc})") from exc
-    if len(shape) != 3 or len(sp) != 3 or min(shape) < 16:
-        raise InputError("--size and --spacing need three values, each axis at least 16")
+    shape, sp = _shape(size, "--size"), _spacing(spacing)
     result = run_benchmark(
         shape, sp, seed=seed, medpy=not skip_medpy, repeat=repeat, workdir=workdir, echo=click.echo
     )
+    if evaluate_cases:
+        click.echo("")
+        run_evaluate_benchmark(
+            evaluate_cases,
+            _shape(evaluate_size, "--evaluate-size"),
+            sp,
+            jobs=jobs,
+            seed=seed,
+            repeat=repeat,
+            workdir=workdir,
+            echo=click.echo,
+        )
     if result.get("agree") is False:
         raise click.ClickException("ours and medpy disagree (see above)")
+
+
+def _shape(text: str, option: str) -> tuple[int, int, int]:
+    from e2net_eval.errors import InputError
+
+    try:
+        shape = tuple(int(v) for v in text.lower().split("x"))
+    except ValueError as exc:
+        raise InputError(f"bad {option} ({exc})") from exc
+    if len(shape) != 3 or min(shape) < 16:
+        raise InputError(f"{option} needs three values, each axis at least 16")
+    return shape  # type: ignore[return-value]
+
+
+def _spacing(text: str) -> tuple[float, float, float]:
+    from e2net_eval.errors import InputError
+
+    try:
+        sp = tuple(float(v) for v in text.lower().split("x"))
+    except ValueError as exc:
+        raise InputError(f"bad --spacing ({exc})") from exc
+    if len(sp) != 3 or min(sp) <= 0:
+        raise InputError("--spacing needs three positive values")
+    return sp  # type: ignore[return-value]
 
 
 COMMANDS: list[click.Command] = [evaluate_command]

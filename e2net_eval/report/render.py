@@ -55,6 +55,9 @@ _TEX_SPECIAL = {
     "^": r"\textasciicircum{}",
     "∩": r"$\cap$",
     "Σ": r"$\Sigma$",
+    "↑": r"$\uparrow$",
+    "↓": r"$\downarrow$",
+    "τ": r"$\tau$",
 }
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from e2net_eval.metrics.registry import metric_for
+from e2net_eval.metrics.registry import REGIONS, Metric, case_metrics, lesion_metrics, metric_for
 from e2net_eval.report import stats
 from e2net_eval.report.leaderboards import load_table, method_label
 from e2net_eval.report.results import RunResults, per_case, segments_tumour
@@ -295,8 +295,93 @@ def _aligned(sa: dict[str, Any], sb: dict[str, Any], region: str) -> tuple[list,
     return [da[c] for c in common], [db[c] for c in common]
 
 
+_SHORT = {"hd95": "HD95", "hd95_pooled": "HD95 pooled", "nsd": "NSD", "masd": "MASD"}
+_SHORT |= {"rq": "RQ", "sq": "SQ", "pq": "PQ", "lesion_dice": "Dice"}
+
+
+def _peer_columns(summary: dict[str, Any]) -> list[tuple[str, Metric, str | None]]:
+    """(summary key of the stats block, registry entry, region or None for lesion-wise) of
+    every peer metric the summary holds, in registry order."""
+    cols: list[tuple[str, Metric, str | None]] = []
+    for region in REGIONS:
+        block = summary.get("regions", {}).get(region) or {}
+        for m in case_metrics():
+            if m.peer and isinstance(block.get(m.name), dict):
+                cols.append((f"regions.{region}.{m.name}", m, region))
+    pan = summary.get("panoptic") or {}
+    cols += [(f"panoptic.{m.name}", m, None) for m in lesion_metrics() if m.name in pan]
+    return cols
+
+
+def _peer_label(metric: Metric, region: str | None) -> str:
+    unit = f" ({metric.unit})" if metric.unit else ""
+    arrow = "↑" if metric.higher_is_better else "↓"
+    return f"{region or 'lesion'} {_SHORT.get(metric.name, metric.name)}{unit} {arrow}"
+
+
+def peer_table(run: RunResults, set_name: str) -> ReportTable | None:
+    """The metrics other tools report (HD95, NSD, MASD, lesion-wise PQ...), measured rows
+    only: mean per case [95% bootstrap CI], each column marked with its registry direction."""
+    summaries = run.summaries.get(set_name, {})
+    configs = [c for c in run.configs(set_name) if _peer_columns(summaries[c])]
+    if not configs:
+        return None
+    columns = _peer_columns(summaries[configs[0]])
+    rows = []
+    for config in configs:
+        summary = summaries[config]
+        cells = []
+        for key, metric, region in columns:
+            block = _lookup(summary, key)
+            tumour = region == "tumour" or region is None
+            if (
+                not isinstance(block, dict)
+                or block.get("mean") is None
+                or (tumour and not segments_tumour(config))
+            ):
+                cells.append(Cell(None, decimals=2))
+                continue
+            if region is None:
+                values = [
+                    (r.get("panoptic") or {}).get(metric.name) for r in summary["metric_per_case"]
+                ]
+            else:
+                values = per_case(summary, region, metric.name)
+            ci = stats.bootstrap(values)
+            decimals = 2 if metric.unit == "mm" else 3
+            cells.append(Cell(block["mean"], ci.low, ci.high, ci.n, decimals))
+        rows.append(
+            Row(
+                MEASURED,
+                model_label(config),
+                cells,
+                run.provenance(set_name),
+                _measured_meta(run, set_name, config),
+            )
+        )
+    meta = summaries[configs[0]].get("meta") or {}
+    tau = meta.get("nsd_tolerance_mm")
+    notes = [
+        "Mean over cases [95% bootstrap interval]; ↑ higher is better, ↓ lower is better (the "
+        "metric registry's direction, as regress gates it). Surfaces of HD95, NSD and MASD: "
+        "6-neighbourhood, as MONAI, medpy and MetricsReloaded; "
+        + (f"NSD tolerance τ = {tau:g} mm. " if tau is not None else "")
+        + "Lesion-wise RQ, SQ, PQ and Dice match lesions one to one at IoU > 0.5 (panoptica). "
+        "Definitions and agreement with those tools: docs/metrics.md. No published row: the "
+        "paper reports none of these.",
+    ]
+    return ReportTable(
+        f"peer_{set_name}",
+        f"Further metrics on {run.split_label(set_name)}",
+        [(key, _peer_label(metric, region)) for key, metric, region in columns],
+        rows,
+        notes,
+    )
+
+
 def build_tables(run: RunResults) -> list[ReportTable]:
     """Every table a report shows, in order."""
     out = [table1(run), table2(run), table3(run)]
     out += [paired_table(run, s) for s in ("lits_val", "ircadb")]
+    out += [peer_table(run, s) for s in ("lits_val", "ircadb")]
     return [t for t in out if t is not None]

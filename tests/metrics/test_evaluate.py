@@ -207,11 +207,26 @@ def test_unknown_case_and_missing_folder(dataset, run_cli):
 
 
 def test_bench_metrics_small(run_cli, tmp_path):
-    code, stdout, stderr = run_cli("bench", "metrics", "--size", "64x64x32", "--workdir", tmp_path)
+    code, stdout, stderr = run_cli(
+        "bench",
+        "metrics",
+        "--size",
+        "64x64x32",
+        "--workdir",
+        tmp_path,
+        "--evaluate-cases",
+        "2",
+        "--evaluate-size",
+        "48x48x24",
+        "--repeat",
+        "1",
+    )
     assert code == 0, stderr
     assert "values agree" in stdout and "faster" in stdout
     assert "DISAGREE" not in stdout
-    assert math.isfinite(float(stdout.split("ours (score set) :")[1].split("s")[0]))
+    for line in ("ours (LiTS set)  :", "ours (score set) :", "whole evaluate command   :"):
+        assert math.isfinite(float(stdout.split(line)[1].split("s")[0])), line
+    assert "x the floor" in stdout and "evaluate --help" in stdout
 
 
 @pytest.mark.parametrize("layout", ["msd", "ircadb"])

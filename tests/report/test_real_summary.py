@@ -80,3 +80,27 @@ def test_tables_from_a_real_summary(real_summary):
     assert row.cells[4].value == pytest.approx(0.0)  # burden RMSE
     flat = flatten_summary(run.summaries["lits_val"]["dist_dcff"])
     assert flat["tumour_burden.rmse"] == pytest.approx(0.0)
+
+
+def test_peer_table_from_a_real_summary(real_summary):
+    """The report's further-metrics table: each column carries its registry direction and
+    the cell is the summary's mean per case (with an interval over the per-case values)."""
+    from e2net_eval.metrics.registry import METRICS
+
+    run = load_run(real_summary)
+    table = next(t for t in build_tables(run) if t.key == "peer_lits_val")
+    summary = run.summaries["lits_val"]["dist_dcff"]
+    labels = dict(table.columns)
+    assert labels["regions.liver.hd95"] == "liver HD95 (mm) ↓"
+    assert labels["regions.tumour.nsd"] == "tumour NSD ↑"
+    assert labels["panoptic.pq"] == "lesion PQ ↑"
+    for (key, label), cell in zip(table.columns, table.rows[0].cells, strict=True):
+        name = key.rsplit(".", 1)[-1]
+        assert label.endswith("↑" if METRICS[name].higher_is_better else "↓"), key
+        block = summary
+        for part in key.split("."):
+            block = block[part]
+        assert cell.value == pytest.approx(block["mean"]), key
+    # the reference scored against itself: every distance 0, every overlap-like score 1
+    by_key = {key: cell for (key, _), cell in zip(table.columns, table.rows[0].cells, strict=True)}
+    assert by_key["regions.liver.hd95"].value == 0.0 and by_key["panoptic.pq"].value == 1.0
