@@ -299,17 +299,23 @@ _SHORT = {"hd95": "HD95", "hd95_pooled": "HD95 pooled", "nsd": "NSD", "masd": "M
 _SHORT |= {"rq": "RQ", "sq": "SQ", "pq": "PQ", "lesion_dice": "Dice"}
 
 
-def _peer_columns(summary: dict[str, Any]) -> list[tuple[str, Metric, str | None]]:
+#: Per-region peer metrics left out of the report (a variant, kept in the summary files).
+_REPORT_SKIPS = {"hd95_pooled"}
+
+
+def _peer_columns(summary: dict[str, Any], kind: str) -> list[tuple[str, Metric, str | None]]:
     """(summary key of the stats block, registry entry, region or None for lesion-wise) of
-    every peer metric the summary holds, in registry order."""
+    the peer metrics of `kind` ("surface" or "lesion") the summary holds, registry order."""
     cols: list[tuple[str, Metric, str | None]] = []
-    for region in REGIONS:
-        block = summary.get("regions", {}).get(region) or {}
-        for m in case_metrics():
-            if m.peer and isinstance(block.get(m.name), dict):
-                cols.append((f"regions.{region}.{m.name}", m, region))
-    pan = summary.get("panoptic") or {}
-    cols += [(f"panoptic.{m.name}", m, None) for m in lesion_metrics() if m.name in pan]
+    if kind == "surface":
+        for region in REGIONS:
+            block = summary.get("regions", {}).get(region) or {}
+            for m in case_metrics():
+                if m.peer and m.name not in _REPORT_SKIPS and isinstance(block.get(m.name), dict):
+                    cols.append((f"regions.{region}.{m.name}", m, region))
+    else:
+        pan = summary.get("panoptic") or {}
+        cols += [(f"panoptic.{m.name}", m, None) for m in lesion_metrics() if m.name in pan]
     return cols
 
 
@@ -319,14 +325,15 @@ def _peer_label(metric: Metric, region: str | None) -> str:
     return f"{region or 'lesion'} {_SHORT.get(metric.name, metric.name)}{unit} {arrow}"
 
 
-def peer_table(run: RunResults, set_name: str) -> ReportTable | None:
-    """The metrics other tools report (HD95, NSD, MASD, lesion-wise PQ...), measured rows
-    only: mean per case [95% bootstrap CI], each column marked with its registry direction."""
+def peer_table(run: RunResults, set_name: str, kind: str) -> ReportTable | None:
+    """The metrics other tools report, measured rows only: `kind` "surface" (HD95, NSD, MASD
+    per region) or "lesion" (lesion-wise RQ, SQ, PQ, Dice); mean per case [95% bootstrap
+    CI], each column marked with its registry direction."""
     summaries = run.summaries.get(set_name, {})
-    configs = [c for c in run.configs(set_name) if _peer_columns(summaries[c])]
+    configs = [c for c in run.configs(set_name) if _peer_columns(summaries[c], kind)]
     if not configs:
         return None
-    columns = _peer_columns(summaries[configs[0]])
+    columns = _peer_columns(summaries[configs[0]], kind)
     rows = []
     for config in configs:
         summary = summaries[config]
@@ -361,18 +368,24 @@ def peer_table(run: RunResults, set_name: str) -> ReportTable | None:
         )
     meta = summaries[configs[0]].get("meta") or {}
     tau = meta.get("nsd_tolerance_mm")
+    if kind == "surface":
+        what = (
+            "HD95, NSD and MASD on 6-neighbourhood surfaces, as MONAI, medpy and "
+            "MetricsReloaded" + (f"; NSD tolerance τ = {tau:g} mm" if tau is not None else "")
+        )
+        title = f"Further metrics on {run.split_label(set_name)}: surface distances"
+    else:
+        what = "Lesions matched one to one at IoU > 0.5, no merging, as panoptica"
+        title = f"Further metrics on {run.split_label(set_name)}: lesion-wise quality"
     notes = [
         "Mean over cases [95% bootstrap interval]; ↑ higher is better, ↓ lower is better (the "
-        "metric registry's direction, as regress gates it). Surfaces of HD95, NSD and MASD: "
-        "6-neighbourhood, as MONAI, medpy and MetricsReloaded; "
-        + (f"NSD tolerance τ = {tau:g} mm. " if tau is not None else "")
-        + "Lesion-wise RQ, SQ, PQ and Dice match lesions one to one at IoU > 0.5 (panoptica). "
-        "Definitions and agreement with those tools: docs/metrics.md. No published row: the "
-        "paper reports none of these.",
+        f"metric registry's direction, as regress gates it). {what}. Definitions and "
+        "agreement with those tools: docs/metrics.md. No published row: the paper reports "
+        "none of these.",
     ]
     return ReportTable(
-        f"peer_{set_name}",
-        f"Further metrics on {run.split_label(set_name)}",
+        f"peer_{kind}_{set_name}",
+        title,
         [(key, _peer_label(metric, region)) for key, metric, region in columns],
         rows,
         notes,
@@ -383,5 +396,5 @@ def build_tables(run: RunResults) -> list[ReportTable]:
     """Every table a report shows, in order."""
     out = [table1(run), table2(run), table3(run)]
     out += [paired_table(run, s) for s in ("lits_val", "ircadb")]
-    out += [peer_table(run, s) for s in ("lits_val", "ircadb")]
+    out += [peer_table(run, s, k) for s in ("lits_val", "ircadb") for k in ("surface", "lesion")]
     return [t for t in out if t is not None]

@@ -88,19 +88,22 @@ def test_peer_table_from_a_real_summary(real_summary):
     from e2net_eval.metrics.registry import METRICS
 
     run = load_run(real_summary)
-    table = next(t for t in build_tables(run) if t.key == "peer_lits_val")
+    tables = {t.key: t for t in build_tables(run)}
+    surface, lesion = tables["peer_surface_lits_val"], tables["peer_lesion_lits_val"]
     summary = run.summaries["lits_val"]["dist_dcff"]
-    labels = dict(table.columns)
+    labels = {**dict(surface.columns), **dict(lesion.columns)}
     assert labels["regions.liver.hd95"] == "liver HD95 (mm) ↓"
     assert labels["regions.tumour.nsd"] == "tumour NSD ↑"
     assert labels["panoptic.pq"] == "lesion PQ ↑"
-    for (key, label), cell in zip(table.columns, table.rows[0].cells, strict=True):
-        name = key.rsplit(".", 1)[-1]
-        assert label.endswith("↑" if METRICS[name].higher_is_better else "↓"), key
-        block = summary
-        for part in key.split("."):
-            block = block[part]
-        assert cell.value == pytest.approx(block["mean"]), key
+    cells = {}
+    for table in (surface, lesion):
+        for (key, label), cell in zip(table.columns, table.rows[0].cells, strict=True):
+            name = key.rsplit(".", 1)[-1]
+            assert label.endswith("↑" if METRICS[name].higher_is_better else "↓"), key
+            block = summary
+            for part in key.split("."):
+                block = block[part]
+            assert cell.value == pytest.approx(block["mean"]), key
+            cells[key] = cell
     # the reference scored against itself: every distance 0, every overlap-like score 1
-    by_key = {key: cell for (key, _), cell in zip(table.columns, table.rows[0].cells, strict=True)}
-    assert by_key["regions.liver.hd95"].value == 0.0 and by_key["panoptic.pq"].value == 1.0
+    assert cells["regions.liver.hd95"].value == 0.0 and cells["panoptic.pq"].value == 1.0
