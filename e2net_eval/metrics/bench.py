@@ -231,12 +231,16 @@ def write_case_set(
         nib.save(nib.Nifti1Image(pred, affine), str(root / "pred" / f"{k}.nii.gz"))
 
 
-def _time_command(args: list[str], repeat: int) -> list[float]:
-    """Wall times of `python -m e2net_eval ARGS` in fresh processes (this interpreter)."""
+def _time_command(args: list[str], repeat: int) -> tuple[list[float], list[float]]:
+    """Wall and CPU times (user + system, the command and its workers) of
+    `python -m e2net_eval ARGS` in fresh processes (this interpreter)."""
+    import resource
+
     env = dict(os.environ)
     env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    times = []
+    walls, cpus = [], []
     for _ in range(repeat):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
         subprocess.run(
             [sys.executable, "-m", "e2net_eval", *args],
@@ -245,8 +249,10 @@ def _time_command(args: list[str], repeat: int) -> list[float]:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
-        times.append(time.perf_counter() - t0)
-    return times
+        walls.append(time.perf_counter() - t0)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return walls, cpus
 
 
 def run_evaluate_benchmark(
@@ -270,17 +276,19 @@ def run_evaluate_benchmark(
         write_case_set(root, n_cases, shape, spacing, seed=seed)
         labels = sorted((root / "ref").glob("segmentation-*.nii.gz"))
         labels += sorted((root / "pred").glob("*.nii.gz"))
-        reads = []
+        reads, read_cpus = [], []
         for _ in range(repeat):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             for path in labels:
                 np.asanyarray(nib.load(str(path)).dataobj)
             reads.append(time.perf_counter() - t0)
-        t_read = min(reads)
+            read_cpus.append(time.process_time() - c0)
+        t_read, c_read = min(reads), min(read_cpus)
         args = ["evaluate", str(root / "pred"), str(root / "ref"), "-o", str(root / "out")]
         args += ["--jobs", str(jobs), "--no-progress", *extra_args]
-        t_cmd = min(_time_command(args, repeat))
-        t_help = min(_time_command(["evaluate", "--help"], repeat))
+        walls, cpus = _time_command(args, repeat)
+        t_cmd, c_cmd = min(walls), min(cpus)
+        t_help = min(_time_command(["evaluate", "--help"], repeat)[0])
     floor = t_read / jobs + START_ALLOWANCE_S
     echo(
         f"evaluate {n_cases} cases {shape} --jobs {jobs}"
@@ -293,8 +301,14 @@ def run_evaluate_benchmark(
         f"{START_ALLOWANCE_S} s start)"
     )
     echo(f"whole evaluate command   : {t_cmd:8.3f} s  ({t_cmd / floor:.2f}x the floor)")
+    echo(
+        f"CPU time (a loaded machine stretches wall times, not these): reading "
+        f"{c_read:.3f} s, the whole command {c_cmd:.3f} s ({c_cmd / c_read:.2f}x)"
+    )
     echo(f"evaluate --help          : {t_help:8.3f} s")
     return {
+        "read_cpu_s": c_read,
+        "command_cpu_s": c_cmd,
         "read_s": t_read,
         "floor_s": floor,
         "command_s": t_cmd,
