@@ -236,7 +236,12 @@ def _time_command(args: list[str], repeat: int) -> tuple[list[float], list[float
     `python -m e2net_eval ARGS` in fresh processes (this interpreter)."""
     import resource
 
+    import e2net_eval
+
+    # The same package as this process's, whatever the working directory holds.
+    root = str(Path(e2net_eval.__file__).resolve().parents[1])
     env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
     env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     walls, cpus = [], []
     for _ in range(repeat):
@@ -246,6 +251,7 @@ def _time_command(args: list[str], repeat: int) -> tuple[list[float], list[float
             [sys.executable, "-m", "e2net_eval", *args],
             check=True,
             env=env,
+            cwd=tempfile.gettempdir(),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
