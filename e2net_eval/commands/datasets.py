@@ -92,14 +92,18 @@ def phantom(
 def check(root, json_out) -> None:
     """Read every case under ROOT and list shape, spacing, HU range, labels and problems.
 
+    A folder of reference labels only (no images) is checked without HU ranges.
     Exits 2 if any case cannot be read.
     """
     ds = open_dataset(root)
-    click.echo(f"{root}: layout {ds.layout}, {len(ds)} cases")
+    images = ds.has_images
+    click.echo(
+        f"{root}: layout {ds.layout}, {len(ds)} cases" + ("" if images else " (labels only)")
+    )
     rows, failures = [], []
     for cid in ds.case_ids():
         try:
-            row = describe_case(ds.load(cid))
+            row = describe_case(ds.load(cid, image=images))
         except InputError as exc:
             failures.append(exc)
             rows.append({"case": cid, "error": str(exc)})
@@ -107,10 +111,10 @@ def check(root, json_out) -> None:
             continue
         rows.append(row)
         sp = "x".join(f"{s:g}" for s in row["spacing"])
+        hu = f"{row['dtype']} HU {row['hu_min']:g}..{row['hu_max']:g} " if images else ""
         click.echo(
             f"  {cid}: shape {'x'.join(map(str, row['shape']))} spacing {sp} mm "
-            f"{row['dtype']} HU {row['hu_min']:g}..{row['hu_max']:g} "
-            f"labels {row['label_values']} tumour {'yes' if row['tumour'] else 'no'}"
+            f"{hu}labels {row['label_values']} tumour {'yes' if row['tumour'] else 'no'}"
         )
         for p in row["problems"]:
             click.echo(f"    - {p}")

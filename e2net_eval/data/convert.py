@@ -19,15 +19,19 @@ HU_PLAUSIBLE = (-3100.0, 3100.0)  # beyond this the LiTS outliers end; flagged, 
 
 
 def describe_case(case: Case) -> dict:
-    """Summary of one loaded case for `datasets check`: shape, spacing, HU, labels, problems."""
+    """Summary of one loaded case for `datasets check`: shape, spacing, HU, labels, problems.
+
+    A case read without its image (a folder of reference labels) has no HU range (None)."""
     counts = check_label_values(case.label, case.case_id, case.label_path)
-    lo, hi = float(case.image.min()), float(case.image.max())
+    lo = hi = None
+    if case.image is not None:
+        lo, hi = float(case.image.min()), float(case.image.max())
     problems = []
     if counts[1] + counts[2] == 0:
         problems.append("no liver in the label")
     if np.allclose(case.spacing, 1.0):
         problems.append("spacing is exactly 1x1x1 mm (the IRCAD cases in LiTS carry this wrong)")
-    if lo < HU_PLAUSIBLE[0] or hi > HU_PLAUSIBLE[1]:
+    if lo is not None and (lo < HU_PLAUSIBLE[0] or hi > HU_PLAUSIBLE[1]):
         problems.append(
             f"HU range {lo:g}..{hi:g} is outside {HU_PLAUSIBLE[0]:g}..{HU_PLAUSIBLE[1]:g}"
         )
@@ -37,7 +41,7 @@ def describe_case(case: Case) -> dict:
         "case": case.case_id,
         "shape": list(case.shape),
         "spacing": [round(float(s), 4) for s in case.spacing],
-        "dtype": str(case.image.dtype),
+        "dtype": None if case.image is None else str(case.image.dtype),
         "hu_min": lo,
         "hu_max": hi,
         "label_values": [int(v) for v in np.nonzero(counts)[0]],

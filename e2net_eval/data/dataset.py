@@ -2,8 +2,15 @@
 
 Layouts: ``lits`` (``volume-N.nii[.gz]`` + ``segmentation-N.nii[.gz]``, in the root or one
 folder below, as the LiTS batches ship), ``msd`` (Decathlon Task03: ``imagesTr/liver_N.nii.gz``,
-``labelsTr/liver_N.nii.gz``, ``dataset.json``) and ``ircadb`` (``3Dircadb1.K`` patient
-folders, or one such folder itself).
+``labelsTr/liver_N.nii.gz``, ``dataset.json``; nnU-Net's ``imagesTr/<case>_0000.nii.gz`` and
+``labelsTr/<case>.nii.gz``; or a ``labelsTr`` folder itself), ``ircadb`` (``3Dircadb1.K``
+patient folders, or one such folder itself) and ``labels`` (any other folder of
+``<id>.nii[.gz]`` label files).
+
+Reference labels without images are a dataset too (LiTS ``segmentation-N`` files alone, a
+``labelsTr`` folder, a folder of ``<id>.nii.gz``): scoring needs no CT, so images are read
+only when a caller asks for them (``load(image=True)``, the default of training and
+``datasets check``/``convert``), and only then is a missing image an error.
 """
 
 from __future__ import annotations
@@ -19,9 +26,14 @@ from e2net_eval.data import dicom, nifti
 from e2net_eval.data.case import Case
 from e2net_eval.errors import InputError
 
-LAYOUTS = ("lits", "msd", "ircadb")
+LAYOUTS = ("lits", "msd", "ircadb", "labels")
 _LITS = re.compile(r"^(volume|segmentation)-([A-Za-z0-9_.-]+?)\.nii(\.gz)?$")
 _MSD = re.compile(r"^liver_(\d+)\.nii(\.gz)?$")
+_NIFTI = re.compile(r"^(.+?)\.nii(\.gz)?$")
+#: nnU-Net image files carry a channel suffix; CT has one channel, ``_0000``.
+_NNUNET_IMAGE = re.compile(r"^(.+)_0000\.nii(\.gz)?$")
+#: A folder with this name is the label folder of a Decathlon / nnU-Net dataset.
+LABEL_FOLDERS = ("labelsTr", "labelsTs")
 _IRCADB = re.compile(r"^3Dircadb1\.\d+$", re.IGNORECASE)
 AFFINE_ATOL = 1e-3  # mm; label and image affines must agree to this
 
@@ -55,6 +67,11 @@ class Dataset:
         """Case ids, sorted naturally."""
         return sorted(self._entries, key=natural_key)
 
+    @property
+    def has_images(self) -> bool:
+        """False for a folder of reference labels only (no case has an image file)."""
+        return self.layout == "ircadb" or any(e.get("image") for e in self._entries.values())
+
     def _entry(self, case_id: str) -> dict:
         if case_id not in self._entries:
             raise InputError(f"no such case in {self.layout} dataset", case=case_id, path=self.root)
@@ -67,9 +84,8 @@ class Dataset:
             src = dicom.open_folder(entry["dir"], "PATIENT_DICOM", case_id)
             geom = dicom.read_geometry(src.get("") or next(iter(src.values())), case_id)
             return geom.shape, geom.affine
-        if entry.get("image") is None:
-            raise InputError("image file missing", case=case_id, path=entry.get("label"))
-        return nifti.read_header(entry["image"], case_id)
+        path = entry.get("image") or entry.get("label")
+        return nifti.read_header(path, case_id)
 
     def load(self, case_id: str, image: bool = True, label: bool = True) -> Case:
         """Read one case; InputError names the case and file on any problem."""
@@ -88,16 +104,19 @@ class Dataset:
                 {"tumour_folders": r["tumour_folders"], "other_folders": r["other_folders"]},
             )
         img_path, lab_path = entry.get("image"), entry.get("label")
-        if img_path is None:
+        if image and img_path is None:
             raise InputError("image file missing (only a label found)", case=case_id, path=lab_path)
         if label and lab_path is None:
             raise InputError("label file missing", case=case_id, path=img_path)
         arr = lab = None
+        if img_path is None and label:  # reference labels only: the label file has the geometry
+            lab, affine, spacing = nifti.read_label(lab_path, case_id)
+            return Case(case_id, None, lab, spacing, affine, self.layout, None, lab_path)
         if image:
             arr, affine, spacing = nifti.read_image(img_path, case_id)
             shape = arr.shape
         else:
-            shape, affine = nifti.read_header(img_path, case_id)
+            shape, affine = nifti.read_header(img_path or lab_path, case_id)
             spacing = None
         if label:
             lab, lab_affine, lab_spacing = nifti.read_label(lab_path, case_id)
@@ -135,27 +154,68 @@ def _lits_entries(root: Path) -> dict[str, dict]:
     return entries
 
 
+def _msd_id(stem: str) -> str:
+    """Task03's ``liver_N`` is case ``N``; any other nnU-Net case identifier is kept."""
+    m = _MSD.match(f"{stem}.nii")
+    return m.group(1) if m else stem
+
+
+def _add(entries: dict[str, dict], case_id: str, kind: str, path: Path) -> None:
+    entry = entries.setdefault(case_id, {})
+    if kind in entry:
+        raise InputError(f"two files for one case ({entry[kind].name})", case=case_id, path=path)
+    entry[kind] = path
+
+
+def _label_files(folder: Path, entries: dict[str, dict], case_id) -> None:
+    """Every visible ``<stem>.nii[.gz]`` file of `folder` as the label of ``case_id(stem)``."""
+    for path in sorted(folder.iterdir()):
+        m = _NIFTI.match(path.name)
+        if m and _visible(path) and path.is_file():
+            _add(entries, case_id(m.group(1)), "label", path)
+
+
 def _msd_entries(root: Path) -> dict[str, dict]:
+    """Task03 (``imagesTr/liver_N``) or nnU-Net (``imagesTr/<case>_0000``) images and
+    ``labelsTr/<case>`` labels; `root` may be the ``labelsTr`` folder itself (labels only)."""
+    if root.name in LABEL_FOLDERS:
+        entries: dict[str, dict] = {}
+        _label_files(root, entries, _msd_id)
+        return entries
     manifest = root / "dataset.json"
     if manifest.exists():
         try:
             json.loads(manifest.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise InputError(f"unreadable dataset.json ({exc})", path=manifest) from None
+    entries = {}
+    if (root / "labelsTr").is_dir():
+        _label_files(root / "labelsTr", entries, _msd_id)
+    if (root / "imagesTr").is_dir():
+        for path in sorted((root / "imagesTr").iterdir()):
+            if not (_visible(path) and path.is_file()):
+                continue
+            m = _MSD.match(path.name) or _NNUNET_IMAGE.match(path.name)
+            if m:
+                _add(
+                    entries,
+                    _msd_id(m.group(1)) if m.re is _NNUNET_IMAGE else m.group(1),
+                    "image",
+                    path,
+                )
+    return entries
+
+
+def _labels_entries(root: Path) -> dict[str, dict]:
+    """A plain folder of reference labels: ``<id>.nii[.gz]`` is case ``<id>``."""
     entries: dict[str, dict] = {}
-    for sub, kind in (("imagesTr", "image"), ("labelsTr", "label")):
-        folder = root / sub
-        if not folder.is_dir():
-            continue
-        for path in sorted(folder.iterdir()):
-            m = _MSD.match(path.name)
-            if m and path.is_file():
-                entries.setdefault(m.group(1), {})[kind] = path
+    _label_files(root, entries, lambda stem: stem)
     return entries
 
 
 def detect_layout(root: str | Path) -> str:
-    """The layout found under `root` (``lits``, ``msd`` or ``ircadb``); InputError if none."""
+    """The layout found under `root` (``lits``, ``msd``, ``ircadb`` or ``labels``); InputError
+    if none."""
     return _scan(Path(root))[0]
 
 
@@ -168,7 +228,12 @@ def _scan(root: Path) -> tuple[str, dict[str, dict]]:
     if not children:
         raise InputError("empty folder", path=root)
     found: dict[str, dict[str, dict]] = {}
-    if (root / "imagesTr").is_dir() or (root / "dataset.json").is_file():
+    if (
+        root.name in LABEL_FOLDERS
+        or (root / "imagesTr").is_dir()
+        or (root / "labelsTr").is_dir()
+        or (root / "dataset.json").is_file()
+    ):
         found["msd"] = _msd_entries(root)
     lits = _lits_entries(root)
     if lits:
@@ -181,6 +246,10 @@ def _scan(root: Path) -> tuple[str, dict[str, dict]]:
         patients = {p.name: {"dir": p} for p in children if p.is_dir() and _IRCADB.match(p.name)}
         if patients:
             found["ircadb"] = patients
+    if not found:
+        labels = _labels_entries(root)
+        if labels:
+            found["labels"] = labels
     if not found:
         hint = ""
         if any(p.is_file() and _IRCADB.match(p.name.removesuffix(".zip")) for p in children):
