@@ -135,6 +135,13 @@ def format_summary(summary: dict) -> str:
     metavar="MM",
     help="Tolerance of the normalised surface distance (NSD), in mm; recorded in meta.",
 )
+@click.option(
+    "--pred-pattern",
+    default=None,
+    metavar="PATTERN",
+    help="Path of each prediction inside PRED, {id} the case id "
+    "(e.g. '{id}/{id}_seg.nii.gz', 'case_{id:0>5}.nii.gz'); replaces the built-in names.",
+)
 @click.option("--case", "cases", multiple=True, help="Score only these reference cases.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 def evaluate_command(
@@ -149,14 +156,18 @@ def evaluate_command(
     protocol,
     peer_metrics,
     nsd_tolerance,
+    pred_pattern,
     cases,
     no_progress,
 ) -> None:
-    """Score the label volumes in PRED against the reference dataset REF.
+    """Score the label volumes in PRED against the reference REF.
 
-    PRED holds one file per reference case <id>: <id>, segmentation-<id>,
-    test-segmentation-<id> or liver_<id>, with .nii or .nii.gz, on the reference's grid.
-    Writes OUT/per_case.csv and OUT/summary.json.
+    REF is a dataset (LiTS, Task03, 3DIRCADb) or a folder of reference labels only (LiTS
+    segmentation-N files, a Decathlon/nnU-Net labelsTr folder, or <id>.nii[.gz] files).
+    PRED holds one file per reference case <id>, on the reference's grid: <id> (ours,
+    nnU-Net), segmentation-<id>, test-segmentation-<id>, liver_<id> or volume-<id>, with
+    .nii or .nii.gz, or MONAI SaveImage's <stem>/<stem>_seg|_trans.nii.gz; --pred-pattern
+    for anything else. Writes OUT/per_case.csv and OUT/summary.json.
     """
     from e2net_eval.metrics.evaluate import evaluate
 
@@ -171,6 +182,7 @@ def evaluate_command(
         lesion_connectivity=int(lesion_connectivity),
         case_ids=list(cases) or None,
         protocol=protocol,
+        pred_pattern=pred_pattern,
         progress=not no_progress,
         peer_metrics=peer_metrics,
         nsd_tolerance=nsd_tolerance,

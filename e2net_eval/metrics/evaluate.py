@@ -1,10 +1,11 @@
 """Score a folder of predicted label volumes against any reference dataset.
 
 `evaluate(pred_dir, ref_root, out_dir)` writes ``per_case.csv`` and ``summary.json``.
-Prediction file for reference case ``<id>`` (first found, ``.nii.gz`` or ``.nii``):
-``<id>``, ``segmentation-<id>``, ``test-segmentation-<id>``, ``liver_<id>``; two matching
-files for one case are an error. Cases run in worker processes (`jobs`), at most `jobs`
-in flight, each worker reading its own case so memory stays bounded.
+The reference is any dataset the data layer opens, a folder of reference labels included
+(no CT image is read). Prediction files are found by `predictions.PredictionFinder`: our,
+nnU-Net's, the LiTS and Task03 names and MONAI ``SaveImage``'s layout, or a pattern; two
+matching files for one case are an error. Cases run in worker processes (`jobs`), at most
+`jobs` in flight, each worker reading its own case so memory stays bounded.
 
 Importing this module is light (the scoring stack, numpy and the readers load when a case
 is scored), so `from e2net_eval.metrics import evaluate` costs nothing until it runs.
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from e2net_eval.errors import InputError
+from e2net_eval.metrics.predictions import PredictionFinder
 from e2net_eval.metrics.registry import (
     DEFAULT_CONNECTIVITY,
     LESION_CONNECTIVITY,
@@ -41,8 +43,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PREFIXES = ("", "segmentation-", "test-segmentation-", "liver_")
-SUFFIXES = (".nii.gz", ".nii")
 AFFINE_ATOL = 1e-3  # mm; headers written by different tools round differently
 SCORING = (
     "liver label>=1, tumour label==2; surface = mask minus 18-neighbourhood erosion "
@@ -65,21 +65,29 @@ class Options:
     peer_metrics: bool = True
     nsd_tolerance: float = NSD_TOLERANCE_MM
 
+    def scoring(self) -> dict:
+        """Every option that changes a number (``meta.scoring_options``): `compare` refuses
+        to put side by side evaluations that differ in any option both have (an option only
+        one has belongs to metrics only that one computed). A new scoring option belongs
+        here."""
+        out: dict = {
+            "rules": SCORING,
+            "surface_connectivity": self.connectivity,
+            "lesion_connectivity": self.lesion_connectivity,
+        }
+        if self.peer_metrics:  # only then do these rules and settings make a number
+            out.update(
+                peer_rules=PEER_SCORING,
+                peer_surface_connectivity=PEER_CONNECTIVITY,
+                nsd_tolerance_mm=self.nsd_tolerance,
+                panoptic_iou_threshold=PANOPTIC_IOU,
+            )
+        return out
 
-def find_prediction(pred_dir: Path, case_id: str) -> Path | None:
-    """The prediction file of `case_id` in `pred_dir` by the naming rule, or None."""
-    found = [
-        pred_dir / f"{prefix}{case_id}{suffix}"
-        for prefix in PREFIXES
-        for suffix in SUFFIXES
-        if (pred_dir / f"{prefix}{case_id}{suffix}").is_file()
-    ]
-    if len(found) > 1:
-        names = ", ".join(p.name for p in found)
-        raise InputError(
-            f"several predictions match this case: {names}", case=case_id, path=pred_dir
-        )
-    return found[0] if found else None
+
+def find_prediction(pred_dir: Path, case_id: str, pattern: str | None = None) -> Path | None:
+    """The prediction file of `case_id` in `pred_dir` (see `predictions`), or None."""
+    return PredictionFinder(pred_dir, pattern).find(case_id)
 
 
 def read_prediction(
@@ -127,9 +135,12 @@ def _dataset(ref_root: str):
 
 
 def score_file(
-    pred_dir: str, ref_root: str, case_id: str, options: Options
+    pred_path: str | None, ref_root: str, case_id: str, options: Options
 ) -> tuple[str, CaseScores, bool]:
-    """Load and score one case -> (case id, scores, scored as a missing prediction)."""
+    """Load and score one case -> (case id, scores, scored as a missing prediction).
+
+    `pred_path` None: no prediction (scored as empty when `options.allow_missing`). Only
+    the reference label is read, never the CT image."""
     import numpy as np
 
     from e2net_eval.metrics.case import score_case
@@ -138,19 +149,17 @@ def score_file(
     if case.label is None:
         raise InputError("reference has no label volume", case=case_id, path=ref_root)
     ref = np.asarray(case.label)
-    path = find_prediction(Path(pred_dir), case_id)
-    missing = path is None
+    missing = pred_path is None
     if missing:
         if not options.allow_missing:
             raise InputError(
-                "no prediction file (looked for <id>, segmentation-<id>, "
-                "test-segmentation-<id>, liver_<id> with .nii/.nii.gz); "
-                "pass --allow-missing to score it as empty",
+                "no prediction file; pass --allow-missing to score it as empty",
                 case=case_id,
-                path=pred_dir,
+                path=ref_root,
             )
         pred = np.zeros_like(ref, dtype=np.uint8)
     else:
+        path = Path(pred_path)
         pred = read_prediction(path, case_id, ref.shape, np.asarray(case.affine), options)
     scores = score_case(
         pred,
@@ -165,24 +174,26 @@ def score_file(
 
 
 def _run(
-    pred_dir: str, ref_root: str, case_ids: Sequence[str], options: Options, jobs: int
+    paths: dict[str, str | None], ref_root: str, options: Options, jobs: int
 ) -> Iterator[tuple[str, CaseScores, bool]]:
-    """Score cases, serially or with at most `jobs` cases in flight in worker processes."""
+    """Score cases (case id -> prediction file), serially or with at most `jobs` cases in
+    flight in worker processes."""
     if jobs <= 1:
-        for case_id in case_ids:
-            yield score_file(pred_dir, ref_root, case_id, options)
+        for case_id, path in paths.items():
+            yield score_file(path, ref_root, case_id, options)
         return
     # The scoring stack loads here, once, before the workers start: forked workers share it
     # instead of each importing it for its first case.
     import e2net_eval.data.nifti  # noqa: F401
     import e2net_eval.metrics.case  # noqa: F401
 
-    todo = list(case_ids)
+    todo = list(paths)
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         running: set[Future] = set()
         while todo or running:
             while todo and len(running) < jobs:
-                running.add(pool.submit(score_file, pred_dir, ref_root, todo.pop(0), options))
+                cid = todo.pop(0)
+                running.add(pool.submit(score_file, paths[cid], ref_root, cid, options))
             done, running = wait(running, return_when=FIRST_COMPLETED)
             for fut in done:
                 yield fut.result()
@@ -200,14 +211,17 @@ def evaluate(
     lesion_connectivity: int = LESION_CONNECTIVITY,
     case_ids: Sequence[str] | None = None,
     protocol: str | None = None,
+    pred_pattern: str | None = None,
     progress: bool = True,
     peer_metrics: bool = True,
     nsd_tolerance: float = NSD_TOLERANCE_MM,
 ) -> dict:
-    """Score every reference case; write OUT/per_case.csv and OUT/summary.json; return the summary.
+    """Score every reference case; write OUT/per_case.csv and OUT/summary.json; return the
+    summary.
 
     `peer_metrics`: also HD95, pooled HD95, NSD at `nsd_tolerance` mm, MASD and the lesion
-    RQ / SQ / PQ / lesion Dice (docs/metrics.md).
+    RQ / SQ / PQ / lesion Dice (docs/metrics.md). `pred_pattern` (``'{id}/{id}_seg.nii.gz'``)
+    names the prediction files when the built-in names do not (`predictions`).
     """
     from tqdm import tqdm
 
@@ -219,6 +233,7 @@ def evaluate(
         raise InputError(f"NSD tolerance must be a finite number of mm >= 0, not {nsd_tolerance}")
     if not pred_dir.is_dir():
         raise InputError("prediction folder does not exist", path=pred_dir)
+    finder = PredictionFinder(pred_dir, pred_pattern)
     dataset = _DATASETS[str(ref_root)] = open_dataset(ref_root)  # fresh view of the disk
     all_ids = list(dataset.case_ids())
     if case_ids is None:
@@ -231,16 +246,18 @@ def evaluate(
         raise InputError("the reference holds no cases", path=ref_root)
     # Fail before hours of scoring: every prediction must exist (or be allowed missing)
     # and be unambiguous.
-    missing_ids = [cid for cid in case_ids if find_prediction(pred_dir, cid) is None]
+    found = {cid: finder.find(cid) for cid in case_ids}
+    missing_ids = [cid for cid, path in found.items() if path is None]
     if missing_ids and not allow_missing:
         shown = ", ".join(missing_ids[:10]) + (" ..." if len(missing_ids) > 10 else "")
         raise InputError(
-            f"no prediction file for {len(missing_ids)} case(s): {shown} (looked for <id>, "
-            "segmentation-<id>, test-segmentation-<id>, liver_<id> with .nii/.nii.gz); "
+            f"no prediction file for {len(missing_ids)} case(s): {shown} "
+            f"({finder.looked_for()}; --pred-pattern names other layouts); "
             "pass --allow-missing to score them as empty",
             case=missing_ids[0],
             path=pred_dir,
         )
+    paths = {cid: None if p is None else str(p) for cid, p in found.items()}
     options = Options(
         allow_missing,
         allow_affine_mismatch,
@@ -252,7 +269,7 @@ def evaluate(
     results: dict[str, tuple[CaseScores, bool]] = {}
     bar = tqdm(total=len(case_ids), desc="evaluate", unit="case", disable=not progress)
     with bar:
-        for case_id, scores, missing in _run(str(pred_dir), str(ref_root), case_ids, options, jobs):
+        for case_id, scores, missing in _run(paths, str(ref_root), options, jobs):
             results[case_id] = (scores, missing)
             bar.update(1)
     acc = SetAccumulator(peer=peer_metrics)
@@ -261,7 +278,7 @@ def evaluate(
         if missing:
             log.warning("case %s: no prediction, scored as empty", case_id)
         acc.add(case_id, scores, missing_prediction=missing)
-    unmatched = unmatched_predictions(pred_dir, all_ids)
+    unmatched = finder.unmatched(all_ids)
     if unmatched:
         log.warning(
             "%d prediction file(s) match no reference case: %s", len(unmatched), unmatched[:5]
@@ -270,7 +287,9 @@ def evaluate(
         "meta": run_meta(
             reference_root=str(Path(ref_root).resolve()),
             reference_layout=getattr(dataset, "layout", None),
+            reference_images=bool(dataset.has_images),
             prediction_dir=str(pred_dir.resolve()),
+            prediction_pattern=pred_pattern,
             protocol=protocol or "unspecified",
             scoring=SCORING + ("; " + PEER_SCORING if peer_metrics else ""),
             surface_connectivity=connectivity,
@@ -285,6 +304,7 @@ def evaluate(
                 if peer_metrics
                 else {}
             ),
+            scoring_options=options.scoring(),
             allow_missing=allow_missing,
             allow_affine_mismatch=allow_affine_mismatch,
         ),
@@ -296,11 +316,11 @@ def evaluate(
     return summary
 
 
-def unmatched_predictions(pred_dir: Path, case_ids: Sequence[str]) -> list[str]:
-    """Names of NIfTI files in `pred_dir` that the naming rule gives to no reference case."""
-    matched = {p.name for cid in case_ids if (p := find_prediction(pred_dir, cid)) is not None}
-    files = [p.name for p in pred_dir.iterdir() if p.name.endswith(SUFFIXES) and p.is_file()]
-    return sorted(name for name in files if name not in matched)
+def unmatched_predictions(
+    pred_dir: Path, case_ids: Sequence[str], pattern: str | None = None
+) -> list[str]:
+    """NIfTI files in `pred_dir` (relative paths) that the naming rule gives to no case."""
+    return PredictionFinder(pred_dir, pattern).unmatched(case_ids)
 
 
 def _cell(value: object) -> object:

@@ -1,0 +1,118 @@
+"""Find each reference case's prediction file, named as the tools people use name them.
+
+Without a pattern, the prediction of reference case ``<id>`` is the one file among these
+candidates (each with ``.nii.gz`` or ``.nii``), for every stem ``S`` of ``STEMS``:
+
+- ``S`` directly in the prediction folder: ours and nnU-Net (``<case>.nii.gz``), the LiTS
+  submission names (``segmentation-<id>``, ``test-segmentation-<id>``), Task03's
+  ``liver_<id>``, and ``volume-<id>`` (tools that name the output after the input image);
+- MONAI ``SaveImage``: ``S/S_<postfix>`` (its default ``separate_folder=True``) and
+  ``S_<postfix>``, for the postfixes of ``MONAI_POSTFIXES`` (``trans`` is SaveImage's
+  default, ``seg`` what MONAI's tutorials pass).
+
+Two existing candidates for one case are an error naming both (which one did you mean?).
+A pattern (``--pred-pattern '{id}/{id}_seg.nii.gz'``) replaces the candidates: ``{id}``
+is the case id and may carry a format spec (``'case_{id:0>5}.nii.gz'`` zero-pads it).
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Iterable
+from pathlib import Path, PurePosixPath
+
+from e2net_eval.errors import InputError
+
+SUFFIXES = (".nii.gz", ".nii")
+STEMS = ("{id}", "segmentation-{id}", "test-segmentation-{id}", "liver_{id}", "volume-{id}")
+MONAI_POSTFIXES = ("seg", "trans")
+#: How the candidates are described in error messages.
+LOOKED_FOR = (
+    "looked for <id>, segmentation-<id>, test-segmentation-<id>, liver_<id>, volume-<id> "
+    "and MONAI's <stem>/<stem>_seg|_trans, with .nii/.nii.gz"
+)
+
+
+def candidates(case_id: str) -> list[str]:
+    """Relative paths (POSIX) a prediction of `case_id` may have, without a pattern."""
+    out = []
+    for stem in STEMS:
+        s = stem.format(id=case_id)
+        for suffix in SUFFIXES:
+            out.append(f"{s}{suffix}")
+            for post in MONAI_POSTFIXES:
+                out.append(f"{s}/{s}_{post}{suffix}")
+                out.append(f"{s}_{post}{suffix}")
+    return out
+
+
+def check_pattern(pattern: str) -> str:
+    """`pattern` if it is a usable prediction pattern; InputError (exit 2) otherwise."""
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(pattern) if f is not None]
+        example = pattern.format(id="0")
+    except (ValueError, KeyError, IndexError) as exc:
+        raise InputError(f"bad --pred-pattern {pattern!r}: {exc}") from None
+    if not fields or set(fields) != {"id"}:
+        raise InputError(f"bad --pred-pattern {pattern!r}: use {{id}} and no other field")
+    parts = PurePosixPath(example).parts
+    if PurePosixPath(example).is_absolute() or ".." in parts:
+        raise InputError(f"bad --pred-pattern {pattern!r}: must be a path inside PRED")
+    if not example.endswith(SUFFIXES):
+        raise InputError(f"bad --pred-pattern {pattern!r}: must end in .nii or .nii.gz")
+    return pattern
+
+
+class PredictionFinder:
+    """The NIfTI files of one prediction folder (listed once) and the case each belongs to."""
+
+    def __init__(self, pred_dir: str | Path, pattern: str | None = None):
+        self.pred_dir = Path(pred_dir)
+        self.pattern = None if pattern is None else check_pattern(pattern)
+        depth = 2 if pattern is None else len(PurePosixPath(pattern.format(id="0")).parts)
+        self.files = set(_nifti_files(self.pred_dir, max(depth, 2)))
+
+    def matches(self, case_id: str) -> list[str]:
+        """The relative paths of existing files that are candidates for `case_id`."""
+        if self.pattern is not None:
+            names = [self.pattern.format(id=case_id)]
+        else:
+            names = candidates(case_id)
+        return [n for n in names if n in self.files]
+
+    def find(self, case_id: str) -> Path | None:
+        """The prediction file of `case_id`, None when there is none; InputError when two
+        files could be it."""
+        found = self.matches(case_id)
+        if len(found) > 1:
+            raise InputError(
+                f"several predictions match this case: {', '.join(found)} "
+                "(keep one, or choose with --pred-pattern)",
+                case=case_id,
+                path=self.pred_dir,
+            )
+        return self.pred_dir / found[0] if found else None
+
+    def unmatched(self, case_ids: Iterable[str]) -> list[str]:
+        """NIfTI files (relative paths) that no reference case claims: a naming mistake
+        shows up here."""
+        claimed = {n for cid in case_ids for n in self.matches(cid)}
+        return sorted(self.files - claimed)
+
+    def looked_for(self) -> str:
+        return LOOKED_FOR if self.pattern is None else f"looked for {self.pattern!r}"
+
+
+def _nifti_files(root: Path, depth: int) -> Iterable[str]:
+    """Relative POSIX paths of the visible .nii/.nii.gz files `depth` levels down at most."""
+    stack = [(root, PurePosixPath())]
+    while stack:
+        folder, rel = stack.pop()
+        for path in folder.iterdir():
+            if path.name.startswith("."):
+                continue
+            if path.is_dir():
+                if len(rel.parts) + 1 < depth:
+                    stack.append((path, rel / path.name))
+            elif path.name.endswith(SUFFIXES) and path.is_file():
+                yield str(rel / path.name)
