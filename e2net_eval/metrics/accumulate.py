@@ -1,8 +1,7 @@
 """Accumulate case scores over a set: the registry's per-region figures (Dice per case,
 global Dice), stats of every per-case metric with undefined counts, tumour burden, summed
 lesion counts, lesion-wise panoptic scores (per case and pooled); and the per-case CSV rows
-(columns: the registry's per-case metrics, its lesion-wise metrics on the tumour row, then
-the bookkeeping below)."""
+(columns and their types: `columns.py`)."""
 
 from __future__ import annotations
 
@@ -13,6 +12,7 @@ import numpy as np
 
 from e2net_eval.metrics.burden import BurdenAccumulator
 from e2net_eval.metrics.case import CaseScores
+from e2net_eval.metrics.columns import CSV_BOOKKEEPING, csv_columns
 from e2net_eval.metrics.lesions import DetectionCounts
 from e2net_eval.metrics.panoptic import PanopticCounts
 from e2net_eval.metrics.registry import (
@@ -24,36 +24,7 @@ from e2net_eval.metrics.registry import (
     region_metrics,
 )
 
-#: Per-case CSV columns after the registry's metric columns.
-CSV_BOOKKEEPING = (
-    "ref_voxels",
-    "pred_voxels",
-    "intersection",
-    "ref_volume_ml",
-    "pred_volume_ml",
-    "burden_ref",
-    "burden_pred",
-    "burden_error",
-    "no_liver_predicted",
-    "n_ref_lesions",
-    "n_pred_lesions",
-    "tp",
-    "fp",
-    "fn",
-    "tp_any",
-    "fp_any",
-    "fn_any",
-    "lesion_dice_mean",
-    "missing_prediction",
-)
-
-
-def csv_columns(peer: bool = True) -> tuple[str, ...]:
-    """The columns of per_case.csv: case, region, each per-case metric's column, each
-    lesion-wise metric's column (filled on the tumour row), bookkeeping. `peer`: with the
-    peer metrics' columns."""
-    metric_columns = [m.csv for m in (*case_metrics(peer), *lesion_metrics(peer))]
-    return ("case", "region", *metric_columns, *CSV_BOOKKEEPING)
+__all__ = ["CSV_BOOKKEEPING", "RegionAccumulator", "SetAccumulator", "csv_columns", "stats"]
 
 
 def stats(values: list[float]) -> dict[str, float | int]:

@@ -332,7 +332,7 @@ def _cell(value: object) -> object:
 def rows_to_csv(rows: list[dict], peer: bool = True) -> str:
     """CSV text of per-case rows; undefined values are empty cells (`peer`: with the peer
     metrics' columns)."""
-    from e2net_eval.metrics.accumulate import csv_columns
+    from e2net_eval.metrics.columns import csv_columns
 
     columns = csv_columns(peer)
     buf = io.StringIO()

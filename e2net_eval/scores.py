@@ -1,0 +1,387 @@
+"""`evaluate`'s outputs as pandas DataFrames (the report and `compare` build their tables
+from these frames).
+
+```python
+from e2net_eval.scores import read_per_case, read_summary
+cases = read_per_case("scores/")     # one row per case and region: the per_case.csv columns
+table = read_summary("scores/")      # one row per region and metric
+cases[cases.region == "tumour"].dice.mean()
+table.pivot(index="metric", columns="region", values="value")
+```
+
+- `read_per_case(PATH)`: PATH is an `evaluate` output folder, its ``per_case.csv`` or a
+  ``summary.json``. Columns and order are those of ``per_case.csv``
+  (`e2net_eval.metrics.columns`); ``case`` and ``region`` are strings (``"007"`` stays
+  ``"007"``), metrics ``Float64``, counts ``Int64``, flags ``boolean``, and an undefined
+  value or a cell a row does not fill is ``<NA>`` of that type. Without ``per_case.csv``
+  (a ``summary.json`` given, or a folder that lacks the CSV) the frame is built from the
+  summary's ``metric_per_case``; ``ref_volume_ml``/``pred_volume_ml`` are then ``<NA>``.
+- `read_summary(PATH)`: PATH is an output folder or a ``summary.json``. Columns:
+  ``region, metric, key, value, std, median, min, max, n, n_undefined, higher_is_better,
+  absolute, unit, level``. ``metric`` is the metric registry's name (``<name>_pooled`` for
+  a lesion-wise score pooled over the set, beside ``<name>``, its mean per case), ``key``
+  the dotted path of the number in ``summary.json`` (``regions.liver.dice_per_case``,
+  ``tumour_burden.rmse``, ``detection.any_overlap.f1``, ``panoptic.pooled.pq``), ``value``
+  the set figure (for a per-case metric, the mean of its defined values; ``std`` ...
+  ``n_undefined`` are its stats block). Direction, unit and level come from the registry
+  (``<NA>`` for a name the registry does not know). Tumour burden, lesion detection and
+  the lesion-wise scores are tumour figures: their region is ``tumour``.
+- `read_evaluation(PATH)`: both frames and the summary dict at once, checked against each
+  other (the same cases in ``per_case.csv`` and ``summary.json``).
+
+Bad input (missing file, invalid JSON, a cell that is not a number) is an `InputError`
+naming the file (and the case): exit 2 in the CLI.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from e2net_eval.errors import InputError
+from e2net_eval.metrics.columns import METRIC_DTYPE, csv_columns, csv_dtypes
+from e2net_eval.metrics.registry import (
+    METRICS,
+    REGIONS,
+    Metric,
+    case_metrics,
+    lesion_metrics,
+    metric_for,
+)
+from e2net_eval.rundir import PER_CASE_CSV, SUMMARY_JSON
+from e2net_eval.util.jsonio import load_json
+
+__all__ = [
+    "SUMMARY_COLUMNS",
+    "Evaluation",
+    "load_summary",
+    "per_case_frame",
+    "read_evaluation",
+    "read_per_case",
+    "read_summary",
+    "summary_frame",
+]
+
+STATS = ("std", "median", "min", "max", "n", "n_undefined")
+SUMMARY_COLUMNS = (
+    "region",
+    "metric",
+    "key",
+    "value",
+    *STATS,
+    "higher_is_better",
+    "absolute",
+    "unit",
+    "level",
+)
+_SUMMARY_DTYPES = {
+    "region": "string",
+    "metric": "string",
+    "key": "string",
+    "value": "Float64",
+    **{s: "Float64" for s in STATS[:4]},
+    "n": "Int64",
+    "n_undefined": "Int64",
+    "higher_is_better": "boolean",
+    "absolute": "boolean",
+    "unit": "string",
+    "level": "string",
+}
+#: The region of set-level and lesion-wise figures (tumour burden, lesion detection,
+#: lesion-wise panoptic scores).
+SET_REGION = "tumour"
+#: Suffix of the metric name of a lesion-wise score pooled over the set (``pq_pooled``:
+#: ``panoptic.pooled.pq``), beside its mean per case (``pq``: ``panoptic.pq``).
+POOLED = "_pooled"
+_NOT_SECTIONS = {"meta", "regions", "metric_per_case"}
+
+
+# -- summary.json ------------------------------------------------------------------------
+def _summary_path(path: str | Path) -> Path:
+    path = Path(path)
+    if path.is_dir():
+        path = path / SUMMARY_JSON
+    if not path.is_file():
+        raise InputError("no summary.json (not an `evaluate` output)", path=path)
+    return path
+
+
+def load_summary(path: str | Path) -> dict[str, Any]:
+    """The summary dict of an output folder or a summary.json, checked for its main keys."""
+    path = _summary_path(path)
+    try:
+        summary = load_json(path)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read JSON: {' '.join(str(exc).split())}", path=path) from None
+    if not isinstance(summary, dict):
+        raise InputError("summary.json is not a JSON object", path=path)
+    if not isinstance(summary.get("regions"), dict):
+        raise InputError("not a summary.json: no 'regions' block", path=path)
+    if not isinstance(summary.get("metric_per_case"), list):
+        raise InputError("summary.json lacks 'metric_per_case'", path=path)
+    return summary
+
+
+def _number(value: Any) -> bool:
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+
+
+def _row(
+    region: str, name: str, key: str, value: Any, block: dict | None, metric: Metric | None
+) -> dict[str, Any]:
+    row: dict[str, Any] = {"region": region, "metric": name, "key": key, "value": value}
+    for s in STATS:
+        row[s] = None if block is None else block.get(s)
+    if metric is not None:
+        row.update(
+            higher_is_better=metric.higher_is_better,
+            absolute=metric.absolute,
+            unit=metric.unit,
+            level=metric.level,
+        )
+    return row
+
+
+def _order(row: dict[str, Any]) -> tuple[int, int, int]:
+    """Registry order of the metric (a pooled value after its per-case mean), then region."""
+    names = list(METRICS)
+    base = row["metric"].removesuffix(POOLED)
+    rank = names.index(base) if base in names else len(names)
+    region_rank = {r: i for i, r in enumerate(REGIONS)}
+    return rank, int(row["metric"] != base), region_rank.get(row["region"], len(REGIONS))
+
+
+def summary_frame(summary: dict[str, Any]) -> pd.DataFrame:
+    """One row per region and metric of a summary dict (see the module docstring)."""
+    rows = []
+    for region, block in summary["regions"].items():
+        if not isinstance(block, dict):
+            continue
+        for name, value in block.items():
+            key = f"regions.{region}.{name}"
+            if isinstance(value, dict) and "mean" in value:
+                rows.append(_row(region, name, key, value["mean"], value, METRICS.get(name)))
+            elif _number(value):
+                rows.append(_row(region, name, key, value, None, METRICS.get(name)))
+
+    def walk(prefix: str, block: dict) -> None:
+        for part, value in block.items():
+            key = f"{prefix}.{part}"
+            stats = value if isinstance(value, dict) and "mean" in value else None
+            if isinstance(value, dict) and stats is None:
+                walk(key, value)
+                continue
+            metric = metric_for(key)
+            if metric is None or metric.level not in ("set", "lesion"):
+                continue  # counts and bookkeeping (tp, n, ...) are not metrics
+            name = metric.name + (POOLED if ".pooled." in f".{key}." else "")
+            value = (stats or {}).get("mean", value)
+            rows.append(_row(SET_REGION, name, key, value, stats, metric))
+
+    for section, block in summary.items():
+        if section not in _NOT_SECTIONS and isinstance(block, dict):
+            walk(section, block)
+    rows.sort(key=_order)
+    frame = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+    return _typed(frame, _SUMMARY_DTYPES, "summary.json")
+
+
+def read_summary(path: str | Path) -> pd.DataFrame:
+    """One row per region and metric of an `evaluate` output (folder or summary.json)."""
+    return summary_frame(load_summary(path))
+
+
+# -- per_case ----------------------------------------------------------------------------
+def per_case_frame(summary: dict[str, Any]) -> pd.DataFrame:
+    """The per_case.csv frame rebuilt from a summary's ``metric_per_case`` (the volume
+    columns, which need the voxel size, are <NA>)."""
+    meta = summary.get("meta") if isinstance(summary.get("meta"), dict) else {}
+    peer = bool(meta.get("peer_metrics", False))  # older files have no peer metrics
+    columns = csv_columns(peer)
+    known = set(csv_columns())
+    extra: list[str] = []
+    rows = []
+    regions = [r for r in summary["regions"] if isinstance(summary["regions"][r], dict)]
+    for entry in summary["metric_per_case"]:
+        burden = entry.get("tumour_burden") or {}
+        les = entry.get("lesions") or {}
+        anyo = les.get("any_overlap") or {}
+        panoptic = entry.get("panoptic") or {}
+        for region in regions:
+            values = entry.get(region) or {}
+            row: dict[str, Any] = {"case": str(entry.get("case")), "region": region}
+            for m in case_metrics(peer):
+                row[m.csv] = values.get(m.name)
+            for k in ("ref_voxels", "pred_voxels", "intersection"):
+                row[k] = values.get(k)
+            for k, v in values.items():  # metrics this registry does not know (newer files)
+                if k not in row and _number(v) and k not in known:
+                    row[k] = v
+                    if k not in extra:
+                        extra.append(k)
+            if region == SET_REGION:
+                ref, pred = burden.get("reference"), burden.get("predicted")
+                row.update(
+                    burden_ref=ref,
+                    burden_pred=pred,
+                    burden_error=None if ref is None or pred is None else pred - ref,
+                    no_liver_predicted=burden.get("no_liver_predicted"),
+                    n_ref_lesions=les.get("n_ref"),
+                    n_pred_lesions=les.get("n_pred"),
+                    tp=les.get("tp"),
+                    fp=les.get("fp"),
+                    fn=les.get("fn"),
+                    tp_any=anyo.get("tp"),
+                    fp_any=anyo.get("fp"),
+                    fn_any=anyo.get("fn"),
+                    lesion_dice_mean=les.get("lesion_dice_mean"),
+                )
+                row.update({m.csv: panoptic.get(m.name) for m in lesion_metrics(peer)})
+            row["missing_prediction"] = entry.get("missing_prediction")
+            rows.append(row)
+    frame = pd.DataFrame(rows, columns=[*columns, *extra])
+    return _typed(frame, {**csv_dtypes(), **{k: METRIC_DTYPE for k in extra}}, SUMMARY_JSON)
+
+
+#: Cells that mean "undefined" in a per_case.csv (ours are empty; other tools write nan).
+_NA_TEXT = ["", "nan", "NaN", "NA", "null"]
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    """per_case.csv read by pandas with the nullable dtype of every known column; an
+    unknown column (a newer metric) is a Float64 when it holds numbers, else a string."""
+    dtypes = csv_dtypes()
+    try:
+        header = pd.read_csv(path, nrows=0).columns
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read CSV: {' '.join(str(exc).split())}", path=path) from None
+    for col in ("case", "region"):
+        if col not in header:
+            raise InputError(f"per_case.csv lacks the column {col!r}", path=path)
+    # Floats are parsed as numpy float64 (pandas ignores `float_precision` for Float64 and
+    # would lose the last digit), then made nullable.
+    parse = {c: "float64" if dtypes[c] == "Float64" else dtypes[c] for c in header if c in dtypes}
+    try:
+        frame = pd.read_csv(
+            path,
+            dtype=parse,
+            keep_default_na=False,
+            na_values=_NA_TEXT,
+            float_precision="round_trip",  # the file holds repr(float): read back exactly
+        )
+    except (TypeError, ValueError) as exc:
+        raise _bad_cell(path, dtypes) or InputError(
+            f"cannot read CSV: {' '.join(str(exc).split())}", path=path
+        ) from None
+    for col in frame.columns:
+        if col in dtypes:
+            frame[col] = frame[col].astype(dtypes[col])
+        else:
+            kind = frame[col].dtype.kind
+            frame[col] = frame[col].astype(METRIC_DTYPE if kind in "iuf" else "string")
+    return frame
+
+
+def _bad_cell(path: Path, dtypes: dict[str, str]) -> InputError | None:
+    """The first cell pandas could not convert, as an error naming its column and case."""
+    raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+    for col in raw.columns:
+        dtype = dtypes.get(col)
+        if dtype is None or dtype == "string":
+            continue
+        cells = raw[col].where(~raw[col].isin(_NA_TEXT))
+        if dtype == "boolean":
+            bad = cells.notna() & ~cells.isin(["True", "False", "true", "false", "1", "0"])
+        else:
+            numbers = pd.to_numeric(cells, errors="coerce")
+            bad = cells.notna() & numbers.isna()
+            if dtype == "Int64":
+                bad |= numbers.notna() & (numbers % 1 != 0)
+        if bad.any():
+            i = int(bad.to_numpy().nonzero()[0][0])
+            what = (
+                "a boolean"
+                if dtype == "boolean"
+                else "an integer"
+                if dtype == "Int64"
+                else "a number"
+            )
+            return InputError(
+                f"column {col}: {raw[col].iloc[i]!r} is not {what}",
+                case=str(raw["case"].iloc[i]),
+                path=path,
+            )
+    return None
+
+
+def read_per_case(path: str | Path) -> pd.DataFrame:
+    """One row per case and region of an `evaluate` output (see the module docstring)."""
+    path = Path(path)
+    if path.is_dir() and (path / PER_CASE_CSV).is_file():
+        return _read_csv(path / PER_CASE_CSV)
+    if path.suffix == ".csv":
+        if not path.is_file():
+            raise InputError("file not found", path=path)
+        return _read_csv(path)
+    return per_case_frame(load_summary(path))
+
+
+# -- typing ------------------------------------------------------------------------------
+def _typed(frame: pd.DataFrame, dtypes: dict[str, str], source: str | Path) -> pd.DataFrame:
+    """`frame` (built from JSON values: numbers, booleans, strings, None) with each column in
+    its nullable dtype; a value that does not fit is an InputError naming file and column."""
+    out = frame.astype(object).where(frame.notna(), None)
+    try:
+        return out.astype({c: dtypes.get(c, "string") for c in out.columns})
+    except (TypeError, ValueError) as exc:
+        for col in out.columns:
+            try:
+                out[col].astype(dtypes.get(col, "string"))
+            except (TypeError, ValueError):
+                raise InputError(
+                    f"column {col}: {' '.join(str(exc).split())}", path=source
+                ) from None
+        raise InputError(f"unexpected values ({exc})", path=source) from None
+
+
+# -- both at once --------------------------------------------------------------------------
+@dataclass
+class Evaluation:
+    """One `evaluate` output: the summary dict (point estimates, meta), the per-case frame
+    and the summary frame."""
+
+    path: Path
+    summary: dict[str, Any]
+    per_case: pd.DataFrame
+    table: pd.DataFrame
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        meta = self.summary.get("meta")
+        return meta if isinstance(meta, dict) else {}
+
+    def case_ids(self) -> list[str]:
+        return list(dict.fromkeys(self.per_case["case"]))
+
+
+def read_evaluation(path: str | Path) -> Evaluation:
+    """An output folder (summary.json, and per_case.csv when present) or a summary.json."""
+    path = Path(path)
+    summary_path = _summary_path(path)
+    summary = load_summary(summary_path)
+    per_case = read_per_case(path)
+    in_summary = [str(e.get("case")) for e in summary["metric_per_case"]]
+    in_csv = list(dict.fromkeys(per_case["case"]))
+    if set(in_summary) != set(in_csv):
+        only_csv = sorted(set(in_csv) - set(in_summary))
+        only_json = sorted(set(in_summary) - set(in_csv))
+        raise InputError(
+            f"per_case.csv and summary.json list different cases (only in per_case.csv: "
+            f"{', '.join(only_csv[:5]) or 'none'}; only in summary.json: "
+            f"{', '.join(only_json[:5]) or 'none'})",
+            path=path,
+        )
+    return Evaluation(summary_path, summary, per_case, summary_frame(summary))
