@@ -1,7 +1,8 @@
-"""`write_report(RUN_DIR, OUT)`: every table and figure of a run, in four formats.
+"""`write_report(RUN_DIR, OUT)`: every table and figure of an ablation run, in four formats.
 
 Writes `report.md` (+ `figures/*.png`), `report.tex`, `tables.csv` and the self-contained
-`report.html`, all at once (the output folder is replaced atomically).
+`report.html` through the shared engine (`tables.py`, `figures.py`) and writer
+(`document.write_document`) that `compare` uses too.
 """
 
 from __future__ import annotations
@@ -10,13 +11,10 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from e2net_eval.report import figures as figs
 from e2net_eval.report import stats
-from e2net_eval.report.html import page_html
-from e2net_eval.report.render import document_latex, table_markdown, tables_csv
-from e2net_eval.report.results import RunResults, load_run, segments_tumour
+from e2net_eval.report.document import Document, write_document
+from e2net_eval.report.results import RunResults, load_run
 from e2net_eval.rundir import SET_TITLES
-from e2net_eval.util.atomic import atomic_dir
 from reference_models.registry import model_label
 
 log = logging.getLogger(__name__)
@@ -65,20 +63,23 @@ def run_lines(run: RunResults) -> list[str]:
 
 
 def _any_meta(run: RunResults) -> dict[str, Any]:
-    for by_config in run.summaries.values():
-        for summary in by_config.values():
-            if isinstance(summary.get("meta"), dict):
-                return summary["meta"]
+    for by_config in run.evaluations.values():
+        for evaluation in by_config.values():
+            if evaluation.meta:
+                return evaluation.meta
     return {}
 
 
 def collect_figures(run: RunResults) -> list[tuple[str, str, bytes]]:
     """(file stem, caption, PNG) for every figure the run's files allow."""
+    from e2net_eval.report import figures as figs
+
     out: list[tuple[str, str, bytes]] = []
     for set_name, title in SET_TITLES.items():
-        if set_name not in run.summaries:
+        if set_name not in run.evaluations:
             continue
-        png = figs.dice_distributions(run, set_name)
+        entries = run.entries(set_name)
+        png = figs.dice_distributions(entries, run.provenance(set_name))
         if png:
             out.append(
                 (
@@ -88,14 +89,13 @@ def collect_figures(run: RunResults) -> list[tuple[str, str, bytes]]:
                     png,
                 )
             )
-        png = figs.burden_scatter(run, set_name)
+        png = figs.burden_scatter(entries, title)
         if png:
             out.append(
                 (f"burden_{set_name}", f"Tumour burden predicted vs reference, {title}", png)
             )
-        configs = [c for c in run.configs(set_name) if segments_tumour(c)] or run.configs(set_name)
-        final = configs[-1]
-        picked = figs.best_worst(run.summaries[set_name][final])
+        final = ([e for e in entries if e.segments_tumour] or entries)[-1].name
+        picked = figs.best_worst(run.evaluations[set_name][final].per_case)
         if picked is None:
             continue
         for which, case_id in zip(
@@ -124,33 +124,5 @@ def write_report(run_dir: str | Path, out_dir: str | Path) -> dict[str, Path]:
     from e2net_eval.report.tables import build_tables
 
     run = load_run(run_dir)
-    tables = build_tables(run)
-    figures = collect_figures(run)
-    lines = run_lines(run)
-    notes = report_notes()
-    out_dir = Path(out_dir)
-    with atomic_dir(out_dir) as tmp:
-        (tmp / "figures").mkdir()
-        for stem, _, png in figures:
-            (tmp / "figures" / f"{stem}.png").write_bytes(png)
-        md = [f"# {TITLE}", "", *[f"- {x}" for x in lines], ""]
-        md += [table_markdown(t) for t in tables]
-        md += ["## Figures", ""]
-        md += [f"![{caption}](figures/{stem}.png)\n\n*{caption}*\n" for stem, caption, _ in figures]
-        md += ["## Notes", "", *[f"- {n}" for n in notes], ""]
-        (tmp / "report.md").write_text("\n".join(md), encoding="utf-8")
-        (tmp / "report.tex").write_text(document_latex(tables, TITLE), encoding="utf-8")
-        (tmp / "tables.csv").write_text(tables_csv(tables), encoding="utf-8")
-        (tmp / "report.html").write_text(
-            page_html(TITLE, lines, tables, figures, notes), encoding="utf-8"
-        )
-    log.info("report written to %s (%d tables, %d figures)", out_dir, len(tables), len(figures))
-    return {
-        k: out_dir / f
-        for k, f in (
-            ("markdown", "report.md"),
-            ("latex", "report.tex"),
-            ("csv", "tables.csv"),
-            ("html", "report.html"),
-        )
-    }
+    doc = Document(TITLE, run_lines(run), build_tables(run), collect_figures(run), report_notes())
+    return write_document(doc, out_dir)

@@ -1,6 +1,9 @@
-"""Report figures as PNG bytes (matplotlib, Agg backend): per-case Dice distributions,
-tumour burden predicted vs reference, and Fig. 3-like slices with reference and predicted
-contours for the best and worst case.
+"""The figure engine of `report` and `compare`, PNG bytes (matplotlib, Agg backend):
+per-case Dice distributions per entry, tumour burden predicted vs reference, and (report)
+Fig. 3-like slices with reference and predicted contours for the best and worst case.
+
+Figures read `Entry` objects (per-case pandas frames); importing this module is what
+loads matplotlib, so light commands import it only when they draw.
 """
 
 from __future__ import annotations
@@ -8,22 +11,17 @@ from __future__ import annotations
 import io
 import logging
 from pathlib import Path
-from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 
-from e2net_eval.report.results import (  # noqa: E402
-    RunResults,
-    case_ids,
-    per_case,
-    segments_tumour,
-)
-from e2net_eval.rundir import SET_TITLES, pred_dir  # noqa: E402
-from reference_models.registry import model_label  # noqa: E402
+from e2net_eval.report.entries import Entry  # noqa: E402
+from e2net_eval.report.results import RunResults  # noqa: E402
+from e2net_eval.rundir import pred_dir  # noqa: E402
 
 log = logging.getLogger(__name__)
 HU_WINDOW = (-100.0, 240.0)  # the paper's clipping window, also used for display
@@ -38,52 +36,64 @@ def to_png(fig: plt.Figure) -> bytes:
     return buf.getvalue()
 
 
-def dice_distributions(run: RunResults, set_name: str) -> bytes | None:
-    """Per-case Dice per configuration: a box plot with every case as a dot, liver and tumour."""
-    configs = run.configs(set_name)
-    if not configs:
+def dice_distributions(entries: list[Entry], title: str, *, paired: bool = False) -> bytes | None:
+    """Per-case Dice per entry: a box plot with every case as a dot, liver and tumour
+    (`paired`: thin lines join the same case across entries)."""
+    if not entries:
         return None
-    fig, axes = plt.subplots(1, 2, figsize=(max(6.0, 1.3 * len(configs) * 2), 3.6), sharey=False)
+    fig, axes = plt.subplots(1, 2, figsize=(max(6.0, 1.3 * len(entries) * 2), 3.6), sharey=False)
     for ax, region in zip(axes, ("liver", "tumour"), strict=True):
-        data, labels = [], []
-        for config in configs:
-            if region == "tumour" and not segments_tumour(config):
-                continue
-            values = [v for v in per_case(run.summaries[set_name][config], region) if v is not None]
-            data.append(np.asarray(values, dtype=float) * 100)
-            labels.append(model_label(config))
-        if not data:
+        shown = [e for e in entries if region != "tumour" or e.segments_tumour]
+        series = [e.values(region, "dice").dropna() * 100 for e in shown]
+        if not shown or not any(len(v) for v in series):
             ax.set_axis_off()
             continue
-        ax.boxplot(data, showmeans=True, widths=0.5)
+        ax.boxplot([v.to_numpy() for v in series], showmeans=True, widths=0.5)
         rng = np.random.default_rng(0)
-        for i, values in enumerate(data, start=1):
-            ax.scatter(i + rng.uniform(-0.12, 0.12, len(values)), values, s=12, alpha=0.7, zorder=3)
+        x = [i + rng.uniform(-0.12, 0.12, len(v)) for i, v in enumerate(series, start=1)]
+        if paired and len(series) > 1:
+            frame = pd.concat(
+                [pd.Series(xi, index=v.index) for xi, v in zip(x, series, strict=True)], axis=1
+            )
+            y = pd.concat(series, axis=1)
+            for case in y.index:
+                ok = y.loc[case].notna().to_numpy()
+                if ok.sum() > 1:
+                    ax.plot(
+                        frame.loc[case].to_numpy()[ok],
+                        y.loc[case].to_numpy()[ok],
+                        color="0.6",
+                        lw=0.6,
+                        alpha=0.6,
+                        zorder=2,
+                    )
+        for xi, values in zip(x, series, strict=True):
+            ax.scatter(xi, values.to_numpy(), s=12, alpha=0.7, zorder=3)
+        labels = [e.label for e in shown]
         ax.set_xticks(range(1, len(labels) + 1), labels, rotation=30, ha="right", fontsize=8)
         ax.set_ylabel(f"{region} Dice per case (%)")
         ax.set_title(region)
         ax.grid(axis="y", alpha=0.3)
-    fig.suptitle(run.provenance(set_name), fontsize=8)
+    fig.suptitle(title, fontsize=8)
     return to_png(fig)
 
 
-def burden_scatter(run: RunResults, set_name: str) -> bytes | None:
-    """Tumour burden (tumour/liver voxels) predicted vs reference, one marker set per config."""
-    configs = [c for c in run.configs(set_name) if segments_tumour(c)]
-    if not configs:
+def burden_scatter(entries: list[Entry], title: str) -> bytes | None:
+    """Tumour burden (tumour/liver voxels) predicted vs reference, one marker set per entry."""
+    shown = [e for e in entries if e.segments_tumour]
+    if not shown:
         return None
     fig, ax = plt.subplots(figsize=(4.6, 4.2))
     top = 0.0
-    for config in configs:
-        ref, pred = [], []
-        for row in run.summaries[set_name][config]["metric_per_case"]:
-            b = row.get("tumour_burden") or {}
-            if b.get("reference") is not None and b.get("predicted") is not None:
-                ref.append(b["reference"])
-                pred.append(b["predicted"])
-        if ref:
-            ax.scatter(ref, pred, s=16, alpha=0.75, label=model_label(config))
-            top = max(top, max(ref), max(pred))
+    for e in shown:
+        rows = e.region_rows("tumour")[["burden_ref", "burden_pred"]].astype("Float64").dropna()
+        ref, pred = (
+            rows["burden_ref"].to_numpy(dtype=float),
+            rows["burden_pred"].to_numpy(dtype=float),
+        )
+        if len(ref):
+            ax.scatter(ref, pred, s=16, alpha=0.75, label=e.label)
+            top = max(top, ref.max(), pred.max())
     top = top * 1.05 or 1.0
     ax.plot([0, top], [0, top], color="0.4", lw=1, ls="--", label="identity")
     ax.set_xlim(0, top)
@@ -91,28 +101,28 @@ def burden_scatter(run: RunResults, set_name: str) -> bytes | None:
     ax.set_xlabel("reference tumour burden")
     ax.set_ylabel("predicted tumour burden")
     ax.legend(fontsize=7)
-    ax.set_title(f"Tumour burden, {SET_TITLES.get(set_name, set_name)}", fontsize=9)
+    ax.set_title(f"Tumour burden, {title}", fontsize=9)
     return to_png(fig)
 
 
-def best_worst(summary: dict[str, Any]) -> tuple[str, str] | None:
+def best_worst(per_case: pd.DataFrame) -> tuple[str, str] | None:
     """Case ids with the highest and lowest tumour Dice among cases with a reference tumour
     (liver Dice when no case has one; ties broken by liver Dice). Equal when one case."""
-    ids = case_ids(summary)
-    if not ids:
+    if per_case.empty:
         return None
-    has_tumour = []
-    for row in summary["metric_per_case"]:
-        t = row.get("tumour") or {}
-        b = row.get("tumour_burden") or {}
-        ref = t.get("ref_voxels", None)
-        has_tumour.append(bool(ref) if ref is not None else bool(b.get("reference")))
-    region = "tumour" if any(has_tumour) else "liver"
-    liver = per_case(summary, "liver")
+    liver = per_case[per_case["region"] == "liver"].set_index("case")
+    tumour = per_case[per_case["region"] == "tumour"].set_index("case")
+    ids = list(dict.fromkeys(per_case["case"]))
+    ref = tumour["ref_voxels"].astype("Float64").reindex(ids)
+    burden = tumour["burden_ref"].astype("Float64").reindex(ids)
+    has_tumour = ref.fillna(burden).fillna(0).to_numpy(dtype=float) > 0
+    region = tumour if has_tumour.any() else liver
+    values = region["dice"].astype("Float64").reindex(ids)
+    liver_dice = liver["dice"].astype("Float64").reindex(ids).fillna(-1.0)
     scored = [
-        (v, lv if lv is not None else -1.0, cid)  # ties broken by liver Dice
-        for v, lv, cid, h in zip(per_case(summary, region), liver, ids, has_tumour, strict=True)
-        if v is not None and (h or region == "liver")
+        (float(v), float(lv), cid)  # ties broken by liver Dice
+        for v, lv, cid, h in zip(values, liver_dice, ids, has_tumour, strict=True)
+        if v is not pd.NA and (h or not has_tumour.any())
     ]
     if not scored:
         return None

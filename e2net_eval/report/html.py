@@ -71,7 +71,7 @@ def page_html(
         "<ul>" + "".join(f"<li>{escape(x)}</li>" for x in run_lines) + "</ul>",
         "<h2>Tables</h2>",
         *[table_html(t) for t in tables],
-        "<h2>Figures</h2>",
+        *(["<h2>Figures</h2>"] if figures else []),
         *[figure_html(png, caption) for _, caption, png in figures],
         "<h2>Notes</h2>",
         '<ul class="notes">' + "".join(f"<li>{escape(n)}</li>" for n in notes) + "</ul>",

@@ -1,4 +1,5 @@
-"""What a report reads from an ablation run: its description and every summary.
+"""What a report reads from an ablation run: its description and every evaluation
+(summary and per-case frame, `e2net_eval.scores`), as `Entry` objects for the engine.
 
 The run layout is `e2net_eval.rundir`'s (its writers own it); configurations are ordered and
 labelled by the catalogue (`reference_models/registry.py`).
@@ -11,9 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from e2net_eval.errors import InputError
+from e2net_eval.report.entries import Entry
 from e2net_eval.rundir import ABLATION_JSON, SET_TITLES, eval_summaries
+from e2net_eval.scores import Evaluation, read_evaluation
 from e2net_eval.util.jsonio import load_json
-from reference_models.registry import get_model, list_models, model_sort_key
+from reference_models.registry import get_model, list_models, model_label, model_sort_key
 
 config_sort_key = model_sort_key
 
@@ -25,11 +28,19 @@ def segments_tumour(config: str) -> bool:
 
 @dataclass
 class RunResults:
-    """What a report needs from a run: its description and every summary, by set and config."""
+    """What a report needs from a run: its description and every evaluation, by set and
+    config (`summaries` holds the summary dicts of the same evaluations)."""
 
     root: Path
     info: dict[str, Any]
-    summaries: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    evaluations: dict[str, dict[str, Evaluation]] = field(default_factory=dict)
+
+    @property
+    def summaries(self) -> dict[str, dict[str, dict[str, Any]]]:
+        return {
+            s: {c: ev.summary for c, ev in by_config.items()}
+            for s, by_config in self.evaluations.items()
+        }
 
     @property
     def protocol(self) -> str:
@@ -44,11 +55,32 @@ class RunResults:
         return self.info.get("seed", "unknown")
 
     def configs(self, set_name: str) -> list[str]:
-        return sorted(self.summaries.get(set_name, {}), key=config_sort_key)
+        return sorted(self.evaluations.get(set_name, {}), key=config_sort_key)
+
+    def entries(self, set_name: str) -> list[Entry]:
+        """One `Entry` per configuration of the set, in catalogue order with its label."""
+        return [
+            Entry(
+                config,
+                model_label(config),
+                self.evaluations[set_name][config],
+                self.provenance(set_name),
+                {
+                    "config": config,
+                    "protocol": self.protocol,
+                    "profile": self.profile,
+                    "seed": self.seed,
+                    "split": self.split_label(set_name),
+                    "dataset": set_name,
+                },
+                segments_tumour(config),
+            )
+            for config in self.configs(set_name)
+        ]
 
     def split_label(self, set_name: str) -> str:
         """E.g. "LiTS validation, 4 cases (split seed 0)" or "3DIRCADb, 3 cases"."""
-        summaries = self.summaries.get(set_name, {})
+        summaries = {c: ev.summary for c, ev in self.evaluations.get(set_name, {}).items()}
         n = max((s.get("n_cases", 0) for s in summaries.values()), default=0)
         text = f"{SET_TITLES.get(set_name, set_name)}, {n} cases"
         split = self.info.get("split") or {}
@@ -77,10 +109,10 @@ def load_run(run: str | Path) -> RunResults:
         raise InputError("expected a JSON object", path=info_path)
     results = RunResults(root=root, info=info)
     for (set_name, config), path in eval_summaries(root).items():
-        summary = _read(path)
-        _check_summary(summary, path)
-        results.summaries.setdefault(set_name, {})[config] = summary
-    if not results.summaries:
+        evaluation = read_evaluation(path.parent)  # summary.json, per_case.csv when present
+        _check_summary(evaluation.summary, path)
+        results.evaluations.setdefault(set_name, {})[config] = evaluation
+    if not results.evaluations:
         raise InputError("no eval/<set>/<config>/summary.json in this run", path=root)
     return results
 
@@ -101,12 +133,3 @@ def _check_summary(summary: Any, path: Path) -> None:
     for region in ("liver", "tumour"):
         if region not in summary["regions"]:
             raise InputError(f"summary.json lacks region '{region}'", path=path)
-
-
-def per_case(summary: dict[str, Any], region: str, metric: str = "dice") -> list[float | None]:
-    """The per-case values of one region's metric, in the summary's case order."""
-    return [(row.get(region) or {}).get(metric) for row in summary["metric_per_case"]]
-
-
-def case_ids(summary: dict[str, Any]) -> list[str]:
-    return [str(row["case"]) for row in summary["metric_per_case"]]

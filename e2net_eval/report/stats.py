@@ -113,3 +113,21 @@ def paired_test(a: str, b: str, values_a, values_b, *, seed: int = BOOTSTRAP_SEE
         if not math.isfinite(p):
             p = None
     return PairedTest(a, b, int(diff.size), interval.value, interval.low, interval.high, p)
+
+
+def holm(pvalues: list[float | None]) -> list[float | None]:
+    """Holm's step-down adjusted p-values of one family of tests, in the input order.
+
+    A test without a p-value (every difference 0) stays None but counts in the family as
+    p = 1 (conservative: it was a comparison made). Adjusted p = max over the i smallest of
+    (m - rank + 1) * p, capped at 1.
+    """
+    m = len(pvalues)
+    filled = [1.0 if p is None else float(p) for p in pvalues]
+    order = sorted(range(m), key=lambda i: filled[i])
+    adjusted = [0.0] * m
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * filled[i]))
+        adjusted[i] = running
+    return [None if p is None else adjusted[i] for i, p in enumerate(pvalues)]

@@ -1,25 +1,37 @@
-"""Table-1/2/3-style tables: measured rows (with 95% bootstrap intervals) apart from the
-paper's published rows, as one model rendered to Markdown, LaTeX, CSV and HTML.
+"""The table engine of `report` and `compare`: Table-1/2/3-style tables (measured rows with
+95% bootstrap intervals apart from the paper's published rows), paired comparisons, the
+further metrics other tools report and every-metric tables, built from `Entry` objects (pandas frames of `evaluate` outputs) and
+rendered by `render.py`/`html.py` to Markdown, LaTeX, CSV and HTML.
 
-Point estimates are read from summary.json (never recomputed): each measured cell is the
-value at its leaderboard column's ``summary_key`` times the column's ``scale``. Only the
-intervals are computed here, by resampling the per-case values the summary lists, as the
-metric registry's ``interval`` of that key says. Rows follow the catalogue's order and
-labels; a model without a tumour output gets '-' in tumour columns (and no Table 1 row).
+Point estimates are read from the summaries (never recomputed): each measured cell of a
+leaderboard column is the value at the column's ``summary_key`` times its ``scale``. Only
+the intervals are computed here, by resampling the per-case values, as the metric
+registry's ``interval`` of that key says. Directions, units and the list of metrics come
+from the registry: a metric registered there shows up in the every-metric tables.
+
+The run-specific assembly (which set feeds which table, the report's notes) is at the end
+(`table1`..`table3`, `build_tables`); `compare.py` assembles its own from the same parts.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
-from e2net_eval.metrics.registry import REGIONS, Metric, case_metrics, lesion_metrics, metric_for
+from e2net_eval.metrics.registry import (
+    METRICS,
+    REGIONS,
+    Metric,
+    case_metrics,
+    lesion_metrics,
+    metric_for,
+)
 from e2net_eval.report import stats
+from e2net_eval.report.entries import Entry, aligned, per_case_column
 from e2net_eval.report.leaderboards import load_table, method_label
-from e2net_eval.report.results import RunResults, per_case, segments_tumour
-from reference_models.registry import model_label, paired_comparisons
+from e2net_eval.report.results import RunResults
+from reference_models.registry import paired_comparisons
 
 MEASURED, PUBLISHED = "measured", "published"
 
@@ -65,73 +77,40 @@ class ReportTable:
         return [r for r in self.rows if r.section == name]
 
 
-def _lookup(summary: dict[str, Any], key: str) -> Any:
-    """The value at a dotted `key` of a summary (None when any part is missing)."""
-    value: Any = summary
-    for part in key.split("."):
-        if not isinstance(value, dict):
-            return None
-        value = value.get(part)
-    return value
-
-
-def _global_dice_rows(summary: dict[str, Any], region: str) -> list[tuple[float, int, int]]:
-    """(intersection, pred voxels, ref voxels) per case; [] when a case lacks them."""
-    rows = []
-    for row in summary["metric_per_case"]:
-        r = row.get(region) or {}
-        if r.get("dice") is None or "ref_voxels" not in r or "pred_voxels" not in r:
-            return []
-        size = r["ref_voxels"] + r["pred_voxels"]
-        inter = r.get("intersection", r["dice"] * size / 2.0)  # older summaries lack it
-        rows.append((inter, r["pred_voxels"], r["ref_voxels"]))
-    return rows
-
-
-def _interval(summary: dict[str, Any], key: str) -> stats.Interval | None:
-    """The bootstrap interval of the set figure at `key`, as its registry entry says."""
-    metric = metric_for(key)
-    how = None if metric is None else metric.interval
-    parts = key.split(".")
-    region = parts[1] if parts[0] == "regions" and len(parts) > 2 else None
-    if how == "mean" and region is not None:
-        return stats.bootstrap(per_case(summary, region, metric.per_case))
-    if how == "global_dice" and region is not None:
-        rows = _global_dice_rows(summary, region)
-        return stats.bootstrap(np.asarray(rows, dtype=float), stats.global_dice) if rows else None
-    if how == "rmse_burden":
-        errors = []
-        for row in summary["metric_per_case"]:
-            b = row.get("tumour_burden") or {}
-            if b.get("reference") is not None and b.get("predicted") is not None:
-                errors.append(b["predicted"] - b["reference"])
-        return stats.bootstrap(errors, stats.rmse)
-    return None
-
-
-def measured_cell(summary: dict[str, Any], column: dict[str, Any]) -> Cell:
-    """A leaderboard column's measured cell: value at `summary_key` x `scale`, interval."""
-    key, scale, decimals = column["summary_key"], column["scale"], column["decimals"]
-    value = _lookup(summary, key)
-    ci = _interval(summary, key)
+# -- cells and rows ------------------------------------------------------------------------
+def figure_cell(entry: Entry, key: str, scale: float = 1.0, decimals: int = 1) -> Cell:
+    """The set figure at `key` times `scale`, with its bootstrap interval."""
+    value = entry.value(key)
     if value is None:
         return Cell(None, decimals=decimals)
+    ci = entry.interval(key)
     if ci is None or ci.low is None:
         return Cell(scale * value, n=None if ci is None else ci.n, decimals=decimals)
     return Cell(scale * value, scale * ci.low, scale * ci.high, ci.n, decimals)
 
 
-def _measured_cells(summary: dict[str, Any], config: str, columns: list[dict]) -> list[Cell]:
-    """One measured row's cells; tumour columns are '-' for a model without tumour output."""
-    return [
-        Cell(None, decimals=c["decimals"])
-        if "tumour" in c["summary_key"] and not segments_tumour(config)
-        else measured_cell(summary, c)
-        for c in columns
-    ]
+def measured_cell(entry: Entry, column: dict[str, Any]) -> Cell:
+    """A leaderboard column's measured cell: value at `summary_key` x `scale`, interval."""
+    return figure_cell(entry, column["summary_key"], column["scale"], column["decimals"])
 
 
-def _published_rows(number: int) -> tuple[dict[str, Any], list[Row]]:
+def measured_rows(entries: Sequence[Entry], columns: list[dict]) -> list[Row]:
+    """One measured row per entry, filled through a published table's columns; tumour
+    columns are '-' for an entry without tumour output."""
+    rows = []
+    for e in entries:
+        cells = [
+            Cell(None, decimals=c["decimals"])
+            if "tumour" in c["summary_key"] and not e.segments_tumour
+            else measured_cell(e, c)
+            for c in columns
+        ]
+        rows.append(Row(MEASURED, e.label, cells, e.source, dict(e.meta)))
+    return rows
+
+
+def published_rows(number: int) -> tuple[dict[str, Any], list[Row]]:
+    """(the leaderboard table, its rows as published) of the paper's Table `number`."""
     table = load_table(number)
     rows = []
     for r in table["rows"]:
@@ -144,65 +123,269 @@ def _published_rows(number: int) -> tuple[dict[str, Any], list[Row]]:
     return table, rows
 
 
-def _measured_meta(run: RunResults, set_name: str, config: str) -> dict[str, Any]:
-    return {
-        "config": config,
-        "protocol": run.protocol,
-        "profile": run.profile,
-        "seed": run.seed,
-        "split": run.split_label(set_name),
-        "dataset": set_name,
-    }
+def leaderboard_table(
+    number: int, entries: Sequence[Entry], key: str, title: str, notes: Sequence[str] = ()
+) -> ReportTable:
+    """Measured rows of `entries` beside the paper's Table `number`, in its columns."""
+    published, pub_rows = published_rows(number)
+    return ReportTable(
+        key,
+        title,
+        [(c["key"], c["label"]) for c in published["columns"]],
+        measured_rows(entries, published["columns"]) + pub_rows,
+        list(notes),
+    )
 
 
+# -- paired comparisons -------------------------------------------------------------------
+def paired_table(
+    key: str,
+    title: str,
+    pairs: Sequence[tuple[Entry, Entry]],
+    summary_keys: Sequence[str],
+    *,
+    holm: bool = False,
+    notes: Sequence[str] = (),
+) -> ReportTable | None:
+    """B minus A on the cases both have, for each pair and each per-case-mean figure of
+    `summary_keys` (Dice per case: percentage points): n, mean difference with a 95% paired
+    bootstrap interval, two-sided Wilcoxon p; with `holm`, Holm-adjusted p within each
+    figure's family of comparisons. None when no pair has a figure to compare."""
+    tests = []  # (a, b, summary key, region, PairedTest)
+    for skey in summary_keys:
+        source = per_case_column(skey)
+        if source is None:
+            continue
+        region, column = source
+        for a, b in pairs:
+            if region == "tumour" and not (a.segments_tumour and b.segments_tumour):
+                continue
+            _, va, vb = aligned(a, b, region, column)
+            tests.append((a, b, skey, region, stats.paired_test(a.name, b.name, va, vb)))
+    if not tests:
+        return None
+    adjusted: dict[int, float | None] = {}
+    if holm:
+        for skey in dict.fromkeys(t[2] for t in tests):
+            family = [i for i, t in enumerate(tests) if t[2] == skey]
+            for i, p in zip(
+                family, stats.holm([tests[i][4].wilcoxon_p for i in family]), strict=True
+            ):
+                adjusted[i] = p
+    rows = []
+    for i, (a, b, skey, region, t) in enumerate(tests):
+        scale = 100.0 if _is_dice(skey) else 1.0
+        diff = Cell(
+            None if t.mean_diff is None else scale * t.mean_diff,
+            None if t.low is None else scale * t.low,
+            None if t.high is None else scale * t.high,
+            t.n,
+            decimals=2,
+        )
+        cells = [Cell(float(t.n), decimals=0), diff, Cell(t.wilcoxon_p, decimals=3)]
+        if holm:
+            cells.append(Cell(adjusted[i], decimals=3))
+        what = region if _is_dice(skey) else f"{region} {metric_for(skey).name}"
+        rows.append(
+            Row(
+                MEASURED,
+                f"{b.label} vs {a.label}, {what}",
+                cells,
+                b.source,
+                {**b.meta, "a": a.name, "b": b.name, "region": region},
+            )
+        )
+    columns = [("n", "n"), ("diff", "Mean difference (pp) [95% CI]"), ("p", "Wilcoxon p")]
+    if holm:
+        columns.append(("p_holm", "Holm p"))
+    return ReportTable(key, title, columns, rows, list(notes))
+
+
+def _is_dice(summary_key: str) -> bool:
+    metric = metric_for(summary_key)
+    return metric is not None and (metric.per_case or metric.name) == "dice"
+
+
+def paired_notes(n: int, holm: bool) -> list[str]:
+    """What a paired table's numbers mean, and what they cannot say with `n` cases."""
+    notes = [
+        "Difference = B - A in Dice percentage points, mean over paired cases with a 95% paired "
+        "bootstrap interval; p = two-sided Wilcoxon signed-rank test ('-' when all differences are 0).",
+    ]
+    power = (
+        f"With n = {n} cases the tests have little power: with n <= 5 no Wilcoxon p can be below "
+        "0.05; a large p is not evidence that two configurations are equal."
+    )
+    if holm:
+        notes.append(
+            "Holm p: Holm's step-down correction over the comparisons of one region (a test "
+            "without p counts as p = 1)."
+        )
+        notes.append(power)
+    else:
+        notes.append(power + " No correction for multiple comparisons.")
+    return notes
+
+
+# -- every metric of the registry --------------------------------------------------------
+def metric_label(name: str) -> str:
+    """A column label from the registry: name, unit and which way is better."""
+    metric = METRICS.get(name)
+    if metric is None:
+        return name
+    unit = f" ({metric.unit})" if metric.unit else ""
+    arrow = "↑" if metric.higher_is_better else "↓"
+    return f"{'|' + name + '|' if metric.absolute else name}{unit} {arrow}"
+
+
+def _decimals(name: str) -> int:
+    metric = METRICS.get(name)
+    if metric is not None and metric.display is not None:
+        return metric.display[2]
+    return 2 if metric is not None and metric.unit == "mm" else 3
+
+
+def metrics_table(
+    key: str, title: str, entries: Sequence[Entry], regions: Sequence[str], levels: Sequence[str]
+) -> ReportTable | None:
+    """One row per entry, one column per metric of the registry found in the entries'
+    summaries (in the given regions and levels), in the summary's own unit with its
+    interval. None when there is no such metric."""
+    found: dict[str, tuple[str, str]] = {}  # summary key -> (region, metric name)
+    for e in entries:
+        table = e.evaluation.table
+        for region, name, skey, level in zip(
+            table["region"], table["metric"], table["key"], table["level"], strict=True
+        ):
+            if region in regions and level in levels:
+                found.setdefault(skey, (region, name))
+    order = list(METRICS)
+    keys = sorted(
+        found,
+        key=lambda k: (
+            list(regions).index(found[k][0]),
+            order.index(found[k][1]) if found[k][1] in order else len(order),
+        ),
+    )
+    if not keys:
+        return None
+    multi = len(regions) > 1
+    columns = [
+        (k, f"{found[k][0]} {metric_label(found[k][1])}" if multi else metric_label(found[k][1]))
+        for k in keys
+    ]
+    rows = [
+        Row(
+            MEASURED,
+            e.label,
+            [figure_cell(e, k, decimals=_decimals(found[k][1])) for k in keys],
+            e.source,
+            dict(e.meta),
+        )
+        for e in entries
+    ]
+    notes = [
+        "Every metric of the registry (e2net_eval/metrics/registry.py) found in the summaries, "
+        "in its own unit (Dice as a fraction); ↑ higher is better, ↓ lower is better, |x| the "
+        "magnitude counts. Per-case metrics: mean of the defined values with a 95% bootstrap "
+        "interval; undefined cases are left out (n per cell in tables.csv)."
+    ]
+    return ReportTable(key, title, columns, rows, notes)
+
+
+# -- the metrics other tools report ----------------------------------------------------
+_SHORT = {"hd95": "HD95", "hd95_pooled": "HD95 pooled", "nsd": "NSD", "masd": "MASD"}
+_SHORT |= {"rq": "RQ", "sq": "SQ", "pq": "PQ", "lesion_dice": "Dice"}
+#: Per-region peer metrics left out of the tables (a variant, kept in the summary files).
+_PEER_SKIPS = {"hd95_pooled"}
+
+
+def _peer_columns(entry: Entry, kind: str) -> list[tuple[str, Metric, str | None]]:
+    """(summary key of the stats block, registry entry, region or None for lesion-wise) of
+    the peer metrics of `kind` ("surface" or "lesion") the entry holds, registry order."""
+    keys = set(entry.evaluation.table["key"])
+    if kind == "surface":
+        return [
+            (f"regions.{region}.{m.name}", m, region)
+            for region in REGIONS
+            for m in case_metrics()
+            if m.peer and m.name not in _PEER_SKIPS and f"regions.{region}.{m.name}" in keys
+        ]
+    return [
+        (f"panoptic.{m.name}", m, None) for m in lesion_metrics() if f"panoptic.{m.name}" in keys
+    ]
+
+
+def _peer_label(metric: Metric, region: str | None) -> str:
+    unit = f" ({metric.unit})" if metric.unit else ""
+    arrow = "↑" if metric.higher_is_better else "↓"
+    return f"{region or 'lesion'} {_SHORT.get(metric.name, metric.name)}{unit} {arrow}"
+
+
+def peer_table(entries: Sequence[Entry], kind: str, key: str, where: str) -> ReportTable | None:
+    """The metrics other tools report, measured rows only: `kind` "surface" (HD95, NSD, MASD
+    per region) or "lesion" (lesion-wise RQ, SQ, PQ, Dice); mean per case [95% bootstrap
+    CI], each column marked with its registry direction. None when no entry has them."""
+    shown = [e for e in entries if _peer_columns(e, kind)]
+    if not shown:
+        return None
+    columns = _peer_columns(shown[0], kind)
+    rows = []
+    for e in shown:
+        cells = []
+        for skey, metric, region in columns:
+            tumour = region == "tumour" or region is None
+            if e.value(skey) is None or (tumour and not e.segments_tumour):
+                cells.append(Cell(None, decimals=2))
+            else:
+                cells.append(figure_cell(e, skey, decimals=2 if metric.unit == "mm" else 3))
+        rows.append(Row(MEASURED, e.label, cells, e.source, dict(e.meta)))
+    tau = shown[0].evaluation.meta.get("nsd_tolerance_mm")
+    if kind == "surface":
+        what = (
+            "HD95, NSD and MASD on 6-neighbourhood surfaces, as MONAI, medpy and "
+            "MetricsReloaded" + (f"; NSD tolerance τ = {tau:g} mm" if tau is not None else "")
+        )
+        title = f"Further metrics on {where}: surface distances"
+    else:
+        what = "Lesions matched one to one at IoU > 0.5, no merging, as panoptica"
+        title = f"Further metrics on {where}: lesion-wise quality"
+    notes = [
+        "Mean over cases [95% bootstrap interval]; ↑ higher is better, ↓ lower is better (the "
+        f"metric registry's direction, as regress gates it). {what}. Definitions and "
+        "agreement with those tools: docs/metrics.md. No published row: the paper reports "
+        "none of these.",
+    ]
+    return ReportTable(
+        key,
+        title,
+        [(k, _peer_label(metric, region)) for k, metric, region in columns],
+        rows,
+        notes,
+    )
+
+
+# -- the report of an ablation run --------------------------------------------------------
 def table1(run: RunResults) -> ReportTable | None:
     """Liver/tumour Dice per case and global, burden RMSE: stage-2 configs on LiTS validation."""
     if "lits_val" not in run.summaries:
         return None
-    published, pub_rows = _published_rows(1)
     # a model without tumour output has no row: Table 1's tumour columns would be meaningless
-    rows = _measured_rows(run, "lits_val", published["columns"], tumour_only=True)
+    entries = [e for e in run.entries("lits_val") if e.segments_tumour]
     notes = [
         "Published rows are the LiTS *test* set scored online (70 cases); the server no longer "
         "scores submissions, so measured rows use the LiTS validation split instead: the two "
         "are not the same cases and are not directly comparable.",
     ]
-    return ReportTable(
-        "table1",
-        "Table 1 style: liver and tumour segmentation",
-        [(c["key"], c["label"]) for c in published["columns"]],
-        rows + pub_rows,
-        notes,
+    return leaderboard_table(
+        1, entries, "table1", "Table 1 style: liver and tumour segmentation", notes
     )
-
-
-def _measured_rows(
-    run: RunResults, set_name: str, columns: list[dict], *, tumour_only: bool = False
-) -> list[Row]:
-    """One measured row per configuration of the set, in catalogue order, filled through the
-    published table's columns (`tumour_only`: skip models without a tumour output)."""
-    rows = []
-    for config in run.configs(set_name):
-        if tumour_only and not segments_tumour(config):
-            continue
-        rows.append(
-            Row(
-                MEASURED,
-                model_label(config),
-                _measured_cells(run.summaries[set_name][config], config, columns),
-                run.provenance(set_name),
-                _measured_meta(run, set_name, config),
-            )
-        )
-    return rows
 
 
 def table2(run: RunResults) -> ReportTable | None:
     """Dice per case on 3DIRCADb, every configuration."""
     if "ircadb" not in run.summaries:
         return None
-    published, pub_rows = _published_rows(2)
-    rows = _measured_rows(run, "ircadb", published["columns"])
     leak = (
         "leak-free: the LiTS cases that are 3DIRCADb patients were excluded from training"
         if run.protocol == "leak-free"
@@ -213,12 +396,8 @@ def table2(run: RunResults) -> ReportTable | None:
         f"Measured protocol: {leak}.",
         "The published E2Net row was trained on LiTS, which contains all 20 3DIRCADb patients.",
     ]
-    return ReportTable(
-        "table2",
-        "Table 2 style: 3DIRCADb, Dice per case (%)",
-        [(c["key"], c["label"]) for c in published["columns"]],
-        rows + pub_rows,
-        notes,
+    return leaderboard_table(
+        2, run.entries("ircadb"), "table2", "Table 2 style: 3DIRCADb, Dice per case (%)", notes
     )
 
 
@@ -226,175 +405,54 @@ def table3(run: RunResults) -> ReportTable | None:
     """The six configurations on LiTS validation, Dice per case."""
     if "lits_val" not in run.summaries:
         return None
-    published, pub_rows = _published_rows(3)
-    rows = _measured_rows(run, "lits_val", published["columns"])
     notes = ["1st stage segments the liver only: its tumour cell is '-' in both sections."]
-    return ReportTable(
+    return leaderboard_table(
+        3,
+        run.entries("lits_val"),
         "table3",
         "Table 3 style: configurations on LiTS validation, Dice per case (%)",
-        [(c["key"], c["label"]) for c in published["columns"]],
-        rows + pub_rows,
         notes,
     )
 
 
-def paired_table(run: RunResults, set_name: str) -> ReportTable | None:
-    """B minus A per case (percentage points) for the catalogue's `paired_comparisons`."""
-    summaries = run.summaries.get(set_name, {})
-    rows = []
-    for a, b in paired_comparisons():
-        if a not in summaries or b not in summaries:
-            continue
-        for region in ("liver", "tumour"):
-            if region == "tumour" and not (segments_tumour(a) and segments_tumour(b)):
-                continue
-            va, vb = _aligned(summaries[a], summaries[b], region)
-            t = stats.paired_test(a, b, va, vb)
-            diff = Cell(
-                None if t.mean_diff is None else 100 * t.mean_diff,
-                None if t.low is None else 100 * t.low,
-                None if t.high is None else 100 * t.high,
-                t.n,
-                decimals=2,
-            )
-            p = Cell(t.wilcoxon_p, decimals=3)
-            label = f"{model_label(b)} vs {model_label(a)}, {region}"
-            rows.append(
-                Row(
-                    MEASURED,
-                    label,
-                    [Cell(float(t.n), decimals=0), diff, p],
-                    run.provenance(set_name),
-                    {**_measured_meta(run, set_name, b), "a": a, "b": b, "region": region},
-                )
-            )
+#: The figures the report's paired tables compare (Dice per case, liver and tumour).
+PAIRED_KEYS = ("regions.liver.dice_per_case", "regions.tumour.dice_per_case")
+
+
+def run_paired_table(run: RunResults, set_name: str) -> ReportTable | None:
+    """The catalogue's `paired_comparisons` on one set of the run."""
+    by_name = {e.name: e for e in run.entries(set_name)}
+    pairs = [
+        (by_name[a], by_name[b]) for a, b in paired_comparisons() if a in by_name and b in by_name
+    ]
+    # liver and tumour of one pair follow each other, as the report has always shown them
+    pairs_tables = [paired_table(f"paired_{set_name}", "", [pair], PAIRED_KEYS) for pair in pairs]
+    rows = [r for t in pairs_tables if t is not None for r in t.rows]
     if not rows:
         return None
     n = max(int(r.cells[0].value or 0) for r in rows)
-    notes = [
-        "Difference = B - A in Dice percentage points, mean over paired cases with a 95% paired "
-        "bootstrap interval; p = two-sided Wilcoxon signed-rank test ('-' when all differences are 0).",
-        f"With n = {n} cases the tests have little power: with n <= 5 no Wilcoxon p can be below "
-        "0.05; a large p is not evidence that two configurations are equal. No correction for "
-        "multiple comparisons.",
-    ]
+    first = next(t for t in pairs_tables if t is not None)
     return ReportTable(
         f"paired_{set_name}",
         f"Paired comparisons on {run.split_label(set_name)}",
-        [("n", "n"), ("diff", "Mean difference (pp) [95% CI]"), ("p", "Wilcoxon p")],
+        first.columns,
         rows,
-        notes,
+        paired_notes(n, holm=False),
     )
 
 
-def _aligned(sa: dict[str, Any], sb: dict[str, Any], region: str) -> tuple[list, list]:
-    """Per-case values of two summaries matched by case id (cases in both only)."""
-    da = {str(r["case"]): (r.get(region) or {}).get("dice") for r in sa["metric_per_case"]}
-    db = {str(r["case"]): (r.get(region) or {}).get("dice") for r in sb["metric_per_case"]}
-    common = [c for c in da if c in db]
-    return [da[c] for c in common], [db[c] for c in common]
-
-
-_SHORT = {"hd95": "HD95", "hd95_pooled": "HD95 pooled", "nsd": "NSD", "masd": "MASD"}
-_SHORT |= {"rq": "RQ", "sq": "SQ", "pq": "PQ", "lesion_dice": "Dice"}
-
-
-#: Per-region peer metrics left out of the report (a variant, kept in the summary files).
-_REPORT_SKIPS = {"hd95_pooled"}
-
-
-def _peer_columns(summary: dict[str, Any], kind: str) -> list[tuple[str, Metric, str | None]]:
-    """(summary key of the stats block, registry entry, region or None for lesion-wise) of
-    the peer metrics of `kind` ("surface" or "lesion") the summary holds, registry order."""
-    cols: list[tuple[str, Metric, str | None]] = []
-    if kind == "surface":
-        for region in REGIONS:
-            block = summary.get("regions", {}).get(region) or {}
-            for m in case_metrics():
-                if m.peer and m.name not in _REPORT_SKIPS and isinstance(block.get(m.name), dict):
-                    cols.append((f"regions.{region}.{m.name}", m, region))
-    else:
-        pan = summary.get("panoptic") or {}
-        cols += [(f"panoptic.{m.name}", m, None) for m in lesion_metrics() if m.name in pan]
-    return cols
-
-
-def _peer_label(metric: Metric, region: str | None) -> str:
-    unit = f" ({metric.unit})" if metric.unit else ""
-    arrow = "↑" if metric.higher_is_better else "↓"
-    return f"{region or 'lesion'} {_SHORT.get(metric.name, metric.name)}{unit} {arrow}"
-
-
-def peer_table(run: RunResults, set_name: str, kind: str) -> ReportTable | None:
-    """The metrics other tools report, measured rows only: `kind` "surface" (HD95, NSD, MASD
-    per region) or "lesion" (lesion-wise RQ, SQ, PQ, Dice); mean per case [95% bootstrap
-    CI], each column marked with its registry direction."""
-    summaries = run.summaries.get(set_name, {})
-    configs = [c for c in run.configs(set_name) if _peer_columns(summaries[c], kind)]
-    if not configs:
-        return None
-    columns = _peer_columns(summaries[configs[0]], kind)
-    rows = []
-    for config in configs:
-        summary = summaries[config]
-        cells = []
-        for key, metric, region in columns:
-            block = _lookup(summary, key)
-            tumour = region == "tumour" or region is None
-            if (
-                not isinstance(block, dict)
-                or block.get("mean") is None
-                or (tumour and not segments_tumour(config))
-            ):
-                cells.append(Cell(None, decimals=2))
-                continue
-            if region is None:
-                values = [
-                    (r.get("panoptic") or {}).get(metric.name) for r in summary["metric_per_case"]
-                ]
-            else:
-                values = per_case(summary, region, metric.name)
-            ci = stats.bootstrap(values)
-            decimals = 2 if metric.unit == "mm" else 3
-            cells.append(Cell(block["mean"], ci.low, ci.high, ci.n, decimals))
-        rows.append(
-            Row(
-                MEASURED,
-                model_label(config),
-                cells,
-                run.provenance(set_name),
-                _measured_meta(run, set_name, config),
-            )
-        )
-    meta = summaries[configs[0]].get("meta") or {}
-    tau = meta.get("nsd_tolerance_mm")
-    if kind == "surface":
-        what = (
-            "HD95, NSD and MASD on 6-neighbourhood surfaces, as MONAI, medpy and "
-            "MetricsReloaded" + (f"; NSD tolerance τ = {tau:g} mm" if tau is not None else "")
-        )
-        title = f"Further metrics on {run.split_label(set_name)}: surface distances"
-    else:
-        what = "Lesions matched one to one at IoU > 0.5, no merging, as panoptica"
-        title = f"Further metrics on {run.split_label(set_name)}: lesion-wise quality"
-    notes = [
-        "Mean over cases [95% bootstrap interval]; ↑ higher is better, ↓ lower is better (the "
-        f"metric registry's direction, as regress gates it). {what}. Definitions and "
-        "agreement with those tools: docs/metrics.md. No published row: the paper reports "
-        "none of these.",
-    ]
-    return ReportTable(
-        f"peer_{kind}_{set_name}",
-        title,
-        [(key, _peer_label(metric, region)) for key, metric, region in columns],
-        rows,
-        notes,
+def run_peer_table(run: RunResults, set_name: str, kind: str) -> ReportTable | None:
+    """`peer_table` of one set of the run."""
+    return peer_table(
+        run.entries(set_name), kind, f"peer_{kind}_{set_name}", run.split_label(set_name)
     )
 
 
 def build_tables(run: RunResults) -> list[ReportTable]:
     """Every table a report shows, in order."""
     out = [table1(run), table2(run), table3(run)]
-    out += [paired_table(run, s) for s in ("lits_val", "ircadb")]
-    out += [peer_table(run, s, k) for s in ("lits_val", "ircadb") for k in ("surface", "lesion")]
+    out += [run_paired_table(run, s) for s in ("lits_val", "ircadb")]
+    out += [
+        run_peer_table(run, s, k) for s in ("lits_val", "ircadb") for k in ("surface", "lesion")
+    ]
     return [t for t in out if t is not None]

@@ -16,6 +16,7 @@ from e2net_eval.report import figures, stats
 from e2net_eval.report.build import write_report
 from e2net_eval.report.results import load_run
 from e2net_eval.report.tables import MEASURED, PUBLISHED, build_tables, table3
+from e2net_eval.scores import per_case_frame
 
 from .fakes import fake_run
 
@@ -200,16 +201,16 @@ def test_best_worst_cases():
             "tumour": {"dice": tumour, "ref_voxels": ref},
         }
 
-    summary = {
-        "metric_per_case": [
-            row("a", 0.0, 0.80, 10),
-            row("b", 1.0, 0.99, 0),  # no reference tumour: not a tumour candidate
-            row("c", 0.0, 0.95, 10),
-            row("d", 0.6, 0.90, 10),
-        ]
-    }
-    assert figures.best_worst(summary) == ("d", "a")
-    summary["metric_per_case"].pop()
-    assert figures.best_worst(summary) == ("c", "a")  # tie on tumour, liver decides
-    only = {"metric_per_case": [row("x", 0.5, 0.9, 0)]}
+    def frame(*rows):
+        return per_case_frame({"regions": {"liver": {}, "tumour": {}}, "metric_per_case": rows})
+
+    rows = [
+        row("a", 0.0, 0.80, 10),
+        row("b", 1.0, 0.99, 0),  # no reference tumour: not a tumour candidate
+        row("c", 0.0, 0.95, 10),
+        row("d", 0.6, 0.90, 10),
+    ]
+    assert figures.best_worst(frame(*rows)) == ("d", "a")
+    assert figures.best_worst(frame(*rows[:3])) == ("c", "a")  # tie on tumour, liver decides
+    only = frame(row("x", 0.5, 0.9, 0))
     assert figures.best_worst(only) == ("x", "x")  # no tumour anywhere: liver Dice
