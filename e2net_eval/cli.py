@@ -34,6 +34,7 @@ COMMAND_MODULES = {
     "leaderboard": "report",
     "regress": "report",
     "report": "report",
+    "compare": "report",
     "ablation": "ablation",
 }
 #: `e2net-eval bench <name>` -> module (in its ``BENCH_COMMANDS``).

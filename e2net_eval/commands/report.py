@@ -1,6 +1,8 @@
-"""CLI commands of the report stage: `leaderboard`, `regress`, `report`.
+"""CLI commands of the report stage: `leaderboard`, `regress`, `report`, `compare`.
 
-Light at import (no torch, numpy or matplotlib): `regress` and `leaderboard` read JSON.
+Light at import (no torch, numpy, pandas or matplotlib): `regress` and `leaderboard` read
+JSON; `report` and `compare` load the engine when they run (never torch; matplotlib only to
+draw).
 """
 
 from __future__ import annotations
@@ -103,5 +105,54 @@ def report_cmd(run_dir: str, out_dir: str | None) -> None:
         click.echo(f"{kind:9s} {path}")
 
 
-COMMANDS: list[click.Command] = [leaderboard_cmd, regress_cmd, report_cmd]
+@click.command("compare")
+@click.argument("entries", nargs=-1, required=True, metavar="NAME=PATH...")
+@click.option(
+    "-o", "--out", "out_dir", required=True, type=click.Path(path_type=str), help="Output folder."
+)
+@click.option(
+    "--table",
+    type=click.Choice([str(n) for n in TABLES]),
+    default=None,
+    help="Which of the paper's tables the entries sit beside "
+    "(default: 2 when every entry was scored on 3DIRCADb, else 1).",
+)
+@click.option(
+    "--baseline", default=None, metavar="NAME", help="Test every entry against this one only."
+)
+@click.option(
+    "--allow-mixed",
+    is_flag=True,
+    help="Compare entries scored on different reference sets, protocols or scoring options "
+    "(every row then says what differs).",
+)
+def compare_cmd(
+    entries: tuple[str, ...],
+    out_dir: str,
+    table: str | None,
+    baseline: str | None,
+    allow_mixed: bool,
+) -> None:
+    """Put evaluations side by side: tables beside the paper's, paired tests, figures.
+
+    Each PATH is an `e2net-eval evaluate` output folder or a summary.json; NAME labels its
+    rows. Entries must share the reference set, protocol and scoring options
+    (--allow-mixed to override). Paired tests (Wilcoxon, Holm-adjusted) run on the cases
+    two entries share: against --baseline, or between all pairs. Writes report.md,
+    report.tex, tables.csv and report.html (+ figures/) into OUT.
+    """
+    from e2net_eval.report.compare import parse_spec, write_comparison
+
+    written = write_comparison(
+        [parse_spec(e) for e in entries],
+        out_dir,
+        table=None if table is None else int(table),
+        baseline=baseline,
+        allow_mixed=allow_mixed,
+    )
+    for kind, path in written.items():
+        click.echo(f"{kind:9s} {path}")
+
+
+COMMANDS: list[click.Command] = [leaderboard_cmd, regress_cmd, report_cmd, compare_cmd]
 BENCH_COMMANDS: list[click.Command] = []

@@ -23,7 +23,18 @@ figure{display:inline-block;margin:0.5em 1em 1em 0;vertical-align:top;max-width:
 figure img{max-width:100%;height:auto}
 figcaption{font-size:0.85em;color:#444;max-width:560px}
 code{background:#f2f2f2;padding:0 0.2em}
+.v,.ci{white-space:nowrap}
+.ci{color:#555;font-size:0.92em}
 """
+
+
+def _cell_html(text: str) -> str:
+    """A cell's value and its interval, each kept on one line (a narrow column breaks
+    between them, never inside "[low, high]")."""
+    value, sep, interval = text.partition(" [")
+    if not sep:
+        return f'<span class="v">{escape(text)}</span>'
+    return f'<span class="v">{escape(value)}</span> <span class="ci">[{escape(interval)}</span>'
 
 
 def table_html(table: ReportTable) -> str:
@@ -35,7 +46,7 @@ def table_html(table: ReportTable) -> str:
         )
         cls = "measured" if name == MEASURED else "published"
         for r in rows:
-            cells = "".join(f"<td>{escape(c.text)}</td>" for c in r.cells)
+            cells = "".join(f"<td>{_cell_html(c.text)}</td>" for c in r.cells)
             tip = escape(r.meta.get("citation", r.source))
             body.append(f'<tr class="{cls}" title="{tip}"><td>{escape(r.label)}</td>{cells}</tr>')
     notes = "".join(f"<li>{escape(n)}</li>" for n in table.notes)

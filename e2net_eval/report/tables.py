@@ -206,7 +206,7 @@ def _is_dice(summary_key: str) -> bool:
     return metric is not None and (metric.per_case or metric.name) == "dice"
 
 
-def paired_notes(n: int, holm: bool) -> list[str]:
+def paired_notes(n: int, holm: bool, what: str = "configurations") -> list[str]:
     """What a paired table's numbers mean, and what they cannot say with `n` cases."""
     notes = [
         "Difference = B - A in Dice percentage points, mean over paired cases with a 95% paired "
@@ -214,7 +214,7 @@ def paired_notes(n: int, holm: bool) -> list[str]:
     ]
     power = (
         f"With n = {n} cases the tests have little power: with n <= 5 no Wilcoxon p can be below "
-        "0.05; a large p is not evidence that two configurations are equal."
+        f"0.05; a large p is not evidence that two {what} are equal."
     )
     if holm:
         notes.append(
@@ -235,13 +235,13 @@ def metric_label(name: str) -> str:
         return name
     unit = f" ({metric.unit})" if metric.unit else ""
     arrow = "↑" if metric.higher_is_better else "↓"
-    return f"{'|' + name + '|' if metric.absolute else name}{unit} {arrow}"
+    words = name.replace("_", " ")
+    return f"{words}{unit}, |x| {arrow}" if metric.absolute else f"{words}{unit} {arrow}"
 
 
 def _decimals(name: str) -> int:
+    """Two decimals for distances (mm), three for fractions (Dice, VOE, F1, burden)."""
     metric = METRICS.get(name)
-    if metric is not None and metric.display is not None:
-        return metric.display[2]
     return 2 if metric is not None and metric.unit == "mm" else 3
 
 
@@ -259,6 +259,11 @@ def metrics_table(
         ):
             if region in regions and level in levels:
                 found.setdefault(skey, (region, name))
+    # a per-case metric whose mean a region figure already is (dice -> dice_per_case)
+    summarised = {
+        (r, METRICS[n].per_case) for r, n in found.values() if n in METRICS and METRICS[n].per_case
+    }
+    found = {k: v for k, v in found.items() if v not in summarised}
     order = list(METRICS)
     keys = sorted(
         found,
@@ -286,8 +291,8 @@ def metrics_table(
     ]
     notes = [
         "Every metric of the registry (e2net_eval/metrics/registry.py) found in the summaries, "
-        "in its own unit (Dice as a fraction); ↑ higher is better, ↓ lower is better, |x| the "
-        "magnitude counts. Per-case metrics: mean of the defined values with a 95% bootstrap "
+        "in its own unit (Dice as a fraction); ↑ higher is better, ↓ lower is better; |x| ↓: a "
+        "signed mean (RVD) whose magnitude counts. Per-case metrics: mean of the defined values with a 95% bootstrap "
         "interval; undefined cases are left out (n per cell in tables.csv)."
     ]
     return ReportTable(key, title, columns, rows, notes)

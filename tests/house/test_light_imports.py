@@ -1,5 +1,4 @@
-"""Light entry points: what `evaluate`, `regress`, `leaderboard` and `report`-less commands
-import. Each check runs the real CLI in a fresh interpreter and lists the heavy packages
+"""Light entry points: what `evaluate`, `regress`, `leaderboard` and `compare` import. Each check runs the real CLI in a fresh interpreter and lists the heavy packages
 that ended up in `sys.modules`."""
 
 from __future__ import annotations
@@ -13,7 +12,18 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-HEAVY = ("torch", "numpy", "scipy", "matplotlib", "nibabel", "pydicom", "edt", "cc3d", "tqdm")
+HEAVY = (
+    "torch",
+    "numpy",
+    "scipy",
+    "matplotlib",
+    "nibabel",
+    "pydicom",
+    "edt",
+    "cc3d",
+    "tqdm",
+    "pandas",
+)
 
 _PROBE = """
 import json, sys
@@ -44,7 +54,13 @@ def _imports(*args: str) -> tuple[int, set[str]]:
 
 
 @pytest.mark.parametrize(
-    "args", [("evaluate", "--help"), ("regress", "--help"), ("leaderboard", "--help")]
+    "args",
+    [
+        ("evaluate", "--help"),
+        ("regress", "--help"),
+        ("leaderboard", "--help"),
+        ("compare", "--help"),
+    ],
 )
 def test_help_of_light_commands_imports_nothing_heavy(args):
     code, heavy = _imports(*args)
@@ -73,3 +89,23 @@ def test_evaluate_scores_without_torch_or_matplotlib(tmp_path):
     assert code == 0, heavy
     assert not heavy & {"torch", "matplotlib"}, heavy
     assert (tmp_path / "out" / "summary.json").is_file()
+
+
+def test_compare_runs_without_torch(tmp_path):
+    """compare reads two evaluations (pandas), draws (matplotlib) and never imports torch."""
+    from e2net_eval.data import write_phantom
+    from e2net_eval.metrics import evaluate
+
+    write_phantom(tmp_path / "ref", "lits", 2, seed=1, size=32, slices=(8, 10))
+    preds = tmp_path / "pred"
+    preds.mkdir()
+    for i in range(2):
+        (preds / f"{i}.nii").write_bytes((tmp_path / "ref" / f"segmentation-{i}.nii").read_bytes())
+    for name in ("a", "b"):
+        evaluate(preds, tmp_path / "ref", tmp_path / name, progress=False)
+    code, heavy = _imports(
+        "compare", f"a={tmp_path / 'a'}", f"b={tmp_path / 'b'}", "-o", tmp_path / "cmp"
+    )
+    assert code == 0, heavy
+    assert "torch" not in heavy and {"pandas", "matplotlib"} <= heavy, heavy
+    assert (tmp_path / "cmp" / "report.html").is_file()

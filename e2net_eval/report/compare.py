@@ -1,0 +1,377 @@
+"""`e2net-eval compare NAME=PATH [NAME=PATH ...] -o OUT`: anyone's predictions side by side.
+
+Each PATH is an `evaluate` output folder (``summary.json`` + ``per_case.csv``) or a
+``summary.json``. The comparison is a report like `report`'s, through the same engine
+(`entries.py`, `tables.py`, `figures.py`, `document.py`):
+
+- the paper's Table 1, 2 or 3 (``table``; default 2 when every entry was scored on
+  3DIRCADb, else 1) with one measured row per entry, 95% bootstrap intervals, beside the
+  published rows;
+- paired differences and Wilcoxon tests on the cases two entries share, for the table's
+  per-case figures (Dice per case): every entry against ``baseline``, or all pairs; p-values
+  Holm-adjusted within each figure's family of comparisons;
+- every metric of the registry found in the summaries (liver, tumour, burden and lesions);
+- per-case Dice distributions per entry (lines join the same case) and tumour burden.
+
+Entries must have been scored on the same reference set (the same cases with the same
+reference voxel counts and volumes), under the same protocol and with the same scoring
+options (``meta.scoring_options``); otherwise a one-line error names what differs, unless
+``allow_mixed``, and then every row says what is different about it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from e2net_eval.errors import InputError
+from e2net_eval.report import stats
+from e2net_eval.report.document import Document, write_document
+from e2net_eval.report.entries import Entry, per_case_column
+from e2net_eval.report.leaderboards import TABLES, load_table
+from e2net_eval.report.tables import (
+    ReportTable,
+    leaderboard_table,
+    metrics_table,
+    paired_notes,
+    paired_table,
+)
+from e2net_eval.rundir import is_ablation_run
+from e2net_eval.scores import Evaluation, read_evaluation
+
+TITLE = "e2net-eval comparison"
+REFERENCE, PROTOCOL, SCORING = "reference set", "protocol", "scoring options"
+_VOLUME_RTOL = 1e-6
+
+
+# -- arguments -----------------------------------------------------------------------------
+def parse_spec(text: str) -> tuple[str, Path]:
+    """``NAME=PATH`` -> (NAME, PATH); a bare PATH is named after its folder."""
+    name, sep, path = text.partition("=")
+    if not sep:
+        p = Path(text)
+        return (p.parent.name if p.suffix == ".json" else p.name) or text, p
+    if not name.strip() or not path:
+        raise InputError(f"expected NAME=PATH, got {text!r}")
+    return name.strip(), Path(path)
+
+
+def load_evaluations(specs: Sequence[tuple[str, Path]]) -> list[tuple[str, Evaluation]]:
+    """Read every entry (an `evaluate` output folder or a summary.json)."""
+    if not specs:
+        raise InputError("compare needs at least one NAME=PATH")
+    seen: set[str] = set()
+    out = []
+    for name, path in specs:
+        if name in seen:
+            raise InputError(f"entry name {name!r} given twice")
+        seen.add(name)
+        if path.is_dir() and is_ablation_run(path):
+            raise InputError(
+                "an ablation run directory: give one of its RUN/eval/<set>/<config> folders "
+                "(or use `e2net-eval report`)",
+                path=path,
+            )
+        out.append((name, read_evaluation(path)))
+    return out
+
+
+# -- what differs between entries ------------------------------------------------------------
+def _scoring(ev: Evaluation) -> dict[str, Any]:
+    opts = ev.meta.get("scoring_options")
+    if isinstance(opts, dict):
+        return opts
+    old = {  # summaries written before meta.scoring_options
+        "rules": ev.meta.get("scoring"),
+        "surface_connectivity": ev.meta.get("surface_connectivity"),
+        "lesion_connectivity": ev.meta.get("lesion_connectivity"),
+    }
+    return {k: v for k, v in old.items() if v is not None}
+
+
+def _protocol(ev: Evaluation) -> str:
+    return str(ev.meta.get("protocol") or "unspecified")
+
+
+def _reference_difference(a: tuple[str, Evaluation], b: tuple[str, Evaluation]) -> str | None:
+    """How b's reference set differs from a's: other cases, other label voxel counts or
+    other voxel sizes (volumes) for a common case; None when they agree."""
+    (na, ea), (nb, eb) = a, b
+    ca, cb = ea.case_ids(), eb.case_ids()
+    if set(ca) != set(cb):
+        only_a = [c for c in ca if c not in set(cb)]
+        only_b = [c for c in cb if c not in set(ca)]
+        parts = [f"{na}: {len(ca)} cases, {nb}: {len(cb)} cases"]
+        if only_a:
+            parts.append(
+                f"only in {na}: {', '.join(only_a[:5])}" + (" ..." if len(only_a) > 5 else "")
+            )
+        if only_b:
+            parts.append(
+                f"only in {nb}: {', '.join(only_b[:5])}" + (" ..." if len(only_b) > 5 else "")
+            )
+        return "; ".join(parts)
+    keys = ["case", "region"]
+    cols = ["ref_voxels", "ref_volume_ml"]
+    merged = ea.per_case[keys + cols].merge(
+        eb.per_case[keys + cols], on=keys, suffixes=("_a", "_b")
+    )
+    for _, row in merged.iterrows():
+        va, vb = row["ref_voxels_a"], row["ref_voxels_b"]
+        if va is not pd.NA and vb is not pd.NA and int(va) != int(vb):
+            return (
+                f"the reference labels of case {row['case']} differ ({row['region']} voxels "
+                f"{na}: {int(va)}, {nb}: {int(vb)})"
+            )
+        ma, mb = row["ref_volume_ml_a"], row["ref_volume_ml_b"]
+        if ma is not pd.NA and mb is not pd.NA and not math.isclose(ma, mb, rel_tol=_VOLUME_RTOL):
+            return (
+                f"the voxel size of case {row['case']} differs ({row['region']} volume "
+                f"{na}: {float(ma):.4g} ml, {nb}: {float(mb):.4g} ml)"
+            )
+    return None
+
+
+def differences(evaluations: Sequence[tuple[str, Evaluation]]) -> dict[str, str]:
+    """What differs between the entries (aspect -> the first difference found, against the
+    first entry); empty when they can be compared as they are."""
+    found: dict[str, str] = {}
+    first = evaluations[0]
+    for other in evaluations[1:]:
+        if REFERENCE not in found:
+            diff = _reference_difference(first, other)
+            if diff:
+                found[REFERENCE] = diff
+        if PROTOCOL not in found and _protocol(first[1]) != _protocol(other[1]):
+            found[PROTOCOL] = (
+                f"{first[0]}: {_protocol(first[1])!r}, {other[0]}: {_protocol(other[1])!r}"
+            )
+        sa, sb = _scoring(first[1]), _scoring(other[1])
+        if SCORING not in found and sa != sb:
+            keys = [k for k in dict.fromkeys([*sa, *sb]) if sa.get(k) != sb.get(k)]
+            found[SCORING] = ", ".join(
+                f"{k} {first[0]}: {sa.get(k)!r}, {other[0]}: {sb.get(k)!r}" for k in keys
+            )
+    return found
+
+
+def _reference_text(ev: Evaluation) -> str:
+    meta = ev.meta
+    root = Path(str(meta.get("reference_root") or "?")).name or "?"
+    labels_only = ", labels only" if meta.get("reference_images") is False else ""
+    return f"reference {root} ({len(ev.case_ids())} cases{labels_only})"
+
+
+def _row_facts(name: str, ev: Evaluation, aspects: Sequence[str]) -> str:
+    """What is particular about one entry, for the aspects that differ."""
+    facts = []
+    if PROTOCOL in aspects:
+        facts.append(f"protocol {_protocol(ev)}")
+    if REFERENCE in aspects:
+        facts.append(_reference_text(ev))
+    if SCORING in aspects:
+        opts = _scoring(ev)
+        facts.append(", ".join(f"{k} {v}" for k, v in opts.items() if k != "rules") or "scoring ?")
+    return "; ".join(facts)
+
+
+# -- the document -------------------------------------------------------------------------
+def _default_table(evaluations: Sequence[tuple[str, Evaluation]]) -> int:
+    layouts = {ev.meta.get("reference_layout") for _, ev in evaluations}
+    return 2 if layouts == {"ircadb"} else 1
+
+
+def make_entries(
+    evaluations: Sequence[tuple[str, Evaluation]], aspects: Sequence[str], baseline: str | None
+) -> list[Entry]:
+    common = f"protocol {_protocol(evaluations[0][1])}, {_reference_text(evaluations[0][1])}"
+    entries = []
+    for name, ev in evaluations:
+        label = name + (" (baseline)" if name == baseline else "")
+        source = common
+        if aspects:
+            facts = _row_facts(name, ev, aspects)
+            label = f"{label} [{facts}]"
+            source = f"protocol {_protocol(ev)}, {_reference_text(ev)}"
+        meta = {
+            "config": name,
+            "protocol": _protocol(ev),
+            "split": _reference_text(ev),
+            "dataset": str(ev.meta.get("reference_layout") or ""),
+        }
+        entries.append(Entry(name, label, ev, source, meta))
+    return entries
+
+
+def _lines(
+    entries: Sequence[Entry], aspects: dict[str, str], baseline: str | None, table: int
+) -> list[str]:
+    lines = []
+    for e in entries:
+        meta = e.evaluation.meta
+        abl = meta.get("ablation") if isinstance(meta.get("ablation"), dict) else None
+        run = (
+            f"; ablation: protocol {abl.get('protocol')}, profile {abl.get('profile')}, "
+            f"seed {abl.get('seed')}"
+            if abl
+            else ""
+        )
+        lines.append(
+            f"Entry {e.name}: {e.evaluation.path.resolve()} ({len(e.case_ids())} cases; predictions "
+            f"{meta.get('prediction_dir', '?')}; e2net-eval {meta.get('version', '?')}, "
+            f"git {meta.get('git_commit') or 'unknown'}{run})"
+        )
+        missing = e.summary.get("missing_predictions") or []
+        if missing:
+            lines.append(
+                f"Entry {e.name}: {len(missing)} case(s) had no prediction file and were scored "
+                f"as empty: {', '.join(map(str, missing[:10]))}"
+            )
+    first = entries[0].evaluation
+    if REFERENCE not in aspects:
+        lines.append(
+            f"Reference: {first.meta.get('reference_root', '?')} "
+            f"({first.meta.get('reference_layout', '?')}"
+            f"{', labels only' if first.meta.get('reference_images') is False else ''}; "
+            f"{len(first.case_ids())} cases)"
+        )
+    if PROTOCOL not in aspects:
+        lines.append(f"Protocol: {_protocol(first)}")
+    if SCORING not in aspects:
+        opts = _scoring(first)
+        settings = ", ".join(f"{k} {v}" for k, v in opts.items() if k != "rules")
+        lines.append(
+            f"Scoring: {settings}; {opts['rules']}"
+            if opts.get("rules")
+            else f"Scoring: {settings or 'unknown (summaries without scoring metadata)'}"
+        )
+    if aspects:
+        lines.append(
+            "MIXED (--allow-mixed): the entries differ in "
+            + "; ".join(f"{k} ({v})" for k, v in aspects.items())
+            + ". Each row names what is particular to it; paired tests use the cases both "
+            "entries have."
+        )
+    if len(entries) > 1:
+        lines.append(
+            f"Paired tests: each entry against the baseline {baseline}"
+            if baseline
+            else "Paired tests: every pair of entries"
+        )
+    lines.append(f"Published rows: the paper's Table {table} ({load_table(table)['split']})")
+    return lines
+
+
+def _notes(table: int) -> list[str]:
+    published = load_table(table)
+    return [
+        f"Intervals: 95% percentile bootstrap over cases, {stats.N_RESAMPLES} resamples, "
+        f"seed {stats.BOOTSTRAP_SEED}; global Dice resamples cases with their voxel counts.",
+        "Point estimates are those of each summary.json (written by `e2net-eval evaluate`).",
+        "Dice per case follows the LiTS rule: 1 when prediction and reference are both empty.",
+        f"Published rows (Table {table}): {published['split']}. {published['split_note']} "
+        "Measured rows are scored on the reference set above: not the same cases, so the "
+        "published rows are shown for orientation, not as a like-for-like comparison.",
+    ]
+
+
+def comparison_tables(
+    entries: Sequence[Entry], table: int, baseline: str | None
+) -> list[ReportTable]:
+    """The leaderboard table, the paired tests and the every-metric tables."""
+    published = load_table(table)
+    title = f"Table {table} style: the entries beside the paper's rows ({published['split']})"
+    tables = [leaderboard_table(table, entries, f"table{table}", title)]
+    if len(entries) > 1:
+        if baseline:
+            base = next(e for e in entries if e.name == baseline)
+            pairs = [(base, e) for e in entries if e is not base]
+        else:
+            pairs = [(a, b) for i, a in enumerate(entries) for b in entries[i + 1 :]]
+        keys = [c["summary_key"] for c in published["columns"] if per_case_column(c["summary_key"])]
+        n = max(len(e.case_ids()) for e in entries)
+        paired = paired_table(
+            "paired",
+            "Paired comparisons on the cases both entries have",
+            pairs,
+            keys,
+            holm=True,
+            notes=paired_notes(n, holm=True, what="entries"),
+        )
+        if paired is not None:
+            tables.append(paired)
+    for key, title, regions, levels in (
+        ("metrics_liver", "Every metric: liver", ["liver"], ["region", "case"]),
+        ("metrics_tumour", "Every metric: tumour", ["tumour"], ["region", "case"]),
+        ("metrics_lesions", "Tumour burden and lesion detection", ["tumour"], ["set"]),
+    ):
+        t = metrics_table(key, title, entries, regions, levels)
+        if t is not None:
+            if any(x.key.startswith("metrics_") for x in tables):
+                t.notes = []  # the first every-metric table says what they show
+            tables.append(t)
+    return tables
+
+
+def comparison_figures(entries: Sequence[Entry], title: str) -> list[tuple[str, str, bytes]]:
+    from e2net_eval.report import figures as figs  # matplotlib: only when drawing
+
+    out = []
+    png = figs.dice_distributions(list(entries), title, paired=True)
+    if png:
+        out.append(
+            (
+                "dice",
+                "Per-case Dice per entry (box: quartiles, triangle: mean, dots: cases, "
+                "grey lines join the same case)",
+                png,
+            )
+        )
+    png = figs.burden_scatter(list(entries), title)
+    if png:
+        out.append(("burden", "Tumour burden predicted vs reference", png))
+    return out
+
+
+def compare_document(
+    specs: Sequence[tuple[str, Path]],
+    *,
+    table: int | None = None,
+    baseline: str | None = None,
+    allow_mixed: bool = False,
+) -> Document:
+    """Read the entries, check they can be compared and build the comparison."""
+    evaluations = load_evaluations(specs)
+    names = [n for n, _ in evaluations]
+    if baseline is not None and baseline not in names:
+        raise InputError(f"--baseline {baseline!r} is not one of the entries: {', '.join(names)}")
+    if table is not None and table not in TABLES:
+        raise InputError(f"--table must be one of {TABLES}, got {table}")
+    aspects = differences(evaluations)
+    if aspects and not allow_mixed:
+        raise InputError(
+            "entries differ in "
+            + "; ".join(f"{k} ({v})" for k, v in aspects.items())
+            + "; pass --allow-mixed to compare them anyway (rows then say what differs)"
+        )
+    number = table or _default_table(evaluations)
+    entries = make_entries(evaluations, list(aspects), baseline)
+    title = entries[0].source if not aspects else "entries differ: " + ", ".join(aspects)
+    return Document(
+        TITLE,
+        _lines(entries, aspects, baseline, number),
+        comparison_tables(entries, number, baseline),
+        comparison_figures(entries, title),
+        _notes(number),
+    )
+
+
+def write_comparison(
+    specs: Sequence[tuple[str, Path]], out_dir: str | Path, **options: Any
+) -> dict[str, Path]:
+    """Build the comparison and write it (Markdown, LaTeX, CSV, HTML) into `out_dir`."""
+    return write_document(compare_document(specs, **options), out_dir)
