@@ -298,3 +298,30 @@ def test_report_and_compare_share_one_engine(scored, tmp_path, monkeypatch):
         assert measured and all(r["text"] == "12345" for r in measured)
         pngs = list((out / "figures").glob("*.png"))
         assert pngs and all(p.read_bytes() == PNG + b"engine" for p in pngs)
+
+
+def test_default_table_follows_the_reference(tmp_path, run_cli):
+    """Table 2 (3DIRCADb) when every entry was scored on a 3DIRCADb reference, else 1."""
+    from .fakes import fake_summary, write_summary
+
+    liver = [0.9, 0.92, 0.95, 0.91]
+    for name, shift in (("a", 0.0), ("b", 0.02)):
+        summary = fake_summary(liver, [v - 0.3 + shift for v in liver])
+        summary["meta"]["reference_layout"] = "ircadb"
+        write_summary(tmp_path / name / "summary.json", summary)
+    code, _, err = run_cli(
+        "compare", f"a={tmp_path / 'a'}", f"b={tmp_path / 'b'}", "-o", tmp_path / "c"
+    )
+    assert code == 0, err
+    tables = {r["table"] for r in _csv(tmp_path / "c" / "tables.csv")}
+    assert "table2" in tables and "table1" not in tables
+    code, _, err = run_cli(
+        "compare",
+        f"a={tmp_path / 'a'}",
+        f"b={tmp_path / 'b'}",
+        "-o",
+        tmp_path / "c",
+        "--table",
+        "1",
+    )
+    assert code == 0 and "table1" in {r["table"] for r in _csv(tmp_path / "c" / "tables.csv")}
