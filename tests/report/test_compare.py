@@ -233,6 +233,23 @@ def test_refuses_other_reference_labels_with_the_same_ids(scored, tmp_path, run_
     _one_line_error(code, err, "reference labels of case 3 differ", "tumour voxels")
 
 
+def test_refuses_the_same_labels_with_another_voxel_size(scored, tmp_path, run_cli):
+    """LiTS and Task03 copies of an IRCAD case differ only in their header spacing."""
+    labels = tmp_path / "labels"
+    shutil.copytree(scored / "labels", labels)
+    img = nib.load(str(labels / "segmentation-2.nii"), mmap=False)
+    affine = img.affine.copy()
+    affine[:3, :3] *= 1.5
+    nib.save(nib.Nifti1Image(np.asarray(img.dataobj), affine), str(labels / "segmentation-2.nii"))
+    other = _variant(
+        scored, tmp_path, "other", ref=labels, protocol=PROTOCOL, allow_affine_mismatch=True
+    )
+    code, _, err = run_cli(
+        "compare", f"a={scored / 'eval_a'}", f"x={other}", "-o", tmp_path / "cmp"
+    )
+    _one_line_error(code, err, "voxel size of case 2 differs", "ml")
+
+
 @pytest.mark.parametrize(
     "args, needles",
     [
