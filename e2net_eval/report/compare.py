@@ -166,16 +166,26 @@ def _reference_text(ev: Evaluation) -> str:
     return f"reference {root} ({len(ev.case_ids())} cases{labels_only})"
 
 
-def _row_facts(name: str, ev: Evaluation, aspects: Sequence[str]) -> str:
-    """What is particular about one entry, for the aspects that differ."""
+def _row_facts(ev: Evaluation, evaluations: Sequence[tuple[str, Evaluation]], aspects) -> str:
+    """What is particular about one entry, for the aspects that differ (short: the reference
+    by its case count, and its folder only when the folders differ too)."""
     facts = []
     if PROTOCOL in aspects:
         facts.append(f"protocol {_protocol(ev)}")
     if REFERENCE in aspects:
-        facts.append(_reference_text(ev))
+        roots = {Path(str(e.meta.get("reference_root"))).name for _, e in evaluations}
+        root = Path(str(ev.meta.get("reference_root"))).name
+        facts.append(
+            f"{root}, {len(ev.case_ids())} cases"
+            if len(roots) > 1
+            else f"{len(ev.case_ids())} cases"
+        )
     if SCORING in aspects:
-        opts = _scoring(ev)
-        facts.append(", ".join(f"{k} {v}" for k, v in opts.items() if k != "rules") or "scoring ?")
+        opts, first = _scoring(ev), _scoring(evaluations[0][1])
+        keys = [k for k in opts if k != "rules" and opts.get(k) != first.get(k)] or [
+            k for k in opts if k != "rules"
+        ]
+        facts.append(", ".join(f"{k} {opts[k]}" for k in keys) or "scoring rules differ")
     return "; ".join(facts)
 
 
@@ -191,11 +201,10 @@ def make_entries(
     common = f"protocol {_protocol(evaluations[0][1])}, {_reference_text(evaluations[0][1])}"
     entries = []
     for name, ev in evaluations:
-        label = name + (" (baseline)" if name == baseline else "")
-        source = common
+        short = name + (" (baseline)" if name == baseline else "")
+        label, source = short, common
         if aspects:
-            facts = _row_facts(name, ev, aspects)
-            label = f"{label} [{facts}]"
+            label = f"{short} [{_row_facts(ev, evaluations, aspects)}]"
             source = f"protocol {_protocol(ev)}, {_reference_text(ev)}"
         meta = {
             "config": name,
@@ -203,7 +212,7 @@ def make_entries(
             "split": _reference_text(ev),
             "dataset": str(ev.meta.get("reference_layout") or ""),
         }
-        entries.append(Entry(name, label, ev, source, meta))
+        entries.append(Entry(name, label, ev, source, meta, short=short))
     return entries
 
 

@@ -33,7 +33,8 @@ class Entry:
     name: configuration (report) or NAME (compare); label: how rows and figures name it;
     source: the provenance every measured row carries (protocol, split, reference);
     meta: provenance columns of tables.csv (config, protocol, profile, seed, split, dataset);
-    segments_tumour: False for a model without tumour output (its tumour cells are '-').
+    segments_tumour: False for a model without tumour output (its tumour cells are '-');
+    short: a shorter name for paired rows (compare's NAME when its label carries more).
     """
 
     name: str
@@ -42,6 +43,12 @@ class Entry:
     source: str
     meta: dict[str, Any] = field(default_factory=dict)
     segments_tumour: bool = True
+    short: str | None = None
+
+    @property
+    def short_label(self) -> str:
+        """How paired rows name the entry (the label unless a shorter name is set)."""
+        return self.short or self.label
 
     @property
     def summary(self) -> dict[str, Any]:

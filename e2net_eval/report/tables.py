@@ -189,7 +189,7 @@ def paired_table(
         rows.append(
             Row(
                 MEASURED,
-                f"{b.label} vs {a.label}, {what}",
+                f"{b.short_label} vs {a.short_label}, {what}",
                 cells,
                 b.source,
                 {**b.meta, "a": a.name, "b": b.name, "region": region},
