@@ -39,6 +39,7 @@ from e2net_eval.report.tables import (
     metrics_table,
     paired_notes,
     paired_table,
+    peer_table,
 )
 from e2net_eval.rundir import is_ablation_run
 from e2net_eval.scores import Evaluation, read_evaluation
@@ -91,6 +92,13 @@ def _scoring(ev: Evaluation) -> dict[str, Any]:
         "lesion_connectivity": ev.meta.get("lesion_connectivity"),
     }
     return {k: v for k, v in old.items() if v is not None}
+
+
+def _scoring_differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    """Scoring options both evaluations have, with different values. An option only one has
+    (the peer settings of an evaluation with the peer metrics beside one without) belongs
+    to numbers only that one computed, so it is no conflict."""
+    return [k for k in a if k in b and a[k] != b[k]]
 
 
 def _protocol(ev: Evaluation) -> str:
@@ -150,11 +158,11 @@ def differences(evaluations: Sequence[tuple[str, Evaluation]]) -> dict[str, str]
             found[PROTOCOL] = (
                 f"{first[0]}: {_protocol(first[1])!r}, {other[0]}: {_protocol(other[1])!r}"
             )
-        sa, sb = _scoring(first[1]), _scoring(other[1])
-        if SCORING not in found and sa != sb:
-            keys = [k for k in dict.fromkeys([*sa, *sb]) if sa.get(k) != sb.get(k)]
+        keys = _scoring_differences(_scoring(first[1]), _scoring(other[1]))
+        if SCORING not in found and keys:
+            sa, sb = _scoring(first[1]), _scoring(other[1])
             found[SCORING] = ", ".join(
-                f"{k} {first[0]}: {sa.get(k)!r}, {other[0]}: {sb.get(k)!r}" for k in keys
+                f"{k} {first[0]}: {sa[k]!r}, {other[0]}: {sb[k]!r}" for k in keys
             )
     return found
 
@@ -182,8 +190,8 @@ def _row_facts(ev: Evaluation, evaluations: Sequence[tuple[str, Evaluation]], as
         )
     if SCORING in aspects:
         opts, first = _scoring(ev), _scoring(evaluations[0][1])
-        keys = [k for k in opts if k != "rules" and opts.get(k) != first.get(k)] or [
-            k for k in opts if k != "rules"
+        keys = [k for k in _scoring_differences(opts, first) if "rules" not in k] or [
+            k for k in opts if "rules" not in k
         ]
         facts.append(", ".join(f"{k} {opts[k]}" for k in keys) or "scoring rules differ")
     return "; ".join(facts)
@@ -252,11 +260,11 @@ def _lines(
         lines.append(f"Protocol: {_protocol(first)}")
     if SCORING not in aspects:
         opts = _scoring(first)
-        settings = ", ".join(f"{k} {v}" for k, v in opts.items() if k != "rules")
+        settings = ", ".join(f"{k} {v}" for k, v in opts.items() if "rules" not in k)
+        rules = "; ".join(str(v) for k, v in opts.items() if "rules" in k)
         lines.append(
-            f"Scoring: {settings}; {opts['rules']}"
-            if opts.get("rules")
-            else f"Scoring: {settings or 'unknown (summaries without scoring metadata)'}"
+            f"Scoring: {settings or 'unknown (summaries without scoring metadata)'}"
+            + (f"; {rules}" if rules else "")
         )
     if aspects:
         lines.append(
@@ -314,14 +322,19 @@ def comparison_tables(
         if paired is not None:
             tables.append(paired)
     for key, title, regions, levels in (
-        ("metrics_liver", "Every metric: liver", ["liver"], ["region", "case"]),
-        ("metrics_tumour", "Every metric: tumour", ["tumour"], ["region", "case"]),
+        ("metrics_liver", "The LiTS score set: liver", ["liver"], ["region", "case"]),
+        ("metrics_tumour", "The LiTS score set: tumour", ["tumour"], ["region", "case"]),
         ("metrics_lesions", "Tumour burden and lesion detection", ["tumour"], ["set"]),
     ):
         t = metrics_table(key, title, entries, regions, levels)
         if t is not None:
             if any(x.key.startswith("metrics_") for x in tables):
-                t.notes = []  # the first every-metric table says what they show
+                t.notes = []  # the first of these tables says what they show
+            tables.append(t)
+    where = _reference_text(entries[0].evaluation)
+    for kind in ("surface", "lesion"):  # the metrics other tools report, as `report` shows them
+        t = peer_table(entries, kind, f"peer_{kind}", where)
+        if t is not None:
             tables.append(t)
     return tables
 

@@ -246,17 +246,26 @@ def _decimals(name: str) -> int:
 
 
 def metrics_table(
-    key: str, title: str, entries: Sequence[Entry], regions: Sequence[str], levels: Sequence[str]
+    key: str,
+    title: str,
+    entries: Sequence[Entry],
+    regions: Sequence[str],
+    levels: Sequence[str],
+    *,
+    peer: bool = False,
 ) -> ReportTable | None:
     """One row per entry, one column per metric of the registry found in the entries'
-    summaries (in the given regions and levels), in the summary's own unit with its
-    interval. None when there is no such metric."""
+    summaries (in the given regions and levels; the registry's `peer` metrics only with
+    `peer`), in the summary's own unit with its interval. None when there is no such metric."""
     found: dict[str, tuple[str, str]] = {}  # summary key -> (region, metric name)
     for e in entries:
         table = e.evaluation.table
         for region, name, skey, level in zip(
             table["region"], table["metric"], table["key"], table["level"], strict=True
         ):
+            metric = METRICS.get(name)
+            if metric is None or (metric.peer and not peer):
+                continue  # unknown to this version (no direction), or a peer metric
             if region in regions and level in levels:
                 found.setdefault(skey, (region, name))
     # a per-case metric whose mean a region figure already is (dice -> dice_per_case)
@@ -290,10 +299,11 @@ def metrics_table(
         for e in entries
     ]
     notes = [
-        "Every metric of the registry (e2net_eval/metrics/registry.py) found in the summaries, "
-        "in its own unit (Dice as a fraction); ↑ higher is better, ↓ lower is better; |x| ↓: a "
-        "signed mean (RVD) whose magnitude counts. Per-case metrics: mean of the defined values with a 95% bootstrap "
-        "interval; undefined cases are left out (n per cell in tables.csv)."
+        "The metrics of the registry (e2net_eval/metrics/registry.py) found in the summaries, "
+        "in their own unit (Dice as a fraction); ↑ higher is better, ↓ lower is better; |x| ↓: "
+        "a signed mean (RVD) whose magnitude counts. Per-case metrics: mean of the defined "
+        "values with a 95% bootstrap interval; undefined cases are left out (n per cell in "
+        "tables.csv)."
     ]
     return ReportTable(key, title, columns, rows, notes)
 

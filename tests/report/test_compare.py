@@ -115,6 +115,8 @@ def test_two_entries_four_formats_paired_tests_and_figures(scored, tmp_path, run
         assert cells["p_holm"]["value"] == cells["p"]["value"] and cells["n"]["value"] == "6.0"
     # every metric of the registry, and the figures
     assert {"metrics_liver", "metrics_tumour", "metrics_lesions"} <= {r["table"] for r in rows}
+    assert {"peer_surface", "peer_lesion"} <= {r["table"] for r in rows}
+    assert any(r["column"] == "regions.tumour.hd95" for r in rows if r["table"] == "peer_surface")
     assert any(r["column"] == "regions.tumour.assd" for r in rows)
     html = (out / "report.html").read_text()
     images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
@@ -123,7 +125,9 @@ def test_two_entries_four_formats_paired_tests_and_figures(scored, tmp_path, run
     md = (out / "report.md").read_text()
     assert "figures/dice.png" in md and (out / "figures" / "dice.png").read_bytes().startswith(PNG)
     tex = (out / "report.tex").read_text()
-    assert tex.count(r"\begin{table}") == tex.count(r"\end{table}") == 5
+    n_tables = len({r["table"] for r in rows})
+    assert n_tables == 7  # table1, paired, three of the LiTS set, two of the further metrics
+    assert tex.count(r"\begin{table}") == tex.count(r"\end{table}") == n_tables
     assert r"\documentclass{article}" in tex and "Holm p" in tex
 
 
@@ -199,6 +203,7 @@ def _variant(scored, tmp_path, name, **kw):
         ),
         ({"protocol": "another split"}, ["protocol", "'another split'"]),
         ({"protocol": PROTOCOL, "connectivity": 1}, ["scoring options", "surface_connectivity"]),
+        ({"protocol": PROTOCOL, "nsd_tolerance": 1.0}, ["scoring options", "nsd_tolerance_mm"]),
     ],
 )
 def test_refuses_mixed_entries_unless_allowed(scored, tmp_path, run_cli, variant, needles):
@@ -342,3 +347,16 @@ def test_default_table_follows_the_reference(tmp_path, run_cli):
         "1",
     )
     assert code == 0 and "table1" in {r["table"] for r in _csv(tmp_path / "c" / "tables.csv")}
+
+
+def test_with_and_without_peer_metrics_compare(scored, tmp_path, run_cli):
+    """An evaluation without the peer metrics has no NSD tolerance to conflict with: it is
+    compared, and left out of the further-metrics tables it has no numbers for."""
+    other = _variant(scored, tmp_path, "other", protocol=PROTOCOL, peer_metrics=False)
+    out = tmp_path / "cmp"
+    code, _, err = run_cli("compare", f"a={scored / 'eval_a'}", f"x={other}", "-o", out)
+    assert code == 0, err
+    rows = _csv(out / "tables.csv")
+    assert {r["config"] for r in rows if r["table"] == "peer_surface"} == {"a"}
+    assert {r["config"] for r in rows if r["table"] == "metrics_liver"} == {"a", "x"}
+    assert "MIXED" not in (out / "report.md").read_text()
