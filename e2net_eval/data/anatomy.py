@@ -2,10 +2,12 @@
 
 The anatomy is drawn in RAS+ millimetres on the case's voxel grid: body outline, fat,
 muscle wall, bowel/fat texture, spine with discs, ribs, aorta and IVC, spleen, kidneys,
-stomach (wall, air, fluid), adrenal nodule, a two-lobed liver with vessels, an optional cyst,
-and 0..6 hypo-dense tumours with soft edges. The liver's HU overlaps spleen, kidney cortex and
-stomach wall, so thresholding does not segment it. The image then gets partial-volume blur and
-noise; labels are drawn crisp at voxel centres (0 background, 1 liver, 2 tumour).
+stomach (wall, air, fluid), adrenal nodule, a two-lobed liver with slightly uneven parenchyma
+and vessels, an optional cyst, and 1-8 hypo- or hyper-dense lesions of 5-60 mm with
+partial-volume borders (`phantom_lesions`; every fourth case has none). The liver's HU overlaps
+spleen, kidney cortex and stomach wall, so thresholding does not segment it. The image then
+gets the scanner blur and correlated noise; labels are drawn crisp at voxel centres
+(0 background, 1 liver, 2 tumour).
 """
 
 from __future__ import annotations
@@ -15,9 +17,14 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
+from e2net_eval.data.phantom_lesions import MAX_LESIONS, Grid, ct_noise, draw_lesions
+
 DEFAULT_SIZE = 128
 DEFAULT_SLICES = (24, 64)
 TUMOUR_FREE_EVERY = 4  # case index % 4 == 2 has no tumour
+#: Share of cases with a simple liver cyst (water density, labelled liver): 2.5-18 % of adults
+#: have one (ultrasound and CT series); cysts are the classic false "tumour" of a model.
+CYST_PREVALENCE = 0.15
 
 
 @dataclass
@@ -152,7 +159,7 @@ def phantom_case(
         X, Y, Z, (0.02 * A, 0.38 * B, zl + 25), (0.38 * A, 0.34 * B, rng.uniform(40, 55))
     )
     liver = (np.minimum(right, left) + bumps < 1) & cavity
-    hu[liver] = liver_hu
+    hu[liver] = liver_hu + 5 * _smooth_field(rng, shape, (5, 5, 3))[liver]  # parenchyma
     for _ in range(3):  # hepatic / portal vessels, labelled liver
         q = rng.uniform(0, 6.3, 2)
         cx = 0.4 * A + 0.2 * A * np.sin(Z / 40 + q[0])
@@ -163,7 +170,7 @@ def phantom_case(
 
     other: dict[str, np.ndarray] = {"leftsurretumor": adrenal}
     liver_idx = np.flatnonzero(liver)
-    if liver_idx.size and rng.random() < 0.4:
+    if liver_idx.size and rng.random() < CYST_PREVALENCE:
         c = np.unravel_index(rng.choice(liver_idx), shape)
         r = rng.uniform(5, 10)
         cyst = (
@@ -172,29 +179,11 @@ def phantom_case(
         hu[cyst] = rng.uniform(5, 15)
         other["livercyst"] = cyst
 
-    tumours: list[np.ndarray] = []
-    n_t = 0 if index % TUMOUR_FREE_EVERY == 2 else int(rng.integers(1, 7))
-    for _ in range(n_t if liver_idx.size else 0):
-        c = np.unravel_index(rng.choice(liver_idx), shape)
-        centre = (float(X.flat[c[0]]), float(Y.flat[c[1]]), float(Z.flat[c[2]]))
-        radius = float(np.exp(rng.uniform(np.log(4), np.log(35))))
-        r = radius * rng.uniform(0.75, 1.25, 3)
-        box = tuple(
-            slice(max(0, int(ci - ri / s) - 2), int(ci + ri / s) + 3)
-            for ci, ri, s in zip(c, r, (dx, dx, dz), strict=True)
-        )
-        d = _ellipsoid(X[box[0]], Y[:, box[1]], Z[:, :, box[2]], centre, r)
-        soft = rng.uniform(0.06, 0.2)
-        w = 1 / (1 + np.exp((d - 1) / soft))
-        inside = liver[box]
-        t_hu = liver_hu - rng.uniform(18, 60)
-        sub = hu[box]
-        sub[inside] = (sub * (1 - w) + t_hu * w)[inside]
-        mask = np.zeros(shape, dtype=bool)
-        mask[box] = (d < 1) & inside
-        if mask.any():
-            label[mask] = 2
-            tumours.append(mask)
+    grid = Grid(X, Y, Z, (dx, dx, dz))
+    n_t = 0 if index % TUMOUR_FREE_EVERY == 2 else 1 + min(int(rng.poisson(1.5)), MAX_LESIONS - 1)
+    tumours = draw_lesions(rng, hu, liver, grid, liver_hu, n_t)
+    for mask in tumours:
+        label[mask] = 2
 
     # Spine and ribs (bone overrides everything; never liver).
     sr_ = rng.uniform(15, 20)
@@ -228,7 +217,7 @@ def phantom_case(
 
     # Partial volume (more blur across thick slices is already in the sampling), then noise.
     hu = ndimage.gaussian_filter(hu, sigma=(0.7, 0.7, 0.5), mode="nearest")
-    hu += rng.standard_normal(shape, dtype=np.float32) * np.float32(rng.uniform(8, 20))
+    hu += ct_noise(rng, shape, (dx, dx, dz))
     image = np.clip(np.rint(hu), -1024, 3071).astype(np.int16)
 
     affine = np.diag([-dx, -dx, dz, 1.0])
