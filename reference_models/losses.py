@@ -5,10 +5,16 @@
   the mean differs only by the constant factor B*C*H*W, but keeps the loss scale (and so
   the learning rate of 0.01) independent of the crop size and on the same [0, 1] scale as
   the IoU term, which is what the equal weights of eqs. 1-3 suggest.
-- Soft IoU (eq. 2) on p = sigmoid(logits), per image and per channel, then averaged over
-  both:  l_IoU = 1 - (sum g p + S) / (sum (g + p - g p) + S)  with smoothing S = 1 (one
-  pixel). S keeps the loss defined when a channel is empty in the ground truth (common for
-  tumour) and still pushes p towards 0 there: the loss is then sum p / (sum p + 1).
+- Soft IoU (eq. 2) on p = sigmoid(logits), per channel over the whole batch (the sums of
+  eq. 2 run over every pixel of every image of the batch), then averaged over channels:
+  l_IoU = 1 - (sum g p + S) / (sum (g + p - g p) + S) with smoothing S = 1 (one pixel).
+  The paper does not say whether eq. 2 is taken per image or over the batch. Per image, a
+  tumour-free slice (most slices) contributes sum p / (sum p + 1), which pushes its tumour
+  probabilities to zero about as hard as a tumour slice pulls its few tumour pixels up:
+  the tumour output learns "never" and saturates (measured: no tumour after 600 small-profile
+  steps, docs/training.md). Over the batch, false positives on tumour-free slices count as
+  what they are, extra pixels in the union (the batch reading of nnU-Net's batch Dice and of
+  segmentation_models_pytorch's Jaccard loss).
 - Stage 1 (and the stage-2 baseline): l = l_IoU(g, s) + l_BCE(g, s).
 - Two-branch models (eq. 3): l = IoU(g_m, s1) + BCE(g_m, s1) + IoU(g_m, s2) + BCE(g_m, s2)
   + 4 BCE(g_e, e), with g_e the edge target of the configuration (edge map or distance
@@ -33,11 +39,13 @@ def bce_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def iou_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = IOU_SMOOTH):
-    """Soft IoU loss (eq. 2) per image and channel of (B, C, H, W), averaged; see module doc."""
+    """Soft IoU loss (eq. 2) of (B, C, H, W) per channel over the batch, averaged over the
+    channels; see the module docstring."""
     p = torch.sigmoid(logits)
     g = target.to(p.dtype)
-    inter = (g * p).sum(dim=(-2, -1))
-    union = (g + p - g * p).sum(dim=(-2, -1))
+    dims = (0, *range(2, p.ndim))
+    inter = (g * p).sum(dim=dims)
+    union = (g + p - g * p).sum(dim=dims)
     return (1.0 - (inter + smooth) / (union + smooth)).mean()
 
 

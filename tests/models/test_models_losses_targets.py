@@ -109,13 +109,15 @@ def logit(p: float) -> float:
 #   BCE = -(ln 0.8 + ln 0.6 + ln 0.5 + ln 0.9) / 4 = 1.532477 / 4 = 0.383119
 #   IoU: sum gp = 2.2, sum (g + p - gp) = 3 + 2.6 - 2.2 = 3.4 -> 1 - 3.2 / 4.4 = 0.272727
 # Image 1: g = 0, p = 0.5 everywhere.
-#   BCE = ln 2 = 0.693147; IoU: 1 - (0 + 1) / (2 + 1) = 0.666667
+#   BCE = ln 2 = 0.693147; IoU alone: 1 - (0 + 1) / (2 + 1) = 0.666667
+# Both images as one batch (IoU over the batch): sum gp = 2.2, sum (g + p - gp) = 3.4 + 2
+#   -> 1 - 3.2 / 6.4 = 0.5 (the mean of the per-image values would be 0.469697).
 G = torch.tensor([[[[1.0, 0.0], [1.0, 1.0]]], [[[0.0, 0.0], [0.0, 0.0]]]])
 LOGITS = torch.tensor(
     [[[[logit(0.8), logit(0.4)], [logit(0.5), logit(0.9)]]], [[[0.0, 0.0], [0.0, 0.0]]]]
 )
 BCE = (0.383119 * 4 + 0.693147 * 4) / 8
-IOU = (0.272727 + 0.666667) / 2
+IOU = 0.5
 
 
 def test_bce_and_iou_hand_values():
@@ -150,14 +152,14 @@ def test_eq3_objective_weights_the_edge_term_by_four():
     edge_t = torch.full_like(g, 0.25)  # BCE(0.25, p=0.5) = ln 2
     outputs = {"seg": LOGITS.repeat(1, 2, 1, 1), "s1": zeros, "edge": zeros}
     loss, parts = objective(cfg, outputs, g, edge_t)
-    # s1 at p = 0.5: BCE = ln 2; IoU image 0: 1 - (1.5 + 1) / (3 + 2 - 1.5 + 1) = 4/9,
-    # image 1: 2/3 -> mean 5/9.
+    # s1 at p = 0.5: BCE = ln 2; IoU over the batch: sum gp = 1.5,
+    # sum (g + p - gp) = 3 + 4 - 1.5 = 5.5 -> 1 - 2.5 / 6.5 = 4 / 6.5.
     assert parts["bce_s1"] == pytest.approx(math.log(2), abs=1e-6)
-    assert parts["iou_s1"] == pytest.approx(5 / 9, abs=1e-6)
+    assert parts["iou_s1"] == pytest.approx(4 / 6.5, abs=1e-6)
     assert parts["bce_s2"] == pytest.approx(BCE, abs=1e-5)
     assert parts["iou_s2"] == pytest.approx(IOU, abs=1e-5)
     assert parts["bce_edge"] == pytest.approx(math.log(2), abs=1e-6)
-    expected = math.log(2) + 5 / 9 + BCE + IOU + 4 * math.log(2)
+    expected = math.log(2) + 4 / 6.5 + BCE + IOU + 4 * math.log(2)
     assert loss.item() == pytest.approx(expected, abs=1e-5)
 
 
