@@ -8,6 +8,8 @@ once, windowed (HU [-100, 240] -> [-1, 1]), turned to the canonical orientation 
   one HU step is 2/340 = 0.0059 in window units, the float16 error is below 0.0005);
 - ``label.npy``: ``(Z, X, Y)`` uint8 labels 0/1/2;
 - ``boxes.npy``: ``(Z, 4)`` int32 liver box per slice ``(r0, r1, c0, c1)``, -1 without liver;
+- ``tumour.npy``: ``(Z,)`` int64 tumour pixels per slice (label == 2), for tumour-aware
+  sampling without scanning the labels every epoch;
 - ``meta.json``: written last (the directory appears atomically), with the cache version.
 
 The key is the dataset layout plus a hash of the resolved root, so every configuration and
@@ -33,7 +35,7 @@ from e2net_eval.util.jsonio import dump_json, load_json
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: tumour.npy
 
 
 @dataclass
@@ -44,6 +46,7 @@ class CachedCase:
     image: np.ndarray  # (Z, X, Y) float16, windowed
     label: np.ndarray  # (Z, X, Y) uint8
     boxes: np.ndarray  # (Z, 4) int32, -1 where the slice has no liver
+    tumour: np.ndarray  # (Z,) int64 tumour pixels per slice
     folder: Path | None = None
 
     def __reduce__(self):
@@ -63,6 +66,10 @@ class CachedCase:
     def other_slices(self) -> np.ndarray:
         """Indices of the slices without liver."""
         return np.flatnonzero(self.boxes[:, 0] < 0)
+
+    def tumour_slices(self) -> np.ndarray:
+        """Indices of the slices that contain tumour (label == 2)."""
+        return np.flatnonzero(self.tumour > 0)
 
 
 def dataset_key(layout: str, root: str | Path) -> str:
@@ -87,6 +94,7 @@ def _open(case_dir: Path, case_id: str) -> CachedCase:
         image=np.load(case_dir / "image.npy", mmap_mode="r"),
         label=np.load(case_dir / "label.npy", mmap_mode="r"),
         boxes=np.load(case_dir / "boxes.npy"),
+        tumour=np.load(case_dir / "tumour.npy"),
         folder=case_dir,
     )
 
@@ -121,10 +129,12 @@ def _build(dataset, case_id: str, case_dir: Path) -> None:
     if label.max(initial=0) > 2:
         raise InputError("labels must be 0, 1 or 2", case=case_id, path=case.label_path)
     boxes = slice_boxes(label)
+    tumour = (label == 2).sum(axis=(1, 2), dtype=np.int64)
     with atomic_dir(case_dir) as tmp:
         np.save(tmp / "image.npy", image)
         np.save(tmp / "label.npy", label)
         np.save(tmp / "boxes.npy", boxes)
+        np.save(tmp / "tumour.npy", tumour)
         dump_json(
             tmp / "meta.json",
             {
@@ -134,6 +144,7 @@ def _build(dataset, case_id: str, case_dir: Path) -> None:
                 "slices_shape": list(image.shape),
                 "slice_axis": orient.slice_axis,
                 "n_liver_slices": int((boxes[:, 0] >= 0).sum()),
+                "n_tumour_slices": int((tumour > 0).sum()),
                 "image_path": case.image_path,
                 "label_path": case.label_path,
             },

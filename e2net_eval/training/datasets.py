@@ -4,7 +4,11 @@ Sampling (a choice; the paper does not say):
 - stage 1: every slice with liver, plus non-liver slices drawn anew each epoch, as many as
   ``neg_ratio`` times the liver slices (default 0.5), so the coarse model learns to say
   "no liver" on the slices it will see at inference;
-- stage 2: liver slices only (the crop needs a liver box from the reference).
+- stage 2: liver slices only (the crop needs a liver box from the reference), each once per
+  epoch, plus extra draws of slices with tumour so that at least ``tumour_fraction`` of the
+  epoch's samples show tumour (default 1/3, nnU-Net's foreground oversampling). Tumour is a
+  small, rare class: with liver slices alone most samples hold none, the tumour output
+  learns "never" first and its sigmoid saturates before the rare positives can pull it back.
 
 Every random choice is a pure function of (seed, epoch, position in the epoch): the plan
 is shuffled with ``SeedSequence([seed, 1, epoch])`` and the item at position ``p`` draws its
@@ -47,6 +51,7 @@ class SliceSpec:
     edge_target: str = "none"  # "none" | "edge" | "dist" (stage 2 only)
     margin: tuple[int, int] = (10, 60)  # stage 2 random box margin, pixels (scaled)
     neg_ratio: float = 0.5  # stage 1 non-liver slices per liver slice
+    tumour_fraction: float = 0.0  # stage 2: at least this share of samples show tumour
 
 
 def plan_epoch(cases: list[CachedCase], spec: SliceSpec, words: list[int]) -> np.ndarray:
@@ -60,8 +65,29 @@ def plan_epoch(cases: list[CachedCase], spec: SliceSpec, words: list[int]) -> np
         if n_neg:
             chosen = rng.choice(len(other), size=n_neg, replace=False)
             picks += [other[k] for k in sorted(chosen)]
+    if spec.stage == 2 and spec.tumour_fraction > 0:
+        picks += _tumour_draws(cases, len(liver), spec.tumour_fraction, rng)
     arr = np.asarray(picks, dtype=np.int64).reshape(-1, 2)
     return arr[rng.permutation(len(arr))]
+
+
+def _tumour_draws(
+    cases: list[CachedCase], n_liver: int, fraction: float, rng: np.random.Generator
+) -> list[tuple[int, int]]:
+    """Extra tumour slices (drawn with replacement) that lift their share to `fraction`.
+
+    With ``t`` of the ``n`` liver slices showing tumour, ``k = (f n - t) / (1 - f)`` extra
+    draws make ``(t + k) / (n + k) = f``; none when the share is already reached or no
+    training slice has tumour.
+    """
+    tumour = [(i, int(z)) for i, c in enumerate(cases) for z in c.tumour_slices()]
+    if not tumour or not 0 < fraction < 1:
+        return []
+    k = int(np.ceil((fraction * n_liver - len(tumour)) / (1 - fraction)))
+    if k <= 0:
+        return []
+    chosen = rng.integers(0, len(tumour), size=k)
+    return [tumour[j] for j in chosen]
 
 
 class SliceDataset(Dataset):

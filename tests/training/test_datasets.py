@@ -124,3 +124,24 @@ def test_cached_case_pickles_as_a_reference(cached):
     assert len(blob) < 10_000  # the slices are re-mapped, not copied
     back = pickle.loads(blob)
     assert isinstance(back.image, np.memmap) and np.array_equal(back.label, cases[0].label)
+
+
+def test_stage2_oversamples_tumour_slices_to_the_stated_share(cached):
+    """At least `tumour_fraction` of a stage-2 epoch shows tumour; every liver slice is still
+    visited once; without the setting the plan is the natural mix."""
+    _, _, cases = cached
+    tumour = {(ci, int(z)) for ci, c in enumerate(cases) for z in c.tumour_slices()}
+    n_liver = sum(len(c.liver_slices()) for c in cases)
+    assert 0 < len(tumour) < 0.5 * n_liver  # the phantom's natural share is below one half
+    natural = plan_epoch(cases, SliceSpec(stage=2, input_size=64, in_channels=1), [0, 1, 0])
+    assert len(natural) == n_liver
+    spec = SliceSpec(stage=2, input_size=64, in_channels=1, tumour_fraction=0.5)
+    plan = plan_epoch(cases, spec, [0, 1, 0])
+    shows = np.array([(int(ci), int(z)) in tumour for ci, z in plan])
+    assert shows.mean() >= 0.5 and shows.mean() < 0.5 + 1 / len(plan) + 1e-9
+    liver = {(ci, int(z)) for ci, c in enumerate(cases) for z in c.liver_slices()}
+    assert liver <= {(int(ci), int(z)) for ci, z in plan}  # every liver slice is still there
+    assert np.array_equal(plan, plan_epoch(cases, spec, [0, 1, 0]))  # seeded
+    # tumour pixels per slice come from the cache, not from scanning labels
+    for c in cases:
+        assert np.array_equal(c.tumour, (np.asarray(c.label) == 2).sum(axis=(1, 2)))
