@@ -5,12 +5,12 @@
 
 from __future__ import annotations
 
-__all__ = ["train"]
+__all__ = ["prepare_run", "train"]
 
 
 def __getattr__(name: str):
-    if name == "train":
-        from e2net_eval.training.trainer import train
+    if name in __all__:
+        from e2net_eval.training import trainer
 
-        return train
+        return getattr(trainer, name)
     raise AttributeError(name)

@@ -40,6 +40,8 @@ class TrainSettings:
     lr_decreases: int = 2
     plateau_threshold: float = 1e-4
     neg_ratio: float = 0.5
+    tumour_fraction: float = 1 / 3  # stage 2: share of samples with tumour (nnU-Net's 0.33)
+    plateau_on: str = "val_loss"  # "val_loss" (the paper) or "val_dice": schedule, best.pt
     margin_px: tuple[int, int] = (10, 60)  # stage 2 random margin at 256x256, scaled
 
     def to_dict(self) -> dict:

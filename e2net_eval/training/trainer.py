@@ -198,7 +198,12 @@ class Trainer:
         self.settings = job.settings(cuda=device.type == "cuda")
         self.state: dict[str, Any] | None = None
         self.epoch = self.step_in_epoch = self.global_step = 0
-        self.best: dict[str, Any] = {"val_loss": float("inf"), "epoch": None, "step": None}
+        self.best: dict[str, Any] = {
+            "signal": float("inf"),
+            "val_loss": None,
+            "epoch": None,
+            "step": None,
+        }
         if job.run_dir is not None:
             self.out = rundir.config_dir(job.run_dir, job.config)
 
@@ -271,8 +276,10 @@ class Trainer:
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
             )
         self.dataset = SliceDataset(self.train_cases, self.spec)
-        self.val_set = SliceDataset(self.val_cases, self.spec)
-        val_plan = plan_epoch(self.val_cases, self.spec, [job.seed, VAL_PLAN, 0])
+        # validation sees the natural mix of slices (no oversampling): it estimates quality
+        val_spec = dataclasses.replace(self.spec, tumour_fraction=0.0)
+        self.val_set = SliceDataset(self.val_cases, val_spec)
+        val_plan = plan_epoch(self.val_cases, val_spec, [job.seed, VAL_PLAN, 0])
         self.val_plan = val_plan[: self.settings.max_val_samples]
         self.write_settings()
 
@@ -306,6 +313,7 @@ class Trainer:
             edge_target=cfg.edge_target if cfg.stage == 2 else "none",
             margin=tuple(scaled_pixels(p, cfg.input_size) for p in s.margin_px),
             neg_ratio=s.neg_ratio,
+            tumour_fraction=s.tumour_fraction,
         )
 
     def build_optimiser(self) -> None:
@@ -418,9 +426,12 @@ class Trainer:
         return self.opt.param_groups[0]["lr"]
 
     def validate(self) -> dict[str, float]:
-        """Validation figures of the current weights: ``{"val_loss": mean loss}`` over the
-        fixed validation plan (sharded over processes). `plateau_signal` picks what the
-        schedule and the best-weights choice follow; both go into the epoch's log line."""
+        """Validation figures of the current weights over the fixed validation plan (sharded
+        over processes): ``val_loss``, the mean loss, and ``val_dice``, the mean over the
+        output channels (liver; liver and tumour) of each channel's global Dice of
+        ``sigmoid(seg) > 0.5`` over all samples (a channel that no sample shows and none
+        predicts is left out). `plateau_signal` picks what the schedule and the
+        best-weights choice follow; both go into the epoch's log line."""
         from reference_models.losses import objective
 
         model, plan, info = self.model, self.val_plan, self.info
@@ -428,6 +439,7 @@ class Trainer:
         words = [self.job.seed, VAL_ITEM]
         model.eval()
         total, count = 0.0, 0
+        overlap = torch.zeros(2, self.cfg.out_channels, dtype=torch.float64)  # 2|P∩R|, |P|+|R|
         mine = list(range(info.rank, len(plan), info.world))
         with torch.no_grad():
             for start in range(0, len(mine), batch_size):
@@ -440,12 +452,19 @@ class Trainer:
                 loss, _ = objective(self.cfg, out, batch["mask"], batch.get("edge"))
                 total += float(loss) * len(idx)
                 count += len(idx)
+                overlap += _overlap_counts(out["seg"], batch["mask"])
         model.train()
-        total, count = all_sum([total, float(count)], info, self.device)
-        return {"val_loss": total / max(count, 1.0)}
+        summed = all_sum([total, float(count), *overlap.flatten().tolist()], info, self.device)
+        twice_inter, sizes = torch.tensor(summed[2:], dtype=torch.float64).view(2, -1)
+        seen = sizes > 0
+        dice = float((twice_inter[seen] / sizes[seen]).mean()) if seen.any() else 1.0
+        return {"val_loss": summed[0] / max(summed[1], 1.0), "val_dice": dice}
 
     def plateau_signal(self, val: dict[str, float]) -> float:
-        """The number the schedule and the best weights follow (lower is better)."""
+        """The number the schedule and the best weights follow (lower is better): the
+        validation loss (the paper's rule) or 1 - validation Dice (`plateau_on`)."""
+        if self.settings.plateau_on == "val_dice":
+            return 1.0 - val["val_dice"]
         return val["val_loss"]
 
     def end_epoch(self, stats: EpochStats, val: dict[str, float]) -> str | None:
@@ -458,11 +477,12 @@ class Trainer:
             "epoch_complete": stats.complete,
             "train_loss": stats.loss_sum / max(stats.steps, 1),
             **val,
+            "signal": signal,
             "lr": self.lr,
             "seconds": stats.seconds,
             "samples_per_s": stats.steps * s.batch_size / max(stats.seconds, 1e-9),
         }
-        self.record_best(signal)
+        self.record_best(signal, val["val_loss"])
         if stats.complete:
             action = self.plateau.step(signal)
             record["schedule"] = action
@@ -487,16 +507,16 @@ class Trainer:
             reason = "max_steps" if self.global_step >= self.job.max_steps else None
         return reason
 
-    def record_best(self, val_loss: float) -> None:
-        """Keep ``best.pt`` when the validation figure improved."""
-        if val_loss >= self.best["val_loss"]:
+    def record_best(self, signal: float, val_loss: float) -> None:
+        """Keep ``best.pt`` when the schedule's validation signal improved."""
+        if signal >= self.best.get("signal", self.best["val_loss"]):
             return
-        self.best.update(val_loss=val_loss, epoch=self.epoch, step=self.global_step)
+        self.best.update(signal=signal, val_loss=val_loss, epoch=self.epoch, step=self.global_step)
         if self.info.is_main:
             payload = self._identity()
             payload.pop("seed")
             payload.update(model=self.model.state_dict(), epoch=self.epoch)
-            payload.update(step=self.global_step, val_loss=val_loss)
+            payload.update(step=self.global_step, val_loss=val_loss, signal=signal)
             ckpt.save(self.out / rundir.BEST_CHECKPOINT, payload)
 
     def _identity(self) -> dict[str, Any]:
@@ -545,6 +565,8 @@ class Trainer:
             "epochs": self.epoch,
             "steps": self.global_step,
             "best_val_loss": self.best["val_loss"],
+            "best_signal": self.best.get("signal"),
+            "plateau_on": self.settings.plateau_on,
             "best_epoch": self.best["epoch"],
             "lr": self.lr,
             "lr_decreases": self.plateau.decreases,
@@ -572,6 +594,35 @@ class Trainer:
                 stats = self.run_epoch()
                 reason = self.end_epoch(stats, self.validate())
         return self.finish(reason)
+
+
+def _overlap_counts(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(2, C) float64: per channel, 2|P∩R| and |P| + |R| of ``logits > 0`` vs ``mask``."""
+    pred, ref = logits > 0, mask > 0.5
+    dims = (0, 2, 3)
+    inter = (pred & ref).sum(dim=dims)
+    return torch.stack([2 * inter, pred.sum(dim=dims) + ref.sum(dim=dims)]).double().cpu()
+
+
+def prepare_run(
+    data_root: str | Path,
+    run_dir: str | Path,
+    *,
+    split: str | Path | None = None,
+    split_seed: int = 0,
+    progress: bool = False,
+) -> Path:
+    """Write the run's split and build the slice cache of its cases (what every
+    configuration's training reads first), so trainers started in parallel find them
+    ready. Returns the cache folder."""
+    run_dir = Path(run_dir)
+    cache = SliceCache(run_dir / rundir.CACHE_DIR, data_root)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    train_ids, val_ids = rundir.resolve_split(
+        run_dir, cache.case_ids(), split, seed=split_seed, write=True
+    )
+    cache.build(train_ids + val_ids, progress=progress)
+    return cache.dir
 
 
 def run_job(job: TrainJob) -> dict[str, Any]:
