@@ -9,6 +9,7 @@ import torch
 
 from e2net_eval.errors import InputError
 from e2net_eval.rundir import config_dir, weights_path
+from e2net_eval.runtime.device import prepare_model
 
 
 def load_trained(run_dir: str | Path, config: str, device: torch.device) -> torch.nn.Module:
@@ -28,7 +29,7 @@ def load_trained(run_dir: str | Path, config: str, device: torch.device) -> torc
     else:
         model = reference_models.create_model(payload["config_name"], profile=payload["profile"])
     model.load_state_dict(payload["model"])
-    return model.to(device).eval()
+    return prepare_model(model, device).eval()
 
 
 def load_backbone(model: torch.nn.Module, path: str | Path) -> int:

@@ -45,12 +45,13 @@ def _train_row(name: str, profile: str, batch_size: int | None, steps: int, dev)
         trainer.step(batch)
 
     macs_step = count_macs(step)  # also the warm-up step
-    sync(dev)
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        step()
-    sync(dev)
-    seconds = (time.perf_counter() - t0) / steps
+    seconds = _seconds_per_step(step, steps, dev)
+    # the reference in the same run: the same step on contiguous (not channels-last) tensors
+    model.to(memory_format=torch.contiguous_format)
+    plain = {k: v.contiguous() for k, v in batch.items()}
+    trainer.step(plain)  # warm-up in this format
+    contiguous = _seconds_per_step(lambda: trainer.step(plain), steps, dev)
+    model.to(memory_format=memory_format(dev))
     return {
         "config": name,
         "stage": cfg.stage,
@@ -61,7 +62,18 @@ def _train_row(name: str, profile: str, batch_size: int | None, steps: int, dev)
         "steps_per_s": 1 / seconds,
         "samples_per_s": bs / seconds,
         "achieved_gflops": 2 * macs_step / seconds / 1e9,
+        "seconds_per_step_contiguous": contiguous,
+        "speedup_vs_contiguous": contiguous / seconds,
     }
+
+
+def _seconds_per_step(step, steps: int, dev) -> float:
+    sync(dev)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    sync(dev)
+    return (time.perf_counter() - t0) / steps
 
 
 def bench_train(
