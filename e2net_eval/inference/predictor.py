@@ -109,8 +109,7 @@ def _stacks(slices: torch.Tensor, zs: list[int], channels: int) -> torch.Tensor:
 def _forward(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     """Sigmoid of the model's ``seg`` logits (float32, on the input's device); the device's
     precision and memory format policy (runtime/device.py)."""
-    if x.device.type == "cuda":
-        x = x.contiguous(memory_format=memory_format(x.device))
+    x = x.contiguous(memory_format=memory_format(x.device))
     with autocast(x.device):
         seg = model(x)["seg"]
     return torch.sigmoid(seg.float())
@@ -188,12 +187,21 @@ def predict_volume(
     device: torch.device | None = None,
     batch_size: int = 16,
     keep_largest: bool = False,
+    stage1_liver_mask: np.ndarray | None = None,
 ) -> np.ndarray:
-    """HU volume in stored order ``(A, B, C)`` -> uint8 label volume of the same shape/order."""
+    """HU volume in stored order ``(A, B, C)`` -> uint8 label volume of the same shape/order.
+
+    `stage1_liver_mask` (stored order, bool) is stage 1's liver when it was predicted
+    before (this case's stage-1 prediction): stage 1 is then not run again.
+    """
     device = device or torch.device("cpu")
     orient = Orientation.from_affine(affine)
     slices = prepare_slices(image, orient, device)
-    liver = stage1_liver(stage1, slices, batch_size)
+    if stage1_liver_mask is None:
+        liver = stage1_liver(stage1, slices, batch_size)
+    else:
+        mask = torch.from_numpy(np.ascontiguousarray(stage1_liver_mask, dtype=bool))
+        liver = canonical_tensor(orient, mask.to(device))
     if keep_largest:
         liver = torch.from_numpy(largest_component(liver.cpu().numpy())).to(device)
     if stage2 is None:
@@ -204,6 +212,21 @@ def predict_volume(
             keep = torch.from_numpy(largest_component((labels >= 1).cpu().numpy())).to(device)
             labels[~keep] = 0
     return stored_tensor(orient, labels).cpu().numpy()
+
+
+def read_stage1_mask(folder: Path, case_id: str, shape: tuple[int, ...]) -> np.ndarray:
+    """Stage 1's liver of a case from its stage-1 prediction file (stored order, bool)."""
+    path = folder / f"{case_id}.nii.gz"
+    if not path.is_file():
+        raise InputError("stage-1 prediction missing", case=case_id, path=path)
+    mask = np.asarray(nib.load(str(path)).dataobj) >= 1
+    if mask.shape != tuple(shape):
+        raise InputError(
+            f"stage-1 prediction shape {mask.shape} != image shape {tuple(shape)}",
+            case=case_id,
+            path=path,
+        )
+    return mask
 
 
 def write_prediction(path: str | Path, labels: np.ndarray, affine: np.ndarray) -> None:
@@ -227,11 +250,14 @@ def predict(
     largest_component: bool = False,
     batch_size: int = 16,
     progress: bool = True,
+    stage1_dir: str | Path | None = None,
 ) -> list[Path]:
     """Predict every case (or `case_ids`) of `data_root` into ``out_dir/<case_id>.nii.gz``.
 
     `config` names the stage-2 configuration (default: the most complete one in the run;
-    the stage-1 configuration for liver only). Returns the written paths.
+    the stage-1 configuration for liver only). `stage1_dir` holds this run's stage-1
+    predictions of the same cases: their liver is used instead of running stage 1 again
+    (the same mask, so the same result). Returns the written paths.
     """
     from e2net_eval.data import open_dataset
     from reference_models.registry import list_models
@@ -260,6 +286,9 @@ def predict(
     written, seconds = [], {}
     for cid in tqdm(ids, desc="predict", unit="case", disable=not progress):
         case = dataset.load(cid, image=True, label=False)
+        liver = None
+        if stage1_dir is not None:
+            liver = read_stage1_mask(Path(stage1_dir), cid, case.image.shape)
         t0 = time.perf_counter()
         labels = predict_volume(
             case.image,
@@ -269,6 +298,7 @@ def predict(
             device=dev,
             batch_size=batch_size,
             keep_largest=largest_component,
+            stage1_liver_mask=liver,
         )
         seconds[cid] = time.perf_counter() - t0
         path = out_dir / f"{cid}.nii.gz"
@@ -280,6 +310,7 @@ def predict(
             "run": str(run_dir),
             "data_root": str(data_root),
             "stage2": config if stage2 else None,
+            "stage1_from": None if stage1_dir is None else str(stage1_dir),
             "largest_component": largest_component,
             "device": str(dev),
             "seconds_per_case": seconds,

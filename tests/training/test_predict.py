@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from e2net_eval.errors import InputError
 from e2net_eval.inference.predictor import largest_component, predict_volume
 
 STEPS = ["--max-steps", "2", "--batch-size", "2", "--steps-per-epoch", "2", "--no-progress"]
@@ -288,3 +289,60 @@ def test_stage1_never_keeps_pixels_training_left_unsupervised(side, crop, fed):
     pred = predict_volume(hu, np.eye(4), model)
     assert not pred.any()
     assert {s for s in model.sides} == {(fed, fed)}
+
+
+def test_stage2_from_saved_stage1_predictions_equals_running_stage1(
+    trained_run, phantom_root, tmp_path
+):
+    """The ablation predicts stage 1 once per set and lets every stage-2 configuration reuse
+    it: the result must be the same labels as running stage 1 again (flipped cases too)."""
+    from e2net_eval.inference.predictor import predict
+
+    ids = ["0", "3"]
+    s1 = predict(
+        trained_run,
+        phantom_root,
+        tmp_path / "s1",
+        config="stage1",
+        case_ids=ids,
+        device="cpu",
+        progress=False,
+    )
+    direct = predict(
+        trained_run,
+        phantom_root,
+        tmp_path / "direct",
+        config="dist",
+        case_ids=ids,
+        device="cpu",
+        progress=False,
+    )
+    reused = predict(
+        trained_run,
+        phantom_root,
+        tmp_path / "reused",
+        config="dist",
+        case_ids=ids,
+        device="cpu",
+        progress=False,
+        stage1_dir=tmp_path / "s1",
+    )
+    assert len(s1) == len(direct) == len(reused) == 2
+    for a, b in zip(direct, reused, strict=True):
+        assert np.array_equal(
+            np.asarray(nib.load(str(a)).dataobj), np.asarray(nib.load(str(b)).dataobj)
+        )
+    meta = json.loads((tmp_path / "reused" / "predict.json").read_text())
+    assert meta["stage1_from"] == str(tmp_path / "s1")
+    (tmp_path / "s1" / "3.nii.gz").unlink()
+    with pytest.raises(InputError, match="stage-1 prediction missing"):
+        predict(
+            trained_run,
+            phantom_root,
+            tmp_path / "again",
+            config="dist",
+            case_ids=ids,
+            device="cpu",
+            progress=False,
+            stage1_dir=tmp_path / "s1",
+        )
