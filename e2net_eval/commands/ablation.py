@@ -40,6 +40,13 @@ from reference_models.registry import list_models
     help="Training steps for every configuration (default: the profile's budget).",
 )
 @click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    help="Steps run at once in separate processes (independent configurations train in "
+    "parallel). Default: one per CPU core for the small profile on the CPU, else 1. The "
+    "results do not depend on it.",
+)
+@click.option(
     "-o",
     "--out",
     type=click.Path(path_type=Path),
@@ -56,6 +63,7 @@ def ablation_cmd(
     seed: int,
     paper_protocol: bool,
     max_steps: int | None,
+    workers: int | None,
     out: Path,
 ) -> None:
     """Split, train stage 1 and the stage-2 configurations of Table 3, predict the LiTS
@@ -73,6 +81,7 @@ def ablation_cmd(
         paper_protocol=paper_protocol,
         max_steps=max_steps,
         device=device,
+        workers=workers,
     )
     report = run_ablation(args, echo=lambda text: click.echo(text, err=True))
     click.echo(f"report: {report / 'report.html'}")

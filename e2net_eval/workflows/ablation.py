@@ -1,28 +1,34 @@
 """`e2net-eval ablation`: the paper's six configurations end to end, resumable.
 
-Steps, in order (names as recorded in RUN/ablation_state.json):
+Steps (names as recorded in RUN/ablation_state.json):
 
 ```
-data                      phantom LiTS and 3DIRCADb sets (only without --lits)
+data:lits, data:ircadb    phantom LiTS and 3DIRCADb sets (only without --lits)
 overlap                   3DIRCADb patients found among the LiTS cases (data.find_overlap)
 split                     RUN/split.json: make_split(seed, exclude=overlap if leak-free)
-train:<config>            stage1 first, then each stage-2 config (training.train)
-predict:<set>:<config>    LiTS validation cases and 3DIRCADb (inference.predict)
+cache                     the training run's split and slice cache (training.prepare_run)
+train:<config>            every configuration (training.train); none depends on another
+                          (stage 2 trains on the reference liver boxes)
+predict:<set>:<stage1>    stage-1 liver of the LiTS validation cases and of 3DIRCADb
+predict:<set>:<config>    stage 2 inside that stage-1 liver (inference.predict)
 evaluate:<set>:<config>   RUN/eval/<set>/<config>/summary.json (metrics.evaluate)
 report                    RUN/report (report.build.write_report)
 ```
 
-A step is marked done only after it finished, so a killed run resumes at the first step
-not done (training itself resumes from its last checkpoint); a rerun with the same
-arguments does nothing; a rerun with other arguments into the same folder is refused.
-The run-dir layout is described in `e2net_eval.rundir`; the configurations, their order and
-their step budgets come from the catalogue (`reference_models/registry.py`).
+The steps form a graph (`steps`); `--workers N` runs independent steps in N processes at
+once (`workflows.jobs`), the longest chain first. Every step is a function of its inputs,
+so the results equal a one-worker run's (the small profile trains with one torch thread per
+process either way). A step is marked done only after it finished, so a killed run resumes
+at the steps not done (training itself resumes from its last checkpoint); a rerun with the
+same arguments does nothing; a rerun with other arguments into the same folder is refused.
+The run-dir layout is described in `e2net_eval.rundir`; the configurations, their order,
+their step budgets and relative step costs come from the catalogue
+(`reference_models/registry.py`).
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -36,6 +42,7 @@ from e2net_eval.report import build as report_build
 from e2net_eval.rundir import (
     ABLATION_JSON,
     SPLIT_JSON,
+    STATE_JSON,
     data_dir,
     eval_dir,
     pred_dir,
@@ -44,18 +51,23 @@ from e2net_eval.rundir import (
 )
 from e2net_eval.util.jsonio import dump_json, load_json
 from e2net_eval.util.meta import run_meta
+from e2net_eval.workflows.jobs import Job, available_cores, run_jobs
 from e2net_eval.workflows.state import StateBook, run_lock
-from reference_models.registry import get_model, list_models, list_profiles
+from reference_models.registry import get_model, get_profile, list_models, list_profiles
 
 log = logging.getLogger(__name__)
 
 # The step budget of every configuration per profile is in the catalogue
 # (`ModelEntry.budget`); the generated phantom sets are here: LiTS case count, which of them
 # are planted as 3DIRCADb patients (as all 20 real 3DIRCADb patients are LiTS cases), and
-# the validation size.
-PHANTOM_LITS_CASES = 16
-PHANTOM_IRCADB_INDICES = (2, 5, 9, 13)
-PHANTOM_N_VAL = 4
+# the validation size. 2 of the 8 planted patients have no tumour, as 5 of the 20 real ones.
+PHANTOM_LITS_CASES = 60
+PHANTOM_IRCADB_INDICES = (2, 5, 9, 13, 17, 22, 27, 31)
+PHANTOM_N_VAL = 12
+#: Relative seconds of the other steps, per case (phantom generation, prediction,
+#: evaluation; training costs come from the catalogue's `step_cost`): only to start the
+#: longest chains first when steps run in parallel.
+CASE_COST = {"data": 0.3, "predict": 0.5, "evaluate": 0.1}
 
 
 @dataclass
@@ -71,6 +83,7 @@ class AblationArgs:
     paper_protocol: bool = False
     max_steps: int | None = None  # overrides the catalogue budget of every config
     device: str = "auto"  # not part of the fingerprint: a run may resume on another device
+    workers: int | None = None  # not part of the fingerprint: results do not depend on it
 
     @property
     def protocol(self) -> str:
@@ -79,6 +92,10 @@ class AblationArgs:
     @property
     def phantom(self) -> bool:
         return self.lits is None
+
+    @property
+    def has_ircadb(self) -> bool:
+        return self.phantom or self.ircadb is not None
 
     def steps_for(self, config: str) -> int | None:
         """`max_steps` when given, else the catalogue's budget of `config` in the profile."""
@@ -116,21 +133,65 @@ def normalise_configs(configs: list[str] | tuple[str, ...] | None) -> list[str]:
     return [c for c in order if c in chosen]
 
 
+def steps(args: AblationArgs) -> list[Job]:
+    """Every step of the run with its dependencies, in the order a one-worker run takes."""
+    n_lits = PHANTOM_LITS_CASES if args.phantom else 131
+    n_val = PHANTOM_N_VAL if args.phantom else 20
+    n_ircadb = len(PHANTOM_IRCADB_INDICES) if args.phantom else 20
+    jobs: list[Job] = []
+    made: tuple[str, ...] = ()
+    if args.phantom:
+        made = ("data:lits", "data:ircadb")
+        jobs.append(Job("data:lits", (), CASE_COST["data"] * n_lits))
+        jobs.append(Job("data:ircadb", (), 2 * CASE_COST["data"] * n_ircadb))
+    if args.has_ircadb:
+        jobs.append(Job("overlap", made, 1.0))
+    jobs.append(Job("split", ("overlap",) if args.has_ircadb else made, 0.1))
+    jobs.append(Job("cache", ("split",), 0.05 * n_lits))
+    for c in args.configs:
+        budget = args.steps_for(c) or 100_000
+        jobs.append(Job(f"train:{c}", ("cache",), get_model(c).step_cost * budget / 100))
+    stage1 = list_models(stage=1)[0]
+    sets = {"lits_val": n_val, **({"ircadb": n_ircadb} if args.has_ircadb else {})}
+    for set_name, n in sets.items():
+        for c in args.configs:
+            deps = (f"train:{c}",)
+            if c != stage1:
+                deps += (f"predict:{set_name}:{stage1}",)
+            jobs.append(Job(f"predict:{set_name}:{c}", deps, CASE_COST["predict"] * n))
+    for set_name, n in sets.items():
+        for c in args.configs:
+            deps = (f"predict:{set_name}:{c}",)
+            jobs.append(Job(f"evaluate:{set_name}:{c}", deps, CASE_COST["evaluate"] * n))
+    evaluations = tuple(j.name for j in jobs if j.name.startswith("evaluate:"))
+    jobs.append(Job("report", evaluations, 3.0))
+    return _chain_costs(jobs)
+
+
+def _chain_costs(jobs: list[Job]) -> list[Job]:
+    """Each job's cost replaced by the longest chain of costs from it to the end, so the
+    scheduler first starts what most work waits on (stage 1 before stage-2 configs)."""
+    after: dict[str, list[str]] = {j.name: [] for j in jobs}
+    for j in jobs:
+        for d in j.deps:
+            after[d].append(j.name)
+    chain: dict[str, float] = {}
+    for j in reversed(jobs):  # the list is in dependency order
+        chain[j.name] = j.cost + max((chain[n] for n in after[j.name]), default=0.0)
+    return [Job(j.name, j.deps, chain[j.name]) for j in jobs]
+
+
 def plan(args: AblationArgs) -> list[str]:
-    """Every step name of the run, in order."""
-    steps = ["data"] if args.phantom else []
-    has_ircadb = args.phantom or args.ircadb is not None
-    if has_ircadb:
-        steps.append("overlap")
-    steps.append("split")
-    steps += [f"train:{c}" for c in args.configs]
-    sets = ["lits_val"] + (["ircadb"] if has_ircadb else [])
-    for set_name in sets:
-        steps += [f"predict:{set_name}:{c}" for c in args.configs]
-    for set_name in sets:
-        steps += [f"evaluate:{set_name}:{c}" for c in args.configs]
-    steps.append("report")
-    return steps
+    """Every step name of the run, in the order a one-worker run takes."""
+    return [j.name for j in steps(args)]
+
+
+def default_workers(args: AblationArgs) -> int:
+    """Worker processes: one per CPU core for the small profile on the CPU, else one (a
+    GPU, or the paper profile's multi-threaded convolutions, already fill the machine)."""
+    if resolved_device(args.device) != "cpu" or args.profile != "small":
+        return 1
+    return available_cores()
 
 
 def run_ablation(args: AblationArgs, *, echo: Callable[[str], None] = log.info) -> Path:
@@ -142,6 +203,8 @@ def run_ablation(args: AblationArgs, *, echo: Callable[[str], None] = log.info) 
     for root in (args.lits, args.ircadb):
         if root is not None and not Path(root).is_dir():
             raise InputError("data folder not found", path=root)
+    if args.workers is not None and args.workers < 1:
+        raise InputError(f"--workers must be at least 1, got {args.workers}")
     args.configs = normalise_configs(args.configs)
     if args.device != "auto":  # a bad --device fails now, not after the data and the split
         from e2net_eval.runtime.device import resolve_device
@@ -155,51 +218,77 @@ def run_ablation(args: AblationArgs, *, echo: Callable[[str], None] = log.info) 
 
 def _run_locked(args: AblationArgs, run: Path, echo: Callable[[str], None]) -> Path:
     book = StateBook(run, args.fingerprint())
-    steps = plan(args)
-    lits_root = Path(args.lits) if args.lits else data_dir(run, "lits")
-    ircadb_root = (
-        Path(args.ircadb) if args.ircadb else (data_dir(run, "ircadb") if args.phantom else None)
-    )
-    ctx = _Context(args, run, lits_root, ircadb_root, book)
-    todo = [s for s in steps if not book.done(s)]
+    jobs = steps(args)
+    ctx = _Context.for_run(args, run)
+    done = [j.name for j in jobs if book.done(j.name)]
+    workers = max(1, min(args.workers or default_workers(args), len(jobs) - len(done)))
     echo(
-        f"ablation: {len(steps)} steps, {len(steps) - len(todo)} already done; protocol "
-        f"{args.protocol}, profile {args.profile}, seed {args.seed} -> {run}"
+        f"ablation: {len(jobs)} steps, {len(done)} already done; protocol {args.protocol}, "
+        f"profile {args.profile}, seed {args.seed}, {workers} worker(s) -> {run}"
     )
-    bar = tqdm(
-        total=len(steps), initial=len(steps) - len(todo), desc="ablation", unit="step", disable=None
-    )
+    order = [j.name for j in jobs]
+    bar = tqdm(total=len(jobs), initial=len(done), desc="ablation", unit="step", disable=None)
+
+    def started(name: str) -> None:
+        bar.set_postfix_str(name)
+        echo(f"[{order.index(name) + 1}/{len(jobs)}] {name}")
+
+    def finished(name: str, outputs: Any, seconds: float) -> None:
+        book.mark(name, outputs, seconds, args.device)
+        ctx.write_info(book)
+        bar.update(1)
+
+    threads = get_profile(args.profile).cpu_threads
     with bar:
-        for step in steps:
-            if book.done(step):
-                continue
-            bar.set_postfix_str(step)
-            echo(f"[{steps.index(step) + 1}/{len(steps)}] {step}")
-            start = time.perf_counter()
-            outputs = ctx.run_step(step)
-            book.mark(step, outputs, time.perf_counter() - start, args.device)
-            ctx.write_info()
-            bar.update(1)
-    ctx.write_info()
+        run_jobs(
+            jobs,
+            execute_step,
+            ctx,
+            workers=workers,
+            done=done,
+            on_start=started,
+            on_done=finished,
+            worker_threads=threads,
+        )
+    ctx.write_info(book)
     return report_dir(run)
 
 
-class _Context:
-    """Carries paths and the results of earlier steps; one method per kind of step."""
+def execute_step(ctx: _Context, step: str) -> Any:
+    """Run one step (in this process or a worker); returns what the state file records."""
+    return ctx.run_step(step)
 
-    def __init__(
-        self, args: AblationArgs, run: Path, lits: Path, ircadb: Path | None, book: StateBook
-    ):
-        self.args, self.run, self.lits, self.ircadb, self.book = args, run, lits, ircadb, book
+
+@dataclass
+class _Context:
+    """What every step needs: the arguments and the data roots (picklable, for workers)."""
+
+    args: AblationArgs
+    run: Path
+    lits: Path
+    ircadb: Path | None
+
+    @classmethod
+    def for_run(cls, args: AblationArgs, run: Path) -> _Context:
+        lits = Path(args.lits) if args.lits else data_dir(run, "lits")
+        ircadb = (
+            Path(args.ircadb)
+            if args.ircadb
+            else (data_dir(run, "ircadb") if args.phantom else None)
+        )
+        return cls(args, run, lits, ircadb)
 
     # -- bookkeeping ---------------------------------------------------------------------
     def split(self) -> dict[str, Any]:
         return load_json(self.run / SPLIT_JSON)
 
     def overlap(self) -> list[dict[str, Any]]:
-        return self.book.outputs("overlap") if self.book.done("overlap") else []
+        """The overlap step's matches, read from the state file (written before `split`)."""
+        path = self.run / STATE_JSON
+        step = load_json(path).get("steps", {}).get("overlap", {}) if path.is_file() else {}
+        return (step.get("outputs") or []) if step.get("done") else []
 
-    def write_info(self) -> None:
+    def write_info(self, book: StateBook) -> None:
         """RUN/ablation.json: what the report prints next to every measured number."""
         a = self.args
         info = {
@@ -211,7 +300,7 @@ class _Context:
             "phantom": a.phantom,
             "data": {"lits": self._rel(self.lits), "ircadb": self._rel(self.ircadb)},
             "max_steps": {c: a.steps_for(c) for c in a.configs},
-            "overlap": self.overlap() if self.book.done("overlap") else None,
+            "overlap": book.outputs("overlap") if book.done("overlap") else None,
             "split": self.split() if (self.run / SPLIT_JSON).is_file() else None,
             "meta": run_meta(),
         }
@@ -230,11 +319,13 @@ class _Context:
     def run_step(self, step: str) -> Any:
         kind, _, rest = step.partition(":")
         if kind == "data":
-            return self.make_data()
+            return self.make_data(rest)
         if kind == "overlap":
             return self.find_overlap()
         if kind == "split":
             return self.make_split()
+        if kind == "cache":
+            return self.prepare_training()
         if kind == "train":
             return self.train(rest)
         if kind == "predict":
@@ -248,20 +339,22 @@ class _Context:
             return [str(report_dir(self.run))]
         raise AssertionError(step)
 
-    def make_data(self) -> list[str]:
+    def make_data(self, which: str) -> list[str]:
         seed = self.args.seed
-        data.write_phantom(
-            self.lits,
-            "lits",
-            PHANTOM_LITS_CASES,
-            seed,
-            unit_spacing=PHANTOM_IRCADB_INDICES,
-            overwrite=True,
-        )
+        if which == "lits":
+            data.write_phantom(
+                self.lits,
+                "lits",
+                PHANTOM_LITS_CASES,
+                seed,
+                unit_spacing=PHANTOM_IRCADB_INDICES,
+                overwrite=True,
+            )
+            return [str(self.lits)]
         data.write_phantom(
             self.ircadb, "ircadb", seed=seed, indices=list(PHANTOM_IRCADB_INDICES), overwrite=True
         )
-        return [str(self.lits), str(self.ircadb)]
+        return [str(self.ircadb)]
 
     def find_overlap(self) -> list[dict[str, Any]]:
         matches = data.find_overlap(data.open_dataset(self.lits), data.open_dataset(self.ircadb))
@@ -280,6 +373,13 @@ class _Context:
         dump_json(self.run / SPLIT_JSON, split)
         return [str(self.run / SPLIT_JSON)]
 
+    def prepare_training(self) -> list[str]:
+        """The training run's split and slice cache, once, before trainers run in parallel."""
+        cache = training.prepare_run(
+            self.lits, train_dir(self.run), split=self.run / SPLIT_JSON, split_seed=self.args.seed
+        )
+        return [str(cache)]
+
     def train(self, config: str) -> dict[str, Any]:
         """One configuration's training step (resumes an interrupted one)."""
         record = training.train(
@@ -293,6 +393,7 @@ class _Context:
             seed=self.args.seed,
             device=self.args.device,
             resume=True,
+            progress=False,
         )
         return {
             "dir": str(train_dir(self.run) / config),
@@ -302,6 +403,7 @@ class _Context:
     def predict(self, set_name: str, config: str) -> list[str]:
         root, case_ids = self._set(set_name)
         out = pred_dir(self.run, set_name, config)
+        stage1 = list_models(stage=1)[0]
         written = inference.predict(
             train_dir(self.run),
             root,
@@ -309,6 +411,8 @@ class _Context:
             config=config,
             case_ids=case_ids,
             device=self.args.device,
+            stage1_dir=None if config == stage1 else pred_dir(self.run, set_name, stage1),
+            progress=False,
         )
         return [str(p) for p in written or []]
 
@@ -321,6 +425,7 @@ class _Context:
             out,
             case_ids=case_ids,
             protocol=self.args.protocol,
+            progress=False,
         )
         # every measured number carries its protocol, profile, seed and split
         split = self.split()

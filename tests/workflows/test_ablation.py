@@ -72,7 +72,13 @@ class Recorder:
         (Path(run_dir) / config).mkdir(parents=True, exist_ok=True)
         return {"steps": kw.get("max_steps"), "reason": "max_steps"}
 
-    def predict(self, run_dir, data_root, out_dir, *, config=None, case_ids=None, device="auto"):
+    def prepare_run(self, data_root, run_dir, **kw):
+        self._hit(("prepare_run", None), {"data_root": data_root, **kw})
+        return Path(run_dir) / "cache"
+
+    def predict(
+        self, run_dir, data_root, out_dir, *, config=None, case_ids=None, device="auto", **kw
+    ):
         self._hit(
             ("predict", (Path(data_root).name, config)), {"case_ids": case_ids, "device": device}
         )
@@ -108,12 +114,14 @@ def rec(monkeypatch):
         (e2net_eval.data, "write_phantom"),
         (e2net_eval.data, "find_overlap"),
         (e2net_eval.data, "make_split"),
+        (e2net_eval.training, "prepare_run"),
         (e2net_eval.training, "train"),
         (e2net_eval.inference, "predict"),
         (e2net_eval.metrics, "evaluate"),
     ]:
         monkeypatch.setattr(mod, name, getattr(r, name), raising=False)
     monkeypatch.setattr(e2net_eval.data, "open_dataset", FakeDataset, raising=False)
+    monkeypatch.setattr(wf, "default_workers", lambda args: 1)  # fakes live in this process
     return r
 
 
@@ -227,11 +235,13 @@ def rec_real_data(monkeypatch):
     """Fake training, inference and metrics; the real data layer (phantom, overlap, split)."""
     r = Recorder()
     for mod, name in [
+        (e2net_eval.training, "prepare_run"),
         (e2net_eval.training, "train"),
         (e2net_eval.inference, "predict"),
         (e2net_eval.metrics, "evaluate"),
     ]:
         monkeypatch.setattr(mod, name, getattr(r, name), raising=False)
+    monkeypatch.setattr(wf, "default_workers", lambda args: 1)
     return r
 
 
