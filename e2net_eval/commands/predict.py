@@ -36,6 +36,12 @@ from reference_models.registry import list_models
     is_flag=True,
     help="Keep the largest 3D liver component (off by default; the paper has none).",
 )
+@click.option(
+    "--stage1-dir",
+    type=click.Path(exists=True, file_okay=False),
+    help="This run's stage-1 predictions of the same cases (predict --config stage1): stage 2 "
+    "runs inside their liver instead of running stage 1 again.",
+)
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
 @device_option()
 @click.option("--no-progress", is_flag=True, help="No progress bar.")

@@ -334,6 +334,31 @@ def test_stage2_from_saved_stage1_predictions_equals_running_stage1(
         )
     meta = json.loads((tmp_path / "reused" / "predict.json").read_text())
     assert meta["stage1_from"] == str(tmp_path / "s1")
+    from e2net_eval.cli import main
+
+    with pytest.raises(SystemExit) as exc:  # the same from the command line
+        main(
+            [
+                "predict",
+                str(trained_run),
+                "--data",
+                str(phantom_root),
+                "-o",
+                str(tmp_path / "cli"),
+                "--config",
+                "dist",
+                "--cases",
+                "3",
+                "--stage1-dir",
+                str(tmp_path / "s1"),
+                "--no-progress",
+            ]
+        )
+    assert exc.value.code == 0
+    assert np.array_equal(
+        np.asarray(nib.load(str(tmp_path / "cli" / "3.nii.gz")).dataobj),
+        np.asarray(nib.load(str(direct[1])).dataobj),
+    )
     (tmp_path / "s1" / "3.nii.gz").unlink()
     with pytest.raises(InputError, match="stage-1 prediction missing"):
         predict(
