@@ -84,8 +84,10 @@ def load_backbone_weights(
             f"{' ...' if len(missing) > 5 else ''} ({len(missing)}), unexpected "
             f"{unexpected[:5]}{' ...' if len(unexpected) > 5 else ''} ({len(unexpected)})"
         )
-    if "conv1.weight" in ckpt:
-        ckpt["conv1.weight"] = adapt_first_conv(ckpt["conv1.weight"], own["conv1.weight"].shape[1])
+    stem, own_stem = ckpt.get("conv1.weight"), own.get("conv1.weight")
+    if stem is not None and own_stem is not None and stem.ndim == own_stem.ndim == 4:
+        # only a stem of the right kind is adapted; anything else is named as mis-shaped below
+        ckpt["conv1.weight"] = adapt_first_conv(stem, own_stem.shape[1])
     wrong = [
         f"{k} {tuple(v.shape)} != {tuple(own[k].shape)}"
         for k, v in ckpt.items()

@@ -48,6 +48,51 @@ def load_backbone(model: torch.nn.Module, path: str | Path) -> int:
     return len(encoders)
 
 
+def check_backbone(path: str | Path, configs: list[str], profile: str) -> int:
+    """Check that a backbone checkpoint loads into every encoder of every configuration of
+    `configs` in `profile` (the file is read once); the number of encoders checked. A file
+    that does not fit is an input error naming it, before anything is trained."""
+    import reference_models
+    from reference_models.weights import load_backbone_weights
+
+    if not Path(path).is_file():
+        raise InputError("backbone weights not found", path=path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # corrupt or not a torch file
+        raise InputError(f"cannot read backbone weights: {exc}", path=path) from exc
+    n = 0
+    for config in configs:
+        model = reference_models.create_model(config, profile=profile)
+        for encoder in model.encoders():
+            try:
+                load_backbone_weights(encoder, state)
+            except ValueError as exc:
+                raise InputError(f"{config}: {exc}", path=path) from exc
+            n += 1
+    return n
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file's bytes (a backbone checkpoint's identity in run records)."""
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    except OSError as exc:
+        raise InputError(f"cannot read backbone weights: {exc.strerror or exc}", path=path) from exc
+    return h.hexdigest()
+
+
+def backbone_record(path: str | Path | None) -> dict[str, str] | None:
+    """What a run records about ``--backbone-weights``: the resolved path and the file's
+    SHA-256 (None without a file)."""
+    if path is None:
+        return None
+    return {"path": str(Path(path).resolve()), "sha256": file_sha256(path)}
+
+
 def weights_digest(model: torch.nn.Module) -> str:
     """SHA-256 of a model's parameters (sorted by name): equal weights, equal digest.
 

@@ -37,7 +37,7 @@ from e2net_eval.runtime.device import (
     to_device,
 )
 from e2net_eval.runtime.geometry import scaled_pixels
-from e2net_eval.runtime.weights import load_backbone, weights_digest
+from e2net_eval.runtime.weights import backbone_record, load_backbone, weights_digest
 from e2net_eval.training import checkpoint as ckpt
 from e2net_eval.training.cache import SliceCache
 from e2net_eval.training.datasets import (
@@ -89,6 +89,7 @@ class TrainJob:
     batch_size: int | None = None
     steps_per_epoch: int | None = None
     backbone_weights: str | Path | None = None
+    cache_dir: str | Path | None = None  # None: RUN/cache (another run's cache may be shared)
     num_workers: int | None = None
     max_val_samples: int | None = None
     context: int | None = None
@@ -212,7 +213,7 @@ class Trainer:
         """Check the split, decide skip/resume; the ``done.json`` record when skipping."""
         job, info = self.job, self.info
         run_dir = Path(job.run_dir)
-        self.cache = SliceCache(run_dir / rundir.CACHE_DIR, job.data_root)
+        self.cache = SliceCache(_cache_folder(run_dir, job.cache_dir), job.data_root)
         if info.is_main:
             run_dir.mkdir(parents=True, exist_ok=True)
         # the run's one split is checked first: a different one is an error even when done
@@ -361,6 +362,7 @@ class Trainer:
                 "val_cases": len(self.val_ids),
                 "val_samples": len(self.val_plan),
                 "spec": self.spec.__dict__,
+                "backbone_weights": backbone_record(job.backbone_weights),
                 "meta": run_meta(),
             },
         )
@@ -610,19 +612,26 @@ def prepare_run(
     *,
     split: str | Path | None = None,
     split_seed: int = 0,
+    cache_dir: str | Path | None = None,
     progress: bool = False,
 ) -> Path:
     """Write the run's split and build the slice cache of its cases (what every
     configuration's training reads first), so trainers started in parallel find them
-    ready. Returns the cache folder."""
+    ready. `cache_dir`: another run's cache to share (default ``RUN/cache``). Returns the
+    cache folder."""
     run_dir = Path(run_dir)
-    cache = SliceCache(run_dir / rundir.CACHE_DIR, data_root)
+    cache = SliceCache(_cache_folder(run_dir, cache_dir), data_root)
     run_dir.mkdir(parents=True, exist_ok=True)
     train_ids, val_ids = rundir.resolve_split(
         run_dir, cache.case_ids(), split, seed=split_seed, write=True
     )
     cache.build(train_ids + val_ids, progress=progress)
     return cache.dir
+
+
+def _cache_folder(run_dir: Path, cache_dir: str | Path | None) -> Path:
+    """The slice cache a training run reads: its own ``RUN/cache`` unless one is given."""
+    return Path(cache_dir) if cache_dir is not None else Path(run_dir) / rundir.CACHE_DIR
 
 
 def run_job(job: TrainJob) -> dict[str, Any]:
@@ -660,7 +669,7 @@ def train(
     """Train `config_name` on the split's training cases; return the ``done.json`` record.
 
     `options` are `TrainJob` fields (split, split_seed, profile, max_steps, max_epochs,
-    seed, device, resume, force, batch_size, backbone_weights, num_workers,
+    seed, device, resume, force, batch_size, backbone_weights, cache_dir, num_workers,
     max_val_samples, context, progress); `steps_per_epoch_cap` caps an epoch's steps.
     A finished configuration (``done.json``) is skipped unless `resume` raises a limit it
     stopped at (``max_steps``/``max_epochs``) or `force` starts it over.
