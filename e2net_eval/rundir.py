@@ -19,6 +19,21 @@ An *ablation run* (``e2net-eval ablation -o RUN``)::
     RUN/pred/<set>/<config>/<case>.nii.gz  predictions; <set> is "lits_val" or "ircadb"
     RUN/eval/<set>/<config>/summary.json   evaluate() output (+ per_case.csv)
     RUN/report/                            the report written at the end
+    RUN/replicates/<r>/                    replicate r >= 1 of ``--replicates K`` (see below)
+
+Replicate 0 of an ablation is the run folder itself (a one-replicate run, the default, is
+exactly the layout above). Replicate r >= 1 has its own split, training run, predictions and
+evaluations under ``RUN/replicates/<r>/`` (``replicate_dir``), laid out like the run folder::
+
+    RUN/replicates/<r>/split.json
+    RUN/replicates/<r>/train/<config>/     its training run; the slice cache it reads is
+                                           replicate 0's RUN/train/cache (``shared_cache``)
+    RUN/replicates/<r>/pred/<set>/<config>/
+    RUN/replicates/<r>/eval/<set>/<config>/summary.json
+
+The phantom data sets (RUN/data) and the report (RUN/report) are shared by all replicates.
+`eval_summaries(RUN)` (what `regress` and the single-run tables read) is replicate 0's;
+`replicate_summaries(RUN)` is every replicate's.
 
 The writers (training/trainer.py, workflows/ablation.py) own this layout; the readers
 (inference, report, regress) take every path from here. The module imports no torch and no
@@ -159,6 +174,43 @@ def eval_dir(run: str | Path, set_name: str, config: str) -> Path:
 
 def report_dir(run: str | Path) -> Path:
     return Path(run) / "report"
+
+
+#: Replicates r >= 1 of an ablation run live in ``RUN/replicates/<r>/``.
+REPLICATES_DIR = "replicates"
+
+
+def replicate_dir(run: str | Path, index: int) -> Path:
+    """The folder of replicate `index` of an ablation run: ``RUN`` itself for replicate 0
+    (so a one-replicate run keeps the plain layout), ``RUN/replicates/<index>`` after it.
+    Every path function above takes it in place of ``RUN``."""
+    if index < 0:
+        raise ValueError(f"replicate index {index} < 0")
+    return Path(run) if index == 0 else Path(run) / REPLICATES_DIR / str(index)
+
+
+def shared_cache(run: str | Path) -> Path:
+    """The slice cache every replicate's training reads: replicate 0's ``RUN/train/cache``
+    (its cases do not depend on the split: every replicate splits the same pool)."""
+    return train_dir(run) / CACHE_DIR
+
+
+def replicate_indices(run: str | Path) -> list[int]:
+    """Replicates of an ablation run found on disk: 0, then ``RUN/replicates/<r>`` in order."""
+    base = Path(run) / REPLICATES_DIR
+    found = [0]
+    if base.is_dir():
+        found += sorted(
+            int(p.name) for p in base.iterdir() if p.is_dir() and p.name.isdigit() and int(p.name)
+        )
+    return found
+
+
+def replicate_summaries(run: str | Path) -> dict[int, dict[tuple[str, str], Path]]:
+    """`eval_summaries` of every replicate found on disk, by replicate index (those without
+    any summary are left out)."""
+    found = {r: eval_summaries(replicate_dir(run, r)) for r in replicate_indices(run)}
+    return {r: s for r, s in found.items() if s}
 
 
 def is_ablation_run(path: str | Path) -> bool:

@@ -26,7 +26,42 @@ from reference_models.registry import list_models
 )
 @device_option()
 @click.option(
-    "--seed", type=int, default=0, show_default=True, help="Seed of split, phantom and training."
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seed of the phantom, and of split and training (replicate r: seed + r).",
+)
+@click.option(
+    "--replicates",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Run the ablation this many times, each with its own split and training seed, into "
+    "the same run directory; the report adds the mean, SD and range over replicates and how "
+    "often each configuration beats the one before it. Default: 1, or as many as "
+    "--split-seeds/--seeds name. A rerun may add replicates; finished ones are kept.",
+)
+@click.option(
+    "--split-seeds",
+    callback=lambda ctx, param, value: _seed_list(value, "--split-seeds"),
+    metavar="S0,S1,...",
+    help="Split seed of each replicate (default: seed + r).",
+)
+@click.option(
+    "--seeds",
+    "train_seeds",
+    callback=lambda ctx, param, value: _seed_list(value, "--seeds"),
+    metavar="T0,T1,...",
+    help="Training seed of each replicate (default: seed + r). The same split seed with "
+    "several training seeds measures the training noise alone.",
+)
+@click.option(
+    "--backbone-weights",
+    type=click.Path(path_type=Path),
+    help="A local Res2Net-50 checkpoint (official or timm res2net50_26w_4s; with --profile "
+    "small, one of that encoder's layout) loaded into every encoder of every configuration "
+    "before training. Part of the run's identity: its SHA-256 is recorded, and a resumed run "
+    "refuses another file.",
 )
 @click.option(
     "--paper-protocol",
@@ -64,6 +99,10 @@ def ablation_cmd(
     paper_protocol: bool,
     max_steps: int | None,
     workers: int | None,
+    replicates: int | None,
+    split_seeds: list[int] | None,
+    train_seeds: list[int] | None,
+    backbone_weights: Path | None,
     out: Path,
 ) -> None:
     """Split, train stage 1 and the stage-2 configurations of Table 3, predict the LiTS
@@ -82,9 +121,26 @@ def ablation_cmd(
         max_steps=max_steps,
         device=device,
         workers=workers,
+        replicates=replicates,
+        split_seeds=split_seeds,
+        train_seeds=train_seeds,
+        backbone_weights=backbone_weights,
     )
     report = run_ablation(args, echo=lambda text: click.echo(text, err=True))
     click.echo(f"report: {report / 'report.html'}")
+
+
+def _seed_list(value: str | None, option: str) -> list[int] | None:
+    """``"0,1,2"`` -> [0, 1, 2]; a usage error (exit 2) for anything else."""
+    if value is None:
+        return None
+    try:
+        seeds = [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a comma-separated list of integers") from None
+    if not seeds:
+        raise click.BadParameter("name at least one seed")
+    return seeds
 
 
 COMMANDS: list[click.Command] = [ablation_cmd]

@@ -19,6 +19,8 @@ from reference_models.registry import model_label
 
 log = logging.getLogger(__name__)
 TITLE = "e2net-eval report"
+#: The paper's split of the 131 LiTS training cases: training, validation.
+PAPER_SPLIT = (111, 20)
 
 
 def run_lines(run: RunResults) -> list[str]:
@@ -41,12 +43,24 @@ def run_lines(run: RunResults) -> list[str]:
         f"Profile: {run.profile}; seed: {run.seed}; device: {info.get('device', 'unknown')}",
     ]
     if split:
+        n_train = len(split.get("train", []))
+        n_val = len(split.get("validation", split.get("val", [])))
         lines.append(
-            f"Split (seed {split.get('seed', '?')}): {len(split.get('train', []))} training, "
-            f"{len(split.get('validation', split.get('val', [])))} validation LiTS cases; "
-            f"excluded from training and validation: "
+            f"Split (seed {split.get('seed', '?')}): trains on {n_train} and validates on "
+            f"{n_val} {'phantom ' if info.get('phantom') else ''}LiTS cases; the paper trained "
+            f"on {PAPER_SPLIT[0]} and validated on {PAPER_SPLIT[1]} of the 131 LiTS cases. "
+            f"Excluded from training and validation: "
             f"{', '.join(map(str, split.get('exclude', []))) or 'none'}"
         )
+    if run.n_replicates > 1:
+        reps = run.replicates
+        lines.append(
+            f"Replicates: {len(reps)}, split seeds {', '.join(str(r.split_seed) for r in reps)}; "
+            f"training seeds {', '.join(str(r.seed) for r in reps)}. Tables 1-3, the paired "
+            "comparisons and the figures of single cases show replicate 0; the tables and "
+            "figure over replicates show all of them"
+        )
+    lines.append(backbone_line(info.get("backbone_weights")))
     if info.get("overlap") is not None:
         lines.append(f"3DIRCADb/LiTS overlap found: {len(info['overlap'])} patient(s)")
     if info.get("max_steps"):
@@ -60,6 +74,19 @@ def run_lines(run: RunResults) -> list[str]:
             f"torch {meta.get('torch', '?')}"
         )
     return lines
+
+
+def backbone_line(record: dict[str, Any] | None) -> str:
+    """How the encoders started: the checkpoint's path and SHA-256, or random."""
+    if not record:
+        return (
+            "Encoder initialisation: random (no --backbone-weights; the paper does not say how "
+            "its Res2Net-50 encoder was initialised)"
+        )
+    return (
+        f"Encoder initialisation: every Res2Net encoder loaded from {record.get('path')} "
+        f"(SHA-256 {record.get('sha256')})"
+    )
 
 
 def _any_meta(run: RunResults) -> dict[str, Any]:
@@ -76,6 +103,22 @@ def collect_figures(run: RunResults) -> list[tuple[str, str, bytes]]:
 
     out: list[tuple[str, str, bytes]] = []
     for set_name, title in SET_TITLES.items():
+        groups = run.replicated(set_name)
+        png = figs.replicate_lines(
+            groups,
+            run.replicates_label(set_name) if groups else "",
+            _published_dice(set_name),
+        )
+        if png:
+            out.append(
+                (
+                    f"replicates_{set_name}",
+                    f"Dice per case per configuration over {run.n_replicates} replicates, "
+                    f"{title} (lines: replicates; bar: mean"
+                    + ("; cross: the paper's one run)" if set_name == "lits_val" else ")"),
+                    png,
+                )
+            )
         if set_name not in run.evaluations:
             continue
         entries = run.entries(set_name)
@@ -106,6 +149,22 @@ def collect_figures(run: RunResults) -> list[tuple[str, str, bytes]]:
             if png:
                 out.append((f"slice_{set_name}_{which}", label, png))
     return out
+
+
+def _published_dice(set_name: str) -> dict[str, dict[str, float | None]]:
+    """Table 3's published Dice per case (%) by configuration and region (LiTS validation
+    only: the other tables have no row per configuration)."""
+    if set_name != "lits_val":
+        return {}
+    from e2net_eval.report.leaderboards import load_table
+
+    table = load_table(3)
+    regions = {c["key"]: c["summary_key"].split(".")[1] for c in table["columns"]}
+    return {
+        r["config"]: {regions[k]: v for k, v in r["values"].items() if k in regions}
+        for r in table["rows"]
+        if r.get("config")
+    }
 
 
 def report_notes() -> list[str]:

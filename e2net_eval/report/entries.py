@@ -152,3 +152,26 @@ def aligned(
     va, vb = a.values(region, column), b.values(region, column)
     common = [c for c in va.index if c in set(vb.index)]
     return common, va.loc[common].to_numpy(dtype=float), vb.loc[common].to_numpy(dtype=float)
+
+
+@dataclass
+class Replicated:
+    """One configuration measured in several replicates of a run (each its own split and
+    training seed): the entry of each replicate, by replicate index.
+
+    name, label, segments_tumour: as `Entry`; source: the provenance its rows carry (which
+    replicates, their seeds, the set); meta: provenance columns of tables.csv.
+    """
+
+    name: str
+    label: str
+    by_replicate: dict[int, Entry]
+    source: str
+    meta: dict[str, Any] = field(default_factory=dict)
+    segments_tumour: bool = True
+
+    def values(self, key: str, replicates: list[int] | None = None) -> list[float | None]:
+        """The set figure at `key` of each replicate (in `replicates` order, default all);
+        None where a replicate lacks it."""
+        order = sorted(self.by_replicate) if replicates is None else replicates
+        return [self.by_replicate[r].value(key) if r in self.by_replicate else None for r in order]

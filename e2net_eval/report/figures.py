@@ -1,6 +1,7 @@
 """The figure engine of `report` and `compare`, PNG bytes (matplotlib, Agg backend):
-per-case Dice distributions per entry, tumour burden predicted vs reference, and (report)
-Fig. 3-like slices with reference and predicted contours for the best and worst case.
+per-case Dice distributions per entry, tumour burden predicted vs reference, (report)
+Fig. 3-like slices with reference and predicted contours for the best and worst case, and
+(a run of several replicates) each replicate's Dice per case across the configurations.
 
 Figures read `Entry` objects (per-case pandas frames); importing this module is what
 loads matplotlib, so light commands import it only when they draw.
@@ -19,7 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from e2net_eval.report.entries import Entry  # noqa: E402
+from e2net_eval.report.entries import Entry, Replicated  # noqa: E402
 from e2net_eval.report.results import RunResults  # noqa: E402
 from e2net_eval.rundir import pred_dir  # noqa: E402
 
@@ -74,6 +75,55 @@ def dice_distributions(entries: list[Entry], title: str, *, paired: bool = False
         ax.set_ylabel(f"{region} Dice per case (%)")
         ax.set_title(region)
         ax.grid(axis="y", alpha=0.3)
+    fig.suptitle(title, fontsize=8)
+    return to_png(fig)
+
+
+def replicate_lines(
+    groups: list[Replicated],
+    title: str,
+    published: dict[str, dict[str, float | None]] | None = None,
+) -> bytes | None:
+    """Dice per case (%) of each configuration, one line per replicate across the
+    configurations (so an ordering that flips between replicates shows as crossing lines),
+    the mean over replicates as a black bar and the paper's one run (`published`: config ->
+    region -> value in %) as a red cross; liver and tumour side by side."""
+    if not groups:
+        return None
+    published = published or {}
+    replicates = sorted({r for g in groups for r in g.by_replicate})
+    fig, axes = plt.subplots(1, 2, figsize=(max(6.0, 1.2 * len(groups) * 2), 3.6))
+    for ax, region in zip(axes, ("liver", "tumour"), strict=True):
+        shown = [g for g in groups if region != "tumour" or g.segments_tumour]
+        key = f"regions.{region}.dice_per_case"
+        if not shown:
+            ax.set_axis_off()
+            continue
+        x = np.arange(1, len(shown) + 1)
+        for r in replicates:
+            y = np.array(
+                [np.nan if v is None else 100 * v for g in shown for v in g.values(key, [r])]
+            )
+            ax.plot(x, y, marker="o", ms=4, lw=1, alpha=0.75, label=f"replicate {r}")
+        means = [
+            np.nanmean([np.nan if v is None else 100 * v for v in g.values(key)]) for g in shown
+        ]
+        ax.scatter(x, means, marker="_", s=400, color="black", zorder=4, label="mean")
+        paper = [published.get(g.name, {}).get(region) for g in shown]
+        if any(v is not None for v in paper):
+            ax.scatter(
+                x,
+                [np.nan if v is None else v for v in paper],
+                marker="x",
+                color="red",
+                zorder=5,
+                label="paper (one run)",
+            )
+        ax.set_xticks(x, [g.label for g in shown], rotation=30, ha="right", fontsize=8)
+        ax.set_ylabel(f"{region} Dice per case (%)")
+        ax.set_title(region)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].legend(fontsize=7)
     fig.suptitle(title, fontsize=8)
     return to_png(fig)
 

@@ -1,5 +1,6 @@
 """What a report reads from an ablation run: its description and every evaluation
-(summary and per-case frame, `e2net_eval.scores`), as `Entry` objects for the engine.
+(summary and per-case frame, `e2net_eval.scores`), as `Entry` objects for the engine, and
+for a run of several replicates each configuration's entries over replicates (`Replicated`).
 
 The run layout is `e2net_eval.rundir`'s (its writers own it); configurations are ordered and
 labelled by the catalogue (`reference_models/registry.py`).
@@ -12,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from e2net_eval.errors import InputError
-from e2net_eval.report.entries import Entry
-from e2net_eval.rundir import ABLATION_JSON, SET_TITLES, eval_summaries
+from e2net_eval.report.entries import Entry, Replicated
+from e2net_eval.rundir import ABLATION_JSON, SET_TITLES, eval_summaries, replicate_summaries
 from e2net_eval.scores import Evaluation, read_evaluation
 from e2net_eval.util.jsonio import load_json
 from reference_models.registry import get_model, list_models, model_label, model_sort_key
@@ -27,13 +28,26 @@ def segments_tumour(config: str) -> bool:
 
 
 @dataclass
+class ReplicateResults:
+    """One replicate of a run: its seeds and its evaluations by set and config."""
+
+    index: int
+    split_seed: Any
+    seed: Any
+    evaluations: dict[str, dict[str, Evaluation]] = field(default_factory=dict)
+
+
+@dataclass
 class RunResults:
     """What a report needs from a run: its description and every evaluation, by set and
-    config (`summaries` holds the summary dicts of the same evaluations)."""
+    config (`summaries` holds the summary dicts of the same evaluations). `evaluations` are
+    replicate 0's (the run folder's own); `replicates` every replicate found, replicate 0
+    first (one entry for a one-replicate run)."""
 
     root: Path
     info: dict[str, Any]
     evaluations: dict[str, dict[str, Evaluation]] = field(default_factory=dict)
+    replicates: list[ReplicateResults] = field(default_factory=list)
 
     @property
     def summaries(self) -> dict[str, dict[str, dict[str, Any]]]:
@@ -52,46 +66,143 @@ class RunResults:
 
     @property
     def seed(self) -> Any:
+        """Replicate 0's training seed (the run's --seed unless --seeds named another)."""
+        recorded = self.info.get("replicates") or []
+        if recorded and isinstance(recorded[0], dict) and "seed" in recorded[0]:
+            return recorded[0]["seed"]
         return self.info.get("seed", "unknown")
+
+    @property
+    def n_replicates(self) -> int:
+        """Replicates with evaluations (1 for a run of one)."""
+        return max(1, len(self.replicates))
+
+    def replicated(self, set_name: str) -> list[Replicated]:
+        """Each configuration of the set over the replicates that evaluated it, in catalogue
+        order (empty when the run has fewer than two replicates)."""
+        reps = [r for r in self.replicates if set_name in r.evaluations]
+        if len(reps) < 2:
+            return []
+        configs = sorted({c for r in reps for c in r.evaluations[set_name]}, key=config_sort_key)
+        source = self.replicates_label(set_name)
+        out = []
+        for config in configs:
+            by_rep = {
+                r.index: self._entry(set_name, config, r.evaluations[set_name][config], r)
+                for r in reps
+                if config in r.evaluations[set_name]
+            }
+            meta = {
+                "config": config,
+                "protocol": self.protocol,
+                "profile": self.profile,
+                "seed": ",".join(str(r.seed) for r in reps),
+                "split": source,
+                "dataset": set_name,
+            }
+            out.append(
+                Replicated(
+                    config, model_label(config), by_rep, source, meta, segments_tumour(config)
+                )
+            )
+        return out
+
+    def replicates_vary(self, set_name: str) -> str:
+        """What differs between the replicates that evaluated the set: "split and training
+        seed", "split seed" or "training seed"."""
+        reps = [r for r in self.replicates if set_name in r.evaluations]
+        split = len({str(r.split_seed) for r in reps}) > 1
+        train = len({str(r.seed) for r in reps}) > 1
+        if split and train:
+            return "split and training seed"
+        return "split seed" if split else "training seed"
+
+    def replicates_label(self, set_name: str) -> str:
+        """E.g. "3 replicates (split seeds 0, 1, 2; seeds 0, 1, 2), LiTS validation, 12
+        cases each" (the provenance of a row over replicates)."""
+        reps = [r for r in self.replicates if set_name in r.evaluations]
+        counts = sorted(
+            {
+                max(
+                    (ev.summary.get("n_cases", 0) for ev in r.evaluations[set_name].values()),
+                    default=0,
+                )
+                for r in reps
+            }
+        )
+        cases = "/".join(str(c) for c in counts)
+        return (
+            f"protocol {self.protocol}, profile {self.profile}, {len(reps)} replicates "
+            f"(split seeds {', '.join(str(r.split_seed) for r in reps)}; "
+            f"seeds {', '.join(str(r.seed) for r in reps)}), "
+            f"{SET_TITLES.get(set_name, set_name)}, {cases} cases each"
+        )
 
     def configs(self, set_name: str) -> list[str]:
         return sorted(self.evaluations.get(set_name, {}), key=config_sort_key)
 
     def entries(self, set_name: str) -> list[Entry]:
-        """One `Entry` per configuration of the set, in catalogue order with its label."""
+        """One `Entry` per configuration of the set (replicate 0), in catalogue order with its
+        label."""
         return [
-            Entry(
-                config,
-                model_label(config),
-                self.evaluations[set_name][config],
-                self.provenance(set_name),
-                {
-                    "config": config,
-                    "protocol": self.protocol,
-                    "profile": self.profile,
-                    "seed": self.seed,
-                    "split": self.split_label(set_name),
-                    "dataset": set_name,
-                },
-                segments_tumour(config),
-            )
+            self._entry(set_name, config, self.evaluations[set_name][config])
             for config in self.configs(set_name)
         ]
 
+    def _entry(
+        self,
+        set_name: str,
+        config: str,
+        evaluation: Evaluation,
+        rep: ReplicateResults | None = None,
+    ) -> Entry:
+        """The entry of one evaluation (of replicate `rep`, default replicate 0)."""
+        if rep is None or rep.index == 0:
+            seed, split, source = self.seed, self.split_label(set_name), self.provenance(set_name)
+        else:
+            seed = rep.seed
+            split = self._set_size(set_name, rep.evaluations)
+            if set_name == "lits_val":
+                split += f" (split seed {rep.split_seed})"
+            source = (
+                f"protocol {self.protocol}, profile {self.profile}, replicate {rep.index}, "
+                f"seed {seed}, {split}"
+            )
+        return Entry(
+            config,
+            model_label(config),
+            evaluation,
+            source,
+            {
+                "config": config,
+                "protocol": self.protocol,
+                "profile": self.profile,
+                "seed": seed,
+                "split": split,
+                "dataset": set_name,
+            },
+            segments_tumour(config),
+        )
+
+    def _set_size(self, set_name: str, evaluations: dict[str, dict[str, Evaluation]]) -> str:
+        summaries = [ev.summary for ev in evaluations.get(set_name, {}).values()]
+        n = max((s.get("n_cases", 0) for s in summaries), default=0)
+        return f"{SET_TITLES.get(set_name, set_name)}, {n} cases"
+
     def split_label(self, set_name: str) -> str:
         """E.g. "LiTS validation, 4 cases (split seed 0)" or "3DIRCADb, 3 cases"."""
-        summaries = {c: ev.summary for c, ev in self.evaluations.get(set_name, {}).items()}
-        n = max((s.get("n_cases", 0) for s in summaries.values()), default=0)
-        text = f"{SET_TITLES.get(set_name, set_name)}, {n} cases"
+        text = self._set_size(set_name, self.evaluations)
         split = self.info.get("split") or {}
         if set_name == "lits_val" and "seed" in split:
             text += f" (split seed {split['seed']})"
         return text
 
     def provenance(self, set_name: str) -> str:
-        """The label every measured number carries: protocol, profile, seed, split."""
+        """The label every measured number carries: protocol, profile, seed, split (and, in a
+        run of several replicates, that it is replicate 0's)."""
+        which = "replicate 0, " if self.n_replicates > 1 else ""
         return (
-            f"protocol {self.protocol}, profile {self.profile}, seed {self.seed}, "
+            f"protocol {self.protocol}, profile {self.profile}, {which}seed {self.seed}, "
             f"{self.split_label(set_name)}"
         )
 
@@ -108,13 +219,43 @@ def load_run(run: str | Path) -> RunResults:
     if not isinstance(info, dict):
         raise InputError("expected a JSON object", path=info_path)
     results = RunResults(root=root, info=info)
-    for (set_name, config), path in eval_summaries(root).items():
-        evaluation = read_evaluation(path.parent)  # summary.json, per_case.csv when present
-        _check_summary(evaluation.summary, path)
-        results.evaluations.setdefault(set_name, {})[config] = evaluation
+    results.evaluations = _read_evaluations(eval_summaries(root))
     if not results.evaluations:
         raise InputError("no eval/<set>/<config>/summary.json in this run", path=root)
+    seeds = {
+        int(r["index"]): r
+        for r in info.get("replicates") or []
+        if isinstance(r, dict) and isinstance(r.get("index"), int)
+    }
+    for index, found in replicate_summaries(root).items():
+        if seeds and index not in seeds:
+            continue  # a folder the run does not list (left from elsewhere): not read
+        recorded = seeds.get(index, {})
+        if index == 0 and not recorded:  # a run from before replicates: its one seed
+            recorded = {
+                "split_seed": (info.get("split") or {}).get("seed"),
+                "seed": info.get("seed"),
+            }
+        evaluations = results.evaluations if index == 0 else _read_evaluations(found)
+        results.replicates.append(
+            ReplicateResults(
+                index,
+                recorded.get("split_seed", "unknown"),
+                recorded.get("seed", "unknown"),
+                evaluations,
+            )
+        )
     return results
+
+
+def _read_evaluations(found: dict[tuple[str, str], Path]) -> dict[str, dict[str, Evaluation]]:
+    """Every summary.json (with per_case.csv when present) by set and config."""
+    out: dict[str, dict[str, Evaluation]] = {}
+    for (set_name, config), path in found.items():
+        evaluation = read_evaluation(path.parent)
+        _check_summary(evaluation.summary, path)
+        out.setdefault(set_name, {})[config] = evaluation
+    return out
 
 
 def _read(path: Path) -> Any:

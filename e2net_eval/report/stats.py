@@ -131,3 +131,55 @@ def holm(pvalues: list[float | None]) -> list[float | None]:
         running = max(running, min(1.0, (m - rank) * filled[i]))
         adjusted[i] = running
     return [None if p is None else adjusted[i] for i, p in enumerate(pvalues)]
+
+
+@dataclass(frozen=True)
+class Spread:
+    """A figure over replicates: how many, their mean, the between-replicate standard
+    deviation (n - 1 in the denominator; None for one replicate) and the range."""
+
+    n: int
+    mean: float | None
+    sd: float | None
+    low: float | None
+    high: float | None
+
+
+def spread(values) -> Spread:
+    """`Spread` of the finite entries of `values` (one per replicate)."""
+    arr = _clean(values)
+    if arr.size == 0:
+        return Spread(0, None, None, None, None)
+    sd = float(np.std(arr, ddof=1)) if arr.size > 1 else None
+    return Spread(int(arr.size), float(arr.mean()), sd, float(arr.min()), float(arr.max()))
+
+
+@dataclass(frozen=True)
+class Wins:
+    """B against A over replicates (each replicate: one figure of each, e.g. Dice per case):
+    in how many B is higher, equal, lower; the share of replicates B wins (a tie counts as
+    half); the spread of the differences B - A; the two-sided sign test p of "B and A are
+    equally likely to win" (ties left out; None when every replicate tied)."""
+
+    n: int
+    wins: int
+    ties: int
+    fraction: float | None
+    diff: Spread
+    sign_p: float | None
+
+
+def wins(values_a, values_b) -> Wins:
+    """Replicate by replicate (same positions; undefined in either: left out)."""
+    xa = np.asarray([np.nan if v is None else v for v in values_a], dtype=float)
+    xb = np.asarray([np.nan if v is None else v for v in values_b], dtype=float)
+    if xa.shape != xb.shape:
+        raise ValueError(f"wins need the same replicates: {xa.shape} vs {xb.shape}")
+    keep = np.isfinite(xa) & np.isfinite(xb)
+    diff = xb[keep] - xa[keep]
+    n = int(diff.size)
+    won, tied = int(np.sum(diff > 0)), int(np.sum(diff == 0))
+    fraction = None if n == 0 else (won + 0.5 * tied) / n
+    decided = n - tied
+    sign_p = None if decided == 0 else float(_sstats.binomtest(won, decided, 0.5).pvalue)
+    return Wins(n, won, tied, fraction, spread(diff), sign_p)

@@ -28,9 +28,10 @@ from e2net_eval.metrics.registry import (
     metric_for,
 )
 from e2net_eval.report import stats
-from e2net_eval.report.entries import Entry, aligned, per_case_column
+from e2net_eval.report.entries import Entry, Replicated, aligned, per_case_column
 from e2net_eval.report.leaderboards import load_table, method_label
 from e2net_eval.report.results import RunResults
+from e2net_eval.rundir import SET_TITLES
 from reference_models.registry import paired_comparisons
 
 MEASURED, PUBLISHED = "measured", "published"
@@ -225,6 +226,134 @@ def paired_notes(n: int, holm: bool, what: str = "configurations") -> list[str]:
     else:
         notes.append(power + " No correction for multiple comparisons.")
     return notes
+
+
+# -- replicates: spread and wins over repeated runs -------------------------------------
+def spread_table(
+    key: str,
+    title: str,
+    groups: Sequence[Replicated],
+    columns: list[dict[str, Any]],
+    published: Sequence[Row] = (),
+    notes: Sequence[str] = (),
+) -> ReportTable:
+    """One row per configuration measured over replicates: for each column of a published
+    table (its `summary_key` x `scale`), the mean over replicates, the between-replicate
+    standard deviation and the range (min, max); the `published` rows (one run each) fill
+    the mean column. Tumour columns are '-' for a configuration without tumour output."""
+    table_columns, rows = [], []
+    for c in columns:
+        table_columns += [
+            (f"{c['key']}_mean", f"{c['label']}: mean"),
+            (f"{c['key']}_sd", "SD"),
+            (f"{c['key']}_min", "min"),
+            (f"{c['key']}_max", "max"),
+        ]
+    for g in groups:
+        cells = []
+        for c in columns:
+            d = c["decimals"]
+            if "tumour" in c["summary_key"] and not g.segments_tumour:
+                cells += [Cell(None, decimals=d) for _ in range(4)]
+                continue
+            values = [None if v is None else c["scale"] * v for v in g.values(c["summary_key"])]
+            sp = stats.spread(values)
+            cells += [
+                Cell(sp.mean, n=sp.n, decimals=d),
+                Cell(sp.sd, n=sp.n, decimals=d + 1),
+                Cell(sp.low, n=sp.n, decimals=d),
+                Cell(sp.high, n=sp.n, decimals=d),
+            ]
+        rows.append(Row(MEASURED, g.label, cells, g.source, dict(g.meta)))
+    for r in published:
+        cells = []
+        for c, cell in zip(columns, r.cells, strict=True):
+            cells += [cell] + [Cell(None, decimals=c["decimals"]) for _ in range(3)]
+        rows.append(Row(r.section, r.label, cells, r.source, dict(r.meta)))
+    return ReportTable(key, title, table_columns, rows, list(notes))
+
+
+def wins_table(
+    key: str,
+    title: str,
+    pairs: Sequence[tuple[Replicated, Replicated]],
+    summary_keys: Sequence[str],
+    paper: dict[tuple[str, str, str], float] | None = None,
+    notes: Sequence[str] = (),
+) -> ReportTable | None:
+    """B against A over the replicates both have, for each pair and each figure of
+    `summary_keys` (Dice per case: percentage points): how many replicates, the fraction B
+    wins (ties half), the mean, SD and range of B - A, the sign test p, and the paper's own
+    difference (`paper[(a, b, summary key)]`, one run) where it has one. None when no pair
+    has a figure to compare."""
+    paper = paper or {}
+    rows = []
+    for a, b in pairs:
+        common = sorted(set(a.by_replicate) & set(b.by_replicate))
+        for skey in summary_keys:
+            region = skey.split(".")[1] if skey.startswith("regions.") else ""
+            if region == "tumour" and not (a.segments_tumour and b.segments_tumour):
+                continue
+            scale = 100.0 if _is_dice(skey) else 1.0
+            va = [None if v is None else scale * v for v in a.values(skey, common)]
+            vb = [None if v is None else scale * v for v in b.values(skey, common)]
+            w = stats.wins(va, vb)
+            if w.n == 0:
+                continue
+            published = paper.get((a.name, b.name, skey))
+            cells = [
+                Cell(float(w.n), decimals=0),
+                Cell(w.fraction, n=w.n, decimals=2),
+                Cell(w.diff.mean, n=w.n, decimals=2),
+                Cell(w.diff.sd, n=w.n, decimals=2),
+                Cell(w.diff.low, n=w.n, decimals=2),
+                Cell(w.diff.high, n=w.n, decimals=2),
+                Cell(w.sign_p, n=w.n, decimals=3),
+                Cell(published, decimals=1),
+            ]
+            what = region if _is_dice(skey) else f"{region} {metric_for(skey).name}"
+            rows.append(
+                Row(
+                    MEASURED,
+                    f"{b.label} vs {a.label}, {what}",
+                    cells,
+                    b.source,
+                    {**b.meta, "a": a.name, "b": b.name, "region": region},
+                )
+            )
+    if not rows:
+        return None
+    columns = [
+        ("n", "replicates"),
+        ("wins", "B better in (fraction)"),
+        ("diff", "B - A mean (pp)"),
+        ("sd", "SD (pp)"),
+        ("min", "min (pp)"),
+        ("max", "max (pp)"),
+        ("sign_p", "sign test p"),
+        ("paper", "paper B - A (pp, one run)"),
+    ]
+    return ReportTable(key, title, columns, rows, list(notes))
+
+
+def replicate_notes(k: int, varies: str = "split and training seed") -> list[str]:
+    """What a table over `k` replicates means; `varies`: what differs between them."""
+    return [
+        f"The {k} replicates differ only in their {varies} (the split seed draws the LiTS "
+        "training/validation split, the training seed the initial weights and the order and "
+        "crops of the samples). Mean: over replicates of each replicate's figure; SD: "
+        "between-replicate standard deviation (n - 1); min, max: the range. The paper's rows "
+        "are one run on one split: it publishes no spread.",
+    ]
+
+
+def chance_note(k: int) -> str:
+    """How often an ordering holds in all `k` replicates by chance alone."""
+    return (
+        f"With {k} replicates, one configuration beats another in every replicate with "
+        f"probability {2 * 0.5**k:.2g} (either way round) when the two are equally good; a "
+        "difference smaller than its SD over replicates is within the noise of the seeds."
+    )
 
 
 # -- every metric of the registry --------------------------------------------------------
@@ -456,6 +585,72 @@ def run_paired_table(run: RunResults, set_name: str) -> ReportTable | None:
     )
 
 
+#: The published table whose columns the spread over replicates uses, per set.
+SPREAD_TABLES = {"lits_val": 3, "ircadb": 2}
+
+
+def run_spread_table(run: RunResults, set_name: str) -> ReportTable | None:
+    """Each configuration's figures over the run's replicates beside the paper's one run
+    (Table 3's columns on LiTS validation, Table 2's on 3DIRCADb)."""
+    groups = run.replicated(set_name)
+    if not groups:
+        return None
+    number = SPREAD_TABLES[set_name]
+    published, pub_rows = published_rows(number)
+    k = max(len(g.by_replicate) for g in groups)
+    return spread_table(
+        f"replicates_{set_name}",
+        f"Table {number} style over {k} replicates: {SET_TITLES[set_name]}, mean, SD and range",
+        groups,
+        published["columns"],
+        pub_rows,
+        [*replicate_notes(k, run.replicates_vary(set_name)), chance_note(k)],
+    )
+
+
+def _paper_differences(set_name: str) -> dict[tuple[str, str, str], float]:
+    """The paper's B - A of each catalogue pair in Table 3 (its one run), by summary key."""
+    if set_name != "lits_val":
+        return {}
+    table = load_table(3)
+    by_config = {r["config"]: r["values"] for r in table["rows"] if r.get("config")}
+    out = {}
+    for a, b in paired_comparisons():
+        if a not in by_config or b not in by_config:
+            continue
+        for c in table["columns"]:
+            va, vb = by_config[a].get(c["key"]), by_config[b].get(c["key"])
+            if va is not None and vb is not None:
+                out[(a, b, c["summary_key"])] = round(vb - va, 6)
+    return out
+
+
+def run_wins_table(run: RunResults, set_name: str) -> ReportTable | None:
+    """The catalogue's `paired_comparisons` over the run's replicates: how often the later
+    configuration wins, beside the paper's difference."""
+    by_name = {g.name: g for g in run.replicated(set_name)}
+    pairs = [
+        (by_name[a], by_name[b]) for a, b in paired_comparisons() if a in by_name and b in by_name
+    ]
+    k = max((len(g.by_replicate) for g in by_name.values()), default=0)
+    notes = [
+        "B better in: the fraction of replicates in which B's Dice per case is higher than A's "
+        "(a tie counts half). B - A: mean, SD and range over replicates of the difference in "
+        "Dice per case (percentage points). Sign test: two-sided binomial test of 'B and A "
+        "are equally likely to be better' over the replicates that did not tie. The paper's "
+        "difference is between the two rows of its Table 3 (one run).",
+        chance_note(k),
+    ]
+    return wins_table(
+        f"wins_{set_name}",
+        f"Which configuration wins over {k} replicates: {SET_TITLES[set_name]}",
+        pairs,
+        PAIRED_KEYS,
+        _paper_differences(set_name),
+        notes,
+    )
+
+
 def run_peer_table(run: RunResults, set_name: str, kind: str) -> ReportTable | None:
     """`peer_table` of one set of the run."""
     return peer_table(
@@ -466,6 +661,8 @@ def run_peer_table(run: RunResults, set_name: str, kind: str) -> ReportTable | N
 def build_tables(run: RunResults) -> list[ReportTable]:
     """Every table a report shows, in order."""
     out = [table1(run), table2(run), table3(run)]
+    for s in ("lits_val", "ircadb"):  # a run of several replicates: their spread and wins
+        out += [run_spread_table(run, s), run_wins_table(run, s)]
     out += [run_paired_table(run, s) for s in ("lits_val", "ircadb")]
     out += [
         run_peer_table(run, s, k) for s in ("lits_val", "ircadb") for k in ("surface", "lesion")

@@ -1,4 +1,4 @@
-"""`e2net-eval ablation`: the paper's six configurations end to end, resumable.
+"""`e2net-eval ablation`: the paper's six configurations end to end, resumable, replicated.
 
 Steps (names as recorded in RUN/ablation_state.json):
 
@@ -15,12 +15,25 @@ evaluate:<set>:<config>   RUN/eval/<set>/<config>/summary.json (metrics.evaluate
 report                    RUN/report (report.build.write_report)
 ```
 
+Replicates (`--replicates K`, `--split-seeds`, `--seeds`): replicate r has its own split
+seed and training seed (default: seed + r for both) and repeats the steps from ``split`` to
+``evaluate`` under the names ``rep<r>:split``, ``rep<r>:train:<config>``, ... in its own
+folder (`rundir.replicate_dir`). Replicate 0 keeps the plain names and the plain layout, so
+the default one-replicate run is exactly the run it always was. The phantom data and the
+overlap are made once (they do not depend on the split), every replicate's training reads
+replicate 0's slice cache, and the one ``report`` step waits for every evaluation. The
+expansion is inside `steps`: whatever runs the graph (`run_jobs`, a cluster launcher) runs
+replicates without knowing about them.
+
 The steps form a graph (`steps`); `--workers N` runs independent steps in N processes at
 once (`workflows.jobs`), the longest chain first. Every step is a function of its inputs,
 so the results equal a one-worker run's (the small profile trains with one torch thread per
 process either way). A step is marked done only after it finished, so a killed run resumes
 at the steps not done (training itself resumes from its last checkpoint); a rerun with the
-same arguments does nothing; a rerun with other arguments into the same folder is refused.
+same arguments does nothing; a rerun with other arguments into the same folder is refused,
+except one that only appends replicates (`fingerprint_extends`): the finished replicates are
+kept and the steps that read every replicate (the report) run again. A finished step whose
+dependency is not finished is stale and runs again.
 The run-dir layout is described in `e2net_eval.rundir`; the configurations, their order,
 their step budgets and relative step costs come from the catalogue
 (`reference_models/registry.py`).
@@ -29,6 +42,7 @@ their step budgets and relative step costs come from the catalogue
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -46,7 +60,9 @@ from e2net_eval.rundir import (
     data_dir,
     eval_dir,
     pred_dir,
+    replicate_dir,
     report_dir,
+    shared_cache,
     train_dir,
 )
 from e2net_eval.util.jsonio import dump_json, load_json
@@ -70,9 +86,37 @@ PHANTOM_N_VAL = 12
 CASE_COST = {"data": 0.3, "predict": 0.5, "evaluate": 0.1}
 
 
+@dataclass(frozen=True)
+class Replicate:
+    """One repetition of the ablation: its index, split seed and training seed."""
+
+    index: int
+    split_seed: int
+    seed: int
+
+    @property
+    def prefix(self) -> str:
+        """What its step names start with: nothing for replicate 0, else ``rep<r>:``."""
+        return "" if self.index == 0 else f"rep{self.index}:"
+
+    def step(self, name: str) -> str:
+        return self.prefix + name
+
+
+_REPLICATE_STEP = re.compile(r"rep(\d+):(.+)")
+
+
+def parse_step(step: str) -> tuple[int, str]:
+    """(replicate index, step name without the prefix): ``rep2:train:dist`` -> (2, ``train:dist``),
+    ``train:dist`` -> (0, ``train:dist``)."""
+    hit = _REPLICATE_STEP.fullmatch(step)
+    return (int(hit.group(1)), hit.group(2)) if hit else (0, step)
+
+
 @dataclass
 class AblationArgs:
-    """What defines a run; a rerun into the same folder must give the same `fingerprint`."""
+    """What defines a run; a rerun into the same folder must give the same `fingerprint`
+    (or one that only appends replicates, see `fingerprint_extends`)."""
 
     out: Path
     lits: Path | None = None
@@ -84,6 +128,11 @@ class AblationArgs:
     max_steps: int | None = None  # overrides the catalogue budget of every config
     device: str = "auto"  # not part of the fingerprint: a run may resume on another device
     workers: int | None = None  # not part of the fingerprint: results do not depend on it
+    replicates: int | None = None  # None: as many as the seed lists name, else 1
+    split_seeds: list[int] | None = None  # per replicate (default seed + r)
+    train_seeds: list[int] | None = None  # per replicate (default seed + r); CLI --seeds
+    backbone_weights: Path | None = None  # Res2Net-50 checkpoint for every encoder
+    _backbone: dict[str, str] | None = field(default=None, init=False, repr=False)
 
     @property
     def protocol(self) -> str:
@@ -103,8 +152,47 @@ class AblationArgs:
             return self.max_steps
         return get_model(config).steps_for(self.profile)
 
+    def replicate_list(self) -> list[Replicate]:
+        """The replicates: `replicates` of them (or as many as a seed list names), replicate r
+        with split seed ``split_seeds[r]`` and training seed ``train_seeds[r]``, each
+        ``seed + r`` when not named. The default is one replicate with `seed` for both."""
+        count = self.replicates
+        for option, seeds in (("--split-seeds", self.split_seeds), ("--seeds", self.train_seeds)):
+            if seeds is None:
+                continue
+            if count is None:
+                count = len(seeds)
+            elif len(seeds) != count:
+                raise InputError(f"{option} names {len(seeds)} seed(s) for {count} replicate(s)")
+        count = 1 if count is None else count
+        if count < 1:
+            raise InputError(f"--replicates must be at least 1, got {count}")
+        split = list(self.split_seeds or [self.seed + r for r in range(count)])
+        train = list(self.train_seeds or [self.seed + r for r in range(count)])
+        pairs = [(int(a), int(b)) for a, b in zip(split, train, strict=True)]
+        twice = sorted({p for p in pairs if pairs.count(p) > 1})
+        if twice:
+            raise InputError(
+                f"replicates repeat (split seed, seed) {twice}: a replicate must differ in at "
+                "least one of its seeds"
+            )
+        return [Replicate(r, a, b) for r, (a, b) in enumerate(pairs)]
+
+    def backbone(self) -> dict[str, str] | None:
+        """``{"path", "sha256"}`` of `backbone_weights` (the file is read once), or None."""
+        if self.backbone_weights is None:
+            return None
+        if self._backbone is None:
+            from e2net_eval.runtime.weights import backbone_record
+
+            self._backbone = backbone_record(self.backbone_weights)
+        return self._backbone
+
     def fingerprint(self) -> dict[str, Any]:
-        return {
+        """The arguments that decide the results. Keys added for replicates and backbone
+        weights appear only when they differ from the defaults, so a run started before
+        they existed resumes as it is."""
+        out: dict[str, Any] = {
             "lits": None if self.lits is None else str(Path(self.lits).resolve()),
             "ircadb": None if self.ircadb is None else str(Path(self.ircadb).resolve()),
             "profile": self.profile,
@@ -120,6 +208,30 @@ class AblationArgs:
             if self.phantom
             else None,
         }
+        reps = self.replicate_list()
+        if [(r.split_seed, r.seed) for r in reps] != [(self.seed, self.seed)]:
+            out["replicates"] = [{"split_seed": r.split_seed, "seed": r.seed} for r in reps]
+        backbone = self.backbone()
+        if backbone is not None:
+            # the file's content decides the results, not where it lies: the same file under
+            # another path resumes, another file is refused
+            out["backbone_sha256"] = backbone["sha256"]
+        return out
+
+
+def _replicate_seeds(fingerprint: dict[str, Any]) -> list[dict[str, int]]:
+    seed = fingerprint.get("seed")
+    return fingerprint.get("replicates") or [{"split_seed": seed, "seed": seed}]
+
+
+def fingerprint_extends(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """True when `new` is `old` with replicates appended: every other argument equal and
+    `old`'s replicate seeds the first of `new`'s. Such a rerun keeps the finished
+    replicates and adds the others; dropping, reordering or changing one is refused."""
+    rest_old = {k: v for k, v in old.items() if k != "replicates"}
+    rest_new = {k: v for k, v in new.items() if k != "replicates"}
+    have, want = _replicate_seeds(old), _replicate_seeds(new)
+    return rest_old == rest_new and len(want) > len(have) and want[: len(have)] == have
 
 
 def normalise_configs(configs: list[str] | tuple[str, ...] | None) -> list[str]:
@@ -134,7 +246,9 @@ def normalise_configs(configs: list[str] | tuple[str, ...] | None) -> list[str]:
 
 
 def steps(args: AblationArgs) -> list[Job]:
-    """Every step of the run with its dependencies, in the order a one-worker run takes."""
+    """Every step of the run with its dependencies, in the order a one-worker run takes:
+    the shared data steps, then each replicate's steps (see the module docstring), then the
+    report."""
     n_lits = PHANTOM_LITS_CASES if args.phantom else 131
     n_val = PHANTOM_N_VAL if args.phantom else 20
     n_ircadb = len(PHANTOM_IRCADB_INDICES) if args.phantom else 20
@@ -146,24 +260,31 @@ def steps(args: AblationArgs) -> list[Job]:
         jobs.append(Job("data:ircadb", (), 2 * CASE_COST["data"] * n_ircadb))
     if args.has_ircadb:
         jobs.append(Job("overlap", made, 1.0))
-    jobs.append(Job("split", ("overlap",) if args.has_ircadb else made, 0.1))
-    jobs.append(Job("cache", ("split",), 0.05 * n_lits))
-    for c in args.configs:
-        budget = args.steps_for(c) or 100_000
-        jobs.append(Job(f"train:{c}", ("cache",), get_model(c).step_cost * budget / 100))
+    split_deps = ("overlap",) if args.has_ircadb else made
     stage1 = list_models(stage=1)[0]
     sets = {"lits_val": n_val, **({"ircadb": n_ircadb} if args.has_ircadb else {})}
-    for set_name, n in sets.items():
+    for rep in args.replicate_list():
+        at = rep.step
+        jobs.append(Job(at("split"), split_deps, 0.1))
+        if rep.index == 0:
+            jobs.append(Job("cache", ("split",), 0.05 * n_lits))
+        else:  # replicate 0's cache holds every case: only the split is written
+            jobs.append(Job(at("cache"), (at("split"), "cache"), 0.005 * n_lits))
         for c in args.configs:
-            deps = (f"train:{c}",)
-            if c != stage1:
-                deps += (f"predict:{set_name}:{stage1}",)
-            jobs.append(Job(f"predict:{set_name}:{c}", deps, CASE_COST["predict"] * n))
-    for set_name, n in sets.items():
-        for c in args.configs:
-            deps = (f"predict:{set_name}:{c}",)
-            jobs.append(Job(f"evaluate:{set_name}:{c}", deps, CASE_COST["evaluate"] * n))
-    evaluations = tuple(j.name for j in jobs if j.name.startswith("evaluate:"))
+            budget = args.steps_for(c) or 100_000
+            cost = get_model(c).step_cost * budget / 100
+            jobs.append(Job(at(f"train:{c}"), (at("cache"),), cost))
+        for set_name, n in sets.items():
+            for c in args.configs:
+                deps = (at(f"train:{c}"),)
+                if c != stage1:
+                    deps += (at(f"predict:{set_name}:{stage1}"),)
+                jobs.append(Job(at(f"predict:{set_name}:{c}"), deps, CASE_COST["predict"] * n))
+        for set_name, n in sets.items():
+            for c in args.configs:
+                deps = (at(f"predict:{set_name}:{c}"),)
+                jobs.append(Job(at(f"evaluate:{set_name}:{c}"), deps, CASE_COST["evaluate"] * n))
+    evaluations = tuple(j.name for j in jobs if parse_step(j.name)[1].startswith("evaluate:"))
     jobs.append(Job("report", evaluations, 3.0))
     return _chain_costs(jobs)
 
@@ -206,26 +327,55 @@ def run_ablation(args: AblationArgs, *, echo: Callable[[str], None] = log.info) 
     if args.workers is not None and args.workers < 1:
         raise InputError(f"--workers must be at least 1, got {args.workers}")
     args.configs = normalise_configs(args.configs)
+    args.replicate_list()  # bad replicate seeds fail now
     if args.device != "auto":  # a bad --device fails now, not after the data and the split
         from e2net_eval.runtime.device import resolve_device
 
         resolve_device(args.device)
+    if args.backbone_weights is not None:  # a file that does not fit fails now too
+        from e2net_eval.runtime.weights import check_backbone
+
+        check_backbone(args.backbone_weights, args.configs, args.profile)
+        args.backbone()
     run = Path(args.out)
     run.mkdir(parents=True, exist_ok=True)
     with run_lock(run):
         return _run_locked(args, run, echo)
 
 
+def finished_steps(jobs: list[Job], marked: Callable[[str], bool]) -> list[str]:
+    """The steps to skip: marked done, and every dependency among them too (in dependency
+    order). A step marked done after a dependency that is not (a replicate added to a run
+    makes the report's inputs change) is stale and runs again."""
+    done: set[str] = set()
+    for job in jobs:  # the plan is in dependency order
+        if marked(job.name) and all(d in done for d in job.deps):
+            done.add(job.name)
+    return [j.name for j in jobs if j.name in done]
+
+
 def _run_locked(args: AblationArgs, run: Path, echo: Callable[[str], None]) -> Path:
-    book = StateBook(run, args.fingerprint())
+    book = StateBook(run, args.fingerprint(), extends=fingerprint_extends)
     jobs = steps(args)
     ctx = _Context.for_run(args, run)
-    done = [j.name for j in jobs if book.done(j.name)]
+    done = finished_steps(jobs, book.done)
+    stale = [j.name for j in jobs if book.done(j.name) and j.name not in done]
     workers = max(1, min(args.workers or default_workers(args), len(jobs) - len(done)))
+    reps = args.replicate_list()
     echo(
         f"ablation: {len(jobs)} steps, {len(done)} already done; protocol {args.protocol}, "
         f"profile {args.profile}, seed {args.seed}, {workers} worker(s) -> {run}"
     )
+    if len(reps) > 1:
+        echo(
+            f"ablation: {len(reps)} replicates, split seeds "
+            f"{', '.join(str(r.split_seed) for r in reps)}; training seeds "
+            f"{', '.join(str(r.seed) for r in reps)}"
+        )
+    if args.backbone_weights is not None:
+        echo(f"ablation: every encoder starts from {args.backbone_weights}")
+    if stale:
+        echo(f"ablation: {len(stale)} finished step(s) run again, their inputs grew: {stale}")
     order = [j.name for j in jobs]
     bar = tqdm(total=len(jobs), initial=len(done), desc="ablation", unit="step", disable=None)
 
@@ -279,8 +429,16 @@ class _Context:
         return cls(args, run, lits, ircadb)
 
     # -- bookkeeping ---------------------------------------------------------------------
-    def split(self) -> dict[str, Any]:
-        return load_json(self.run / SPLIT_JSON)
+    def replicate(self, index: int) -> Replicate:
+        return self.args.replicate_list()[index]
+
+    def root(self, rep: Replicate) -> Path:
+        """The replicate's folder (the run folder for replicate 0; `rundir.replicate_dir`)."""
+        return replicate_dir(self.run, rep.index)
+
+    def split(self, rep: Replicate | None = None) -> dict[str, Any]:
+        root = self.run if rep is None else self.root(rep)
+        return load_json(root / SPLIT_JSON)
 
     def overlap(self) -> list[dict[str, Any]]:
         """The overlap step's matches, read from the state file (written before `split`)."""
@@ -302,9 +460,26 @@ class _Context:
             "max_steps": {c: a.steps_for(c) for c in a.configs},
             "overlap": book.outputs("overlap") if book.done("overlap") else None,
             "split": self.split() if (self.run / SPLIT_JSON).is_file() else None,
+            "replicates": [self._replicate_info(rep) for rep in a.replicate_list()],
+            "backbone_weights": a.backbone(),
             "meta": run_meta(),
         }
         dump_json(self.run / ABLATION_JSON, info)
+
+    def _replicate_info(self, rep: Replicate) -> dict[str, Any]:
+        """One replicate as ablation.json records it: seeds, folder, split sizes."""
+        path = self.root(rep) / SPLIT_JSON
+        split = load_json(path) if path.is_file() else None
+        return {
+            "index": rep.index,
+            "split_seed": rep.split_seed,
+            "seed": rep.seed,
+            "dir": self._rel(self.root(rep)),
+            "n_train": None if split is None else len(split.get("train", [])),
+            "n_validation": None
+            if split is None
+            else len(split.get("validation", split.get("val", []))),
+        }
 
     def _rel(self, path: Path | None) -> str | None:
         """A data root as recorded: relative to the run when inside it (the run can move)."""
@@ -317,29 +492,32 @@ class _Context:
 
     # -- steps ---------------------------------------------------------------------------
     def run_step(self, step: str) -> Any:
-        kind, _, rest = step.partition(":")
-        if kind == "data":
+        index, name = parse_step(step)
+        rep = self.replicate(index)
+        kind, _, rest = name.partition(":")
+        if kind == "data" and index == 0:
             return self.make_data(rest)
-        if kind == "overlap":
+        if kind == "overlap" and index == 0:
             return self.find_overlap()
         if kind == "split":
-            return self.make_split()
+            return self.make_split(rep)
         if kind == "cache":
-            return self.prepare_training()
+            return self.prepare_training(rep)
         if kind == "train":
-            return self.train(rest)
+            return self.train(rep, rest)
         if kind == "predict":
             set_name, config = rest.split(":")
-            return self.predict(set_name, config)
+            return self.predict(rep, set_name, config)
         if kind == "evaluate":
             set_name, config = rest.split(":")
-            return self.evaluate(set_name, config)
-        if kind == "report":
+            return self.evaluate(rep, set_name, config)
+        if kind == "report" and index == 0:
             report_build.write_report(self.run, report_dir(self.run))
             return [str(report_dir(self.run))]
         raise AssertionError(step)
 
     def make_data(self, which: str) -> list[str]:
+        # the phantom depends on --seed alone, never on a replicate's seeds: made once
         seed = self.args.seed
         if which == "lits":
             data.write_phantom(
@@ -361,79 +539,91 @@ class _Context:
         log.info("overlap: %d 3DIRCADb patient(s) found among the LiTS cases", len(matches))
         return [dict(m) for m in matches]
 
-    def make_split(self) -> list[str]:
+    def make_split(self, rep: Replicate) -> list[str]:
         exclude = [] if self.args.paper_protocol else [m["lits"] for m in self.overlap()]
         n_val = PHANTOM_N_VAL if self.args.phantom else None
         split = data.make_split(
-            data.open_dataset(self.lits).case_ids(), self.args.seed, exclude=exclude, n_val=n_val
+            data.open_dataset(self.lits).case_ids(), rep.split_seed, exclude=exclude, n_val=n_val
         )
         split["protocol"] = self.args.protocol
         if self.args.paper_protocol:
             split["in_training_but_3dircadb"] = [m["lits"] for m in self.overlap()]
-        dump_json(self.run / SPLIT_JSON, split)
-        return [str(self.run / SPLIT_JSON)]
+        path = self.root(rep) / SPLIT_JSON
+        path.parent.mkdir(parents=True, exist_ok=True)
+        dump_json(path, split)
+        return [str(path)]
 
-    def prepare_training(self) -> list[str]:
-        """The training run's split and slice cache, once, before trainers run in parallel."""
+    def prepare_training(self, rep: Replicate) -> list[str]:
+        """The training run's split and slice cache, once, before trainers run in parallel
+        (replicates after the first read replicate 0's cache: the same cases)."""
         cache = training.prepare_run(
-            self.lits, train_dir(self.run), split=self.run / SPLIT_JSON, split_seed=self.args.seed
+            self.lits,
+            train_dir(self.root(rep)),
+            split=self.root(rep) / SPLIT_JSON,
+            split_seed=rep.split_seed,
+            cache_dir=shared_cache(self.run),
         )
         return [str(cache)]
 
-    def train(self, config: str) -> dict[str, Any]:
+    def train(self, rep: Replicate, config: str) -> dict[str, Any]:
         """One configuration's training step (resumes an interrupted one)."""
+        root = self.root(rep)
         record = training.train(
             config,
             self.lits,
-            train_dir(self.run),
-            split=self.run / SPLIT_JSON,
-            split_seed=self.args.seed,
+            train_dir(root),
+            split=root / SPLIT_JSON,
+            split_seed=rep.split_seed,
             profile=self.args.profile,
             max_steps=self.args.steps_for(config),
-            seed=self.args.seed,
+            seed=rep.seed,
             device=self.args.device,
             resume=True,
             progress=False,
+            cache_dir=shared_cache(self.run),
+            backbone_weights=self.args.backbone_weights,
         )
         return {
-            "dir": str(train_dir(self.run) / config),
+            "dir": str(train_dir(root) / config),
             "done": record if isinstance(record, dict) else None,
         }
 
-    def predict(self, set_name: str, config: str) -> list[str]:
-        root, case_ids = self._set(set_name)
-        out = pred_dir(self.run, set_name, config)
+    def predict(self, rep: Replicate, set_name: str, config: str) -> list[str]:
+        root, case_ids = self._set(rep, set_name)
+        here = self.root(rep)
+        out = pred_dir(here, set_name, config)
         stage1 = list_models(stage=1)[0]
         written = inference.predict(
-            train_dir(self.run),
+            train_dir(here),
             root,
             out,
             config=config,
             case_ids=case_ids,
             device=self.args.device,
-            stage1_dir=None if config == stage1 else pred_dir(self.run, set_name, stage1),
+            stage1_dir=None if config == stage1 else pred_dir(here, set_name, stage1),
             progress=False,
         )
         return [str(p) for p in written or []]
 
-    def evaluate(self, set_name: str, config: str) -> list[str]:
-        root, case_ids = self._set(set_name)
-        out = eval_dir(self.run, set_name, config)
+    def evaluate(self, rep: Replicate, set_name: str, config: str) -> list[str]:
+        root, case_ids = self._set(rep, set_name)
+        here = self.root(rep)
+        out = eval_dir(here, set_name, config)
         summary = metrics.evaluate(
-            pred_dir(self.run, set_name, config),
+            pred_dir(here, set_name, config),
             root,
             out,
             case_ids=case_ids,
             protocol=self.args.protocol,
             progress=False,
         )
-        # every measured number carries its protocol, profile, seed and split
-        split = self.split()
+        # every measured number carries its protocol, profile, seeds and split
+        split = self.split(rep)
         summary = load_json(out / "summary.json") if (out / "summary.json").is_file() else summary
-        summary.setdefault("meta", {})["ablation"] = {
+        record = {
             "protocol": self.args.protocol,
             "profile": self.args.profile,
-            "seed": self.args.seed,
+            "seed": rep.seed,
             "config": config,
             "set": set_name,
             "split_seed": split.get("seed"),
@@ -441,12 +631,17 @@ class _Context:
             "excluded_from_training": split.get("exclude", []),
             "max_steps": self.args.steps_for(config),
         }
+        if rep.index:
+            record["replicate"] = rep.index
+        if self.args.backbone_weights is not None:
+            record["backbone_sha256"] = self.args.backbone()["sha256"]
+        summary.setdefault("meta", {})["ablation"] = record
         dump_json(out / "summary.json", summary)  # keeps evaluate's own n_nonfinite
         return [str(out / "summary.json")]
 
-    def _set(self, set_name: str) -> tuple[Path, list[str] | None]:
+    def _set(self, rep: Replicate, set_name: str) -> tuple[Path, list[str] | None]:
         if set_name == "lits_val":
-            split = self.split()
+            split = self.split(rep)
             return self.lits, list(split.get("validation", split.get("val", [])))
         assert self.ircadb is not None
         return self.ircadb, None

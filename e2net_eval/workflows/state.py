@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,16 +20,29 @@ from e2net_eval.util.jsonio import dump_json, load_json
 class StateBook:
     """RUN/ablation_state.json: the arguments and every finished step with its outputs."""
 
-    def __init__(self, run: Path, fingerprint: dict[str, Any]):
+    def __init__(
+        self,
+        run: Path,
+        fingerprint: dict[str, Any],
+        extends: Callable[[dict[str, Any], dict[str, Any]], bool] | None = None,
+    ):
+        """`extends(recorded, fingerprint)`: True when other arguments may take the run over
+        (they only add to it); the state then records `fingerprint` from now on."""
         self.path = run / STATE_JSON
         if self.path.is_file():
             try:
                 state = load_json(self.path)
             except ValueError as exc:
                 raise InputError(f"corrupt state file: {exc}", path=self.path) from exc
+            recorded = state.get("args")
+            extendable = isinstance(recorded, dict) and extends is not None
+            if recorded != fingerprint and extendable and extends(recorded, fingerprint):
+                state["args"] = fingerprint
+                dump_json(self.path, state)
             if state.get("args") != fingerprint:
+                old_args = state.get("args") or {}
                 diff = sorted(
-                    k for k in fingerprint if (state.get("args") or {}).get(k) != fingerprint[k]
+                    k for k in {*fingerprint, *old_args} if old_args.get(k) != fingerprint.get(k)
                 )
                 raise InputError(
                     f"this run directory was started with other arguments ({', '.join(diff)}); "
