@@ -9,8 +9,10 @@ pixels with a 4-neighbour outside it (a one-pixel inner boundary). Pixels beyond
 border count as object (scipy `border_value=1`): where a crop cuts through an organ there is
 no true boundary, so none is drawn.
 
-Distance map (the paper: distance transform of the edge image, times the object mask,
-normalised to [0, 1], one minus it), for a mask M with edge E:
+Distance map. The paper: distance transform of the edge image, times the object mask,
+normalised to [0, 1], one minus it, i.e. literally 1 - D M / max(D M), which is 1 outside the
+object. We multiply by the mask once more (our reading of its intent, "the pixels closer to
+the edge have larger values"; docs/models.md, departures), for a mask M with edge E:
 
     D(x)  = min_{e : E(e) = 1} ||x - e||_2          (Euclidean, in pixels)
     T(x)  = M(x) * (1 - D(x) M(x) / max_y D(y) M(y))

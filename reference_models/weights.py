@@ -1,7 +1,10 @@
-"""Loading a local ImageNet Res2Net-50 checkpoint into an encoder (`--backbone-weights PATH`).
+"""Loading a local Res2Net-50 checkpoint into an encoder (`--backbone-weights PATH`).
 
-The paper starts from ImageNet weights. Nothing is downloaded: the user passes a local file
-of the official Res2Net release or timm's `res2net50_26w_4s` (same key names). Rules:
+The paper names Res2Net-50 as its backbone and does not say how the encoder was initialised
+(random or pre-trained); by default we train from random weights, and a user who wants to
+start from, e.g., the ImageNet checkpoint of the Res2Net release passes it. Nothing is
+downloaded: the user passes a local file of the official Res2Net release or timm's
+`res2net50_26w_4s` (same key names). Rules:
 
 - Wrappers: a dict holding the weights under "state_dict" or "model" is unwrapped, and a
   `module.` prefix (DataParallel) is stripped.
