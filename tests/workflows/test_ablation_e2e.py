@@ -35,3 +35,30 @@ def test_ablation_end_to_end(tmp_path, run_cli):
     assert (run / "ablation_state.json").read_text() == state  # nothing redone
     code, out, err = run_cli("regress", run, run)
     assert code == 0, err
+
+
+def test_two_replicates_end_to_end_by_extending_a_run(tmp_path, run_cli):
+    """A real phantom ablation of one replicate, extended to two: replicate 0 is kept as it
+    was, replicate 1 trains on its own split, and the report shows both's spread and wins."""
+    run = tmp_path / "run"
+    base = ("ablation", "-o", run, "--max-steps", STEPS, "--device", "cpu")
+    code, _, err = run_cli(*base)
+    assert code == 0, err
+    kept = {
+        p: p.read_bytes() for p in sorted((run / "eval").glob("*/*/per_case.csv"))
+    }  # replicate 0's numbers
+    code, _, err = run_cli(*base, "--replicates", "2")
+    assert code == 0, err
+    assert kept and all(p.read_bytes() == data for p, data in kept.items())
+    split0 = json.loads((run / "split.json").read_text())
+    split1 = json.loads((run / "replicates" / "1" / "split.json").read_text())
+    assert split1["seed"] == 1 and split1["validation"] != split0["validation"]
+    assert split1["exclude"] == split0["exclude"]  # the same phantom, the same overlap
+    md = (run / "report" / "report.md").read_text()
+    assert "Table 3 style over 2 replicates" in md and "Which configuration wins over 2" in md
+    wins = [
+        line
+        for line in (run / "report" / "tables.csv").read_text().splitlines()
+        if line.startswith("wins_lits_val,") and ",wins," in line
+    ]
+    assert len(wins) >= len(list_models()) - 1  # every consecutive pair, liver at least
