@@ -1,11 +1,24 @@
-"""Run a graph of named jobs, in this process or in N worker processes.
+"""Run a graph of named jobs: one scheduler, several places to run a job.
 
 A job is a step of a workflow (``train:dist``, ``predict:ircadb:edge``): a name, the names
 it depends on, and a cost estimate used to start long jobs first. `run_jobs` starts every
-job whose dependencies are finished, up to `workers` at a time, longest first, and reports
-each finished job through `on_done` in the calling process (which alone writes the
-workflow's state). The work itself is `execute(spec, name)`, a module-level function, so it
-can be sent to a worker process; `spec` carries what a job needs (picklable).
+job whose dependencies are finished, as many as its *pool* has room for, longest first,
+and reports each finished job through `on_done` in the calling process (which alone writes
+the workflow's state). A pool is where jobs run:
+
+- `InlinePool`: one after another in this process, in the given order (``workers=1``);
+- `ProcessPool`: N spawned worker processes on this machine (``workers=N``);
+- a cluster pool (`e2net_eval.workflows.cluster.SubmititPool`): one SLURM job per graph
+  node, through submitit.
+
+The work itself is `execute(spec, name)`, a module-level function, so it can be sent to a
+worker process or pickled into a cluster job; `spec` carries what a job needs (picklable).
+
+Failures: without `on_fail`, the first failed job stops the pool and its error is raised
+(a local run: nothing else should go on). With `on_fail`, a failed job is reported, the
+jobs that depend on it are not started, every other job runs to its end, and `JobsFailed`
+is raised at the end (a cluster run: one failed configuration must not cancel five
+days-long trainings of the others).
 
 Determinism: a job's result depends only on its inputs, never on which process ran it or
 when, so any worker count gives the same results (for the CPU, with the same torch thread
@@ -61,63 +74,185 @@ def check_graph(jobs: Iterable[Job], done: Iterable[str] = ()) -> list[Job]:
     return jobs
 
 
+@dataclass
+class Finished:
+    """A job that ended: its output and seconds, or the error it ended with."""
+
+    name: str
+    output: Any = None
+    seconds: float = 0.0
+    error: BaseException | None = None
+
+
+class Pool:
+    """Where the jobs of a graph run. `run_jobs` calls `start` for a ready job while
+    `room()` allows, `wait` until at least one job ended, `stop` when the run is abandoned
+    (a failure or an interrupt) and `close` when it completed."""
+
+    #: Start ready jobs longest chain first (False: in the graph's order).
+    by_cost = True
+
+    def room(self, running: int) -> int:
+        raise NotImplementedError
+
+    def start(self, name: str) -> None:
+        raise NotImplementedError
+
+    def wait(self) -> list[Finished]:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Abandon what runs (default: nothing to do)."""
+
+    def close(self) -> None:
+        """Every job ended (default: nothing to do)."""
+
+
+class InlinePool(Pool):
+    """One job at a time, in this process, in the graph's order."""
+
+    by_cost = False
+
+    def __init__(self, execute: Callable[[Any, str], Any], spec: Any):
+        self.execute, self.spec = execute, spec
+        self.pending: list[str] = []
+
+    def room(self, running: int) -> int:
+        return 1 - running
+
+    def start(self, name: str) -> None:
+        self.pending.append(name)
+
+    def wait(self) -> list[Finished]:
+        name = self.pending.pop(0)
+        start = time.perf_counter()
+        try:
+            out = self.execute(self.spec, name)
+        except Exception as exc:
+            return [Finished(name, error=exc)]
+        return [Finished(name, out, time.perf_counter() - start)]
+
+
+class ProcessPool(Pool):
+    """`workers` spawned processes on this machine (see the module docstring)."""
+
+    def __init__(
+        self,
+        execute: Callable[[Any, str], Any],
+        spec: Any,
+        workers: int,
+        worker_threads: int | None = 1,
+    ):
+        self.execute, self.spec, self.workers = execute, spec, workers
+        ctx = multiprocessing.get_context("spawn")
+        self.pool = cf.ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=ctx,
+            initializer=_worker_init,
+            initargs=(worker_threads,),
+        )
+        self.running: dict[cf.Future, str] = {}
+
+    def room(self, running: int) -> int:
+        return self.workers - running
+
+    def start(self, name: str) -> None:
+        self.running[self.pool.submit(_timed, self.execute, self.spec, name)] = name
+
+    def wait(self) -> list[Finished]:
+        complete, _ = cf.wait(self.running, return_when=cf.FIRST_COMPLETED)
+        ended = []
+        for fut in complete:
+            name = self.running.pop(fut)
+            try:
+                out, seconds = fut.result()
+            except Exception as exc:
+                ended.append(Finished(name, error=exc))
+            else:
+                ended.append(Finished(name, out, seconds))
+        return ended
+
+    def stop(self) -> None:
+        _stop(self.pool)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+
+
+class JobsFailed(RuntimeError):
+    """Jobs of a graph failed (`run_jobs` with `on_fail`): which, and which never started."""
+
+    def __init__(self, failed: dict[str, BaseException], blocked: list[str]):
+        self.failed, self.blocked = failed, blocked
+        text = f"{len(failed)} job(s) failed: {', '.join(failed)}"
+        if blocked:
+            text += f"; not started because of them: {', '.join(blocked)}"
+        super().__init__(text)
+
+
 def run_jobs(
     jobs: Iterable[Job],
-    execute: Callable[[Any, str], Any],
-    spec: Any,
+    execute: Callable[[Any, str], Any] | None = None,
+    spec: Any = None,
     *,
     workers: int = 1,
     done: Iterable[str] = (),
     on_start: Callable[[str], None] = lambda name: None,
     on_done: Callable[[str, Any, float], None] = lambda name, out, s: None,
+    on_fail: Callable[[str, BaseException], None] | None = None,
     worker_threads: int | None = 1,
+    pool: Pool | None = None,
 ) -> None:
     """Run every job of `jobs` not in `done`, dependencies first; see the module docstring.
 
-    ``workers <= 1`` runs the jobs one after another in this process, in the given order
-    (dependencies permitting). `worker_threads` is the torch thread count of each worker
-    process (None: torch's default).
+    Without `pool`: ``workers <= 1`` runs the jobs one after another in this process, in the
+    given order (dependencies permitting); more start a `ProcessPool` whose processes run
+    `worker_threads` torch threads each (None: torch's default).
     """
     jobs = check_graph(jobs, done)
     finished = set(done)
     todo = [j for j in jobs if j.name not in finished]
-    if workers <= 1:
-        while todo:
-            job = next((j for j in todo if all(d in finished for d in j.deps)), None)
-            if job is None:
-                raise ValueError(f"dependency cycle among {[j.name for j in todo]}")
-            on_start(job.name)
-            start = time.perf_counter()
-            out = execute(spec, job.name)
-            on_done(job.name, out, time.perf_counter() - start)
-            finished.add(job.name)
-            todo.remove(job)
-        return
-    ctx = multiprocessing.get_context("spawn")
-    pool = cf.ProcessPoolExecutor(
-        max_workers=workers, mp_context=ctx, initializer=_worker_init, initargs=(worker_threads,)
-    )
-    running: dict[cf.Future, tuple[str, float]] = {}
+    if pool is None:
+        if execute is None:
+            raise ValueError("run_jobs needs `execute` or a `pool`")
+        if workers <= 1:
+            pool = InlinePool(execute, spec)
+        else:
+            pool = ProcessPool(execute, spec, workers, worker_threads)
+    failed: dict[str, BaseException] = {}
+    blocked: set[str] = set()
+    running = 0
     try:
         while todo or running:
             ready = [j for j in todo if all(d in finished for d in j.deps)]
-            ready.sort(key=lambda j: -j.cost)  # stable: equal costs keep the plan's order
-            for job in ready[: max(workers - len(running), 0)]:
+            if pool.by_cost:
+                ready.sort(key=lambda j: -j.cost)  # stable: equal costs keep the plan's order
+            for job in ready[: max(pool.room(running), 0)]:
                 on_start(job.name)
-                running[pool.submit(_timed, execute, spec, job.name)] = (job.name, time.time())
+                pool.start(job.name)
+                running += 1
                 todo.remove(job)
             if not running:
+                if failed:  # what is left waits on a failed job
+                    blocked.update(j.name for j in todo)
+                    break
                 raise ValueError(f"dependency cycle among {[j.name for j in todo]}")
-            complete, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
-            for fut in complete:
-                name, _ = running.pop(fut)
-                out, seconds = fut.result()  # a job's exception propagates from here
-                on_done(name, out, seconds)
-                finished.add(name)
+            for end in pool.wait():
+                running -= 1
+                if end.error is not None:
+                    if on_fail is None:
+                        raise end.error
+                    failed[end.name] = end.error
+                    on_fail(end.name, end.error)
+                    continue
+                on_done(end.name, end.output, end.seconds)
+                finished.add(end.name)
     except BaseException:
-        _stop(pool)
+        pool.stop()
         raise
-    pool.shutdown(wait=True)
+    pool.close()
+    if failed:
+        raise JobsFailed(failed, sorted(blocked, key=[j.name for j in jobs].index))
 
 
 def _timed(execute: Callable[[Any, str], Any], spec: Any, name: str) -> tuple[Any, float]:
@@ -129,6 +264,11 @@ def _worker_init(threads: int | None) -> None:
     """Die with the parent (Linux), ignore Ctrl-C (the parent stops us), set torch threads."""
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    set_worker_threads(threads)
+
+
+def set_worker_threads(threads: int | None) -> None:
+    """A worker's torch thread count (None: torch's default), unless OMP_NUM_THREADS says."""
     if threads is not None and "OMP_NUM_THREADS" not in os.environ:
         os.environ["OMP_NUM_THREADS"] = str(threads)
         import torch
