@@ -1,7 +1,7 @@
 """`e2net-eval`: the command line. Calls down into the stages; nothing imports this module.
 
-Exit codes: 0 success, 1 a metric regression found by a check, 2 a usage or input error
-(one line naming the case and the file).
+Exit codes: 0 success, 1 a metric regression found by a check or failed cluster jobs (each
+named with its log file), 2 a usage or input error (one line naming the case and the file).
 
 Commands load lazily: `e2net-eval evaluate --help` imports the evaluate command's module
 only, and that module imports nothing heavy until the command runs (torch, numpy and
@@ -22,7 +22,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import click  # noqa: E402
 
 from e2net_eval import __version__  # noqa: E402
-from e2net_eval.errors import InputError, RegressionFound  # noqa: E402
+from e2net_eval.errors import InputError, RegressionFound, RunFailed  # noqa: E402
 
 #: Command name -> the `e2net_eval.commands` module that defines it (in its ``COMMANDS``).
 COMMAND_MODULES = {
@@ -90,6 +90,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     except RegressionFound as exc:
         click.echo(f"regression: {exc}", err=True)
+        sys.exit(1)
+    except RunFailed as exc:
+        click.echo(f"error: {exc}", err=True)
         sys.exit(1)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)

@@ -2,6 +2,7 @@
 
 `InputError` (exit 2) is a usage or input problem: its message is one line that names the
 case and the file. `RegressionFound` (exit 1) is a metric that got worse than allowed.
+`RunFailed` (exit 1): jobs of a cluster run failed; one line per job with its log file.
 """
 
 from __future__ import annotations
@@ -27,3 +28,7 @@ class InputError(Exception):
 
 class RegressionFound(Exception):
     """A metric regressed past its tolerance (exit code 1)."""
+
+
+class RunFailed(Exception):
+    """Jobs of a cluster run failed (exit code 1); the message names each job and its log."""

@@ -20,6 +20,8 @@ An *ablation run* (``e2net-eval ablation -o RUN``)::
     RUN/eval/<set>/<config>/summary.json   evaluate() output (+ per_case.csv)
     RUN/report/                            the report written at the end
     RUN/replicates/<r>/                    replicate r >= 1 of ``--replicates K`` (see below)
+    RUN/jobs/                              cluster runs: submitit's sbatch scripts, pickles and
+                                           logs (<job id>_<task>_log.out|err)
 
 Replicate 0 of an ablation is the run folder itself (a one-replicate run, the default, is
 exactly the layout above). Replicate r >= 1 has its own split, training run, predictions and
@@ -64,6 +66,7 @@ ATTEMPT_FILES = (DONE_JSON, LAST_CHECKPOINT, BEST_CHECKPOINT, METRICS_JSONL)
 ABLATION_JSON = "ablation.json"
 STATE_JSON = "ablation_state.json"
 LOCK_FILE = ".ablation.lock"
+JOBS_DIR = "jobs"
 SETS = ("lits_val", "ircadb")
 SET_TITLES = {"lits_val": "LiTS validation", "ircadb": "3DIRCADb"}
 PROTOCOLS = ("leak-free", "paper")
@@ -211,6 +214,11 @@ def replicate_summaries(run: str | Path) -> dict[int, dict[tuple[str, str], Path
     any summary are left out)."""
     found = {r: eval_summaries(replicate_dir(run, r)) for r in replicate_indices(run)}
     return {r: s for r, s in found.items() if s}
+
+
+def jobs_dir(run: str | Path) -> Path:
+    """``RUN/jobs``: the cluster launcher's submitit folder (scripts, pickles, job logs)."""
+    return Path(run) / JOBS_DIR
 
 
 def is_ablation_run(path: str | Path) -> bool:

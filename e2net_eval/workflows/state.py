@@ -60,13 +60,32 @@ class StateBook:
     def outputs(self, step: str) -> Any:
         return self.state["steps"][step].get("outputs")
 
-    def mark(self, step: str, outputs: Any, seconds: float, device: str) -> None:
-        self.state["steps"][step] = {
+    def mark(
+        self, step: str, outputs: Any, seconds: float, device: str, job: str | None = None
+    ) -> None:
+        """`step` finished (`job`: the cluster job it ran in, if any)."""
+        record = {
             "done": True,
             "outputs": outputs,
             "seconds": round(seconds, 2),
             "device": device,
         }
+        if job is not None:
+            record["job"] = job
+        self.state["steps"][step] = record
+        self._save()
+
+    # -- cluster jobs (workflows/cluster.py): one record per unit, the latest job ----------
+    def job(self, unit: str) -> dict[str, Any] | None:
+        """The latest cluster job of `unit`: job_id, status (submitted | finished |
+        failed), the scheduler's state, log paths, steps, attempts, earlier jobs."""
+        return self.state.get("jobs", {}).get(unit)
+
+    def jobs(self) -> dict[str, dict[str, Any]]:
+        return dict(self.state.get("jobs", {}))
+
+    def record_job(self, unit: str, record: dict[str, Any]) -> None:
+        self.state.setdefault("jobs", {})[unit] = record
         self._save()
 
     def _save(self) -> None:
