@@ -82,6 +82,47 @@ from reference_models.registry import list_models
     "results do not depend on it.",
 )
 @click.option(
+    "--launcher",
+    type=click.Choice(["local", "slurm", "submitit-local"]),
+    default="local",
+    show_default=True,
+    help="Where the steps run: this machine (--workers processes), SLURM jobs through "
+    "submitit (data preparation, each configuration's training, then its predictions and "
+    "evaluations, the report; docs/cluster.md), or those same jobs as local subprocesses "
+    "(submitit's local executor: to try the cluster jobs without a cluster).",
+)
+@click.option("--slurm-partition", help="SLURM partition of every job (default: the cluster's).")
+@click.option(
+    "--slurm-gpus-per-job",
+    type=click.IntRange(min=0),
+    help="GPUs of each training job [default: 1]; N > 1 trains the configuration with DDP "
+    "over N tasks. Prediction jobs get one GPU, the data and report jobs none.",
+)
+@click.option(
+    "--slurm-cpus-per-job",
+    type=click.IntRange(min=1),
+    help="CPUs of each training job, shared by its tasks (other jobs get one GPU's share) "
+    "[default: the profile's loader workers + 2 per GPU].",
+)
+@click.option(
+    "--slurm-time",
+    help="Time limit of every job: minutes, H:M:S or D-H[:M[:S]] [default: 1-00:00:00]. A "
+    "training that hits it is requeued and resumes from its last checkpoint.",
+)
+@click.option("--slurm-mem", help="Memory of every job, e.g. 64G [default: the cluster's].")
+@click.option(
+    "--slurm-array-parallelism",
+    type=click.IntRange(min=1),
+    help="At most N of this run's jobs queued or running at once [default: no limit].",
+)
+@click.option(
+    "--slurm-additional",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Extra sbatch option for every job (repeatable), e.g. account=lab, qos=high, "
+    "constraint=a100; a bare KEY is a flag.",
+)
+@click.option(
     "-o",
     "--out",
     type=click.Path(path_type=Path),
@@ -103,6 +144,14 @@ def ablation_cmd(
     split_seeds: list[int] | None,
     train_seeds: list[int] | None,
     backbone_weights: Path | None,
+    launcher: str,
+    slurm_partition: str | None,
+    slurm_gpus_per_job: int | None,
+    slurm_cpus_per_job: int | None,
+    slurm_time: str | None,
+    slurm_mem: str | None,
+    slurm_array_parallelism: int | None,
+    slurm_additional: tuple[str, ...],
     out: Path,
 ) -> None:
     """Split, train stage 1 and the stage-2 configurations of Table 3, predict the LiTS
@@ -110,6 +159,41 @@ def ablation_cmd(
     --lits it generates phantom data sets. Resumable: finished steps are never redone."""
     from e2net_eval.workflows.ablation import AblationArgs, run_ablation
 
+    given = {
+        "--slurm-partition": slurm_partition,
+        "--slurm-gpus-per-job": slurm_gpus_per_job,
+        "--slurm-cpus-per-job": slurm_cpus_per_job,
+        "--slurm-time": slurm_time,
+        "--slurm-mem": slurm_mem,
+        "--slurm-array-parallelism": slurm_array_parallelism,
+        "--slurm-additional": slurm_additional or None,
+    }
+    slurm = None
+    if launcher != "local" or any(v is not None for v in given.values()):
+        if launcher == "local":
+            names = ", ".join(k for k, v in given.items() if v is not None)
+            raise click.UsageError(f"{names} need --launcher slurm")
+        from e2net_eval.workflows.cluster import (
+            SlurmOptions,
+            parse_additional,
+            parse_mem,
+            parse_time,
+        )
+
+        options: dict = {"executor": "local" if launcher == "submitit-local" else "slurm"}
+        if slurm_partition:
+            options["partition"] = slurm_partition
+        if slurm_gpus_per_job is not None:
+            options["gpus_per_job"] = slurm_gpus_per_job
+        if slurm_cpus_per_job is not None:
+            options["cpus_per_job"] = slurm_cpus_per_job
+        if slurm_time is not None:
+            options["time_min"] = parse_time(slurm_time)
+        if slurm_mem is not None:
+            options["mem"] = parse_mem(slurm_mem)
+        options["array_parallelism"] = slurm_array_parallelism
+        options["additional"] = parse_additional(slurm_additional)
+        slurm = SlurmOptions(**options)
     args = AblationArgs(
         out=out,
         lits=lits,
@@ -125,6 +209,8 @@ def ablation_cmd(
         split_seeds=split_seeds,
         train_seeds=train_seeds,
         backbone_weights=backbone_weights,
+        launcher=launcher,
+        slurm=slurm,
     )
     report = run_ablation(args, echo=lambda text: click.echo(text, err=True))
     click.echo(f"report: {report / 'report.html'}")

@@ -26,7 +26,9 @@ expansion is inside `steps`: whatever runs the graph (`run_jobs`, a cluster laun
 replicates without knowing about them.
 
 The steps form a graph (`steps`); `--workers N` runs independent steps in N processes at
-once (`workflows.jobs`), the longest chain first. Every step is a function of its inputs,
+once (`workflows.jobs`), the longest chain first. `--launcher slurm` runs the same graph as
+SLURM jobs through submitit (`workflows.cluster`: one job per configuration's training, one
+for its predictions and evaluations, one for the data preparation). Every step is a function of its inputs,
 so the results equal a one-worker run's (the small profile trains with one torch thread per
 process either way). A step is marked done only after it finished, so a killed run resumes
 at the steps not done (training itself resumes from its last checkpoint); a rerun with the
@@ -44,7 +46,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -133,6 +135,10 @@ class AblationArgs:
     train_seeds: list[int] | None = None  # per replicate (default seed + r); CLI --seeds
     backbone_weights: Path | None = None  # Res2Net-50 checkpoint for every encoder
     _backbone: dict[str, str] | None = field(default=None, init=False, repr=False)
+    # where the steps run (not part of the fingerprint either): "local" (this machine,
+    # `workers` processes), "slurm" or "submitit-local" (workflows/cluster.py, `slurm`)
+    launcher: str = "local"
+    slurm: Any = None  # workflows.cluster.SlurmOptions for the cluster launchers
 
     @property
     def protocol(self) -> str:
@@ -326,6 +332,29 @@ def run_ablation(args: AblationArgs, *, echo: Callable[[str], None] = log.info) 
             raise InputError("data folder not found", path=root)
     if args.workers is not None and args.workers < 1:
         raise InputError(f"--workers must be at least 1, got {args.workers}")
+    from e2net_eval.workflows.cluster import LAUNCHERS
+
+    if args.launcher not in LAUNCHERS:
+        raise InputError(f"unknown launcher {args.launcher!r}; choose from {list(LAUNCHERS)}")
+    if args.launcher == "local" and args.slurm is not None:
+        raise InputError("--slurm-* options need --launcher slurm")
+    if args.launcher != "local" and args.workers is not None:
+        raise InputError("--workers is for --launcher local (a cluster runs every job at once)")
+    if args.launcher == "slurm":
+        import shutil
+
+        if shutil.which("sbatch") is None or shutil.which("srun") is None:
+            raise InputError(
+                "--launcher slurm: no sbatch/srun on PATH (run it on a SLURM login node)"
+            )
+    if args.launcher != "local" and args.slurm is not None:
+        tasks = args.slurm.tasks("train")
+        batch = get_profile(args.profile).train["batch_size"]
+        if batch % tasks:
+            raise InputError(
+                f"--slurm-gpus-per-job {tasks}: the {args.profile} profile's batch of {batch} "
+                "does not split evenly over that many processes"
+            )
     args.configs = normalise_configs(args.configs)
     args.replicate_list()  # bad replicate seeds fail now
     if args.device != "auto":  # a bad --device fails now, not after the data and the split
@@ -360,22 +389,19 @@ def _run_locked(args: AblationArgs, run: Path, echo: Callable[[str], None]) -> P
     ctx = _Context.for_run(args, run)
     done = finished_steps(jobs, book.done)
     stale = [j.name for j in jobs if book.done(j.name) and j.name not in done]
-    workers = max(1, min(args.workers or default_workers(args), len(jobs) - len(done)))
-    reps = args.replicate_list()
-    echo(
-        f"ablation: {len(jobs)} steps, {len(done)} already done; protocol {args.protocol}, "
-        f"profile {args.profile}, seed {args.seed}, {workers} worker(s) -> {run}"
-    )
-    if len(reps) > 1:
-        echo(
-            f"ablation: {len(reps)} replicates, split seeds "
-            f"{', '.join(str(r.split_seed) for r in reps)}; training seeds "
-            f"{', '.join(str(r.seed) for r in reps)}"
+    if args.launcher != "local":
+        return _run_on_cluster(args, run, book, jobs, ctx, done, stale, echo)
+    from e2net_eval.workflows.cluster import in_flight
+
+    elsewhere = in_flight(book)
+    if elsewhere:
+        raise InputError(
+            f"cluster jobs of this run may still be running: {', '.join(elsewhere)}; rerun "
+            "with the launcher that submitted them",
+            path=run,
         )
-    if args.backbone_weights is not None:
-        echo(f"ablation: every encoder starts from {args.backbone_weights}")
-    if stale:
-        echo(f"ablation: {len(stale)} finished step(s) run again, their inputs grew: {stale}")
+    workers = max(1, min(args.workers or default_workers(args), len(jobs) - len(done)))
+    _announce(args, run, jobs, done, stale, f"{workers} worker(s)", echo)
     order = [j.name for j in jobs]
     bar = tqdm(total=len(jobs), initial=len(done), desc="ablation", unit="step", disable=None)
 
@@ -404,9 +430,82 @@ def _run_locked(args: AblationArgs, run: Path, echo: Callable[[str], None]) -> P
     return report_dir(run)
 
 
+def _announce(
+    args: AblationArgs,
+    run: Path,
+    jobs: list[Job],
+    done: list[str],
+    stale: list[str],
+    where: str,
+    echo: Callable[[str], None],
+) -> None:
+    """The run's header lines: steps, protocol, where they run, replicates, stale steps."""
+    reps = args.replicate_list()
+    echo(
+        f"ablation: {len(jobs)} steps, {len(done)} already done; protocol {args.protocol}, "
+        f"profile {args.profile}, seed {args.seed}, {where} -> {run}"
+    )
+    if len(reps) > 1:
+        echo(
+            f"ablation: {len(reps)} replicates, split seeds "
+            f"{', '.join(str(r.split_seed) for r in reps)}; training seeds "
+            f"{', '.join(str(r.seed) for r in reps)}"
+        )
+    if args.backbone_weights is not None:
+        echo(f"ablation: every encoder starts from {args.backbone_weights}")
+    if stale:
+        echo(f"ablation: {len(stale)} finished step(s) run again, their inputs grew: {stale}")
+
+
+def _run_on_cluster(
+    args: AblationArgs,
+    run: Path,
+    book: StateBook,
+    jobs: list[Job],
+    ctx: _Context,
+    done: list[str],
+    stale: list[str],
+    echo: Callable[[str], None],
+) -> Path:
+    """The same graph as SLURM (or submitit-local) jobs (`workflows.cluster`); `done` are
+    the steps to skip (`finished_steps`)."""
+    from e2net_eval.workflows.cluster import SlurmOptions, run_on_cluster
+
+    opts = args.slurm or SlurmOptions()
+    executor = "local" if args.launcher == "submitit-local" else "slurm"
+    if opts.executor != executor:
+        opts = replace(opts, executor=executor)
+    _announce(args, run, jobs, done, stale, f"launcher {args.launcher}", echo)
+
+    def mark(step: str, outputs: Any, seconds: float, job_id: str) -> None:
+        book.mark(step, outputs, seconds, args.device, job=job_id)
+        ctx.write_info(book)
+
+    run_on_cluster(
+        jobs,
+        execute=execute_step,
+        spec=ctx,
+        book=book,
+        done=done,
+        opts=opts,
+        run=run,
+        profile=args.profile,
+        threads=get_profile(args.profile).cpu_threads,
+        mark=mark,
+        echo=echo,
+    )
+    ctx.write_info(book)
+    return report_dir(run)
+
+
 def execute_step(ctx: _Context, step: str) -> Any:
-    """Run one step (in this process or a worker); returns what the state file records."""
-    return ctx.run_step(step)
+    """Run one step (in this process, a worker or a cluster job); returns what the state
+    file records. The outputs are also kept in `ctx` for the later steps of the same
+    process (a cluster job runs overlap and split together, before the state file has the
+    overlap)."""
+    out = ctx.run_step(step)
+    ctx.outputs[step] = out
+    return out
 
 
 @dataclass
@@ -417,6 +516,7 @@ class _Context:
     run: Path
     lits: Path
     ircadb: Path | None
+    outputs: dict[str, Any] = field(default_factory=dict)  # steps this process ran
 
     @classmethod
     def for_run(cls, args: AblationArgs, run: Path) -> _Context:
@@ -441,7 +541,10 @@ class _Context:
         return load_json(root / SPLIT_JSON)
 
     def overlap(self) -> list[dict[str, Any]]:
-        """The overlap step's matches, read from the state file (written before `split`)."""
+        """The overlap step's matches: from this process (a cluster job that found them),
+        else from the state file (written before `split` starts)."""
+        if "overlap" in self.outputs:
+            return self.outputs["overlap"] or []
         path = self.run / STATE_JSON
         step = load_json(path).get("steps", {}).get("overlap", {}) if path.is_file() else {}
         return (step.get("outputs") or []) if step.get("done") else []
