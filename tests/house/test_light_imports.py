@@ -1,4 +1,5 @@
-"""Light entry points: what `evaluate`, `regress`, `leaderboard` and `compare` import. Each check runs the real CLI in a fresh interpreter and lists the heavy packages
+"""Light entry points: what `evaluate`, `regress`, `leaderboard`, `compare` and `ablation
+--help` import (submitit only ever with `ablation --launcher slurm|submitit-local`). Each check runs the real CLI in a fresh interpreter and lists the heavy packages
 that ended up in `sys.modules`."""
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ HEAVY = (
     "cc3d",
     "tqdm",
     "pandas",
+    "submitit",
 )
 
 _PROBE = """
@@ -60,6 +62,7 @@ def _imports(*args: str) -> tuple[int, set[str]]:
         ("regress", "--help"),
         ("leaderboard", "--help"),
         ("compare", "--help"),
+        ("ablation", "--help"),
     ],
 )
 def test_help_of_light_commands_imports_nothing_heavy(args):
@@ -109,3 +112,14 @@ def test_compare_runs_without_torch(tmp_path):
     assert code == 0, heavy
     assert "torch" not in heavy and {"pandas", "matplotlib"} <= heavy, heavy
     assert (tmp_path / "cmp" / "report.html").is_file()
+
+
+def test_a_local_ablation_does_not_import_submitit(tmp_path):
+    """The default launcher never imports submitit (an install without the [cluster]
+    extra runs it); a refused --launcher slurm run neither."""
+    code, heavy = _imports("ablation", "-o", tmp_path / "r", "--configs", "nope")
+    assert code == 2 and "submitit" not in heavy, heavy
+    code, heavy = _imports(
+        "ablation", "-o", tmp_path / "r", "--slurm-partition", "gpu", "--configs", "stage1"
+    )
+    assert code == 2 and "submitit" not in heavy, heavy
