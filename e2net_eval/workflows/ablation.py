@@ -567,6 +567,9 @@ class _Context:
             "backbone_weights": a.backbone(),
             "meta": run_meta(),
         }
+        if a.launcher != "local":  # trained on the compute nodes, not where this process runs
+            info["launcher"] = a.launcher
+            info["device"] = self.trained_on(book) or a.device
         dump_json(self.run / ABLATION_JSON, info)
 
     def _replicate_info(self, rep: Replicate) -> dict[str, Any]:
@@ -583,6 +586,18 @@ class _Context:
             if split is None
             else len(split.get("validation", split.get("val", []))),
         }
+
+    def trained_on(self, book: StateBook) -> str | None:
+        """The device(s) the finished trainings ran on, from their done records."""
+        devices = set()
+        for rep in self.args.replicate_list():
+            for c in self.args.configs:
+                step = rep.step(f"train:{c}")
+                if book.done(step):
+                    done = (book.outputs(step) or {}).get("done") or {}
+                    devices.add(done.get("device"))
+        devices.discard(None)
+        return ", ".join(sorted(devices)) or None
 
     def _rel(self, path: Path | None) -> str | None:
         """A data root as recorded: relative to the run when inside it (the run can move)."""

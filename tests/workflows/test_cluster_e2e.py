@@ -99,6 +99,8 @@ def test_submitit_local_jobs_give_the_local_launchers_results(
             assert state["steps"][step]["done"] and state["steps"][step]["job"] == record["job_id"]
     assert all(s["done"] for s in state["steps"].values())
     assert "submitted train:stage1 as job" in err and "report.html" in out
+    info = json.loads((run / "ablation.json").read_text())
+    assert info["launcher"] == "submitit-local" and info["device"] == "cpu"  # the jobs' device
     # a rerun submits nothing and changes nothing
     before = (run / "ablation_state.json").read_text()
     code, _, err = run_cli("ablation", *common, "-o", run, "--launcher", "submitit-local")

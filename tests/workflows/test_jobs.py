@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from e2net_eval.workflows.jobs import Job, check_graph, run_jobs
+from e2net_eval.workflows.jobs import Job, JobsFailed, check_graph, run_jobs
 
 GRAPH = [
     Job("a", (), 1),
@@ -83,6 +83,24 @@ def test_a_failure_stops_the_run_and_names_the_error(tmp_path, workers):
             on_done=lambda name, out, s: finished.append(name),
         )
     assert "c" not in finished and "e" not in finished
+    assert not (tmp_path / "e.start").exists()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_with_on_fail_the_others_run_on_and_the_blocked_are_named(tmp_path, workers):
+    """A cluster run: a failed job stops only what depends on it (here c and e)."""
+    finished, failed = [], []
+    with pytest.raises(JobsFailed) as info:
+        run_jobs(
+            GRAPH,
+            record,
+            {"dir": str(tmp_path), "fail": "c"},
+            workers=workers,
+            on_done=lambda name, out, s: finished.append(name),
+            on_fail=lambda name, exc: failed.append((name, str(exc))),
+        )
+    assert sorted(finished) == ["a", "b", "d"] and failed == [("c", "c failed")]
+    assert info.value.blocked == ["e"] and list(info.value.failed) == ["c"]
     assert not (tmp_path / "e.start").exists()
 
 
