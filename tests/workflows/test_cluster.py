@@ -375,3 +375,21 @@ def test_a_job_running_overlap_and_split_together_excludes_the_overlap(tmp_path,
         wf.execute_step(ctx, step)
     assert seen["exclude"] == ["3"]
     assert not (tmp_path / "ablation_state.json").exists()
+
+
+def test_a_failed_job_is_reported_by_its_exception_and_log(tmp_path):
+    """A real job (submitit's local executor) that raises: the error names the exception
+    line and the log file, which holds the traceback."""
+    import time
+
+    import submitit
+
+    job = submitit.LocalExecutor(tmp_path).submit(int, "not a number")
+    deadline = time.time() + 120
+    while not cluster.job_ended(job) and time.time() < deadline:
+        time.sleep(0.2)
+    end = cluster.outcome("unit", job)
+    assert isinstance(end.error, cluster.ClusterJobError)
+    assert end.error.message == "ValueError: invalid literal for int() with base 10: 'not a number'"
+    assert end.error.log_path == str(job.paths.stderr)
+    assert "Traceback" in Path(end.error.log_path).read_text()
