@@ -393,3 +393,29 @@ def test_a_failed_job_is_reported_by_its_exception_and_log(tmp_path):
     assert end.error.message == "ValueError: invalid literal for int() with base 10: 'not a number'"
     assert end.error.log_path == str(job.paths.stderr)
     assert "Traceback" in Path(end.error.log_path).read_text()
+
+
+def _step(spec, name):
+    spec.append(name)
+    return name.upper()
+
+
+def test_checkpoint_requeues_the_unit_without_its_finished_steps(tmp_path, monkeypatch):
+    """What submitit does at a time limit (`job_environment._checkpoint`): the unit's
+    `checkpoint()` gives the call it pickles for the requeued job; that call skips the steps
+    the job had finished and runs the rest (a training step resumes from its checkpoint)."""
+    from submitit.core import job_environment, utils
+
+    monkeypatch.setattr(cluster, "join_job_tasks", lambda: None)  # not inside a job here
+    call = cluster.UnitCall(_step, [], "score:x", ["predict:a:x", "evaluate:a:x"], None)
+    call.results["predict:a:x"] = {"outputs": "PREDICT:A:X", "seconds": 1.0}  # done before
+    delayed = utils.DelayedSubmission(call)
+    delayed.set_timeout(60, 3)
+    pickle = tmp_path / "submitted.pkl"
+    assert job_environment._checkpoint(delayed, pickle, countdown=2) == ""  # "" = requeue
+    again = utils.DelayedSubmission.load(pickle)
+    assert isinstance(again.function, cluster.UnitCall) and again._timeout_countdown == 2
+    results = again.result()
+    assert again.function.spec == ["evaluate:a:x"]  # only the unfinished step ran
+    assert list(results) == ["predict:a:x", "evaluate:a:x"]
+    assert results["evaluate:a:x"]["outputs"] == "EVALUATE:A:X"

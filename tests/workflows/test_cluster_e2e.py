@@ -139,6 +139,7 @@ def test_killed_and_preempted_trainings_resume_to_the_same_results(tmp_path, run
     assert jobs["train:stage1"]["status"] == "finished" and jobs["train:stage1"]["attempt"] == 1
     stage1_log = Path(jobs["train:stage1"]["stderr"]).read_text()
     assert "preempted" in stage1_log and "Requeued job" in stage1_log
+    assert "requeueing (resumes from the last checkpoint)" in stage1_log  # UnitCall.checkpoint
     assert "resuming stage1 at epoch 1, step 25" in stage1_log
     assert jobs["score:stage1"]["status"] == "finished"
     assert "score:baseline" not in jobs and not state["steps"].get("report")
@@ -209,6 +210,7 @@ def test_slurm_launcher_on_a_stand_in_cluster(tmp_path, run_cli, jobs_env, tiny_
     assert done["world_size"] == 2 and done["steps"] == 30
     logs = "".join(p.read_text() for p in (run / "jobs").glob(f"{train_job}_*_log.*"))
     assert "task 1 of 2" in logs and "Requeued job" in logs and "resuming stage1" in logs
+    assert "requeueing (resumes from the last checkpoint)" in logs  # UnitCall.checkpoint
     assert (marks / "stage1").is_file()
     script = Path(record["sbatch"]).read_text()
     for line in (
