@@ -115,6 +115,12 @@ def parse_step(step: str) -> tuple[int, str]:
     return (int(hit.group(1)), hit.group(2)) if hit else (0, step)
 
 
+def step_kind(step: str) -> str:
+    """A step's kind (data, overlap, split, cache, train, predict, evaluate, report) in any
+    replicate: what the cluster launcher groups jobs by."""
+    return parse_step(step)[1].partition(":")[0]
+
+
 @dataclass
 class AblationArgs:
     """What defines a run; a rerun into the same folder must give the same `fingerprint`
@@ -493,6 +499,7 @@ def _run_on_cluster(
         threads=get_profile(args.profile).cpu_threads,
         mark=mark,
         echo=echo,
+        kind_of=step_kind,
     )
     ctx.write_info(book)
     return report_dir(run)

@@ -11,9 +11,11 @@ score:<name>       the predict and evaluate steps that follow train:<name> (one 
 report (and any other kind)   its own job (CPU)
 ```
 
-Units are made from the kind prefix of a step's name and the graph alone (a predict step
-belongs with the train step it depends on, an evaluate step with its predict step), so
-steps added to the graph later (replicates, ...) land in units without changes here.
+Units are made from the kind of each step (``kind_of``: the workflow says how a name reads;
+`workflows.ablation.step_kind` skips a replicate's ``rep<r>:`` prefix) and the graph alone:
+a predict step belongs with the train step it depends on, an evaluate step with its predict
+step. Replicate r's units are ``rep<r>:train:<config>`` and ``rep<r>:score:<config>``; its
+split and cache join the one ``prepare`` job.
 
 Scheduling: a unit is submitted when the units it depends on have finished (no SLURM
 ``--dependency``): a failed job then blocks only what needs it, every other job runs on,
@@ -188,41 +190,46 @@ def parse_additional(items: Iterable[str]) -> dict[str, Any]:
 
 # -- units: the step graph grouped into cluster jobs -----------------------------------------
 def kind(step: str) -> str:
+    """A step's kind when its name starts with it (``train:dist`` -> ``train``)."""
     return step.partition(":")[0]
 
 
-def unit_of(job: Job, assigned: dict[str, str]) -> str:
+def unit_of(job: Job, assigned: dict[str, str], kind_of: Callable[[str], str] = kind) -> str:
     """The unit (cluster job) of a step, given the units of the steps before it."""
-    k = kind(job.name)
+    k = kind_of(job.name)
     if k in PREPARE_KINDS:
         return PREPARE_UNIT
     if k == "train":
         return job.name
     if k in ("predict", "evaluate"):
-        trained = [d for d in job.deps if kind(d) == "train"]
-        if trained:  # a prediction goes with the training it needs
-            return "score:" + trained[0].partition(":")[2]
-        scored = [assigned[d] for d in job.deps if assigned.get(d, "").startswith("score:")]
+        trained = [d for d in job.deps if kind_of(d) == "train"]
+        if trained:  # a prediction goes with the training it needs: train -> score
+            parts = trained[0].split(":")
+            parts[parts.index("train")] = "score"
+            return ":".join(parts)
+        scored = [assigned[d] for d in job.deps if kind_of(d) in ("predict", "evaluate")]
         if scored:  # an evaluation with its prediction
             return scored[0]
     return job.name
 
 
-def unit_kind(members: list[str]) -> str:
+def unit_kind(members: list[str], kind_of: Callable[[str], str] = kind) -> str:
     """What a unit's job needs: ``train`` (GPUs, DDP), ``score`` (one GPU) or ``cpu``."""
-    kinds = {kind(s) for s in members}
+    kinds = {kind_of(s) for s in members}
     if "train" in kinds:
         return "train"
     return "score" if "predict" in kinds else "cpu"
 
 
-def group_units(jobs: list[Job]) -> tuple[list[Job], dict[str, list[str]]]:
+def group_units(
+    jobs: list[Job], kind_of: Callable[[str], str] = kind
+) -> tuple[list[Job], dict[str, list[str]]]:
     """The unit graph (a `Job` per unit: deps are units, cost the longest member chain)
     and each unit's steps in the graph's order."""
     assigned: dict[str, str] = {}
     members: dict[str, list[str]] = {}
     for job in jobs:  # in dependency order
-        unit = unit_of(job, assigned)
+        unit = unit_of(job, assigned, kind_of)
         assigned[job.name] = unit
         members.setdefault(unit, []).append(job.name)
     deps: dict[str, list[str]] = {u: [] for u in members}
@@ -546,6 +553,7 @@ def run_on_cluster(
     threads: int | None,
     mark: Callable[[str, Any, float, str], None],
     echo: Callable[[str], None],
+    kind_of: Callable[[str], str] = kind,
 ) -> None:
     """Run the steps of `jobs` not in `done` as cluster jobs, one per unit; `book` (a
     `workflows.state.StateBook`) holds the job records, `mark(step, outputs, seconds,
@@ -557,7 +565,7 @@ def run_on_cluster(
     from e2net_eval.rundir import jobs_dir
     from e2net_eval.workflows.jobs import JobsFailed, run_jobs
 
-    units, members = group_units(jobs)
+    units, members = group_units(jobs, kind_of)
     skip = set(done)
     todo = {u: [s for s in members[u] if s not in skip] for u in members}
     folder = jobs_dir(run)
@@ -621,7 +629,7 @@ def run_on_cluster(
     done = [u for u in members if not todo[u]]
 
     def submit(unit: str) -> Any:
-        kind_ = unit_kind(members[unit])
+        kind_ = unit_kind(members[unit], kind_of)
         ex = executor(kind_)
         if opts.executor == "slurm":
             ex.update_parameters(job_name=f"e2net-{run.name}-{unit}".replace(":", "-"))

@@ -58,6 +58,28 @@ def test_units_of_the_ablation_graph(tmp_path):
     ]
 
 
+def test_units_of_replicates(tmp_path):
+    """Replicate r's steps (``rep<r>:train:dist``, ...) form their own training and score
+    jobs; its split and cache join the one prepare job; the report waits for all."""
+    args = wf.AblationArgs(out=tmp_path, configs=["stage1", "dist"], replicates=2)
+    jobs = wf.steps(args)
+    units, members = group_units(jobs, wf.step_kind)
+    deps = {u.name: set(u.deps) for u in units}
+    assert members["prepare"] == [
+        "data:lits", "data:ircadb", "overlap", "split", "cache", "rep1:split", "rep1:cache"
+    ]  # fmt: skip
+    assert members["rep1:train:dist"] == ["rep1:train:dist"]
+    assert sorted(members["rep1:score:dist"]) == sorted(
+        f"rep1:{k}:{s}:dist" for k in ("predict", "evaluate") for s in ("lits_val", "ircadb")
+    )
+    assert deps["rep1:score:dist"] == {"rep1:train:dist", "rep1:score:stage1"}
+    assert deps["score:dist"] == {"train:dist", "score:stage1"}
+    assert deps["report"] == {"score:stage1", "score:dist", "rep1:score:stage1", "rep1:score:dist"}
+    assert sorted(s for m in members.values() for s in m) == sorted(j.name for j in jobs)
+    assert cluster.unit_kind(members["rep1:train:dist"], wf.step_kind) == "train"
+    assert cluster.unit_kind(members["rep1:score:dist"], wf.step_kind) == "score"
+
+
 def test_units_come_from_kinds_and_the_graph_not_from_names():
     """Steps named otherwise (replicates, say) still land in the right units."""
     jobs = [

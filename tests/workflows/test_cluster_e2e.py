@@ -59,11 +59,14 @@ def _results(run: Path) -> dict:
     """What must not depend on the launcher: every summary without its meta (times, hosts)
     and every trained configuration's weights digest."""
     out = {}
-    for path in sorted(run.glob("eval/*/*/summary.json")):
-        summary = json.loads(path.read_text())
-        summary.pop("meta")
-        out[str(path.relative_to(run))] = summary
-    for path in sorted(run.glob("train/*/done.json")):
+    for pattern in ("eval/*/*/summary.json", "replicates/*/eval/*/*/summary.json"):
+        for path in sorted(run.glob(pattern)):
+            summary = json.loads(path.read_text())
+            summary.pop("meta")
+            out[str(path.relative_to(run))] = summary
+    for path in sorted(
+        [*run.glob("train/*/done.json"), *run.glob("replicates/*/train/*/done.json")]
+    ):
         out[str(path.relative_to(run))] = json.loads(path.read_text())["weights_sha256"]
     return out
 
@@ -79,7 +82,9 @@ def _job_ids(run: Path) -> dict[str, str]:
 def test_submitit_local_jobs_give_the_local_launchers_results(
     tmp_path, run_cli, jobs_env, tiny_lits
 ):
+    """Two replicates (their own split and seed), stage 1 only, 3 steps."""
     common = ["--lits", tiny_lits, "--configs", "stage1", "--max-steps", "3", "--device", "cpu"]
+    common += ["--replicates", "2"]
     code, _, err = run_cli("ablation", *common, "-o", tmp_path / "local")
     assert code == 0, err
     code, out, err = run_cli(
@@ -88,9 +93,18 @@ def test_submitit_local_jobs_give_the_local_launchers_results(
     assert code == 0, err
     run = tmp_path / "jobs"
     local = _results(tmp_path / "local")
-    assert len(local) == 2 and _results(run) == local
+    assert len(local) == 4 and _results(run) == local
+    assert local["train/stage1/done.json"] != local["replicates/1/train/stage1/done.json"]
     state = _state(run)
-    assert set(state["jobs"]) == {"prepare", "train:stage1", "score:stage1", "report"}
+    assert set(state["jobs"]) == {
+        "prepare",
+        "train:stage1",
+        "score:stage1",
+        "rep1:train:stage1",
+        "rep1:score:stage1",
+        "report",
+    }
+    assert state["jobs"]["prepare"]["steps"] == ["split", "cache", "rep1:split", "rep1:cache"]
     for unit, record in state["jobs"].items():
         assert record["status"] == "finished" and record["attempt"] == 1, unit
         assert Path(record["stderr"]).is_file() and Path(record["stdout"]).is_file()
