@@ -1,7 +1,9 @@
 """Errors the command line turns into exit codes.
 
 `InputError` (exit 2) is a usage or input problem: its message is one line that names the
-case and the file. `RegressionFound` (exit 1) is a metric that got worse than allowed.
+case and the file. `ReadError` is the `InputError` of a file that could not be read or
+decoded (every reader maps its library's failures to it). `RegressionFound` (exit 1) is a
+metric that got worse than allowed; nothing else exits 1.
 """
 
 from __future__ import annotations
@@ -23,6 +25,11 @@ class InputError(Exception):
         prefix = ": ".join(parts)
         text = f"{prefix}: {message}" if prefix else message
         super().__init__(" ".join(text.split()))  # always one line
+
+
+class ReadError(InputError):
+    """A file that cannot be read or decoded: missing, a directory, a symlink loop, permission
+    denied, empty, truncated, corrupt, an unsupported format, or larger than memory allows."""
 
 
 class RegressionFound(Exception):
