@@ -93,14 +93,20 @@ def regress_cmd(
     "--out",
     "out_dir",
     type=click.Path(path_type=str),
-    help="Output folder (replaced). Default: RUN_DIR/report.",
+    help="Output folder. Default: RUN_DIR/report.",
 )
-def report_cmd(run_dir: str, out_dir: str | None) -> None:
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace a non-empty output folder (only a report e2net-eval wrote there).",
+)
+def report_cmd(run_dir: str, out_dir: str | None, overwrite: bool) -> None:
     """Write Table 1-3 style tables, paired tests and figures of an ablation run directory
     (Markdown, LaTeX, CSV, self-contained HTML)."""
     from e2net_eval.report.build import write_report
+    from e2net_eval.rundir import report_dir
 
-    written = write_report(run_dir, out_dir or f"{run_dir}/report")
+    written = write_report(run_dir, out_dir or report_dir(run_dir), overwrite=overwrite)
     for kind, path in written.items():
         click.echo(f"{kind:9s} {path}")
 
@@ -126,12 +132,18 @@ def report_cmd(run_dir: str, out_dir: str | None) -> None:
     help="Compare entries scored on different reference sets, protocols or scoring options "
     "(every row then says what differs).",
 )
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace a non-empty OUT (only a comparison e2net-eval wrote there).",
+)
 def compare_cmd(
     entries: tuple[str, ...],
     out_dir: str,
     table: str | None,
     baseline: str | None,
     allow_mixed: bool,
+    overwrite: bool,
 ) -> None:
     """Put evaluations side by side: tables beside the paper's, paired tests, figures.
 
@@ -149,6 +161,7 @@ def compare_cmd(
         table=None if table is None else int(table),
         baseline=baseline,
         allow_mixed=allow_mixed,
+        overwrite=overwrite,
     )
     for kind, path in written.items():
         click.echo(f"{kind:9s} {path}")
