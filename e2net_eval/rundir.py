@@ -9,6 +9,7 @@ A *training run* (``e2net-eval train -o RUN``; the ablation's ``RUN/train``)::
     RUN/<config>/best.pt              weights with the lowest validation loss (used by predict)
     RUN/<config>/metrics.jsonl        one JSON line per epoch
     RUN/<config>/done.json            written once training has stopped (reruns skip it)
+    RUN/.train.lock                   held while a `train` works in the run (one at a time)
 
 An *ablation run* (``e2net-eval ablation -o RUN``)::
 
@@ -19,6 +20,7 @@ An *ablation run* (``e2net-eval ablation -o RUN``)::
     RUN/pred/<set>/<config>/<case>.nii.gz  predictions; <set> is "lits_val" or "ircadb"
     RUN/eval/<set>/<config>/summary.json   evaluate() output (+ per_case.csv)
     RUN/report/                            the report written at the end
+    RUN/.ablation.lock                     held while an ablation works in the run
     RUN/replicates/<r>/                    replicate r >= 1 of ``--replicates K`` (see below)
 
 Replicate 0 of an ablation is the run folder itself (a one-replicate run, the default, is
@@ -57,6 +59,8 @@ LAST_CHECKPOINT = "checkpoint_last.pt"
 BEST_CHECKPOINT = "best.pt"
 METRICS_JSONL = "metrics.jsonl"
 DONE_JSON = "done.json"
+#: Held by the one `train` process working in a training run (`util.outdir.work_folder`).
+TRAIN_LOCK_FILE = ".train.lock"
 #: What `--force` removes from a configuration folder before starting over.
 ATTEMPT_FILES = (DONE_JSON, LAST_CHECKPOINT, BEST_CHECKPOINT, METRICS_JSONL)
 

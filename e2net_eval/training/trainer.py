@@ -15,6 +15,7 @@ functions (`resume_decision`, `check_resumable`) that need no training to test.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -55,8 +56,11 @@ from e2net_eval.training.datasets import (
 from e2net_eval.training.distributed import DistInfo, all_sum, barrier, dist_info, init_group
 from e2net_eval.training.schedule import DECREASE, STOP, Plateau
 from e2net_eval.training.settings import TrainSettings, settings_for
+from e2net_eval.util.atomic import write_text
+from e2net_eval.util.faults import fault_point
 from e2net_eval.util.jsonio import dump_json, load_json, sanitize
 from e2net_eval.util.meta import run_meta
+from e2net_eval.util.outdir import work_folder
 from e2net_eval.util.seed import seed_everything
 
 log = logging.getLogger(__name__)
@@ -247,6 +251,8 @@ class Trainer:
             barrier(info)
         if action == CONTINUE:
             self.state = ckpt.load(last_path)
+        if info.is_main and action in (START, CONTINUE):
+            self.reconcile_log()
         if self.settings.batch_size % info.world:
             raise InputError(
                 f"batch size {self.settings.batch_size} is not divisible by {info.world} processes"
@@ -254,6 +260,28 @@ class Trainer:
         if self.state is not None:
             check_resumable(self.state, job.seed, self.settings)
         return None
+
+    def reconcile_log(self) -> None:
+        """Make ``metrics.jsonl`` agree with the checkpoint training goes on from.
+
+        A line is appended before its checkpoint is written, so a run killed between the two
+        left a line the resumed run writes again: keep only the lines up to the
+        checkpoint's step (none when there is no checkpoint: that attempt never saved one,
+        and its ``best.pt`` goes too). A torn last line is dropped with them.
+        """
+        keep_step = -1 if self.state is None else int(self.state["step"])
+        if self.state is None:
+            (self.out / rundir.BEST_CHECKPOINT).unlink(missing_ok=True)
+        path = self.out / rundir.METRICS_JSONL
+        if not path.is_file():
+            return
+        lines = path.read_text(encoding="utf-8").splitlines()
+        kept = [ln for ln in lines if _line_step(ln) <= keep_step]
+        if kept != lines:
+            log.info(
+                "metrics.jsonl: %d line(s) after the checkpoint dropped", len(lines) - len(kept)
+            )
+            write_text(path, "".join(f"{ln}\n" for ln in kept))
 
     # -- build: data, network, optimiser, restored state ---------------------------------
     def build(self) -> None:
@@ -414,6 +442,7 @@ class Trainer:
             loss_value = float(self.step(to_device(batch, self.device)).detach())
             self.global_step += 1
             self.step_in_epoch += 1
+            fault_point("train.step")
             loss_sum += loss_value
             n_seen += 1
             bar.set_postfix(loss=f"{loss_value:.4f}", lr=f"{self.lr:.0e}")
@@ -496,6 +525,7 @@ class Trainer:
             self.epoch += 1
             self.step_in_epoch = 0
         self.log_line(record)
+        fault_point("train.after_metrics_line")
         self.checkpoint()
         log.info(
             "%s epoch %d: train %.4f val %.4f lr %.0e",
@@ -652,10 +682,34 @@ def run_job(job: TrainJob) -> dict[str, Any]:
     configure_cpu_threads(dev, job.profile)
     opened = init_group(info, dev)
     try:
-        return Trainer(job, info, dev).run()
+        with _run_folder(job, info):
+            return Trainer(job, info, dev).run()
     finally:
         if opened:
             torch.distributed.destroy_process_group()
+
+
+def _run_folder(job: TrainJob, info: DistInfo):
+    """The run folder held for the whole job (by the main process; torchrun's other ranks
+    work inside it): one `train` per run folder, the second is refused; a non-empty folder
+    that is not a training run is refused; temporaries of killed runs are removed."""
+    if not info.is_main:
+        return contextlib.nullcontext(job.run_dir)
+    return work_folder(
+        job.run_dir,
+        kind="train-run",
+        inputs=[job.data_root],
+        lock_name=rundir.TRAIN_LOCK_FILE,
+        who="e2net-eval train",
+    )
+
+
+def _line_step(line: str) -> float:
+    """The ``step`` of a metrics.jsonl line (infinity for a torn or foreign line)."""
+    try:
+        return float(json.loads(line)["step"])
+    except (ValueError, KeyError, TypeError):
+        return float("inf")
 
 
 def train(
