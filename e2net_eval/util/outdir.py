@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import errno
 import json
 import os
 import shutil
@@ -205,16 +204,18 @@ def result_folder(
     Enter it before the work: every refusal (and an unwritable OUT) then comes first.
     """
     inputs, may_be_inside = list(inputs), list(may_be_inside)
-    out = check_output(
-        out, kind=kind, inputs=inputs, may_be_inside=may_be_inside, overwrite=overwrite
+    checks = dict(
+        kind=kind,
+        inputs=inputs,
+        may_be_inside=may_be_inside,
+        overwrite=overwrite,
     )
+    out = check_output(out, **checks)
     _writable_parent(out)
-    with graceful_termination(), _locked(out, kind):
+    with graceful_termination(), _locked_at(lock.lock_file_for(out), f"e2net-eval {kind}", out):
         remove_stale_temporaries(out.parent, out.name)
         # the folder may have changed while this process started: check again, locked
-        check_output(
-            out, kind=kind, inputs=inputs, may_be_inside=may_be_inside, overwrite=overwrite
-        )
+        check_output(out, **checks)
         try:
             tmp = make_temp_dir(out)
         except OSError as exc:
@@ -229,17 +230,17 @@ def result_folder(
             raise
 
 
-@contextlib.contextmanager
-def _locked(out: Path, kind: str) -> Iterator[None]:
-    path = lock.lock_file_for(out)
-    try:
-        fd = lock.acquire(path, who=f"e2net-eval {kind}", where=out)
-    except OSError as exc:
-        raise InputError(f"cannot write here ({os_error_text(exc)})", path=out) from None
-    try:
-        yield
-    finally:
-        lock.release(fd, path)
+def adopt_legacy(folder: Path, kind: str) -> bool:
+    """Give a manifest listing its present files to a folder written before manifests.
+
+    Only for folders a run layout reserves, by the process holding that run's lock (the
+    ablation's ``RUN/pred/...``, ``RUN/eval/...``, ``RUN/report``): so a resumed old run
+    can replace its own outputs. True when a manifest was written.
+    """
+    if not folder.is_dir() or read_manifest(folder) is not None or _is_empty_dir(folder):
+        return False
+    write_manifest(folder, kind)
+    return True
 
 
 LEGACY_MARKS = {"train-run": ("split.json",), "ablation-run": ("ablation_state.json",)}
@@ -255,38 +256,60 @@ def work_folder(
     lock_name: str | None = None,
     who: str | None = None,
 ) -> Iterator[Path]:
-    """Hold a resumable run folder for the block (see the module doc); yields its path."""
+    """Hold a resumable run folder for the block (see the module doc); yields its path.
+
+    The lock comes first (a run another process works in is refused as busy, whatever it
+    holds), then the folder must be empty or a run of this `kind`.
+    """
     run = Path(run)
     if os.path.lexists(run) and not run.is_dir():
         raise InputError("output exists and is not a folder", path=run)
     check_inputs(run, inputs, may_be_inside)
-    if run.is_dir() and not _is_empty_dir(run):
-        manifest = read_manifest(run)
-        legacy = any((run / f).is_file() for f in LEGACY_MARKS.get(kind, ()))
-        if manifest is None and not legacy or manifest is not None and manifest.get("kind") != kind:
-            what = f"an e2net-eval {manifest.get('kind')}" if manifest else "not an e2net-eval run"
-            raise InputError(
-                f"this folder is {what}, not a {kind} folder, and is not empty; "
-                "choose a new or empty folder",
-                path=run,
-            )
     try:
         mkdirs(run)
     except OSError as exc:
         raise InputError(f"cannot create the run folder ({os_error_text(exc)})", path=run) from None
-    lock_path = run / (lock_name or f".{kind}.lock")
-    with graceful_termination(), lock.hold(lock_path, who=who or f"e2net-eval {kind}", where=run):
+    lock_name = lock_name or f".{kind}.lock"
+    lock_path = run / lock_name
+    with graceful_termination(), _locked_at(lock_path, who or f"e2net-eval {kind}", run):
+        _check_run_kind(run, kind, ignore={lock_name})
         remove_temporaries_below(run)
         if read_manifest(run) is None:
             try:
                 write_manifest(run, kind, files=False)
             except OSError as exc:
-                if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-                    raise InputError(
-                        f"cannot write here ({os_error_text(exc)})", path=run
-                    ) from None
-                raise
+                raise InputError(f"cannot write here ({os_error_text(exc)})", path=run) from None
         yield run
+
+
+def _check_run_kind(run: Path, kind: str, ignore: set[str]) -> None:
+    """Refuse a non-empty folder that is not a run of `kind` (nor a pre-manifest one)."""
+    entries = [e for e in os.listdir(run) if e not in ignore and not is_temporary(e)]
+    if not entries:
+        return
+    manifest = read_manifest(run)
+    if manifest is not None and manifest.get("kind") == kind:
+        return
+    if manifest is None and any((run / f).is_file() for f in LEGACY_MARKS.get(kind, ())):
+        return
+    what = f"an e2net-eval {manifest.get('kind')}" if manifest else "not an e2net-eval run"
+    raise InputError(
+        f"this folder is {what}, not a {kind} folder, and is not empty; "
+        "choose a new or empty folder",
+        path=run,
+    )
+
+
+@contextlib.contextmanager
+def _locked_at(path: Path, who: str, where: Path) -> Iterator[None]:
+    try:
+        fd = lock.acquire(path, who=who, where=where)
+    except OSError as exc:
+        raise InputError(f"cannot write here ({os_error_text(exc)})", path=where) from None
+    try:
+        yield
+    finally:
+        lock.release(fd, path)
 
 
 def remove_temporaries_below(folder: Path) -> list[Path]:
