@@ -105,7 +105,7 @@ def check(root, json_out) -> None:
         try:
             row = describe_case(ds.load(cid, image=images))
         except InputError as exc:
-            failures.append(exc)
+            failures.append((cid, exc))
             rows.append({"case": cid, "error": str(exc)})
             click.echo(f"  {cid}: UNREADABLE: {exc}")
             continue
@@ -130,7 +130,11 @@ def check(root, json_out) -> None:
             },
         )
     if failures:
-        raise InputError(f"{len(failures)} of {len(ds)} cases unreadable; first: {failures[0]}")
+        ids = ", ".join(cid for cid, _ in failures[:10]) + (" ..." * (len(failures) > 10))
+        raise InputError(
+            f"{len(failures)} of {len(ds)} cases unreadable ({ids}; each listed above); "
+            f"first: {failures[0][1]}"
+        )
 
 
 @datasets.command()
