@@ -76,22 +76,38 @@ def _drop_dac() -> None:
 
 
 def start_proc(*args, fault: str, ready: Path, **kw) -> subprocess.Popen:
-    """Start the CLI with a pausing fault point; wait until it is paused there."""
+    """Start the CLI with a pausing fault point; wait until it is paused there.
+
+    Its stdout and stderr go to files in `ready` (`output(proc)`), not pipes: a child that
+    outlives it (the defect of item 11) would hold a pipe open and hang the reader.
+    """
     ready.mkdir(parents=True, exist_ok=True)
+    out = open(ready / "stdout.txt", "w")  # noqa: SIM115 - closed by `output`/`kill_quietly`
+    err = open(ready / "stderr.txt", "w")  # noqa: SIM115
     proc = subprocess.Popen(
         cli_cmd(*args),
         env=env(E2NET_EVAL_FAULT=fault, E2NET_EVAL_FAULT_READY=str(ready)),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stdout=out,
+        stderr=err,
         text=True,
         **kw,
     )
+    proc.files = (out, err, ready)  # type: ignore[attr-defined]
     point = fault.split(":")[0].split("@")[0]
     wait_for(lambda: any(ready.glob(f"{point}.*")) or proc.poll() is not None, what=fault)
     if proc.poll() is not None:
-        out, err = proc.communicate()
-        raise AssertionError(f"process ended before {fault}: {proc.returncode}\n{out}\n{err}")
+        stdout, stderr = output(proc)
+        raise AssertionError(f"process ended before {fault}: {proc.returncode}\n{stdout}\n{stderr}")
     return proc
+
+
+def output(proc: subprocess.Popen) -> tuple[str, str]:
+    """(stdout, stderr) of a process from `start_proc`, after it ended."""
+    proc.wait(timeout=PATIENCE_S)
+    out, err, ready = proc.files  # type: ignore[attr-defined]
+    out.close()
+    err.close()
+    return (ready / "stdout.txt").read_text(), (ready / "stderr.txt").read_text()
 
 
 def wait_for(condition, what: str = "condition") -> None:
@@ -128,9 +144,10 @@ def children_of(pid: int) -> list[int]:
 
 
 def kill_quietly(proc: subprocess.Popen) -> None:
+    """SIGKILL a `start_proc` process if it still runs, and reap it."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGKILL)
-    proc.communicate()
+    output(proc)
 
 
 def one_error_line(err: str, *needles: str) -> str:

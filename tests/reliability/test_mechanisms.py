@@ -217,17 +217,3 @@ def test_graceful_termination_runs_cleanup(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "out")], timeout=120)
     assert proc.returncode == 128 + signal.SIGTERM
     assert list(tmp_path.iterdir()) == []
-
-
-def test_exit_code_1_is_only_a_regression(data, tmp_path):
-    """A crash (here an injected one) is exit 3 with 'internal error', never regress's 1."""
-    from rel_helpers import run_proc
-
-    res = run_proc(
-        "datasets", "convert", data / "lits", tmp_path / "out", fault="convert.case:raise"
-    )
-    assert res.returncode == 3, res.stderr
-    assert "internal error" in res.stderr and "InjectedFault" in res.stderr
-    assert not (tmp_path / "out").exists()
-    res = run_proc("datasets", "convert", data / "lits", tmp_path / "out", "--no-such-option")
-    assert res.returncode == 2

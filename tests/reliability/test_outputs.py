@@ -21,6 +21,7 @@ from rel_helpers import (
     copy_of,
     kill_quietly,
     one_error_line,
+    output,
     run_proc,
     start_proc,
     tree,
@@ -151,7 +152,7 @@ def test_item06_evaluate_swaps_in_one_set_under_a_lock(data, tmp_path):
         fault="outdir.before_swap:pause", ready=tmp_path / "ready",
     )  # fmt: skip
     try:
-        res = run_proc("evaluate", worse, ref, "-o", out, "--no-progress", "--overwrite")
+        res = run_proc("evaluate", worse, ref, "-o", out, "--no-progress")
         assert res.returncode == 2, res.stderr
         one_error_line(res.stderr, "ev", f"pid {first.pid}")
     finally:
@@ -196,7 +197,7 @@ def test_item12_terminated_convert_leaves_no_temporary(data, tmp_path):
     args = ("datasets", "convert", root, out)
     proc = start_proc(*args, fault="convert.case@2:pause", ready=ready)
     proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=120)
+    _, err = output(proc)
     assert proc.returncode == 128 + signal.SIGTERM, err
     assert "Traceback" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in", "ready"]
@@ -204,7 +205,7 @@ def test_item12_terminated_convert_leaves_no_temporary(data, tmp_path):
     shutil.rmtree(ready)
     proc = start_proc(*args, fault="convert.case@2:pause", ready=ready)
     proc.send_signal(signal.SIGKILL)
-    proc.communicate(timeout=120)
+    output(proc)
     assert _leftovers(tmp_path), "a SIGKILLed convert leaves its temporary folder"
     assert not out.exists()
     res = run_proc(*args)

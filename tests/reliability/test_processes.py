@@ -6,11 +6,13 @@ says, not where a timer happened to be."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 
 import pytest
 from rel_helpers import (
+    PATIENCE_S,
     TRAIN,
     alive,
     kill_quietly,
@@ -62,15 +64,19 @@ def test_item11_evaluate_workers_die_with_their_parent(data, tmp_path, sig):
         "evaluate", pred, data / "lits", "-o", out, "--jobs", "2", "--no-progress",
         fault="evaluate.case:pause", ready=ready,
     )  # fmt: skip
+    workers: list[int] = []
     try:
         wait_for(lambda: len(list(ready.glob("evaluate.case.*"))) == 2, "two paused workers")
         workers = [int(p.name.rsplit(".", 1)[1]) for p in ready.glob("evaluate.case.*")]
         assert parent.pid not in workers and all(alive(w) for w in workers)
         parent.send_signal(sig)
-        parent.communicate(timeout=120)
+        parent.wait(timeout=PATIENCE_S)
         wait_for(lambda: not any(alive(w) for w in workers), "the workers to end")
     finally:
         kill_quietly(parent)
+        for w in workers:  # on failure: leave no orphan behind
+            if alive(w):
+                os.kill(w, signal.SIGKILL)
     if sig == signal.SIGTERM:
         assert parent.returncode == 128 + signal.SIGTERM
     assert not out.exists()
