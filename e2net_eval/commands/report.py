@@ -13,6 +13,7 @@ from e2net_eval.errors import RegressionFound
 from e2net_eval.report import regress as _regress
 from e2net_eval.report.leaderboards import TABLES, load_table, render_text
 from e2net_eval.util.jsonio import dump_json
+from e2net_eval.util.outdir import check_output_file
 
 
 @click.command("leaderboard")
@@ -62,6 +63,12 @@ def regress_cmd(
     Exit 0 when no metric got worse beyond its tolerance, 1 when one did, 2 on bad input.
     """
     parsed = [_regress.parse_tolerance(t) for t in tolerances]
+    if json_out:  # never onto a summary it compares
+        read = [
+            *_regress.find_summaries(current).values(),
+            *_regress.find_summaries(baseline).values(),
+        ]
+        check_output_file(json_out, read=[current, baseline, *read])
     base = _regress.load_metrics(baseline)
     cur = _regress.load_metrics(current)
     deltas = _regress.compare(cur, base, parsed, default_tolerance)

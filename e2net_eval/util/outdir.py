@@ -84,6 +84,28 @@ def check_inputs(
             )
 
 
+def check_output_file(
+    path: str | Path, *, inputs: Iterable[str | Path] = (), read: Iterable[str | Path] = ()
+) -> None:
+    """A single output file (``--json``, ``-o FILE``), checked before work: not a folder, not
+    inside an input folder of `inputs` (a dataset root must not gain foreign files), and
+    never one of the files the command reads (`read`), which it would replace."""
+    p = _resolve(path)
+    if Path(path).is_dir():
+        raise InputError("output is a folder, not a file", path=path)
+    for inp in inputs:
+        if inp is None:
+            continue
+        i = _resolve(inp)
+        if p == i:
+            raise InputError(f"output file is the input {inp} itself", path=path)
+        if i in p.parents:
+            raise InputError(f"output file is inside the input folder {inp}", path=path)
+    for f in read:
+        if p == _resolve(f):
+            raise InputError("output file is one of the files this command reads", path=path)
+
+
 def _files_below(folder: Path) -> list[str]:
     """Relative paths of every non-directory entry below `folder` (links not followed)."""
     found = []

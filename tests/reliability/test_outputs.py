@@ -240,3 +240,25 @@ def test_item13_outputs_follow_the_umask(data, tmp_path, umask):
             assert mode == want, (path, oct(mode), oct(want))
             checked += 1
     assert checked > 10
+
+
+def test_single_file_outputs_never_replace_an_input(data, tmp_path, run_cli):
+    """`--json`/`-o FILE` outputs: never a file the command reads, never inside a dataset."""
+    good, _ = _prediction_sets(data, tmp_path)
+    code, _, err = run_cli("evaluate", good, data / "lits", "-o", tmp_path / "ev")
+    assert code == 0, err
+    summary = tmp_path / "ev" / "summary.json"
+    before = summary.read_bytes()
+    code, _, err = run_cli("regress", summary, summary, "--json", summary)
+    assert code == 2 and summary.read_bytes() == before, err
+    one_error_line(err, "reads")
+    root = copy_of(data, "lits", tmp_path / "lits")
+    files = tree(root)
+    for args in (
+        ["datasets", "split", root, "--seed", "0", "-o", root / "split.json"],
+        ["datasets", "check", root, "--json", root / "volume-0.nii"],
+    ):
+        code, _, err = run_cli(*args)
+        assert code == 2, (args, err)
+        one_error_line(err, "inside the input folder")
+    assert tree(root) == files
