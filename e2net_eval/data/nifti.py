@@ -119,7 +119,7 @@ def _load_header(fh, path: Path, case: str | None, st_size: int, gz: bool):
     """Parse the header from the open stream (left at an undefined position)."""
     try:
         head = fh.read(540)
-    except (gzip.BadGzipFile, getattr(_gzip, "BadGzipFile", gzip.BadGzipFile)) as exc:
+    except gzip.BadGzipFile as exc:  # isal.igzip raises the same class
         raise ReadError(f"not gzip data ({exc})", case=case, path=path) from None
     klass = _image_class(head, path, case)
     fh.seek(0)

@@ -11,8 +11,8 @@ candidates (each with ``.nii.gz`` or ``.nii``), for every stem ``S`` of ``STEMS`
   default, ``seg`` what MONAI's tutorials pass).
 
 Two existing candidates for one case are an error naming both (which one did you mean?).
-A candidate name that exists but is no readable file (a symlink loop, a broken link, a
-directory, an empty file) is an error saying so: never "no prediction", so never scored
+A candidate name that exists but is no file (a symlink loop, a broken link, a directory)
+is an error saying so: never "no prediction", so never scored
 as empty with ``--allow-missing``.
 A pattern (``--pred-pattern '{id}/{id}_seg.nii.gz'``) replaces the candidates: ``{id}``
 is the case id and may carry a format spec (``'case_{id:0>5}.nii.gz'`` zero-pads it).
@@ -127,7 +127,7 @@ def _nifti_entries(root: Path, depth: int) -> Iterable[tuple[str, str | None]]:
             if path.name.startswith("."):
                 continue
             if path.name.endswith(SUFFIXES):
-                problem, _ = file_problem(path, "NIfTI file")
+                problem, _ = file_problem(path, "NIfTI file", empty_ok=True)
                 yield str(rel / path.name), problem
             elif path.is_dir() and len(rel.parts) + 1 < depth:
                 stack.append((path, rel / path.name))

@@ -46,11 +46,14 @@ def gib(n_bytes: float) -> str:
     return f"{n_bytes / 2**30:.3g} GiB"
 
 
-def file_problem(path: str | Path, what: str = "file") -> tuple[str | None, os.stat_result | None]:
+def file_problem(
+    path: str | Path, what: str = "file", *, empty_ok: bool = False
+) -> tuple[str | None, os.stat_result | None]:
     """(why `path` is not a readable non-empty regular file or None, its stat when it is one).
 
     For callers that look a file up by name (a prediction for a case): an entry that exists
     under the name but is not a usable file must be reported as such, not treated as absent.
+    `empty_ok`: an empty regular file passes (its reader reports it).
     """
     path = Path(path)
     try:
@@ -63,7 +66,7 @@ def file_problem(path: str | Path, what: str = "file") -> tuple[str | None, os.s
         return f"is a directory, not a {what}", st
     if not stat.S_ISREG(st.st_mode):
         return f"not a regular file (expected a {what})", st
-    if st.st_size == 0:
+    if st.st_size == 0 and not empty_ok:
         return f"empty file (0 bytes), not a {what}", st
     return None, st
 
