@@ -9,7 +9,8 @@ A *training run* (``e2net-eval train -o RUN``; the ablation's ``RUN/train``)::
     RUN/<config>/best.pt              weights with the lowest validation loss (used by predict)
     RUN/<config>/metrics.jsonl        one JSON line per epoch
     RUN/<config>/done.json            written once training has stopped (reruns skip it)
-    RUN/.train.lock                   held while a `train` works in the run (one at a time)
+    RUN/<config>/.train.lock          held while a `train` of that configuration runs (one)
+    RUN/.shared.lock                  taken in turn while split.json and the cache are written
 
 An *ablation run* (``e2net-eval ablation -o RUN``)::
 
@@ -59,8 +60,11 @@ LAST_CHECKPOINT = "checkpoint_last.pt"
 BEST_CHECKPOINT = "best.pt"
 METRICS_JSONL = "metrics.jsonl"
 DONE_JSON = "done.json"
-#: Held by the one `train` process working in a training run (`util.outdir.work_folder`).
+#: ``RUN/<config>/.train.lock``: held by the one `train` of that configuration
+#: (`util.outdir.work_folder`); a second one is refused.
 TRAIN_LOCK_FILE = ".train.lock"
+#: ``RUN/.shared.lock``: taken in turn by trainers writing the run's split and slice cache.
+SHARED_LOCK_FILE = ".shared.lock"
 #: What `--force` removes from a configuration folder before starting over.
 ATTEMPT_FILES = (DONE_JSON, LAST_CHECKPOINT, BEST_CHECKPOINT, METRICS_JSONL)
 

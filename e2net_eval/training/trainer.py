@@ -56,11 +56,12 @@ from e2net_eval.training.datasets import (
 from e2net_eval.training.distributed import DistInfo, all_sum, barrier, dist_info, init_group
 from e2net_eval.training.schedule import DECREASE, STOP, Plateau
 from e2net_eval.training.settings import TrainSettings, settings_for
-from e2net_eval.util.atomic import write_text
+from e2net_eval.util.atomic import remove_stale_temporaries, write_text
 from e2net_eval.util.faults import fault_point
 from e2net_eval.util.jsonio import dump_json, load_json, sanitize
+from e2net_eval.util.lock import hold_waiting
 from e2net_eval.util.meta import run_meta
-from e2net_eval.util.outdir import work_folder
+from e2net_eval.util.outdir import remove_temporaries_below, work_folder
 from e2net_eval.util.seed import seed_everything
 
 log = logging.getLogger(__name__)
@@ -221,9 +222,10 @@ class Trainer:
         if info.is_main:
             run_dir.mkdir(parents=True, exist_ok=True)
         # the run's one split is checked first: a different one is an error even when done
-        self.train_ids, self.val_ids = rundir.resolve_split(
-            run_dir, self.cache.case_ids(), job.split, seed=job.split_seed, write=info.is_main
-        )
+        with _shared_state(run_dir, info):
+            self.train_ids, self.val_ids = rundir.resolve_split(
+                run_dir, self.cache.case_ids(), job.split, seed=job.split_seed, write=info.is_main
+            )
         done_path = self.out / rundir.DONE_JSON
         last_path = self.out / rundir.LAST_CHECKPOINT
         done = load_json(done_path) if done_path.is_file() else None
@@ -291,7 +293,8 @@ class Trainer:
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
         if info.is_main:
-            self.cache.build(self.train_ids + self.val_ids, progress=job.progress)
+            with _shared_state(Path(job.run_dir), info):
+                self.cache.build(self.train_ids + self.val_ids, progress=job.progress)
         barrier(info)
         self.train_cases = self.cache.open(self.train_ids, progress=False)
         self.val_cases = self.cache.open(self.val_ids, progress=False)
@@ -652,10 +655,11 @@ def prepare_run(
     run_dir = Path(run_dir)
     cache = SliceCache(_cache_folder(run_dir, cache_dir), data_root)
     run_dir.mkdir(parents=True, exist_ok=True)
-    train_ids, val_ids = rundir.resolve_split(
-        run_dir, cache.case_ids(), split, seed=split_seed, write=True
-    )
-    cache.build(train_ids + val_ids, progress=progress)
+    with _shared_state(run_dir, dist_info()):
+        train_ids, val_ids = rundir.resolve_split(
+            run_dir, cache.case_ids(), split, seed=split_seed, write=True
+        )
+        cache.build(train_ids + val_ids, progress=progress)
     return cache.dir
 
 
@@ -690,18 +694,36 @@ def run_job(job: TrainJob) -> dict[str, Any]:
 
 
 def _run_folder(job: TrainJob, info: DistInfo):
-    """The run folder held for the whole job (by the main process; torchrun's other ranks
-    work inside it): one `train` per run folder, the second is refused; a non-empty folder
-    that is not a training run is refused; temporaries of killed runs are removed."""
+    """The configuration's folder held for the whole job (by the main process; torchrun's
+    other ranks work inside it): one `train` per configuration of a run, a second one is
+    refused; configurations train side by side (the ablation's workers do). A non-empty
+    folder that is not a training run is refused; temporaries a killed run of this
+    configuration left are removed."""
     if not info.is_main:
         return contextlib.nullcontext(job.run_dir)
     return work_folder(
         job.run_dir,
         kind="train-run",
         inputs=[job.data_root],
-        lock_name=rundir.TRAIN_LOCK_FILE,
-        who="e2net-eval train",
+        lock_name=f"{job.config}/{rundir.TRAIN_LOCK_FILE}",
+        who=f"e2net-eval train of {job.config}",
+        sweep=[rundir.config_dir(job.run_dir, job.config)],
     )
+
+
+@contextlib.contextmanager
+def _shared_state(run_dir: Path, info: DistInfo):
+    """The run's split and slice cache, shared by the configurations trained into it: their
+    writers take turns (a waiting lock), and temporaries a killed writer left go first."""
+    if not info.is_main:
+        yield
+        return
+    with hold_waiting(Path(run_dir) / rundir.SHARED_LOCK_FILE):
+        remove_stale_temporaries(Path(run_dir), rundir.SPLIT_JSON)
+        cache = Path(run_dir) / rundir.CACHE_DIR
+        if cache.is_dir():
+            remove_temporaries_below(cache)
+        yield
 
 
 def _line_step(line: str) -> float:

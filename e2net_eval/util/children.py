@@ -47,9 +47,13 @@ def _watch_parent(parent: int) -> None:
         time.sleep(POLL_SECONDS)
 
 
-def die_with_parent(parent: int) -> None:
-    """Pool initializer: end this process when `parent` (the pid that started it) ends."""
-    if not _prctl_deathsig(signal.SIGKILL):
+def die_with_parent(parent: int, sig: int = signal.SIGKILL) -> None:
+    """Pool initializer: end this process when `parent` (the pid that started it) ends.
+
+    `sig` is what the kernel sends then: SIGKILL (nothing to clean up) or SIGTERM (a worker
+    that writes outputs removes its temporaries first, see `util.signals`).
+    """
+    if not _prctl_deathsig(sig):
         threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
     if os.getppid() != parent:  # the parent died before the request took effect
         os._exit(1)

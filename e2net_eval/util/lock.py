@@ -80,6 +80,33 @@ def hold(lock_path: str | Path, *, who: str, where: Path | str) -> Iterator[None
         release(fd, lock_path)
 
 
+@contextlib.contextmanager
+def hold_waiting(lock_path: str | Path) -> Iterator[None]:
+    """Hold the lock at `lock_path` for the block, waiting while another process has it.
+
+    For short critical sections over shared state (a run's split and slice cache) that
+    several legitimate writers reach at about the same time.
+    """
+    lock_path = Path(lock_path)
+    mkdirs(lock_path.parent)
+    while True:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, file_mode())
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            same = os.stat(lock_path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    try:
+        yield
+    finally:
+        release(fd, lock_path)
+
+
 def lock_file_for(out: Path) -> Path:
     """Where the lock of output `out` lives: beside it (the folder itself gets swapped)."""
     return out.parent / f".{out.name}.lock"

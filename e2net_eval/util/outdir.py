@@ -277,11 +277,15 @@ def work_folder(
     may_be_inside: Iterable[str | Path] = (),
     lock_name: str | None = None,
     who: str | None = None,
+    sweep: Iterable[str | Path] | None = None,
 ) -> Iterator[Path]:
     """Hold a resumable run folder for the block (see the module doc); yields its path.
 
     The lock comes first (a run another process works in is refused as busy, whatever it
-    holds), then the folder must be empty or a run of this `kind`.
+    holds), then the folder must be empty or a run of this `kind`. `lock_name` may name a
+    file in a sub-folder (one lock per part of a run that its own writer owns); `sweep`
+    lists the folders whose temporaries the lock makes this process's to remove (default:
+    the whole run).
     """
     run = Path(run)
     if os.path.lexists(run) and not run.is_dir():
@@ -294,8 +298,10 @@ def work_folder(
     lock_name = lock_name or f".{kind}.lock"
     lock_path = run / lock_name
     with graceful_termination(), _locked_at(lock_path, who or f"e2net-eval {kind}", run):
-        _check_run_kind(run, kind, ignore={lock_name})
-        remove_temporaries_below(run)
+        _check_run_kind(run, kind, ignore={Path(lock_name).parts[0]})
+        for folder in [run] if sweep is None else [Path(f) for f in sweep]:
+            if folder.is_dir():
+                remove_temporaries_below(folder)
         if read_manifest(run) is None:
             try:
                 write_manifest(run, kind, files=False)

@@ -28,6 +28,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from e2net_eval.util.children import die_with_parent
+
 log = logging.getLogger(__name__)
 
 
@@ -95,7 +97,10 @@ def run_jobs(
         return
     ctx = multiprocessing.get_context("spawn")
     pool = cf.ProcessPoolExecutor(
-        max_workers=workers, mp_context=ctx, initializer=_worker_init, initargs=(worker_threads,)
+        max_workers=workers,
+        mp_context=ctx,
+        initializer=_worker_init,
+        initargs=(worker_threads, os.getpid()),
     )
     running: dict[cf.Future, tuple[str, float]] = {}
     try:
@@ -125,29 +130,16 @@ def _timed(execute: Callable[[Any, str], Any], spec: Any, name: str) -> tuple[An
     return execute(spec, name), time.perf_counter() - start
 
 
-def _worker_init(threads: int | None) -> None:
-    """Die with the parent (Linux), ignore Ctrl-C (the parent stops us), set torch threads."""
-    _die_with_parent()
+def _worker_init(threads: int | None, parent: int) -> None:
+    """Die with the parent (`util.children`: SIGTERM from the kernel on Linux, a parent watch
+    elsewhere), ignore Ctrl-C (the parent stops us), set torch threads."""
+    die_with_parent(parent, signal.SIGTERM)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if threads is not None and "OMP_NUM_THREADS" not in os.environ:
         os.environ["OMP_NUM_THREADS"] = str(threads)
         import torch
 
         torch.set_num_threads(threads)
-
-
-def _die_with_parent() -> None:
-    """Ask the kernel to SIGTERM this process when its parent dies (Linux only)."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        PR_SET_PDEATHSIG = 1
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):  # pragma: no cover - not Linux
-        pass
-    if os.getppid() == 1:  # the parent died before prctl took effect
-        os._exit(1)
 
 
 def _stop(pool: cf.ProcessPoolExecutor) -> None:

@@ -27,20 +27,25 @@ from rel_helpers import (
 # ---------------------------------------------------------------------------------------
 
 
-def test_item09_a_second_train_into_the_same_run_is_refused(train_data, tmp_path):
+def test_item09_a_second_train_of_a_configuration_is_refused(train_data, tmp_path):
+    """One `train` per configuration of a run folder: a second one is refused with the
+    first one's pid (they would interleave metrics.jsonl and overwrite each other's
+    checkpoints); another configuration trains beside it (the ablation's workers do)."""
     run = tmp_path / "run"
     first = start_proc(
         "train", "stage1", "--data", train_data, "-o", run, *TRAIN,
         fault="train.step:pause", ready=tmp_path / "ready",
     )  # fmt: skip
     try:
-        for config in ("stage1", "baseline"):
-            res = run_proc("train", config, "--data", train_data, "-o", run, *TRAIN)
-            assert res.returncode == 2, res.stderr
-            one_error_line(res.stderr, "run", f"pid {first.pid}")
+        res = run_proc("train", "stage1", "--data", train_data, "-o", run, *TRAIN, "--resume")
+        assert res.returncode == 2, res.stderr
+        one_error_line(res.stderr, "run", f"pid {first.pid}")
+        stage1_files = sorted(p.name for p in (run / "stage1").iterdir())
+        res = run_proc("train", "baseline", "--data", train_data, "-o", run, *TRAIN)
+        assert res.returncode == 0, res.stderr
+        assert sorted(p.name for p in (run / "stage1").iterdir()) == stage1_files
     finally:
         kill_quietly(first)
-    assert not (run / "baseline").exists()
     # its holder gone, the lock is free: the run continues
     res = run_proc("train", "stage1", "--data", train_data, "-o", run, *TRAIN, "--resume")
     assert res.returncode == 0, res.stderr
