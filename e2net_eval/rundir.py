@@ -10,7 +10,8 @@ A *training run* (``e2net-eval train -o RUN``; the ablation's ``RUN/train``)::
     RUN/<config>/metrics.jsonl        one JSON line per epoch
     RUN/<config>/done.json            written once training has stopped (reruns skip it)
     RUN/<config>/.train.lock          held while a `train` of that configuration runs (one)
-    RUN/.shared.lock                  taken in turn while split.json and the cache are written
+    RUN/.shared.lock                  taken in turn while split.json is written
+    RUN/cache/.<dataset key>.lock     taken in turn while that cache is built
 
 An *ablation run* (``e2net-eval ablation -o RUN``)::
 
@@ -63,7 +64,8 @@ DONE_JSON = "done.json"
 #: ``RUN/<config>/.train.lock``: held by the one `train` of that configuration
 #: (`util.outdir.work_folder`); a second one is refused.
 TRAIN_LOCK_FILE = ".train.lock"
-#: ``RUN/.shared.lock``: taken in turn by trainers writing the run's split and slice cache.
+#: ``RUN/.shared.lock``: taken in turn by trainers writing the run's split (a slice cache has
+#: its own beside it, as several runs may share one: training/trainer.py ``_cache_turn``).
 SHARED_LOCK_FILE = ".shared.lock"
 #: What `--force` removes from a configuration folder before starting over.
 ATTEMPT_FILES = (DONE_JSON, LAST_CHECKPOINT, BEST_CHECKPOINT, METRICS_JSONL)

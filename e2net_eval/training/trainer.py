@@ -59,7 +59,7 @@ from e2net_eval.training.settings import TrainSettings, settings_for
 from e2net_eval.util.atomic import remove_stale_temporaries, write_text
 from e2net_eval.util.faults import fault_point
 from e2net_eval.util.jsonio import dump_json, load_json, sanitize
-from e2net_eval.util.lock import hold_waiting
+from e2net_eval.util.lock import hold_waiting, lock_file_for
 from e2net_eval.util.meta import run_meta
 from e2net_eval.util.outdir import remove_temporaries_below, work_folder
 from e2net_eval.util.seed import seed_everything
@@ -222,7 +222,7 @@ class Trainer:
         if info.is_main:
             run_dir.mkdir(parents=True, exist_ok=True)
         # the run's one split is checked first: a different one is an error even when done
-        with _shared_state(run_dir, info):
+        with _split_turn(run_dir, info):
             self.train_ids, self.val_ids = rundir.resolve_split(
                 run_dir, self.cache.case_ids(), job.split, seed=job.split_seed, write=info.is_main
             )
@@ -293,7 +293,7 @@ class Trainer:
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
         if info.is_main:
-            with _shared_state(Path(job.run_dir), info):
+            with _cache_turn(self.cache.dir):
                 self.cache.build(self.train_ids + self.val_ids, progress=job.progress)
         barrier(info)
         self.train_cases = self.cache.open(self.train_ids, progress=False)
@@ -655,10 +655,11 @@ def prepare_run(
     run_dir = Path(run_dir)
     cache = SliceCache(_cache_folder(run_dir, cache_dir), data_root)
     run_dir.mkdir(parents=True, exist_ok=True)
-    with _shared_state(run_dir, dist_info()):
+    with _split_turn(run_dir, dist_info()):
         train_ids, val_ids = rundir.resolve_split(
             run_dir, cache.case_ids(), split, seed=split_seed, write=True
         )
+    with _cache_turn(cache.dir):
         cache.build(train_ids + val_ids, progress=progress)
     return cache.dir
 
@@ -712,17 +713,24 @@ def _run_folder(job: TrainJob, info: DistInfo):
 
 
 @contextlib.contextmanager
-def _shared_state(run_dir: Path, info: DistInfo):
-    """The run's split and slice cache, shared by the configurations trained into it: their
-    writers take turns (a waiting lock), and temporaries a killed writer left go first."""
+def _split_turn(run_dir: Path, info: DistInfo):
+    """The run's ``split.json``, shared by the configurations trained into it: its writers
+    take turns (a waiting lock), and a temporary a killed writer left goes first."""
     if not info.is_main:
         yield
         return
     with hold_waiting(Path(run_dir) / rundir.SHARED_LOCK_FILE):
         remove_stale_temporaries(Path(run_dir), rundir.SPLIT_JSON)
-        cache = Path(run_dir) / rundir.CACHE_DIR
-        if cache.is_dir():
-            remove_temporaries_below(cache)
+        yield
+
+
+@contextlib.contextmanager
+def _cache_turn(cache: Path):
+    """A slice cache, shared by every trainer that reads it (another run's too): builders
+    take turns under a waiting lock beside it, and temporaries a killed builder left go."""
+    with hold_waiting(lock_file_for(Path(cache))):
+        if Path(cache).is_dir():
+            remove_temporaries_below(Path(cache))
         yield
 
 
