@@ -1,7 +1,10 @@
 """`e2net-eval`: the command line. Calls down into the stages; nothing imports this module.
 
-Exit codes: 0 success, 1 a metric regression found by a check or failed cluster jobs (each
-named with its log file), 2 a usage or input error (one line naming the case and the file).
+Exit codes: 0 success; 1 a metric regression found by `regress`, and nothing else; 2 a usage
+or input error (one line naming the case and the file); 3 an internal error (a bug: the
+traceback follows, to report); 4 steps of a run failed in their jobs (cluster runs: each job
+named with its log file, the other jobs ran to their end); 130 interrupted; 128+N ended by signal N (SIGTERM: 143) after
+removing its temporary files. docs/reliability.md lists the promises and their tests.
 
 Commands load lazily: `e2net-eval evaluate --help` imports the evaluate command's module
 only, and that module imports nothing heavy until the command runs (torch, numpy and
@@ -23,6 +26,11 @@ import click  # noqa: E402
 
 from e2net_eval import __version__  # noqa: E402
 from e2net_eval.errors import InputError, RegressionFound, RunFailed  # noqa: E402
+
+#: Exit code of an unexpected exception (1 is reserved for a regression found by `regress`).
+INTERNAL_ERROR = 3
+#: Exit code of a run whose jobs failed (each named with its log; see `RunFailed`).
+RUN_FAILED = 4
 
 #: Command name -> the `e2net_eval.commands` module that defines it (in its ``COMMANDS``).
 COMMAND_MODULES = {
@@ -82,7 +90,7 @@ def bench() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: run the CLI and map errors to exit codes 1 and 2."""
+    """Console entry point: run the CLI and map errors to exit codes (module docstring)."""
     try:
         cli.main(args=argv, prog_name="e2net-eval", standalone_mode=False)
     except InputError as exc:
@@ -90,9 +98,6 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     except RegressionFound as exc:
         click.echo(f"regression: {exc}", err=True)
-        sys.exit(1)
-    except RunFailed as exc:
-        click.echo(f"error: {exc}", err=True)
         sys.exit(1)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
@@ -102,4 +107,13 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2 if exc.exit_code in (1, 2) else exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except RunFailed as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(RUN_FAILED)
+    except Exception as exc:  # a bug: never exit 1, which means "a regression was found"
+        import traceback
+
+        traceback.print_exc()
+        click.echo(f"internal error: {type(exc).__name__}: {exc}", err=True)
+        sys.exit(INTERNAL_ERROR)
     sys.exit(0)

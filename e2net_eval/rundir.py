@@ -9,6 +9,9 @@ A *training run* (``e2net-eval train -o RUN``; the ablation's ``RUN/train``)::
     RUN/<config>/best.pt              weights with the lowest validation loss (used by predict)
     RUN/<config>/metrics.jsonl        one JSON line per epoch
     RUN/<config>/done.json            written once training has stopped (reruns skip it)
+    RUN/<config>/.train.lock          held while a `train` of that configuration runs (one)
+    RUN/.shared.lock                  taken in turn while split.json is written
+    RUN/cache/.<dataset key>.lock     taken in turn while that cache is built
 
 An *ablation run* (``e2net-eval ablation -o RUN``)::
 
@@ -19,6 +22,7 @@ An *ablation run* (``e2net-eval ablation -o RUN``)::
     RUN/pred/<set>/<config>/<case>.nii.gz  predictions; <set> is "lits_val" or "ircadb"
     RUN/eval/<set>/<config>/summary.json   evaluate() output (+ per_case.csv)
     RUN/report/                            the report written at the end
+    RUN/.ablation.lock                     held while an ablation works in the run
     RUN/replicates/<r>/                    replicate r >= 1 of ``--replicates K`` (see below)
     RUN/jobs/                              cluster runs: submitit's sbatch scripts, pickles and
                                            logs (<job id>_<task>_log.out|err)
@@ -59,6 +63,12 @@ LAST_CHECKPOINT = "checkpoint_last.pt"
 BEST_CHECKPOINT = "best.pt"
 METRICS_JSONL = "metrics.jsonl"
 DONE_JSON = "done.json"
+#: ``RUN/<config>/.train.lock``: held by the one `train` of that configuration
+#: (`util.outdir.work_folder`); a second one is refused.
+TRAIN_LOCK_FILE = ".train.lock"
+#: ``RUN/.shared.lock``: taken in turn by trainers writing the run's split (a slice cache has
+#: its own beside it, as several runs may share one: training/trainer.py ``_cache_turn``).
+SHARED_LOCK_FILE = ".shared.lock"
 #: What `--force` removes from a configuration folder before starting over.
 ATTEMPT_FILES = (DONE_JSON, LAST_CHECKPOINT, BEST_CHECKPOINT, METRICS_JSONL)
 

@@ -15,6 +15,7 @@ from e2net_eval.data.phantom import LAYOUTS, write_phantom
 from e2net_eval.data.split import make_split
 from e2net_eval.errors import InputError
 from e2net_eval.util.jsonio import dump_json, load_json
+from e2net_eval.util.outdir import check_output_file
 
 
 def _int_list(text: str | None) -> list[int] | None:
@@ -95,6 +96,8 @@ def check(root, json_out) -> None:
     A folder of reference labels only (no images) is checked without HU ranges.
     Exits 2 if any case cannot be read.
     """
+    if json_out:
+        check_output_file(json_out, inputs=[root])
     ds = open_dataset(root)
     images = ds.has_images
     click.echo(
@@ -105,7 +108,7 @@ def check(root, json_out) -> None:
         try:
             row = describe_case(ds.load(cid, image=images))
         except InputError as exc:
-            failures.append(exc)
+            failures.append((cid, exc))
             rows.append({"case": cid, "error": str(exc)})
             click.echo(f"  {cid}: UNREADABLE: {exc}")
             continue
@@ -130,7 +133,11 @@ def check(root, json_out) -> None:
             },
         )
     if failures:
-        raise InputError(f"{len(failures)} of {len(ds)} cases unreadable; first: {failures[0]}")
+        ids = ", ".join(cid for cid, _ in failures[:10]) + (" ..." * (len(failures) > 10))
+        raise InputError(
+            f"{len(failures)} of {len(ds)} cases unreadable ({ids}; each listed above); "
+            f"first: {failures[0][1]}"
+        )
 
 
 @datasets.command()
@@ -156,6 +163,8 @@ def convert(root, out, overwrite) -> None:
 )
 def split(root, seed, output, exclude_ids, exclude_overlap) -> None:
     """The paper's random train/validation split (111/20 of 131; proportional otherwise)."""
+    if output:
+        check_output_file(output, inputs=[root], read=[exclude_overlap] if exclude_overlap else [])
     ds = open_dataset(root)
     exclude = list(exclude_ids)
     if exclude_overlap:
@@ -183,6 +192,8 @@ def split(root, seed, output, exclude_ids, exclude_overlap) -> None:
 )
 def overlap(lits_root, ircadb_root, output, threshold) -> None:
     """Find which LiTS cases are 3DIRCADb patients (slice count, shape, image content)."""
+    if output:
+        check_output_file(output, inputs=[lits_root, ircadb_root])
     lits, ircadb = open_dataset(lits_root), open_dataset(ircadb_root)
     matches = find_overlap(lits, ircadb, threshold=threshold, progress=True)
     for m in matches:

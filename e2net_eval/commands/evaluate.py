@@ -142,7 +142,14 @@ def format_summary(summary: dict) -> str:
     help="Path of each prediction inside PRED, {id} the case id "
     "(e.g. '{id}/{id}_seg.nii.gz', 'case_{id:0>5}.nii.gz'); replaces the built-in names.",
 )
-@click.option("--case", "cases", multiple=True, help="Score only these reference cases.")
+@click.option(
+    "--case", "cases", multiple=True, help="Score only these reference cases (once each)."
+)
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace a non-empty OUT (only an evaluation e2net-eval wrote there).",
+)
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 def evaluate_command(
     pred,
@@ -158,6 +165,7 @@ def evaluate_command(
     nsd_tolerance,
     pred_pattern,
     cases,
+    overwrite,
     no_progress,
 ) -> None:
     """Score the label volumes in PRED against the reference REF.
@@ -167,7 +175,8 @@ def evaluate_command(
     PRED holds one file per reference case <id>, on the reference's grid: <id> (ours,
     nnU-Net), segmentation-<id>, test-segmentation-<id>, liver_<id> or volume-<id>, with
     .nii or .nii.gz, or MONAI SaveImage's <stem>/<stem>_seg|_trans.nii.gz; --pred-pattern
-    for anything else. Writes OUT/per_case.csv and OUT/summary.json.
+    for anything else. Writes OUT/per_case.csv and OUT/summary.json, together (a folder
+    swapped in whole).
     """
     from e2net_eval.metrics.evaluate import evaluate
 
@@ -186,6 +195,7 @@ def evaluate_command(
         progress=not no_progress,
         peer_metrics=peer_metrics,
         nsd_tolerance=nsd_tolerance,
+        overwrite=overwrite,
     )
     click.echo(format_summary(summary))
     click.echo(f"wrote {out}/per_case.csv and {out}/summary.json")

@@ -30,7 +30,14 @@ from reference_models.registry import list_models
     help="Stage-2 configuration (default: the most complete in the run; the stage-1 one for "
     "liver only).",
 )
-@click.option("--cases", "case_ids", multiple=True, help="Only these case ids (repeatable).")
+@click.option(
+    "--cases", "case_ids", multiple=True, help="Only these case ids (repeatable; once each)."
+)
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace a non-empty OUT (only a prediction set e2net-eval wrote there).",
+)
 @click.option(
     "--largest-component",
     is_flag=True,
@@ -46,7 +53,10 @@ from reference_models.registry import list_models
 @device_option()
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def predict_cmd(run_dir, data_root, out_dir, case_ids, no_progress, **options) -> None:
-    """Two-stage prediction of whole volumes from a run directory into NIfTI files."""
+    """Two-stage prediction of whole volumes from a run directory into NIfTI files.
+
+    The whole set (every case and predict.json) appears at once: a failure leaves OUT as
+    it was."""
     from e2net_eval.inference.predictor import predict
 
     paths = predict(

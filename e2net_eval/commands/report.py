@@ -13,6 +13,7 @@ from e2net_eval.errors import RegressionFound
 from e2net_eval.report import regress as _regress
 from e2net_eval.report.leaderboards import TABLES, load_table, render_text
 from e2net_eval.util.jsonio import dump_json
+from e2net_eval.util.outdir import check_output_file
 
 
 @click.command("leaderboard")
@@ -62,6 +63,12 @@ def regress_cmd(
     Exit 0 when no metric got worse beyond its tolerance, 1 when one did, 2 on bad input.
     """
     parsed = [_regress.parse_tolerance(t) for t in tolerances]
+    if json_out:  # never onto a summary it compares
+        read = [
+            *_regress.find_summaries(current).values(),
+            *_regress.find_summaries(baseline).values(),
+        ]
+        check_output_file(json_out, read=[current, baseline, *read])
     base = _regress.load_metrics(baseline)
     cur = _regress.load_metrics(current)
     deltas = _regress.compare(cur, base, parsed, default_tolerance)
@@ -93,14 +100,20 @@ def regress_cmd(
     "--out",
     "out_dir",
     type=click.Path(path_type=str),
-    help="Output folder (replaced). Default: RUN_DIR/report.",
+    help="Output folder. Default: RUN_DIR/report.",
 )
-def report_cmd(run_dir: str, out_dir: str | None) -> None:
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace a non-empty output folder (only a report e2net-eval wrote there).",
+)
+def report_cmd(run_dir: str, out_dir: str | None, overwrite: bool) -> None:
     """Write Table 1-3 style tables, paired tests and figures of an ablation run directory
     (Markdown, LaTeX, CSV, self-contained HTML)."""
     from e2net_eval.report.build import write_report
+    from e2net_eval.rundir import report_dir
 
-    written = write_report(run_dir, out_dir or f"{run_dir}/report")
+    written = write_report(run_dir, out_dir or report_dir(run_dir), overwrite=overwrite)
     for kind, path in written.items():
         click.echo(f"{kind:9s} {path}")
 
@@ -126,12 +139,18 @@ def report_cmd(run_dir: str, out_dir: str | None) -> None:
     help="Compare entries scored on different reference sets, protocols or scoring options "
     "(every row then says what differs).",
 )
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace a non-empty OUT (only a comparison e2net-eval wrote there).",
+)
 def compare_cmd(
     entries: tuple[str, ...],
     out_dir: str,
     table: str | None,
     baseline: str | None,
     allow_mixed: bool,
+    overwrite: bool,
 ) -> None:
     """Put evaluations side by side: tables beside the paper's, paired tests, figures.
 
@@ -149,6 +168,7 @@ def compare_cmd(
         table=None if table is None else int(table),
         baseline=baseline,
         allow_mixed=allow_mixed,
+        overwrite=overwrite,
     )
     for kind, path in written.items():
         click.echo(f"{kind:9s} {path}")

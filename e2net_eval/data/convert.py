@@ -11,8 +11,8 @@ from tqdm import tqdm
 from e2net_eval.data.case import Case
 from e2net_eval.data.dataset import Dataset
 from e2net_eval.data.nifti import check_label_values, write_nifti
-from e2net_eval.errors import InputError
-from e2net_eval.util.atomic import atomic_dir
+from e2net_eval.util.faults import fault_point
+from e2net_eval.util.outdir import result_folder
 
 log = logging.getLogger(__name__)
 HU_PLAUSIBLE = (-3100.0, 3100.0)  # beyond this the LiTS outliers end; flagged, not fatal
@@ -59,20 +59,17 @@ def convert_dataset(
 
     The image keeps its dtype (int16 or float32), the label is uint8, the affine is the
     case's (for 3DIRCADb the DICOM geometry, see `dicom`). All or nothing: the folder
-    appears only when every case converted.
+    appears only when every case converted. OUT follows `util.outdir.result_folder`: never
+    the input, inside it or around it; a non-empty OUT only with `overwrite`, and only if
+    e2net-eval wrote it.
     """
-    out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
-        raise InputError("output exists and is not an empty folder (use --overwrite)", path=out)
-    root = Path(ds.root).resolve()
-    if out.resolve() == root or root in out.resolve().parents:
-        raise InputError("output folder is inside the input folder", path=out)
     ids = ds.case_ids()
-    with atomic_dir(out) as tmp:
+    with result_folder(out, kind="dataset", inputs=[ds.root], overwrite=overwrite) as tmp:
         for cid in tqdm(ids, desc="convert", disable=None if progress else True):
             case = ds.load(cid)
             write_nifti(tmp / f"volume-{cid}.nii.gz", case.image, case.affine)
             write_nifti(tmp / f"segmentation-{cid}.nii.gz", case.label, case.affine)
             del case
+            fault_point("convert.case")
     log.info("converted %d %s cases to %s", len(ids), ds.layout, out)
     return ids

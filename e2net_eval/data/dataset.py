@@ -16,6 +16,7 @@ only when a caller asks for them (``load(image=True)``, the default of training 
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +25,8 @@ import numpy as np
 
 from e2net_eval.data import dicom, nifti
 from e2net_eval.data.case import Case
-from e2net_eval.errors import InputError
+from e2net_eval.errors import InputError, ReadError
+from e2net_eval.util.reading import file_problem, os_error_text
 
 LAYOUTS = ("lits", "msd", "ircadb", "labels")
 _LITS = re.compile(r"^(volume|segmentation)-([A-Za-z0-9_.-]+?)\.nii(\.gz)?$")
@@ -142,8 +144,8 @@ def _lits_entries(root: Path) -> dict[str, dict]:
     for folder in folders:
         for path in sorted(folder.iterdir()):
             m = _LITS.match(path.name)
-            if not m or not path.is_file():
-                continue
+            if not m:
+                continue  # a matching name that is no readable file is reported when read
             kind = "image" if m.group(1) == "volume" else "label"
             entry = entries.setdefault(m.group(2), {})
             if kind in entry:
@@ -171,7 +173,7 @@ def _label_files(folder: Path, entries: dict[str, dict], case_id) -> None:
     """Every visible ``<stem>.nii[.gz]`` file of `folder` as the label of ``case_id(stem)``."""
     for path in sorted(folder.iterdir()):
         m = _NIFTI.match(path.name)
-        if m and _visible(path) and path.is_file():
+        if m and _visible(path):  # a matching name that is no readable file: reported on reading
             _add(entries, case_id(m.group(1)), "label", path)
 
 
@@ -193,7 +195,7 @@ def _msd_entries(root: Path) -> dict[str, dict]:
         _label_files(root / "labelsTr", entries, _msd_id)
     if (root / "imagesTr").is_dir():
         for path in sorted((root / "imagesTr").iterdir()):
-            if not (_visible(path) and path.is_file()):
+            if not _visible(path):
                 continue
             m = _MSD.match(path.name) or _NNUNET_IMAGE.match(path.name)
             if m:
@@ -221,6 +223,9 @@ def detect_layout(root: str | Path) -> str:
 
 def _scan(root: Path) -> tuple[str, dict[str, dict]]:
     if not root.exists():
+        problem, _ = file_problem(root)
+        if os.path.lexists(root) and problem:
+            raise ReadError(problem, path=root)
         raise InputError("path does not exist", path=root)
     if not root.is_dir():
         raise InputError("not a folder", path=root)
@@ -268,5 +273,9 @@ def _scan(root: Path) -> tuple[str, dict[str, dict]]:
 def open_dataset(root: str | Path) -> Dataset:
     """Detect the layout under `root` and return a lazy Dataset over its cases."""
     root = Path(root)
-    layout, entries = _scan(root)
+    try:
+        layout, entries = _scan(root)
+    except OSError as exc:  # an unreadable folder below the root, a loop, a vanished file
+        where = exc.filename or root
+        raise ReadError(f"cannot list the dataset ({os_error_text(exc)})", path=where) from None
     return Dataset(root, layout, entries)

@@ -10,6 +10,7 @@ The affine maps (i, j, k) to RAS+ mm: the DICOM LPS geometry with x and y negate
 from __future__ import annotations
 
 import io
+import os
 import re
 import zipfile
 from dataclasses import dataclass
@@ -17,14 +18,24 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pydicom
-from pydicom.errors import InvalidDicomError
 
-from e2net_eval.errors import InputError
+from e2net_eval.errors import InputError, ReadError
+from e2net_eval.util.reading import decoding, file_problem, readable_file
 
 TUMOUR_FOLDER = re.compile(r"^livertumor(s)?\d*$", re.IGNORECASE)
 LIVER_FOLDER = "liver"
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 GAP_TOLERANCE = 0.25  # a step this much larger (relative) than the median step is a gap
+
+
+#: Compression methods Python's zipfile decodes: stored, deflate, bzip2, lzma.
+ZIP_METHODS = {
+    zipfile.ZIP_STORED: "stored",
+    zipfile.ZIP_DEFLATED: "deflate",
+    zipfile.ZIP_BZIP2: "bzip2",
+    zipfile.ZIP_LZMA: "lzma",
+}
+_ZIP_METHOD_NAMES = {9: "deflate64", 6: "implode", 93: "zstandard", 98: "ppmd", 99: "AES"}
 
 
 class Source:
@@ -33,10 +44,23 @@ class Source:
     def __init__(self, label: str, files: dict[str, object], zf: zipfile.ZipFile | None = None):
         self.label, self.files, self.zf = label, files, zf
 
-    def read(self, name: str, *, header_only: bool) -> pydicom.Dataset:
+    def path(self, name: str) -> str:
+        """How a member is named in messages: the file, or ``archive.zip:member``."""
         ref = self.files[name]
-        fh = io.BytesIO(self.zf.read(ref)) if self.zf is not None else ref
-        return pydicom.dcmread(fh, stop_before_pixels=header_only, force=True)
+        if self.zf is not None:
+            return f"{self.zf.filename}:{ref.filename}"
+        return str(ref)
+
+    def read(self, name: str, *, header_only: bool, case: str | None = None) -> pydicom.Dataset:
+        """One DICOM file (or zip member); a ReadError names it and the cause on failure."""
+        ref = self.files[name]
+        where = self.path(name)
+        if self.zf is None:
+            readable_file(ref, case, "DICOM file")
+        with decoding(where, case, "zip member" if self.zf is not None else "DICOM file"):
+            fh = io.BytesIO(self.zf.read(ref)) if self.zf is not None else ref
+        with decoding(where, case, "DICOM file"):
+            return pydicom.dcmread(fh, stop_before_pixels=header_only, force=True)
 
 
 def _natural_key(name: str) -> list:
@@ -56,30 +80,51 @@ def open_folder(patient: Path, name: str, case: str) -> dict[str, Source]:
     """
     folder, archive = patient / name, patient / f"{name}.zip"
     groups: dict[str, dict[str, object]] = {}
+    if os.path.lexists(folder) and not folder.is_dir():
+        problem, _ = file_problem(folder)
+        raise ReadError(f"expected a folder: {problem or 'a file'}", case=case, path=folder)
     if folder.is_dir():
         for path in sorted(folder.rglob("*")):
-            if path.is_file() and _is_dicom_name(path.name):
-                rel = path.relative_to(folder).parent.as_posix()
-                groups.setdefault("" if rel == "." else rel, {})[path.name] = path
+            if not _is_dicom_name(path.name) or path.is_dir():
+                continue
+            # anything else under the name (broken link, loop, unreadable) is named when read
+            rel = path.relative_to(folder).parent.as_posix()
+            groups.setdefault("" if rel == "." else rel, {})[path.name] = path
         if not groups:
             raise InputError("empty folder", case=case, path=folder)
         return {k: Source(f"{folder}/{k}".rstrip("/"), v) for k, v in groups.items()}
-    if archive.is_file():
-        try:
+    if os.path.lexists(archive):
+        readable_file(archive, case, "zip archive")
+        with decoding(archive, case, "zip archive"):
             zf = zipfile.ZipFile(archive)
             members = [m for m in zf.infolist() if not m.is_dir() and _is_dicom_name(m.filename)]
-        except (zipfile.BadZipFile, OSError) as exc:
-            raise InputError(f"corrupt zip ({exc})", case=case, path=archive) from None
         for m in members:
             parts = PurePosixPath(m.filename).parts
             if name not in parts or "__MACOSX" in parts:
                 continue
+            _check_member(zf, m, case)
             rel = "/".join(parts[parts.index(name) + 1 : -1])
             groups.setdefault(rel, {})[parts[-1]] = m
         if not groups:
             raise InputError(f"zip has no {name}/ folder with files", case=case, path=archive)
         return {k: Source(f"{archive}:{name}/{k}".rstrip("/"), v, zf) for k, v in groups.items()}
     raise InputError(f"missing {name} (folder or .zip)", case=case, path=folder)
+
+
+def _check_member(zf: zipfile.ZipFile, member: zipfile.ZipInfo, case: str) -> None:
+    """Refuse, before reading, a member Python cannot decode (method or encryption)."""
+    where = f"{zf.filename}:{member.filename}"
+    if member.flag_bits & 0x1:
+        raise ReadError("zip member is encrypted (unpack it first)", case=case, path=where)
+    if member.compress_type not in ZIP_METHODS:
+        method = _ZIP_METHOD_NAMES.get(member.compress_type, "unknown")
+        raise ReadError(
+            f"zip member uses compression method {member.compress_type} ({method}), which "
+            f"cannot be read here (supported: {', '.join(ZIP_METHODS.values())}); "
+            "re-zip it with deflate or unpack it",
+            case=case,
+            path=where,
+        )
 
 
 @dataclass
@@ -94,23 +139,84 @@ class Geometry:
     has_positions: bool = True  # False: ordered by InstanceNumber
 
 
+def _describe(value) -> str:
+    return "[" + ", ".join(f"{float(v):.6g}" for v in value) + "]"
+
+
+def _check_series(src: Source, heads: dict[str, pydicom.Dataset], case: str) -> None:
+    """One folder, one series: same SeriesInstanceUID, orientation and pixel spacing.
+
+    Two interleaved series (another SeriesInstanceUID) would otherwise be stacked into one
+    volume at half the slice distance; a slice with another orientation or pixel size would
+    be pasted in as if it had the first slice's.
+    """
+    uids: dict[str, list[str]] = {}
+    for name, h in heads.items():
+        uids.setdefault(str(getattr(h, "SeriesInstanceUID", "") or "(none)"), []).append(name)
+    if len(uids) > 1:
+        parts = [
+            f"{uid} ({len(names)} slice(s), e.g. {sorted(names, key=_natural_key)[0]})"
+            for uid, names in sorted(uids.items(), key=lambda kv: -len(kv[1]))
+        ]
+        raise InputError(
+            f"{len(uids)} series in one folder (SeriesInstanceUID {'; '.join(parts)}); "
+            "keep one series per folder",
+            case=case,
+            path=src.label,
+        )
+    names = sorted(heads, key=_natural_key)
+    ref_name = names[0]
+    for tag, default, tol in (
+        ("ImageOrientationPatient", (1, 0, 0, 0, 1, 0), 1e-4),
+        ("PixelSpacing", (1.0, 1.0), 1e-4),
+    ):
+        ref = np.asarray(getattr(heads[ref_name], tag, default), dtype=float)
+        for name in names[1:]:
+            val = np.asarray(getattr(heads[name], tag, default), dtype=float)
+            if val.shape != ref.shape or not np.allclose(val, ref, rtol=0, atol=tol):
+                raise InputError(
+                    f"{tag} {_describe(val)} differs from {ref_name}'s {_describe(ref)}: "
+                    "slices of one volume must share orientation and pixel size",
+                    case=case,
+                    path=src.path(name),
+                )
+
+
 def read_geometry(src: Source, case: str) -> Geometry:
-    """Read every header of a series, order the slices and check it is one gap-free stack."""
+    """Read every header of a series, check it is one series, order the slices and check it
+    is one gap-free stack."""
     if not src.files:
         raise InputError("empty folder", case=case, path=src.label)
-    heads = {}
-    for name in src.files:
-        try:
-            heads[name] = src.read(name, header_only=True)
-        except (InvalidDicomError, OSError, EOFError, ValueError, zipfile.BadZipFile) as exc:
-            raise InputError(
-                f"unreadable DICOM ({exc})", case=case, path=f"{src.label}/{name}"
-            ) from None
-    sizes = {(int(getattr(h, "Rows", 0)), int(getattr(h, "Columns", 0))) for h in heads.values()}
-    if len(sizes) != 1 or 0 in next(iter(sizes)):
-        raise InputError(f"mixed or missing slice sizes {sorted(sizes)}", case=case, path=src.label)
-    rows, cols = next(iter(sizes))
-    first = next(iter(heads.values()))
+    heads = {name: src.read(name, header_only=True, case=case) for name in src.files}
+    sizes: dict[tuple[int, int], list[str]] = {}
+    for name, h in heads.items():  # a stray file (notes, a thumbnail) is named, not guessed at
+        with decoding(src.path(name), case, "DICOM file"):
+            size = (int(getattr(h, "Rows", 0) or 0), int(getattr(h, "Columns", 0) or 0))
+        if min(size) <= 0:
+            raise ReadError(
+                "not a DICOM image slice (no Rows/Columns); move it out of the series folder",
+                case=case,
+                path=src.path(name),
+            )
+        sizes.setdefault(size, []).append(name)
+    if len(sizes) != 1:
+        common = max(sizes, key=lambda k: len(sizes[k]))
+        odd = min((n for k, v in sizes.items() if k != common for n in v), key=_natural_key)
+        r, c = next(k for k, v in sizes.items() if odd in v)
+        raise InputError(
+            f"mixed slice sizes: this slice is {r}x{c}, most are {common[0]}x{common[1]}",
+            case=case,
+            path=src.path(odd),
+        )
+    with decoding(src.label, case, "DICOM series"):
+        _check_series(src, heads, case)
+        return _stack(src, heads, next(iter(sizes)), case)
+
+
+def _stack(src: Source, heads: dict, size: tuple[int, int], case: str) -> Geometry:
+    """Order one checked series along its normal and derive the affine and spacing."""
+    rows, cols = size
+    first = heads[sorted(heads, key=_natural_key)[0]]
     iop = np.asarray(getattr(first, "ImageOrientationPatient", [1, 0, 0, 0, 1, 0]), dtype=float)
     row_cos, col_cos = iop[:3], iop[3:]
     normal = np.cross(row_cos, col_cos)
@@ -168,12 +274,10 @@ def read_pixels(src: Source, geom: Geometry, case: str, *, mask: bool) -> np.nda
     cols, rows, n = geom.shape
     out = None
     for k, name in enumerate(geom.order):
-        path = f"{src.label}/{name}"
-        try:
-            ds = src.read(name, header_only=False)
+        path = src.path(name)
+        ds = src.read(name, header_only=False, case=case)
+        with decoding(path, case, "DICOM pixel data"):
             px = ds.pixel_array
-        except Exception as exc:  # pydicom raises many types for broken pixel data
-            raise InputError(f"unreadable DICOM pixels ({exc})", case=case, path=path) from None
         if px.shape != (rows, cols):
             raise InputError(f"slice size {px.shape} != {(rows, cols)}", case=case, path=path)
         if mask:
@@ -253,6 +357,10 @@ def _mask(src: Source, geom: Geometry, case: str) -> np.ndarray:
     if mgeom.shape != geom.shape:
         raise InputError(
             f"mask shape {mgeom.shape} != image shape {geom.shape}", case=case, path=src.label
+        )
+    if not np.allclose(mgeom.affine[:3, :2], geom.affine[:3, :2], rtol=0, atol=1e-3):
+        raise InputError(
+            "mask orientation or pixel spacing differs from the image's", case=case, path=src.label
         )
     if mgeom.has_positions and geom.has_positions:
         tol = 1e-3 + 0.01 * abs(geom.spacing[2])

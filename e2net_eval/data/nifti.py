@@ -5,12 +5,14 @@ scanners write), otherwise ``float32``; labels come back as ``uint8``. A ``.nii.
 to the end of its gzip stream, so a truncated or corrupt file is an error, not a short array.
 Gzip streams are decoded by ISA-L (``isal``, about twice as fast as zlib) when it is
 installed, by the standard library otherwise; both check the CRC and length.
+NIfTI-1 and NIfTI-2 single files are read, gzipped or not (decided by content, not name).
+Every failure is a `ReadError` (one line: case, file, cause); a header is checked against
+the file's size and the machine's memory before the voxel buffer is allocated.
 """
 
 from __future__ import annotations
 
 import gzip
-import zlib
 from pathlib import Path
 
 import nibabel as nib
@@ -18,39 +20,123 @@ import numpy as np
 
 try:  # ISA-L's gzip reader: same interface and checks as gzip, about 2x faster to decode
     from isal import igzip as _gzip
-    from isal.isal_zlib import error as _isal_error
 except ImportError:  # pragma: no cover - isal is a dependency; the fallback is correct too
-    _gzip, _isal_error = gzip, zlib.error
+    _gzip = gzip
 
 from e2net_eval.data.case import LABEL_VALUES, TUMOUR
-from e2net_eval.errors import InputError
+from e2net_eval.errors import InputError, ReadError
 from e2net_eval.util.atomic import atomic_path
+from e2net_eval.util.reading import decoding, gib, memory_limit_bytes, readable_file
 
 _INT16 = np.iinfo(np.int16)
 _CHUNK = 1 << 22  # 4 MiB
-_READ_ERRORS = (
-    OSError,
-    EOFError,
-    ValueError,
-    zlib.error,
-    _isal_error,
-    nib.filebasedimages.ImageFileError,
-)
+_GZIP_MAGIC = b"\x1f\x8b"
+#: Deflate cannot expand data more than about 1032:1; a header describing more voxel bytes
+#: than that times the file's size is refused before any memory is allocated.
+GZIP_MAX_RATIO = 1032
+_WHAT = "NIfTI file"
 
 
-def _open(path: Path):
-    return _gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")
+def _is_gzip(path: Path) -> bool:
+    """By content, not by name: a gzipped ``.nii`` and a plain ``.nii.gz`` both read."""
+    with open(path, "rb") as fh:
+        return fh.read(2) == _GZIP_MAGIC
+
+
+def _image_class(head: bytes, path: Path, case: str | None):
+    """NIfTI-1 or NIfTI-2 (single file) from the first bytes; ReadError for anything else."""
+    if len(head) < 348:
+        raise ReadError(
+            f"too short for a NIfTI header ({len(head)} bytes, a header has 348)",
+            case=case,
+            path=path,
+        )
+    sizes = {int.from_bytes(head[:4], "little"), int.from_bytes(head[:4], "big")}
+    if 348 in sizes:
+        magic = head[344:348]
+        if magic == b"n+1\0":
+            return nib.Nifti1Image
+        if magic == b"ni1\0":
+            raise ReadError(
+                "a .hdr/.img pair header; only single-file NIfTI (.nii, .nii.gz) is read",
+                case=case,
+                path=path,
+            )
+        raise ReadError(
+            f"not a NIfTI-1 file (magic {magic!r}: Analyze 7.5 or a damaged header)",
+            case=case,
+            path=path,
+        )
+    if 540 in sizes:
+        if len(head) >= 540 and head[4:8] == b"n+2\0":
+            return nib.Nifti2Image
+        raise ReadError("not a NIfTI-2 file (damaged header)", case=case, path=path)
+    raise ReadError(
+        f"not a NIfTI file (header size field {min(sizes)}, expected 348 or 540)",
+        case=case,
+        path=path,
+    )
+
+
+def _check_size(img, st_size: int, gz: bool, path: Path, case: str | None) -> None:
+    """Refuse a header whose voxel data cannot be in the file, or cannot fit in memory."""
+    proxy = img.dataobj
+    dtype = np.dtype(proxy.dtype)
+    if dtype.kind not in "biuf" or dtype.fields is not None:
+        raise ReadError(f"unsupported voxel type {dtype} (not a number)", case=case, path=path)
+    shape = tuple(int(s) for s in proxy.shape)
+    if len(shape) != 3:
+        raise InputError(f"expected a 3D volume, got shape {shape}", case=case, path=path)
+    if 0 in shape:
+        raise ReadError(f"empty volume (shape {shape})", case=case, path=path)
+    n_bytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    end = int(proxy.offset) + n_bytes
+    if not gz and end > st_size:
+        raise ReadError(
+            f"truncated: the header describes {n_bytes} bytes of voxels ({gib(n_bytes)}) "
+            f"from offset {int(proxy.offset)}, the file holds {st_size} bytes",
+            case=case,
+            path=path,
+        )
+    if gz and end > GZIP_MAX_RATIO * st_size + (1 << 16):
+        raise ReadError(
+            f"the header describes {n_bytes} bytes of voxels ({gib(n_bytes)}), more than a "
+            f"{st_size}-byte gzip file can hold: truncated or a corrupt header",
+            case=case,
+            path=path,
+        )
+    limit = memory_limit_bytes()
+    if limit is not None and n_bytes > limit:
+        raise ReadError(
+            f"the header describes {gib(n_bytes)} of voxels, more than this machine's "
+            f"memory ({gib(limit)})",
+            case=case,
+            path=path,
+        )
+
+
+def _load_header(fh, path: Path, case: str | None, st_size: int, gz: bool):
+    """Parse the header from the open stream (left at an undefined position)."""
+    try:
+        head = fh.read(540)
+    except gzip.BadGzipFile as exc:  # isal.igzip raises the same class
+        raise ReadError(f"not gzip data ({exc})", case=case, path=path) from None
+    klass = _image_class(head, path, case)
+    fh.seek(0)
+    img = klass.from_file_map(klass.make_file_map({"image": fh, "header": fh}), mmap=False)
+    _check_size(img, st_size, gz, path, case)
+    return img
 
 
 def read_header(path: Path, case: str | None = None) -> tuple[tuple[int, ...], np.ndarray]:
     """Shape and affine of a NIfTI file, reading only its header."""
-    if not path.is_file():
-        raise InputError("file not found", case=case, path=path)
-    try:
-        img = nib.load(str(path), mmap=False)
+    path = Path(path)
+    st = readable_file(path, case, _WHAT)
+    with decoding(path, case, _WHAT):
+        gz = _is_gzip(path)
+        with _gzip.open(path, "rb") if gz else open(path, "rb") as fh:
+            img = _load_header(fh, path, case, st.st_size, gz)
         return tuple(int(s) for s in img.shape), np.asarray(img.affine, dtype=np.float64)
-    except _READ_ERRORS as exc:
-        raise InputError(f"unreadable NIfTI header ({exc})", case=case, path=path) from None
 
 
 def _read_array(fh, proxy) -> np.ndarray:
@@ -68,34 +154,27 @@ def _read_array(fh, proxy) -> np.ndarray:
     while pos < n_bytes:
         n = fh.readinto(view[pos : pos + _CHUNK])
         if not n:
-            raise EOFError(f"expected {n_bytes} bytes of voxel data, got {pos}")
+            raise EOFError(f"truncated: expected {n_bytes} bytes of voxel data, got {pos}")
         pos += n
     return np.ndarray(proxy.shape, dtype=dtype, buffer=buf, order=proxy.order)
 
 
 def _read_raw(path: Path, case: str | None) -> tuple[np.ndarray, float, float, nib.Nifti1Image]:
-    """The stored array (unscaled), slope, intercept and image; the whole stream is consumed."""
-    if not path.is_file():
-        raise InputError("file not found", case=case, path=path)
-    try:
-        with _open(path) as fh:
-            img = nib.Nifti1Image.from_file_map(
-                nib.Nifti1Image.make_file_map({"image": fh, "header": fh}), mmap=False
-            )
-            if len(img.shape) != 3:
-                raise InputError(
-                    f"expected a 3D volume, got shape {img.shape}", case=case, path=path
-                )
+    """The stored array (unscaled), slope, intercept and image; the whole stream is consumed.
+
+    Every failure is a `ReadError` naming the file and its cause (see `util.reading`).
+    """
+    path = Path(path)
+    st = readable_file(path, case, _WHAT)
+    with decoding(path, case, _WHAT):
+        gz = _is_gzip(path)
+        with _gzip.open(path, "rb") if gz else open(path, "rb") as fh:
+            img = _load_header(fh, path, case, st.st_size, gz)
             raw = _read_array(fh, img.dataobj)
             # Read to the end of the stream: gzip checks its CRC and length only there.
             while fh.read(_CHUNK):
                 pass
         slope, inter = img.dataobj.slope, img.dataobj.inter
-    except InputError:
-        raise
-    except _READ_ERRORS as exc:
-        msg = " ".join(str(exc).split()) or type(exc).__name__
-        raise InputError(f"truncated or corrupt NIfTI ({msg})", case=case, path=path) from None
     slope = 1.0 if slope is None or not np.isfinite(slope) or slope == 0 else float(slope)
     inter = 0.0 if inter is None or not np.isfinite(inter) else float(inter)
     return raw, slope, inter, img

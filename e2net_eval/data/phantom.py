@@ -25,8 +25,8 @@ from e2net_eval.data.anatomy import DEFAULT_SIZE, DEFAULT_SLICES, PhantomCase, p
 from e2net_eval.data.dicom import LPS_TO_RAS
 from e2net_eval.data.nifti import write_nifti
 from e2net_eval.errors import InputError
-from e2net_eval.util.atomic import atomic_dir
 from e2net_eval.util.jsonio import dump_json
+from e2net_eval.util.outdir import result_folder
 
 log = logging.getLogger(__name__)
 LAYOUTS = ("lits", "msd", "ircadb")
@@ -57,7 +57,8 @@ def write_phantom(
     overwrite: bool = False,
     progress: bool = False,
 ) -> list[int]:
-    """Write phantom cases to `out` (atomically); returns the case indices written.
+    """Write phantom cases to `out` (atomically, by `util.outdir.result_folder`); returns the
+    case indices written.
 
     Indices are `indices` if given, else ``start .. start + n_cases - 1``. `unit_spacing`
     lists indices whose LiTS/MSD header gets 1x1x1 mm spacing (the LiTS copies of IRCAD
@@ -74,15 +75,10 @@ def write_phantom(
         raise InputError(f"case indices must be distinct and >= 0, got {indices}")
     if seed < 0 or size < 16 or slices[0] < 2 or slices[1] < slices[0]:
         raise InputError(f"bad phantom parameters: seed {seed}, size {size}, slices {slices}")
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise InputError("output exists and is not a folder", path=out)
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise InputError("output folder exists and is not empty (use --overwrite)", path=out)
     unit = set(int(i) for i in unit_spacing)
     gz = (layout == "msd") if gzip is None else gzip
     records = []
-    with atomic_dir(out) as tmp:
+    with result_folder(out, kind="dataset", overwrite=overwrite) as tmp:
         for k, idx in enumerate(tqdm(indices, desc="phantom", disable=None if progress else True)):
             case = phantom_case(seed, idx, size, slices)
             affine = unit_spacing_affine(case.affine) if idx in unit else case.affine

@@ -50,8 +50,10 @@ from e2net_eval.runtime.orientation import (
 )
 from e2net_eval.runtime.weights import load_trained
 from e2net_eval.util.atomic import atomic_path
+from e2net_eval.util.faults import fault_point
 from e2net_eval.util.jsonio import dump_json
 from e2net_eval.util.meta import run_meta
+from e2net_eval.util.outdir import result_folder
 
 log = logging.getLogger(__name__)
 
@@ -251,6 +253,7 @@ def predict(
     batch_size: int = 16,
     progress: bool = True,
     stage1_dir: str | Path | None = None,
+    overwrite: bool = False,
 ) -> list[Path]:
     """Predict every case (or `case_ids`) of `data_root` into ``out_dir/<case_id>.nii.gz``.
 
@@ -258,6 +261,11 @@ def predict(
     the stage-1 configuration for liver only). `stage1_dir` holds this run's stage-1
     predictions of the same cases: their liver is used instead of running stage 1 again
     (the same mask, so the same result). Returns the written paths.
+
+    `out_dir` is a result folder (`util.outdir`): the whole set (every case and
+    ``predict.json``) is written beside it and swapped in at the end, so a failure at case
+    k leaves the previous set untouched; a non-empty `out_dir` only with `overwrite`, and
+    only a prediction set e2net-eval wrote. A case id given twice is predicted once.
     """
     from e2net_eval.data import open_dataset
     from reference_models.registry import list_models
@@ -279,42 +287,44 @@ def predict(
     stage2 = load_trained(run_dir, config, dev) if config not in (None, stage1_name) else None
     dataset = open_dataset(data_root)
     all_ids = list(dataset.case_ids())
-    ids = list(case_ids) if case_ids else all_ids
+    ids = list(dict.fromkeys(str(c) for c in case_ids)) if case_ids else all_ids
     unknown = [c for c in ids if c not in set(all_ids)]
     if unknown:
         raise InputError(f"case(s) not in the dataset: {unknown[:5]}", path=data_root)
     written, seconds = [], {}
-    for cid in tqdm(ids, desc="predict", unit="case", disable=not progress):
-        case = dataset.load(cid, image=True, label=False)
-        liver = None
-        if stage1_dir is not None:
-            liver = read_stage1_mask(Path(stage1_dir), cid, case.image.shape)
-        t0 = time.perf_counter()
-        labels = predict_volume(
-            case.image,
-            case.affine,
-            stage1,
-            stage2,
-            device=dev,
-            batch_size=batch_size,
-            keep_largest=largest_component,
-            stage1_liver_mask=liver,
+    inputs = [run_dir, data_root] + ([] if stage1_dir is None else [stage1_dir])
+    with result_folder(out_dir, kind="predictions", inputs=inputs, overwrite=overwrite) as tmp:
+        for cid in tqdm(ids, desc="predict", unit="case", disable=not progress):
+            fault_point("predict.case")
+            case = dataset.load(cid, image=True, label=False)
+            liver = None
+            if stage1_dir is not None:
+                liver = read_stage1_mask(Path(stage1_dir), cid, case.image.shape)
+            t0 = time.perf_counter()
+            labels = predict_volume(
+                case.image,
+                case.affine,
+                stage1,
+                stage2,
+                device=dev,
+                batch_size=batch_size,
+                keep_largest=largest_component,
+                stage1_liver_mask=liver,
+            )
+            seconds[cid] = time.perf_counter() - t0
+            write_prediction(tmp / f"{cid}.nii.gz", labels, case.affine)
+            written.append(out_dir / f"{cid}.nii.gz")
+        dump_json(
+            tmp / "predict.json",
+            {
+                "run": str(run_dir),
+                "data_root": str(data_root),
+                "stage2": config if stage2 else None,
+                "stage1_from": None if stage1_dir is None else str(stage1_dir),
+                "largest_component": largest_component,
+                "device": str(dev),
+                "seconds_per_case": seconds,
+                "meta": run_meta(device=str(dev)),
+            },
         )
-        seconds[cid] = time.perf_counter() - t0
-        path = out_dir / f"{cid}.nii.gz"
-        write_prediction(path, labels, case.affine)
-        written.append(path)
-    dump_json(
-        out_dir / "predict.json",
-        {
-            "run": str(run_dir),
-            "data_root": str(data_root),
-            "stage2": config if stage2 else None,
-            "stage1_from": None if stage1_dir is None else str(stage1_dir),
-            "largest_component": largest_component,
-            "device": str(dev),
-            "seconds_per_case": seconds,
-            "meta": run_meta(device=str(dev)),
-        },
-    )
     return written

@@ -18,7 +18,7 @@ import io
 import logging
 import math
 from collections.abc import Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,8 +33,11 @@ from e2net_eval.metrics.registry import (
     PEER_CONNECTIVITY,
 )
 from e2net_eval.util.atomic import write_text
+from e2net_eval.util.children import worker_pool
+from e2net_eval.util.faults import fault_point
 from e2net_eval.util.jsonio import dump_json
 from e2net_eval.util.meta import run_meta
+from e2net_eval.util.outdir import result_folder
 
 if TYPE_CHECKING:
     import numpy as np
@@ -145,6 +148,7 @@ def score_file(
 
     from e2net_eval.metrics.case import score_case
 
+    fault_point("evaluate.case")
     case = _dataset(ref_root).load(case_id, image=False, label=True)
     if case.label is None:
         raise InputError("reference has no label volume", case=case_id, path=ref_root)
@@ -177,7 +181,8 @@ def _run(
     paths: dict[str, str | None], ref_root: str, options: Options, jobs: int
 ) -> Iterator[tuple[str, CaseScores, bool]]:
     """Score cases (case id -> prediction file), serially or with at most `jobs` cases in
-    flight in worker processes."""
+    flight in worker processes, which die with this process however it ends
+    (`util.children.worker_pool`)."""
     if jobs <= 1:
         for case_id, path in paths.items():
             yield score_file(path, ref_root, case_id, options)
@@ -188,7 +193,7 @@ def _run(
     import e2net_eval.metrics.case  # noqa: F401
 
     todo = list(paths)
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
+    with worker_pool(jobs) as pool:
         running: set[Future] = set()
         while todo or running:
             while todo and len(running) < jobs:
@@ -215,9 +220,16 @@ def evaluate(
     progress: bool = True,
     peer_metrics: bool = True,
     nsd_tolerance: float = NSD_TOLERANCE_MM,
+    overwrite: bool = False,
+    extra_meta: dict | None = None,
 ) -> dict:
     """Score every reference case; write OUT/per_case.csv and OUT/summary.json; return the
     summary.
+
+    OUT is a result folder (`util.outdir`): checked (writable, not an input, not holding
+    one; a non-empty OUT only with `overwrite` and only if e2net-eval wrote it) before the
+    first case is scored, locked while scoring, and the two files appear together. A case
+    id given twice is scored once. `extra_meta` is merged into ``summary["meta"]``.
 
     `peer_metrics`: also HD95, pooled HD95, NSD at `nsd_tolerance` mm, MASD and the lesion
     RQ / SQ / PQ / lesion Dice (docs/metrics.md). `pred_pattern` (``'{id}/{id}_seg.nii.gz'``)
@@ -239,6 +251,10 @@ def evaluate(
     if case_ids is None:
         case_ids = all_ids
     else:
+        given = [str(c) for c in case_ids]
+        case_ids = list(dict.fromkeys(given))  # `--case 3 --case 3` scores case 3 once
+        if len(case_ids) < len(given):
+            log.warning("%d repeated case id(s) ignored", len(given) - len(case_ids))
         unknown = sorted(set(case_ids) - set(all_ids))
         if unknown:
             raise InputError(f"cases not in the reference: {', '.join(unknown)}", path=ref_root)
@@ -266,53 +282,57 @@ def evaluate(
         peer_metrics,
         float(nsd_tolerance),
     )
-    results: dict[str, tuple[CaseScores, bool]] = {}
-    bar = tqdm(total=len(case_ids), desc="evaluate", unit="case", disable=not progress)
-    with bar:
-        for case_id, scores, missing in _run(paths, str(ref_root), options, jobs):
-            results[case_id] = (scores, missing)
-            bar.update(1)
-    acc = SetAccumulator(peer=peer_metrics)
-    for case_id in case_ids:  # reference order, whatever order the workers finished in
-        scores, missing = results[case_id]
-        if missing:
-            log.warning("case %s: no prediction, scored as empty", case_id)
-        acc.add(case_id, scores, missing_prediction=missing)
-    unmatched = finder.unmatched(all_ids)
-    if unmatched:
-        log.warning(
-            "%d prediction file(s) match no reference case: %s", len(unmatched), unmatched[:5]
-        )
-    summary = {
-        "meta": run_meta(
-            reference_root=str(Path(ref_root).resolve()),
-            reference_layout=getattr(dataset, "layout", None),
-            reference_images=bool(dataset.has_images),
-            prediction_dir=str(pred_dir.resolve()),
-            prediction_pattern=pred_pattern,
-            protocol=protocol or "unspecified",
-            scoring=SCORING + ("; " + PEER_SCORING if peer_metrics else ""),
-            surface_connectivity=connectivity,
-            lesion_connectivity=lesion_connectivity,
-            peer_metrics=peer_metrics,
-            **(
-                {
-                    "peer_surface_connectivity": PEER_CONNECTIVITY,
-                    "nsd_tolerance_mm": float(nsd_tolerance),
-                    "panoptic_iou_threshold": PANOPTIC_IOU,
-                }
-                if peer_metrics
-                else {}
+    with result_folder(
+        out_dir, kind="evaluate", inputs=[pred_dir, ref_root], overwrite=overwrite
+    ) as tmp:
+        results: dict[str, tuple[CaseScores, bool]] = {}
+        bar = tqdm(total=len(case_ids), desc="evaluate", unit="case", disable=not progress)
+        with bar:
+            for case_id, scores, missing in _run(paths, str(ref_root), options, jobs):
+                results[case_id] = (scores, missing)
+                bar.update(1)
+        acc = SetAccumulator(peer=peer_metrics)
+        for case_id in case_ids:  # reference order, whatever order the workers finished in
+            scores, missing = results[case_id]
+            if missing:
+                log.warning("case %s: no prediction, scored as empty", case_id)
+            acc.add(case_id, scores, missing_prediction=missing)
+        unmatched = finder.unmatched(all_ids)
+        if unmatched:
+            log.warning(
+                "%d prediction file(s) match no reference case: %s", len(unmatched), unmatched[:5]
+            )
+        summary = {
+            "meta": run_meta(
+                reference_root=str(Path(ref_root).resolve()),
+                reference_layout=getattr(dataset, "layout", None),
+                reference_images=bool(dataset.has_images),
+                prediction_dir=str(pred_dir.resolve()),
+                prediction_pattern=pred_pattern,
+                protocol=protocol or "unspecified",
+                scoring=SCORING + ("; " + PEER_SCORING if peer_metrics else ""),
+                surface_connectivity=connectivity,
+                lesion_connectivity=lesion_connectivity,
+                peer_metrics=peer_metrics,
+                **(
+                    {
+                        "peer_surface_connectivity": PEER_CONNECTIVITY,
+                        "nsd_tolerance_mm": float(nsd_tolerance),
+                        "panoptic_iou_threshold": PANOPTIC_IOU,
+                    }
+                    if peer_metrics
+                    else {}
+                ),
+                scoring_options=options.scoring(),
+                allow_missing=allow_missing,
+                allow_affine_mismatch=allow_affine_mismatch,
+                **(extra_meta or {}),
             ),
-            scoring_options=options.scoring(),
-            allow_missing=allow_missing,
-            allow_affine_mismatch=allow_affine_mismatch,
-        ),
-        **acc.summary(),
-        "unmatched_prediction_files": unmatched,
-    }
-    write_text(out_dir / "per_case.csv", rows_to_csv(acc.rows, peer=peer_metrics))
-    dump_json(out_dir / "summary.json", summary, count_key="n_nonfinite")
+            **acc.summary(),
+            "unmatched_prediction_files": unmatched,
+        }
+        write_text(tmp / "per_case.csv", rows_to_csv(acc.rows, peer=peer_metrics))
+        dump_json(tmp / "summary.json", summary, count_key="n_nonfinite")
     return summary
 
 

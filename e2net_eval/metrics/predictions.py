@@ -11,6 +11,9 @@ candidates (each with ``.nii.gz`` or ``.nii``), for every stem ``S`` of ``STEMS`
   default, ``seg`` what MONAI's tutorials pass).
 
 Two existing candidates for one case are an error naming both (which one did you mean?).
+A candidate name that exists but is no file (a symlink loop, a broken link, a directory)
+is an error saying so: never "no prediction", so never scored
+as empty with ``--allow-missing``.
 A pattern (``--pred-pattern '{id}/{id}_seg.nii.gz'``) replaces the candidates: ``{id}``
 is the case id and may carry a format spec (``'case_{id:0>5}.nii.gz'`` zero-pads it).
 """
@@ -21,7 +24,8 @@ import string
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
-from e2net_eval.errors import InputError
+from e2net_eval.errors import InputError, ReadError
+from e2net_eval.util.reading import file_problem
 
 SUFFIXES = (".nii.gz", ".nii")
 STEMS = ("{id}", "segmentation-{id}", "test-segmentation-{id}", "liver_{id}", "volume-{id}")
@@ -70,7 +74,14 @@ class PredictionFinder:
         self.pred_dir = Path(pred_dir)
         self.pattern = None if pattern is None else check_pattern(pattern)
         depth = 2 if pattern is None else len(PurePosixPath(pattern.format(id="0")).parts)
-        self.files = set(_nifti_files(self.pred_dir, max(depth, 2)))
+        self.files: set[str] = set()
+        #: NIfTI names that are no readable file, with the reason (reported when claimed)
+        self.unusable: dict[str, str] = {}
+        for rel, problem in _nifti_entries(self.pred_dir, max(depth, 2)):
+            if problem is None:
+                self.files.add(rel)
+            else:
+                self.unusable[rel] = problem
 
     def matches(self, case_id: str) -> list[str]:
         """The relative paths of existing files that are candidates for `case_id`."""
@@ -78,7 +89,7 @@ class PredictionFinder:
             names = [self.pattern.format(id=case_id)]
         else:
             names = candidates(case_id)
-        return [n for n in names if n in self.files]
+        return [n for n in names if n in self.files or n in self.unusable]
 
     def find(self, case_id: str) -> Path | None:
         """The prediction file of `case_id`, None when there is none; InputError when two
@@ -91,6 +102,8 @@ class PredictionFinder:
                 case=case_id,
                 path=self.pred_dir,
             )
+        if found and found[0] in self.unusable:
+            raise ReadError(self.unusable[found[0]], case=case_id, path=self.pred_dir / found[0])
         return self.pred_dir / found[0] if found else None
 
     def unmatched(self, case_ids: Iterable[str]) -> list[str]:
@@ -103,16 +116,18 @@ class PredictionFinder:
         return LOOKED_FOR if self.pattern is None else f"looked for {self.pattern!r}"
 
 
-def _nifti_files(root: Path, depth: int) -> Iterable[str]:
-    """Relative POSIX paths of the visible .nii/.nii.gz files `depth` levels down at most."""
+def _nifti_entries(root: Path, depth: int) -> Iterable[tuple[str, str | None]]:
+    """(relative POSIX path, None or why it is no readable file) of every visible entry named
+    ``*.nii``/``*.nii.gz``, `depth` levels down at most (directories with such a name are
+    not entered: they are reported if a case claims them)."""
     stack = [(root, PurePosixPath())]
     while stack:
         folder, rel = stack.pop()
         for path in folder.iterdir():
             if path.name.startswith("."):
                 continue
-            if path.is_dir():
-                if len(rel.parts) + 1 < depth:
-                    stack.append((path, rel / path.name))
-            elif path.name.endswith(SUFFIXES) and path.is_file():
-                yield str(rel / path.name)
+            if path.name.endswith(SUFFIXES):
+                problem, _ = file_problem(path, "NIfTI file", empty_ok=True)
+                yield str(rel / path.name), problem
+            elif path.is_dir() and len(rel.parts) + 1 < depth:
+                stack.append((path, rel / path.name))

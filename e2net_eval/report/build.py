@@ -178,10 +178,31 @@ def report_notes() -> list[str]:
     ]
 
 
-def write_report(run_dir: str | Path, out_dir: str | Path) -> dict[str, Path]:
-    """Write the report of `run_dir` into `out_dir`; return the written files by format."""
+def write_report(
+    run_dir: str | Path, out_dir: str | Path, *, overwrite: bool = False
+) -> dict[str, Path]:
+    """Write the report of `run_dir` into `out_dir`; return the written files by format.
+
+    `out_dir` is a result folder (`util.outdir`): checked before the tables and figures
+    are made, written whole and swapped in; a non-empty one only with `overwrite`, and only
+    a report e2net-eval wrote; never the run itself, a folder holding it, or a data root
+    (``RUN/report`` inside the run is allowed).
+    """
     from e2net_eval.report.tables import build_tables
 
     run = load_run(run_dir)
-    doc = Document(TITLE, run_lines(run), build_tables(run), collect_figures(run), report_notes())
-    return write_document(doc, out_dir)
+    roots = [
+        Path(r) if Path(r).is_absolute() else run.root / r
+        for r in (run.info.get("data") or {}).values()
+        if r
+    ]
+    return write_document(
+        lambda: Document(
+            TITLE, run_lines(run), build_tables(run), collect_figures(run), report_notes()
+        ),
+        out_dir,
+        kind="report",
+        inputs=[run.root, *roots],
+        may_be_inside=[run.root],
+        overwrite=overwrite,
+    )

@@ -393,7 +393,21 @@ def compare_document(
 
 
 def write_comparison(
-    specs: Sequence[tuple[str, Path]], out_dir: str | Path, **options: Any
+    specs: Sequence[tuple[str, Path]],
+    out_dir: str | Path,
+    *,
+    overwrite: bool = False,
+    **options: Any,
 ) -> dict[str, Path]:
-    """Build the comparison and write it (Markdown, LaTeX, CSV, HTML) into `out_dir`."""
-    return write_document(compare_document(specs, **options), out_dir)
+    """Build the comparison and write it (Markdown, LaTeX, CSV, HTML) into `out_dir`.
+
+    `out_dir` follows the output-folder policy (`document.write_document`): never an entry
+    or a folder holding one; a non-empty one only with `overwrite`, and only a comparison
+    e2net-eval wrote."""
+    return write_document(
+        lambda: compare_document(specs, **options),
+        out_dir,
+        kind="comparison",
+        inputs=[path for _, path in specs],
+        overwrite=overwrite,
+    )

@@ -2,20 +2,21 @@
 
 `report` and `compare` both build a `Document` and call `write_document`: the same four
 formats and the same look. `render_document` makes every file's bytes in memory;
-`write_document` is the only place that touches the output folder (all files into a
-temporary folder beside it, then one rename), so an output-folder policy has one place.
+`write_document` is the only place that touches the output folder: through the one
+output-folder policy (`util.outdir.result_folder`: checked, locked, swapped in whole).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from e2net_eval.report.html import page_html
 from e2net_eval.report.render import document_latex, table_markdown, tables_csv
 from e2net_eval.report.tables import ReportTable
-from e2net_eval.util.atomic import atomic_dir
+from e2net_eval.util.outdir import result_folder
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +58,31 @@ def render_document(doc: Document) -> dict[str, bytes]:
     return files
 
 
-def write_document(doc: Document, out_dir: str | Path) -> dict[str, Path]:
-    """Write the document into `out_dir` (replaced as a whole, via a temporary folder and a
-    rename); return the written files by format."""
+def write_document(
+    doc: Document | Callable[[], Document],
+    out_dir: str | Path,
+    *,
+    kind: str = "report",
+    inputs: Iterable[str | Path] = (),
+    may_be_inside: Iterable[str | Path] = (),
+    overwrite: bool = False,
+) -> dict[str, Path]:
+    """Write the document into `out_dir`; return the written files by format.
+
+    `out_dir` is a result folder of `util.outdir` (the one output-folder policy): checked
+    (not an input of `inputs`, not holding one, not inside one unless in `may_be_inside`;
+    a non-empty folder only with `overwrite` and only if e2net-eval wrote it as a `kind`),
+    locked, written into a temporary folder and swapped in whole. `doc` may be a function
+    that builds the document: it runs after those checks, so a refused or unwritable
+    output fails before the work.
+    """
     out_dir = Path(out_dir)
-    files = render_document(doc)
-    with atomic_dir(out_dir) as tmp:
+    with result_folder(
+        out_dir, kind=kind, inputs=inputs, may_be_inside=may_be_inside, overwrite=overwrite
+    ) as tmp:
+        if callable(doc):
+            doc = doc()
+        files = render_document(doc)
         (tmp / "figures").mkdir()
         for rel, data in files.items():
             (tmp / rel).write_bytes(data)
@@ -73,4 +93,4 @@ def write_document(doc: Document, out_dir: str | Path) -> dict[str, Path]:
         len(doc.tables),
         len(doc.figures),
     )
-    return {kind: out_dir / name for kind, name in FILES.items()}
+    return {fmt: out_dir / name for fmt, name in FILES.items()}

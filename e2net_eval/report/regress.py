@@ -46,21 +46,60 @@ class Delta:
         return self.current - self.baseline
 
 
-def flatten_summary(summary: dict[str, Any]) -> dict[str, float | None]:
-    """The gated metrics of one summary as flat keys: `liver.dice_per_case`, `tumour.assd`,
-    `tumour_burden.rmse`, `detection.f1`, `detection.any_overlap.f1`, `panoptic.pq` (mean
-    per case), `panoptic.pooled.pq`; the set sections are the registry's."""
-    if not isinstance(summary, dict) or not isinstance(summary.get("regions"), dict):
-        raise InputError("not a summary.json: no 'regions' block")
-    out: dict[str, float | None] = {}
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
-    def leaf(key: str, value: Any) -> None:
-        if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
-            out[key] = None if value is None else float(value)
+
+def check_types(summary: Any) -> None:
+    """Every metric of a summary is a number or null: anything else is an InputError that
+    names the metric (a string, a bool, a list, a region or section that is not an object).
+
+    Nothing of the wrong type is ever left out of a comparison silently: a baseline whose
+    tumour Dice is the string "0.8" would otherwise pass a current tumour Dice of 0.
+    """
+    if not isinstance(summary, dict):
+        raise InputError(f"not a summary.json: a JSON {type(summary).__name__}, not an object")
+    if not isinstance(summary.get("regions"), dict):
+        raise InputError("not a summary.json: no 'regions' object")
+    if "n_cases" in summary and not _is_number(summary["n_cases"]):
+        raise InputError(f"n_cases is {summary['n_cases']!r}, not a number")
+
+    def walk(key: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for name, sub in value.items():
+                walk(f"{key}.{name}", sub)
+        elif value is not None and not _is_number(value):
+            raise InputError(
+                f"metric {key} is {type(value).__name__} {value!r}, not a number or null"
+            )
 
     for region, block in summary["regions"].items():
         if not isinstance(block, dict):
+            raise InputError(f"region {region} is a {type(block).__name__}, not an object")
+        walk(str(region), block)
+    for section in SET_SECTIONS:
+        if section not in summary:
             continue
+        block = summary[section]
+        if not isinstance(block, dict):
+            raise InputError(f"section {section} is a {type(block).__name__}, not an object")
+        walk(section, block)
+
+
+def flatten_summary(summary: dict[str, Any]) -> dict[str, float | None]:
+    """The gated metrics of one summary as flat keys: `liver.dice_per_case`, `tumour.assd`,
+    `tumour_burden.rmse`, `detection.f1`, `detection.any_overlap.f1`, `panoptic.pq` (mean
+    per case), `panoptic.pooled.pq`; the set sections are the registry's.
+
+    The summary's types are checked first (`check_types`): every metric is a number or null.
+    """
+    check_types(summary)
+    out: dict[str, float | None] = {}
+
+    def leaf(key: str, value: Any) -> None:
+        out[key] = None if value is None else float(value)
+
+    for region, block in summary["regions"].items():
         for name, value in block.items():
             if isinstance(value, dict):
                 if "mean" in value:
@@ -69,14 +108,14 @@ def flatten_summary(summary: dict[str, Any]) -> dict[str, float | None]:
                 leaf(f"{region}.{name}", value)
     for section in SET_SECTIONS:
         block = summary.get(section)
-        if not isinstance(block, dict):
+        if block is None:
             continue
         for name, value in block.items():
             if isinstance(value, dict) and "mean" in value:
                 leaf(f"{section}.{name}", value["mean"])
             elif isinstance(value, dict):
                 for sub, v in value.items():
-                    if sub not in _NOT_GATED:
+                    if sub not in _NOT_GATED and not isinstance(v, dict):
                         leaf(f"{section}.{name}.{sub}", v)
             elif name not in _NOT_GATED:
                 leaf(f"{section}.{name}", value)

@@ -10,6 +10,7 @@ import torch
 from e2net_eval.errors import InputError
 from e2net_eval.rundir import config_dir, weights_path
 from e2net_eval.runtime.device import prepare_model
+from e2net_eval.util.reading import decoding, readable_file
 
 
 def load_trained(run_dir: str | Path, config: str, device: torch.device) -> torch.nn.Module:
@@ -22,13 +23,17 @@ def load_trained(run_dir: str | Path, config: str, device: torch.device) -> torc
         raise InputError(
             f"configuration {config!r} has no weights in the run", path=config_dir(run_dir, config)
         )
-    payload = torch.load(path, map_location="cpu", weights_only=False)
-    if "model_config" in payload:
-        cfg = reference_models.ModelConfig.from_dict(payload["model_config"])
-        model = reference_models.build_model(cfg)
-    else:
-        model = reference_models.create_model(payload["config_name"], profile=payload["profile"])
-    model.load_state_dict(payload["model"])
+    readable_file(path, what="checkpoint")
+    with decoding(path, what="checkpoint"):  # truncated, corrupt, or not our checkpoint
+        payload = torch.load(path, map_location="cpu", weights_only=False)
+        if "model_config" in payload:
+            cfg = reference_models.ModelConfig.from_dict(payload["model_config"])
+            model = reference_models.build_model(cfg)
+        else:
+            model = reference_models.create_model(
+                payload["config_name"], profile=payload["profile"]
+            )
+        model.load_state_dict(payload["model"])
     return prepare_model(model, device).eval()
 
 

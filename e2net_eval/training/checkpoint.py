@@ -14,7 +14,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from e2net_eval.errors import ReadError
 from e2net_eval.util.atomic import atomic_path
+from e2net_eval.util.reading import decoding, readable_file
 
 
 def rng_states() -> dict[str, Any]:
@@ -44,9 +46,20 @@ def save(path: str | Path, payload: dict[str, Any]) -> None:
         torch.save(payload, tmp)
 
 
-def load(path: str | Path) -> dict[str, Any]:
-    """Read a checkpoint written by `save` (on the CPU; callers move tensors)."""
-    return torch.load(path, map_location="cpu", weights_only=False)
+def load(path: str | Path, case: str | None = None) -> dict[str, Any]:
+    """Read a checkpoint written by `save` (on the CPU; callers move tensors).
+
+    A missing, truncated or corrupt file is a `ReadError` naming it (exit 2), not a
+    traceback from torch's zip reader or the unpickler.
+    """
+    readable_file(path, case, "checkpoint")
+    with decoding(path, case, "checkpoint"):
+        payload = torch.load(path, map_location="cpu", weights_only=False)
+    if not isinstance(payload, dict):
+        raise ReadError(
+            f"not an e2net-eval checkpoint (holds a {type(payload).__name__})", path=path
+        )
+    return payload
 
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:

@@ -15,6 +15,7 @@ functions (`resume_decision`, `check_resumable`) that need no training to test.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -55,8 +56,12 @@ from e2net_eval.training.datasets import (
 from e2net_eval.training.distributed import DistInfo, all_sum, barrier, dist_info, init_group
 from e2net_eval.training.schedule import DECREASE, STOP, Plateau
 from e2net_eval.training.settings import TrainSettings, settings_for
+from e2net_eval.util.atomic import remove_stale_temporaries, write_text
+from e2net_eval.util.faults import fault_point
 from e2net_eval.util.jsonio import dump_json, load_json, sanitize
+from e2net_eval.util.lock import hold_waiting, lock_file_for
 from e2net_eval.util.meta import run_meta
+from e2net_eval.util.outdir import remove_temporaries_below, work_folder
 from e2net_eval.util.seed import seed_everything
 
 log = logging.getLogger(__name__)
@@ -217,9 +222,10 @@ class Trainer:
         if info.is_main:
             run_dir.mkdir(parents=True, exist_ok=True)
         # the run's one split is checked first: a different one is an error even when done
-        self.train_ids, self.val_ids = rundir.resolve_split(
-            run_dir, self.cache.case_ids(), job.split, seed=job.split_seed, write=info.is_main
-        )
+        with _split_turn(run_dir, info):
+            self.train_ids, self.val_ids = rundir.resolve_split(
+                run_dir, self.cache.case_ids(), job.split, seed=job.split_seed, write=info.is_main
+            )
         done_path = self.out / rundir.DONE_JSON
         last_path = self.out / rundir.LAST_CHECKPOINT
         done = load_json(done_path) if done_path.is_file() else None
@@ -247,6 +253,8 @@ class Trainer:
             barrier(info)
         if action == CONTINUE:
             self.state = ckpt.load(last_path)
+        if info.is_main and action in (START, CONTINUE):
+            self.reconcile_log()
         if self.settings.batch_size % info.world:
             raise InputError(
                 f"batch size {self.settings.batch_size} is not divisible by {info.world} processes"
@@ -254,6 +262,28 @@ class Trainer:
         if self.state is not None:
             check_resumable(self.state, job.seed, self.settings)
         return None
+
+    def reconcile_log(self) -> None:
+        """Make ``metrics.jsonl`` agree with the checkpoint training goes on from.
+
+        A line is appended before its checkpoint is written, so a run killed between the two
+        left a line the resumed run writes again: keep only the lines up to the
+        checkpoint's step (none when there is no checkpoint: that attempt never saved one,
+        and its ``best.pt`` goes too). A torn last line is dropped with them.
+        """
+        keep_step = -1 if self.state is None else int(self.state["step"])
+        if self.state is None:
+            (self.out / rundir.BEST_CHECKPOINT).unlink(missing_ok=True)
+        path = self.out / rundir.METRICS_JSONL
+        if not path.is_file():
+            return
+        lines = path.read_text(encoding="utf-8").splitlines()
+        kept = [ln for ln in lines if _line_step(ln) <= keep_step]
+        if kept != lines:
+            log.info(
+                "metrics.jsonl: %d line(s) after the checkpoint dropped", len(lines) - len(kept)
+            )
+            write_text(path, "".join(f"{ln}\n" for ln in kept))
 
     # -- build: data, network, optimiser, restored state ---------------------------------
     def build(self) -> None:
@@ -263,7 +293,8 @@ class Trainer:
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
         if info.is_main:
-            self.cache.build(self.train_ids + self.val_ids, progress=job.progress)
+            with _cache_turn(self.cache.dir):
+                self.cache.build(self.train_ids + self.val_ids, progress=job.progress)
         barrier(info)
         self.train_cases = self.cache.open(self.train_ids, progress=False)
         self.val_cases = self.cache.open(self.val_ids, progress=False)
@@ -414,6 +445,7 @@ class Trainer:
             loss_value = float(self.step(to_device(batch, self.device)).detach())
             self.global_step += 1
             self.step_in_epoch += 1
+            fault_point("train.step")
             loss_sum += loss_value
             n_seen += 1
             bar.set_postfix(loss=f"{loss_value:.4f}", lr=f"{self.lr:.0e}")
@@ -496,6 +528,7 @@ class Trainer:
             self.epoch += 1
             self.step_in_epoch = 0
         self.log_line(record)
+        fault_point("train.after_metrics_line")
         self.checkpoint()
         log.info(
             "%s epoch %d: train %.4f val %.4f lr %.0e",
@@ -622,10 +655,12 @@ def prepare_run(
     run_dir = Path(run_dir)
     cache = SliceCache(_cache_folder(run_dir, cache_dir), data_root)
     run_dir.mkdir(parents=True, exist_ok=True)
-    train_ids, val_ids = rundir.resolve_split(
-        run_dir, cache.case_ids(), split, seed=split_seed, write=True
-    )
-    cache.build(train_ids + val_ids, progress=progress)
+    with _split_turn(run_dir, dist_info()):
+        train_ids, val_ids = rundir.resolve_split(
+            run_dir, cache.case_ids(), split, seed=split_seed, write=True
+        )
+    with _cache_turn(cache.dir):
+        cache.build(train_ids + val_ids, progress=progress)
     return cache.dir
 
 
@@ -652,10 +687,59 @@ def run_job(job: TrainJob) -> dict[str, Any]:
     configure_cpu_threads(dev, job.profile)
     opened = init_group(info, dev)
     try:
-        return Trainer(job, info, dev).run()
+        with _run_folder(job, info):
+            return Trainer(job, info, dev).run()
     finally:
         if opened:
             torch.distributed.destroy_process_group()
+
+
+def _run_folder(job: TrainJob, info: DistInfo):
+    """The configuration's folder held for the whole job (by the main process; torchrun's
+    other ranks work inside it): one `train` per configuration of a run, a second one is
+    refused; configurations train side by side (the ablation's workers do). A non-empty
+    folder that is not a training run is refused; temporaries a killed run of this
+    configuration left are removed."""
+    if not info.is_main:
+        return contextlib.nullcontext(job.run_dir)
+    return work_folder(
+        job.run_dir,
+        kind="train-run",
+        inputs=[job.data_root],
+        lock_name=f"{job.config}/{rundir.TRAIN_LOCK_FILE}",
+        who=f"e2net-eval train of {job.config}",
+        sweep=[rundir.config_dir(job.run_dir, job.config)],
+    )
+
+
+@contextlib.contextmanager
+def _split_turn(run_dir: Path, info: DistInfo):
+    """The run's ``split.json``, shared by the configurations trained into it: its writers
+    take turns (a waiting lock), and a temporary a killed writer left goes first."""
+    if not info.is_main:
+        yield
+        return
+    with hold_waiting(Path(run_dir) / rundir.SHARED_LOCK_FILE):
+        remove_stale_temporaries(Path(run_dir), rundir.SPLIT_JSON)
+        yield
+
+
+@contextlib.contextmanager
+def _cache_turn(cache: Path):
+    """A slice cache, shared by every trainer that reads it (another run's too): builders
+    take turns under a waiting lock beside it, and temporaries a killed builder left go."""
+    with hold_waiting(lock_file_for(Path(cache))):
+        if Path(cache).is_dir():
+            remove_temporaries_below(Path(cache))
+        yield
+
+
+def _line_step(line: str) -> float:
+    """The ``step`` of a metrics.jsonl line (infinity for a torn or foreign line)."""
+    try:
+        return float(json.loads(line)["step"])
+    except (ValueError, KeyError, TypeError):
+        return float("inf")
 
 
 def train(

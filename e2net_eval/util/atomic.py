@@ -1,28 +1,93 @@
-"""Write outputs under a temporary name and rename, so nothing is ever half-written."""
+"""Write outputs under a temporary name and rename, so nothing is ever half-written.
+
+Temporary names are ``.<name>.<8 random characters>.tmp[<suffix>]`` beside the target
+(`is_temporary` recognises them, so a later run can remove what a killed one left). Files
+and folders get the modes the process umask gives (``0666 & ~umask``, ``0777 & ~umask``),
+not the private 0600/0700 of `tempfile`. A folder is swapped in with one atomic exchange
+where the kernel offers it (Linux ``renameat2(RENAME_EXCHANGE)``), so readers see the old
+set or the new one, never a mixture or nothing.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import os
+import re
 import shutil
+import signal
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+
+from e2net_eval.util.faults import fault_point
+
+_TMP_RE = re.compile(r"^\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp(\.[A-Za-z0-9.]+)?$")
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where the kernel tells it (Linux)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: read by setting (not thread-safe, but brief)
+    os.umask(mask)
+    return mask
+
+
+def file_mode() -> int:
+    return 0o666 & ~current_umask()
+
+
+def dir_mode() -> int:
+    return 0o777 & ~current_umask()
+
+
+def is_temporary(name: str, target: str | None = None) -> bool:
+    """True for a temporary name this module makes (of `target`, when given)."""
+    m = _TMP_RE.match(name)
+    if m is None:
+        return False
+    if target is None:
+        return True
+    stem = m.group("name")
+    return stem == target or stem == Path(target).stem or stem.startswith(f"{target}.old")
+
+
+def make_temp_file(path: Path) -> Path:
+    """An empty temporary file beside `path`, keeping its suffix, with the umask's mode."""
+    suffix = "".join(path.suffixes[-2:]) if path.name.endswith(".nii.gz") else path.suffix
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{suffix}", dir=path.parent)
+    try:
+        os.fchmod(fd, file_mode())
+    finally:
+        os.close(fd)
+    return Path(tmp)
+
+
+def make_temp_dir(path: Path, tag: str = "") -> Path:
+    """An empty temporary folder beside `path` with the umask's mode."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}{tag}.", suffix=".tmp", dir=path.parent))
+    os.chmod(tmp, dir_mode())
+    return tmp
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds.
 
-    The temporary name keeps the final suffixes (``x.nii.gz`` -> ``.x.tmp123.nii.gz``) so
-    libraries that choose a format by extension keep working.
+    The temporary name keeps the final suffixes (``x.nii.gz`` -> ``.x.abc123de.tmp.nii.gz``)
+    so libraries that choose a format by extension keep working.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    suffix = "".join(path.suffixes[-2:]) if path.name.endswith(".nii.gz") else path.suffix
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{suffix}", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    mkdirs(path.parent)
+    tmp_path = make_temp_file(path)
     try:
         yield tmp_path
         os.replace(tmp_path, path)
@@ -32,17 +97,78 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         raise
 
 
+def mkdirs(path: Path) -> None:
+    """`mkdir -p` (modes from the umask, as mkdir does)."""
+    path.mkdir(parents=True, exist_ok=True)
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """Delay SIGTERM/SIGINT/SIGHUP for a few system calls that must not be split."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths (Linux renameat2); False where not available."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        fn = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    rc = fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
+    return rc == 0
+
+
+def swap_in(tmp: Path, path: Path) -> None:
+    """Put the finished folder `tmp` at `path`; the old `path` (if any) is removed after.
+
+    With an existing `path` the two are exchanged in one step where the kernel allows;
+    elsewhere the old one is renamed aside first (a moment without `path`, never a mixture).
+    The old set, now under a temporary name, is deleted last (a later run removes it if
+    this one is killed first).
+    """
+    with signals_held():
+        fault_point("swap.before")
+        if not os.path.lexists(path):
+            os.rename(tmp, path)
+            return
+        if _exchange(tmp, path):
+            old = tmp
+        else:
+            old = make_temp_dir(path, ".old")
+            os.rmdir(old)
+            os.rename(path, old)
+            os.rename(tmp, path)
+        fault_point("swap.after")
+    shutil.rmtree(old, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def atomic_dir(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary directory beside `path`; it replaces `path` only if the block succeeds."""
+    """Yield a temporary directory beside `path`; it replaces `path` only if the block succeeds.
+
+    No checks on what `path` held: callers that replace user-visible folders go through
+    `e2net_eval.util.outdir` (refusal of foreign content, locks, input guards).
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    mkdirs(path.parent)
+    tmp = make_temp_dir(path)
     try:
         yield tmp
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
+        swap_in(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -52,3 +178,27 @@ def write_text(path: str | Path, text: str) -> None:
     """Write a text file atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def remove_stale_temporaries(folder: Path, target: str | None = None) -> list[Path]:
+    """Delete temporaries of this module in `folder` (of `target` only, when given).
+
+    Call it only while holding the lock that every writer of those targets holds: then no
+    live process owns them (they were left by a killed run).
+    """
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        if not is_temporary(entry.name, target):
+            continue
+        p = Path(entry.path)
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                p.unlink()
+        removed.append(p)
+    return removed

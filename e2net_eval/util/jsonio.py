@@ -1,4 +1,5 @@
-"""Strict JSON: NaN and infinity become ``null`` and are counted, so any parser reads the file."""
+"""Strict JSON both ways: NaN and infinity are written as ``null`` (and counted), so any parser
+reads the file; reading refuses bare ``NaN``/``Infinity``, which are not JSON."""
 
 from __future__ import annotations
 
@@ -57,7 +58,24 @@ def dump_json(path: str | Path, obj: Any, *, count_key: str | None = None) -> in
     return count
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"bare {name} is not JSON (an undefined value is written null)")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text} is out of range (not finite)")
+    return value
+
+
+def loads_strict(text: str) -> Any:
+    """Parse JSON text strictly: bare NaN/Infinity and numbers that overflow to infinity are
+    a ValueError (Python's `json` accepts them; no other parser does)."""
+    return json.loads(text, parse_constant=_no_constant, parse_float=_finite)
+
+
 def load_json(path: str | Path) -> Any:
-    """Read a JSON file (strict)."""
+    """Read a JSON file strictly (see `loads_strict`); ValueError for bad JSON."""
     with open(path, encoding="utf-8") as fh:
-        return json.load(fh)
+        return loads_strict(fh.read())

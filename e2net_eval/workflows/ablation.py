@@ -57,8 +57,10 @@ from e2net_eval.errors import InputError
 from e2net_eval.report import build as report_build
 from e2net_eval.rundir import (
     ABLATION_JSON,
+    LOCK_FILE,
     SPLIT_JSON,
     STATE_JSON,
+    SUMMARY_JSON,
     data_dir,
     eval_dir,
     pred_dir,
@@ -69,8 +71,9 @@ from e2net_eval.rundir import (
 )
 from e2net_eval.util.jsonio import dump_json, load_json
 from e2net_eval.util.meta import run_meta
+from e2net_eval.util.outdir import adopt_legacy, work_folder
 from e2net_eval.workflows.jobs import Job, available_cores, run_jobs
-from e2net_eval.workflows.state import StateBook, run_lock
+from e2net_eval.workflows.state import StateBook
 from reference_models.registry import get_model, get_profile, list_models, list_profiles
 
 log = logging.getLogger(__name__)
@@ -373,8 +376,13 @@ def run_ablation(args: AblationArgs, *, echo: Callable[[str], None] = log.info) 
         check_backbone(args.backbone_weights, args.configs, args.profile)
         args.backbone()
     run = Path(args.out)
-    run.mkdir(parents=True, exist_ok=True)
-    with run_lock(run):
+    with work_folder(
+        run,
+        kind="ablation-run",
+        inputs=[args.lits, args.ircadb],
+        lock_name=LOCK_FILE,
+        who="ablation",
+    ):
         return _run_locked(args, run, echo)
 
 
@@ -637,13 +645,15 @@ class _Context:
             set_name, config = rest.split(":")
             return self.evaluate(rep, set_name, config)
         if kind == "report" and index == 0:
-            report_build.write_report(self.run, report_dir(self.run))
+            adopt_legacy(report_dir(self.run), "report")  # a run resumed from before manifests
+            report_build.write_report(self.run, report_dir(self.run), overwrite=True)
             return [str(report_dir(self.run))]
         raise AssertionError(step)
 
     def make_data(self, which: str) -> list[str]:
         # the phantom depends on --seed alone, never on a replicate's seeds: made once
         seed = self.args.seed
+        adopt_legacy(self.lits if which == "lits" else self.ircadb, "dataset")
         if which == "lits":
             data.write_phantom(
                 self.lits,
@@ -718,6 +728,7 @@ class _Context:
         here = self.root(rep)
         out = pred_dir(here, set_name, config)
         stage1 = list_models(stage=1)[0]
+        adopt_legacy(out, "predictions")  # a run resumed from before manifests
         written = inference.predict(
             train_dir(here),
             root,
@@ -727,6 +738,7 @@ class _Context:
             device=self.args.device,
             stage1_dir=None if config == stage1 else pred_dir(here, set_name, stage1),
             progress=False,
+            overwrite=True,
         )
         return [str(p) for p in written or []]
 
@@ -734,17 +746,9 @@ class _Context:
         root, case_ids = self._set(rep, set_name)
         here = self.root(rep)
         out = eval_dir(here, set_name, config)
-        summary = metrics.evaluate(
-            pred_dir(here, set_name, config),
-            root,
-            out,
-            case_ids=case_ids,
-            protocol=self.args.protocol,
-            progress=False,
-        )
+        adopt_legacy(out, "evaluate")  # a run resumed from before manifests
         # every measured number carries its protocol, profile, seeds and split
         split = self.split(rep)
-        summary = load_json(out / "summary.json") if (out / "summary.json").is_file() else summary
         record = {
             "protocol": self.args.protocol,
             "profile": self.args.profile,
@@ -760,9 +764,17 @@ class _Context:
             record["replicate"] = rep.index
         if self.args.backbone_weights is not None:
             record["backbone_sha256"] = self.args.backbone()["sha256"]
-        summary.setdefault("meta", {})["ablation"] = record
-        dump_json(out / "summary.json", summary)  # keeps evaluate's own n_nonfinite
-        return [str(out / "summary.json")]
+        metrics.evaluate(
+            pred_dir(here, set_name, config),
+            root,
+            out,
+            case_ids=case_ids,
+            protocol=self.args.protocol,
+            progress=False,
+            overwrite=True,
+            extra_meta={"ablation": record},
+        )
+        return [str(out / SUMMARY_JSON)]
 
     def _set(self, rep: Replicate, set_name: str) -> tuple[Path, list[str] | None]:
         if set_name == "lits_val":

@@ -25,7 +25,7 @@ when, so any worker count gives the same results (for the CPU, with the same tor
 count per process, which `worker_threads` fixes).
 
 Worker processes are started with ``spawn`` (no inherited torch thread pools or locks), die
-with the parent on Linux (``PR_SET_PDEATHSIG``), and are terminated when a job fails or the
+with the parent (`util.children`), and are terminated when a job fails or the
 run is interrupted; a failed job's error is raised after the running jobs were stopped.
 """
 
@@ -40,6 +40,8 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
+
+from e2net_eval.util.children import die_with_parent
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +151,7 @@ class ProcessPool(Pool):
             max_workers=workers,
             mp_context=ctx,
             initializer=_worker_init,
-            initargs=(worker_threads,),
+            initargs=(worker_threads, os.getpid()),
         )
         self.running: dict[cf.Future, str] = {}
 
@@ -260,9 +262,10 @@ def _timed(execute: Callable[[Any, str], Any], spec: Any, name: str) -> tuple[An
     return execute(spec, name), time.perf_counter() - start
 
 
-def _worker_init(threads: int | None) -> None:
-    """Die with the parent (Linux), ignore Ctrl-C (the parent stops us), set torch threads."""
-    _die_with_parent()
+def _worker_init(threads: int | None, parent: int) -> None:
+    """Die with the parent (`util.children`: SIGTERM from the kernel on Linux, a parent watch
+    elsewhere), ignore Ctrl-C (the parent stops us), set torch threads."""
+    die_with_parent(parent, signal.SIGTERM)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     set_worker_threads(threads)
 
@@ -274,20 +277,6 @@ def set_worker_threads(threads: int | None) -> None:
         import torch
 
         torch.set_num_threads(threads)
-
-
-def _die_with_parent() -> None:
-    """Ask the kernel to SIGTERM this process when its parent dies (Linux only)."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        PR_SET_PDEATHSIG = 1
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):  # pragma: no cover - not Linux
-        pass
-    if os.getppid() == 1:  # the parent died before prctl took effect
-        os._exit(1)
 
 
 def _stop(pool: cf.ProcessPoolExecutor) -> None:

@@ -6,14 +6,12 @@ the arguments ("fingerprint") guard a run folder against being reused with other
 
 from __future__ import annotations
 
-import contextlib
-import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from e2net_eval.errors import InputError
-from e2net_eval.rundir import LOCK_FILE, STATE_JSON
+from e2net_eval.rundir import STATE_JSON
 from e2net_eval.util.jsonio import dump_json, load_json
 
 
@@ -90,45 +88,3 @@ class StateBook:
 
     def _save(self) -> None:
         dump_json(self.path, self.state)
-
-
-@contextlib.contextmanager
-def run_lock(run: Path) -> Iterator[None]:
-    """Hold RUN/.ablation.lock while a run works, so two processes never share a folder.
-
-    A lock left by a process that no longer exists (killed) is taken over.
-    """
-    path = run / LOCK_FILE
-    for _ in range(2):
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError:
-            try:
-                pid = int(path.read_text().strip() or 0)
-            except (OSError, ValueError):
-                pid = 0
-            if pid and _alive(pid):
-                raise InputError(
-                    f"another ablation (pid {pid}) is working in this folder", path=run
-                ) from None
-            path.unlink(missing_ok=True)  # stale: its process is gone
-            continue
-        with os.fdopen(fd, "w") as fh:
-            fh.write(str(os.getpid()))
-        break
-    else:  # pragma: no cover - lost a race twice
-        raise InputError("could not lock the run folder", path=run)
-    try:
-        yield
-    finally:
-        path.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

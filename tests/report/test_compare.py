@@ -345,6 +345,7 @@ def test_default_table_follows_the_reference(tmp_path, run_cli):
         tmp_path / "c",
         "--table",
         "1",
+        "--overwrite",  # the first comparison is there: replaced only when asked
     )
     assert code == 0 and "table1" in {r["table"] for r in _csv(tmp_path / "c" / "tables.csv")}
 

@@ -171,7 +171,8 @@ def test_slice_panel_and_case_slices(run_dir, tmp_path, monkeypatch):
     import json
 
     info = json.loads((run_dir / "ablation.json").read_text())
-    info["data"] = {"lits": str(tmp_path), "ircadb": str(tmp_path)}
+    data = tmp_path / "data"  # a data root is an input: the report may not be written in it
+    info["data"] = {"lits": str(data), "ircadb": str(data)}
     (run_dir / "ablation.json").write_text(json.dumps(info))
     for case in range(5):
         out = run_dir / "pred" / "lits_val" / "dist_dcff" / f"{case}.nii.gz"

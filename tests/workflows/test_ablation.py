@@ -100,6 +100,7 @@ class Recorder:
         summary = fake_summary([0.9] * len(ids), [0.5 + 0.01 * i for i in range(len(ids))])
         for row, cid in zip(summary["metric_per_case"], ids, strict=True):
             row["case"] = cid
+        summary["meta"].update(kw.get("extra_meta") or {})
         write_summary(Path(out_dir) / "summary.json", summary)
         return summary
 
@@ -259,20 +260,31 @@ def test_real_phantom_overlap_and_split(rec_real_data, tmp_path):
     assert len(split["train"]) == wf.PHANTOM_LITS_CASES - len(planted) - wf.PHANTOM_N_VAL
 
 
-def test_a_folder_in_use_is_refused_and_a_stale_lock_taken_over(rec, tmp_path, run_cli):
-    import os
+def test_a_folder_in_use_is_refused_and_a_killed_holders_lock_is_free(rec, tmp_path, run_cli):
+    """A second ablation into a folder another one works in is refused; the lock of a
+    SIGKILLed one is free at once (the kernel's, no pid guessing)."""
     import subprocess
 
-    from e2net_eval.workflows.state import LOCK_FILE
+    from e2net_eval.rundir import LOCK_FILE
 
     run = tmp_path / "run"
     run.mkdir()
-    (run / LOCK_FILE).write_text(str(os.getpid()))  # a live process holds it
-    code, _, err = run_cli("ablation", "-o", run, "--configs", "baseline")
-    assert code == 2 and "another ablation" in err and rec.calls == []
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
-    (run / LOCK_FILE).write_text(str(dead.pid))  # its process is gone (killed run)
+    hold = (
+        "import sys, time; from e2net_eval.util import lock; "
+        "lock.acquire(sys.argv[1], who='ablation', where='run'); print('held', flush=True); "
+        "time.sleep(600)"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", hold, str(run / LOCK_FILE)], stdout=subprocess.PIPE
+    )
+    try:
+        assert holder.stdout.readline().strip() == b"held"
+        code, _, err = run_cli("ablation", "-o", run, "--configs", "baseline")
+        assert code == 2 and "another ablation" in err and f"pid {holder.pid}" in err
+        assert rec.calls == []
+    finally:
+        holder.kill()
+        holder.wait()
     code, _, err = run_cli("ablation", "-o", run, "--configs", "baseline")
     assert code == 0, err
     assert not (run / LOCK_FILE).exists()

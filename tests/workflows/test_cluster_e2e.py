@@ -146,7 +146,7 @@ def test_killed_and_preempted_trainings_resume_to_the_same_results(tmp_path, run
     state = _state(run)
     jobs = state["jobs"]
     failed = jobs["train:baseline"]
-    assert code == 1 and failed["status"] == "failed"
+    assert code == 4 and failed["status"] == "failed"  # RunFailed: exit 4 (1 is regress only)
     assert f"log: {failed['stderr']}" in err and Path(failed["stderr"]).is_file()
     assert "not started because of them: score:baseline, report" in err
     # the preempted job was requeued under the same id and finished, its predictions too

@@ -76,6 +76,7 @@ class ReplicateRecorder(Recorder):
         summary = fake_summary([liver] * len(ids), [0.0 if tumour is None else tumour] * len(ids))
         for row, cid in zip(summary["metric_per_case"], ids, strict=True):
             row["case"] = cid
+        summary["meta"].update(kw.get("extra_meta") or {})  # the ablation's provenance
         write_summary(Path(out_dir) / "summary.json", summary)
         return summary
 

@@ -1,0 +1,112 @@
+"""One writer per output: an exclusive lock on a small file that names its holder's pid.
+
+The lock is the kernel's (``flock``): it is released when its holder exits in any way,
+SIGKILL included, so a killed run never leaves a lock that blocks the next one, and no pid
+liveness guess is needed. The file holds the pid for the message a refused second writer
+prints. It is removed on release; a waiter that locked a file removed under it retries.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from e2net_eval.errors import InputError
+from e2net_eval.util.atomic import file_mode, mkdirs
+
+
+class Busy(InputError):
+    """Another process holds the lock (exit 2: the output is in use)."""
+
+
+def _holder(fd: int) -> str:
+    try:
+        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    except OSError:
+        return "?"
+    return text if text.isdigit() else "?"
+
+
+def acquire(lock_path: Path, *, who: str, where: Path | str) -> int:
+    """Take the lock at `lock_path` or raise `Busy` naming the holder; returns the fd."""
+    lock_path = Path(lock_path)
+    mkdirs(lock_path.parent)
+    for _ in range(100):
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, file_mode())
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            holder = _holder(fd)
+            os.close(fd)
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise Busy(
+                    f"another {who} (pid {holder}) is writing here; wait for it to finish",
+                    path=where,
+                ) from None
+            raise
+        try:
+            same = os.stat(lock_path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if not same:  # the previous holder removed the file we locked: take the new one
+            os.close(fd)
+            continue
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        return fd
+    raise Busy("could not take the lock (it keeps changing hands)", path=where)
+
+
+def release(fd: int, lock_path: Path) -> None:
+    """Remove the lock file (still holding it, so no one else can be mid-way) and unlock."""
+    with contextlib.suppress(OSError):
+        if os.stat(lock_path).st_ino == os.fstat(fd).st_ino:
+            os.unlink(lock_path)
+    os.close(fd)
+
+
+@contextlib.contextmanager
+def hold(lock_path: str | Path, *, who: str, where: Path | str) -> Iterator[None]:
+    """Hold the lock at `lock_path` for the block; `Busy` (exit 2) if another process has it."""
+    lock_path = Path(lock_path)
+    fd = acquire(lock_path, who=who, where=where)
+    try:
+        yield
+    finally:
+        release(fd, lock_path)
+
+
+@contextlib.contextmanager
+def hold_waiting(lock_path: str | Path) -> Iterator[None]:
+    """Hold the lock at `lock_path` for the block, waiting while another process has it.
+
+    For short critical sections over shared state (a run's split and slice cache) that
+    several legitimate writers reach at about the same time.
+    """
+    lock_path = Path(lock_path)
+    mkdirs(lock_path.parent)
+    while True:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, file_mode())
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            same = os.stat(lock_path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    try:
+        yield
+    finally:
+        release(fd, lock_path)
+
+
+def lock_file_for(out: Path) -> Path:
+    """Where the lock of output `out` lives: beside it (the folder itself gets swapped)."""
+    return out.parent / f".{out.name}.lock"

@@ -1,0 +1,130 @@
+"""One way to fail when a file cannot be read: `ReadError`, one line, the true cause.
+
+Every reader (NIfTI, DICOM, zip members, checkpoints, JSON) opens its files through
+`readable_file` and decodes inside `decoding`, so a symlink loop is called a symlink loop,
+a directory a directory and permission denied permission denied, never "corrupt"; and no
+library exception (nibabel, pydicom, zipfile, zlib, pickle, MemoryError) escapes as a
+traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+from e2net_eval.errors import InputError, ReadError
+
+_OS_WORDS = {
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.ELOOP: "symlink loop",
+    errno.EISDIR: "is a directory, not a file",
+    errno.ENOENT: "file not found",
+    errno.ENOTDIR: "a parent of this path is not a folder",
+    errno.ENAMETOOLONG: "file name too long",
+    errno.EIO: "input/output error (failing disk or network file system?)",
+    errno.ENOSPC: "no space left on device",
+    errno.EROFS: "read-only file system",
+    errno.EMFILE: "too many open files",
+    errno.ENOMEM: "out of memory",
+}
+
+
+def os_error_text(exc: OSError) -> str:
+    """Plain words for an OSError: its errno's meaning, never the library's guess."""
+    words = _OS_WORDS.get(exc.errno or -1)
+    if words:
+        return words
+    return " ".join(str(exc.strerror or exc).split()) or type(exc).__name__
+
+
+def gib(n_bytes: float) -> str:
+    return f"{n_bytes / 2**30:.3g} GiB"
+
+
+def file_problem(
+    path: str | Path, what: str = "file", *, empty_ok: bool = False
+) -> tuple[str | None, os.stat_result | None]:
+    """(why `path` is not a readable non-empty regular file or None, its stat when it is one).
+
+    For callers that look a file up by name (a prediction for a case): an entry that exists
+    under the name but is not a usable file must be reported as such, not treated as absent.
+    `empty_ok`: an empty regular file passes (its reader reports it).
+    """
+    path = Path(path)
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT and os.path.islink(path):
+            return f"broken symlink (to {os.readlink(path)})", None
+        return os_error_text(exc), None
+    if stat.S_ISDIR(st.st_mode):
+        return f"is a directory, not a {what}", st
+    if not stat.S_ISREG(st.st_mode):
+        return f"not a regular file (expected a {what})", st
+    if st.st_size == 0 and not empty_ok:
+        return f"empty file (0 bytes), not a {what}", st
+    return None, st
+
+
+def readable_file(path: str | Path, case: str | None = None, what: str = "file") -> os.stat_result:
+    """`stat` of an existing, non-empty regular file (symlinks followed), or a ReadError
+    that says why not (missing, broken symlink, symlink loop, a directory, empty...)."""
+    problem, st = file_problem(path, what)
+    if problem is not None:
+        raise ReadError(problem, case=case, path=path)
+    assert st is not None
+    return st
+
+
+@contextlib.contextmanager
+def decoding(path: str | Path, case: str | None = None, what: str = "file") -> Iterator[None]:
+    """Turn any failure of a decoding library inside the block into one ReadError line.
+
+    `InputError`s raised in the block pass unchanged (they already say what is wrong).
+    """
+    try:
+        yield
+    except InputError:
+        raise
+    except MemoryError:
+        raise ReadError(
+            f"{what} is too large to read into this machine's memory", case=case, path=path
+        ) from None
+    except OSError as exc:
+        if exc.errno is None:  # gzip.BadGzipFile, zipfile errors and the like: content
+            raise ReadError(f"corrupt {what} ({_brief(exc)})", case=case, path=path) from None
+        raise ReadError(os_error_text(exc), case=case, path=path) from None
+    except Exception as exc:  # every decoder raises its own types; all mean "cannot decode"
+        raise ReadError(
+            f"corrupt or unsupported {what} ({_brief(exc)})", case=case, path=path
+        ) from None
+
+
+def _brief(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    name = type(exc).__name__
+    if not text:
+        return name
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def memory_limit_bytes() -> int | None:
+    """Physical memory, or the cgroup's limit when lower (None when unknown)."""
+    limits = []
+    try:
+        limits.append(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        pass
+    for cg in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            text = Path(cg).read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit() and int(text) < 2**62:
+            limits.append(int(text))
+    return min(limits) if limits else None
