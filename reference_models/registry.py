@@ -254,7 +254,7 @@ register_profile(
                 steps_per_epoch=25,
                 max_epochs=40,
                 patience=4,
-                max_val_samples=64,
+                max_val_samples=160,
                 lr=0.03,
                 tumour_fraction=0.5,
                 plateau_on="val_dice",

@@ -148,7 +148,7 @@ def random_lesion(rng: np.random.Generator, centre: np.ndarray, dominant: bool) 
     axes = _rotation(rng) / radii
     lobes, phase = rng.standard_normal((3, 3)), rng.uniform(0, 2 * np.pi, 3)
     kind = "hyper" if rng.random() < HYPER_FRACTION else "hypo"
-    contrast = rng.uniform(20, 50) if kind == "hyper" else -rng.uniform(35, 75)
+    contrast = rng.uniform(35, 70) if kind == "hyper" else -rng.uniform(35, 75)
     rim = kind == "hypo" and diameter > RIM_MIN_MM and rng.random() < RIM_FRACTION
     return Lesion(
         centre,

@@ -8,9 +8,9 @@ learning rate          0.01 (paper)                0.03
 epoch                  one pass over the plan      at most 25 steps (200 slices)
 max epochs             100                         40
 patience (epochs)      3                           4
-plateau signal         validation loss (paper)     1 - validation Dice
+plateau signal         validation loss (paper)     1 - per-slice validation Dice
 stage-2 tumour share   1/3                         1/2
-validation slices      all planned                 at most 64
+validation slices      all planned                 at most 160
 loader workers         8 (CUDA) / 0 (CPU)          0
 =====================  ==========================  ==================================
 

@@ -461,11 +461,13 @@ class Trainer:
 
     def validate(self) -> dict[str, float]:
         """Validation figures of the current weights over the fixed validation plan (sharded
-        over processes): ``val_loss``, the mean loss, and ``val_dice``, the mean over the
-        output channels (liver; liver and tumour) of each channel's global Dice of
-        ``sigmoid(seg) > 0.5`` over all samples (a channel that no sample shows and none
-        predicts is left out). `plateau_signal` picks what the schedule and the
-        best-weights choice follow; both go into the epoch's log line."""
+        over processes): ``val_loss``, the mean loss; ``val_dice``, the mean over the output
+        channels (liver; liver and tumour) of the Dice of ``sigmoid(seg) > 0.5`` per sample,
+        averaged over the samples, with the LiTS rule for empty masks (1 when both are
+        empty, 0 when only one is: a false tumour on a tumour-free slice costs a whole
+        sample, as it costs a whole case in the Dice per case); and ``val_dice_global``,
+        each channel's Dice over all samples pooled. `plateau_signal` picks what the
+        schedule and the best-weights choice follow; all go into the epoch's log line."""
         from reference_models.losses import objective
 
         model, plan, info = self.model, self.val_plan, self.info
@@ -473,7 +475,7 @@ class Trainer:
         words = [self.job.seed, VAL_ITEM]
         model.eval()
         total, count = 0.0, 0
-        overlap = torch.zeros(2, self.cfg.out_channels, dtype=torch.float64)  # 2|P∩R|, |P|+|R|
+        sums = torch.zeros(3, self.cfg.out_channels, dtype=torch.float64)  # see _dice_sums
         mine = list(range(info.rank, len(plan), info.world))
         with torch.no_grad():
             for start in range(0, len(mine), batch_size):
@@ -486,13 +488,18 @@ class Trainer:
                 loss, _ = objective(self.cfg, out, batch["mask"], batch.get("edge"))
                 total += float(loss) * len(idx)
                 count += len(idx)
-                overlap += _overlap_counts(out["seg"], batch["mask"])
+                sums += _dice_sums(out["seg"], batch["mask"])
         model.train()
-        summed = all_sum([total, float(count), *overlap.flatten().tolist()], info, self.device)
-        twice_inter, sizes = torch.tensor(summed[2:], dtype=torch.float64).view(2, -1)
+        summed = all_sum([total, float(count), *sums.flatten().tolist()], info, self.device)
+        n = max(summed[1], 1.0)
+        twice_inter, sizes, per_sample = torch.tensor(summed[2:], dtype=torch.float64).view(3, -1)
         seen = sizes > 0
-        dice = float((twice_inter[seen] / sizes[seen]).mean()) if seen.any() else 1.0
-        return {"val_loss": summed[0] / max(summed[1], 1.0), "val_dice": dice}
+        pooled = float((twice_inter[seen] / sizes[seen]).mean()) if seen.any() else 1.0
+        return {
+            "val_loss": summed[0] / n,
+            "val_dice": float(per_sample.mean()) / n,
+            "val_dice_global": pooled,
+        }
 
     def plateau_signal(self, val: dict[str, float]) -> float:
         """The number the schedule and the best weights follow (lower is better): the
@@ -631,12 +638,15 @@ class Trainer:
         return self.finish(reason)
 
 
-def _overlap_counts(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """(2, C) float64: per channel, 2|P∩R| and |P| + |R| of ``logits > 0`` vs ``mask``."""
+def _dice_sums(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(3, C) float64 sums over a batch, per channel, of ``logits > 0`` against ``mask``:
+    2|P∩R|, |P| + |R|, and the per-sample Dice with the LiTS empty rule (1 when both are
+    empty, 0 when only one is)."""
     pred, ref = logits > 0, mask > 0.5
-    dims = (0, 2, 3)
-    inter = (pred & ref).sum(dim=dims)
-    return torch.stack([2 * inter, pred.sum(dim=dims) + ref.sum(dim=dims)]).double().cpu()
+    inter = (pred & ref).sum(dim=(2, 3)).double()
+    size = (pred.sum(dim=(2, 3)) + ref.sum(dim=(2, 3))).double()
+    per_sample = torch.where(size > 0, 2 * inter / size.clamp(min=1), torch.ones_like(size))
+    return torch.stack([2 * inter.sum(0), size.sum(0), per_sample.sum(0)]).cpu()
 
 
 def prepare_run(

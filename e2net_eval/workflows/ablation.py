@@ -678,7 +678,11 @@ class _Context:
         exclude = [] if self.args.paper_protocol else [m["lits"] for m in self.overlap()]
         n_val = PHANTOM_N_VAL if self.args.phantom else None
         split = data.make_split(
-            data.open_dataset(self.lits).case_ids(), rep.split_seed, exclude=exclude, n_val=n_val
+            data.open_dataset(self.lits).case_ids(),
+            rep.split_seed,
+            exclude=exclude,
+            n_val=n_val,
+            strata=self.phantom_strata(),
         )
         split["protocol"] = self.args.protocol
         if self.args.paper_protocol:
@@ -687,6 +691,14 @@ class _Context:
         path.parent.mkdir(parents=True, exist_ok=True)
         dump_json(path, split)
         return [str(path)]
+
+    def phantom_strata(self) -> dict[str, bool] | None:
+        """Whether each generated phantom case has tumour (its `phantom.json`), so the
+        validation set gets the set's share of tumour-free cases; None for user data."""
+        record = self.lits / "phantom.json"
+        if not self.args.phantom or not record.is_file():
+            return None
+        return {str(c["case_id"]): c["tumours"] > 0 for c in load_json(record)["cases"]}
 
     def prepare_training(self, rep: Replicate) -> list[str]:
         """The training run's split and slice cache, once, before trainers run in parallel

@@ -11,6 +11,7 @@ from phantom_data import SEED, SIZE, SLICES, canonical
 
 from e2net_eval.data import make_split, open_dataset
 from e2net_eval.data.anatomy import phantom_case
+from e2net_eval.errors import InputError
 
 
 def test_phantom_command_writes_each_layout(tmp_path, run_cli):
@@ -143,3 +144,27 @@ def test_liver_hu_overlaps_other_organs():
     body_not_liver = (c.label == 0) & (c.image > -500)
     in_range = body_not_liver & (c.image >= lo) & (c.image <= hi)
     assert in_range.sum() > 0.25 * liver.sum()
+
+
+def test_stratified_split_keeps_each_stratum_share():
+    ids = [str(i) for i in range(52)]
+    strata = {c: int(c) % 4 != 2 for c in ids}  # 13 of 52 without tumour, as the phantom
+    for seed in range(20):
+        s = make_split(ids, seed, n_val=12, strata=strata)
+        val = s["validation"]
+        assert len(val) == 12 and sum(not strata[c] for c in val) == 3  # 12 x 13 / 52
+        assert s["strata"] == strata and "stratified" in s["method"]
+    plain = [
+        sum(not strata[c] for c in make_split(ids, seed, n_val=12)["validation"])
+        for seed in range(20)
+    ]
+    assert len(set(plain)) > 1  # an unstratified draw varies
+    assert make_split(ids, 1, n_val=12, strata=strata) == make_split(
+        ids[::-1], 1, n_val=12, strata=strata
+    )
+    assert (
+        make_split(ids, 1, n_val=12, strata=strata)["validation"]
+        != make_split(ids, 2, n_val=12, strata=strata)["validation"]
+    )
+    with pytest.raises(InputError, match="no stratum"):
+        make_split(ids, 0, n_val=12, strata={c: True for c in ids[:10]})

@@ -84,3 +84,33 @@ def test_bench_reuses_the_trainers_steps(monkeypatch):
     # reference the speed-up is measured against, in the same run)
     assert calls == ["baseline"] * 4 and row["batch_size"] == 2
     assert row["speedup_vs_contiguous"] > 0
+
+
+def test_validation_dice_counts_a_false_tumour_on_a_tumour_free_slice():
+    """Per-sample Dice with the LiTS empty rule (what the small profile's schedule follows)
+    against the pooled Dice: a few false tumour pixels on a tumour-free slice cost that
+    whole sample in the first and almost nothing in the second."""
+    import torch
+
+    mask = torch.zeros(2, 2, 4, 4)
+    mask[:, 0] = 1  # liver everywhere on both slices
+    mask[0, 1, :2, :2] = 1  # slice 0: 4 tumour pixels; slice 1: none
+    logits = torch.where(mask > 0, 5.0, -5.0)
+    logits[1, 1, 3, 3] = 5.0  # one false tumour pixel on the tumour-free slice
+    sums = t._dice_sums(logits, mask)
+    assert sums[0].tolist() == [64.0, 8.0]  # 2|P∩R| per channel, pooled
+    assert sums[1].tolist() == [64.0, 9.0]  # |P| + |R|
+    assert sums[2].tolist() == [2.0, 1.0]  # per sample: tumour 1 (slice 0) + 0 (slice 1)
+    logits[1, 1, 3, 3] = -5.0
+    assert t._dice_sums(logits, mask)[2].tolist() == [2.0, 2.0]  # both empty counts 1
+
+
+def test_schedule_signal_follows_the_profile():
+    import torch
+
+    val = {"val_loss": 0.7, "val_dice": 0.8, "val_dice_global": 0.9}
+    cpu = torch.device("cpu")
+    small = t.Trainer(t.TrainJob("baseline", None, None, profile="small"), t.DistInfo(), cpu)
+    assert small.plateau_signal(val) == pytest.approx(0.2)  # small: 1 - per-sample Dice
+    paper = t.Trainer(t.TrainJob("baseline", None, None, profile="paper"), t.DistInfo(), cpu)
+    assert paper.plateau_signal(val) == 0.7  # the paper: the validation loss

@@ -61,7 +61,7 @@ class Recorder:
         self._hit(("find_overlap", None), kw)
         return [{"lits": k, "ircadb": v, "score": 1.0} for k, v in OVERLAP.items()]
 
-    def make_split(self, case_ids, seed, *, exclude=(), n_val=None):
+    def make_split(self, case_ids, seed, *, exclude=(), n_val=None, strata=None):
         self._hit(("make_split", None), {"seed": seed, "exclude": list(exclude), "n_val": n_val})
         pool = [c for c in case_ids if c not in set(exclude)]
         k = n_val or 2
@@ -258,6 +258,11 @@ def test_real_phantom_overlap_and_split(rec_real_data, tmp_path):
     assert not (set(split["train"]) | set(split["validation"])) & set(planted)
     assert len(split["validation"]) == wf.PHANTOM_N_VAL
     assert len(split["train"]) == wf.PHANTOM_LITS_CASES - len(planted) - wf.PHANTOM_N_VAL
+    # stratified by tumour: the validation set has the set's share of tumour-free cases
+    free = {c for c, has in split["strata"].items() if not has}
+    pool = set(split["train"]) | set(split["validation"])
+    expected = wf.PHANTOM_N_VAL * len(free & pool) / len(pool)
+    assert abs(len(free & set(split["validation"])) - expected) < 1
 
 
 def test_a_folder_in_use_is_refused_and_a_killed_holders_lock_is_free(rec, tmp_path, run_cli):
