@@ -2,14 +2,15 @@
 
 What liver lesions look like on portal-venous CT, and what is drawn here:
 
-- **Density.** Most lesions (metastases, most HCC in the portal phase) are hypo-dense,
-  25-70 HU below the parenchyma but above water density (35 HU or more, so a simple cyst,
-  0-15 HU, is darker); hypervascular lesions are hyper-dense, 20-50 HU above it (a quarter
-  of the lesions here). Small lesions look fainter: partial volume and the
-  scanner blur mix them with the parenchyma around them. Larger hypo-dense lesions (over 20 mm) often have a
-  brighter enhancing rim around a darker necrotic centre (half of them here).
+- **Density.** Most lesions (metastases; most HCC in the portal phase) are hypo-dense,
+  35-75 HU below the parenchyma but never below 35 HU (solid tissue stays above a simple
+  cyst's water density, 0-15 HU); hypervascular lesions are hyper-dense, 35-70 HU above it
+  (15 % of the lesions here), as bright as the enhancing vessels and as hard to tell from
+  them. Small lesions look fainter: partial volume and the scanner blur mix them with the
+  parenchyma around them. Larger hypo-dense lesions (over 20 mm) often have a brighter
+  enhancing rim around a darker necrotic centre (half of them here).
 - **Size.** Diameters 5-60 mm, log-uniform, so small lesions are common; the first lesion
-  of a case is its dominant one (15-60 mm): LiTS cases are scans with a visible tumour.
+  of a case is its dominant one (20-60 mm): LiTS cases are scans with a visible tumour.
   Several lesions per case (1-8, most cases 1-3); some cases have none (`anatomy`).
 - **Shape.** Ellipsoids with axis ratios 0.75-1.25 in a random orientation, lobulated by a
   low-order perturbation of the radius (up to 12%).
@@ -38,7 +39,7 @@ from scipy import ndimage
 DIAMETER_MM = (5.0, 60.0)
 DOMINANT_DIAMETER_MM = (20.0, 60.0)
 MAX_LESIONS = 8
-HYPER_FRACTION = 0.25  # share of hyper-dense lesions
+HYPER_FRACTION = 0.15  # share of hyper-dense lesions (most liver lesions are hypo-dense in the portal phase)
 RIM_FRACTION = 0.5  # share of hypo-dense lesions over RIM_MIN_MM with a rim and a dark core
 RIM_MIN_MM = 20.0
 LOBULATION = 0.12  # largest relative change of the radius

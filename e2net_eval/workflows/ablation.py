@@ -84,7 +84,7 @@ log = logging.getLogger(__name__)
 # the validation size. 2 of the 8 planted patients have no tumour, as 5 of the 20 real ones.
 PHANTOM_LITS_CASES = 60
 PHANTOM_IRCADB_INDICES = (2, 5, 9, 13, 17, 22, 27, 31)
-PHANTOM_N_VAL = 12
+PHANTOM_N_VAL = 16
 #: Relative seconds of the other steps, per case (phantom generation, prediction,
 #: evaluation; training costs come from the catalogue's `step_cost`): only to start the
 #: longest chains first when steps run in parallel.
