@@ -379,7 +379,7 @@ def test_a_job_running_overlap_and_split_together_excludes_the_overlap(tmp_path,
         def case_ids(self):
             return [str(i) for i in range(10)]
 
-    def make_split(case_ids, seed, *, exclude=(), n_val=None):
+    def make_split(case_ids, seed, *, exclude=(), n_val=None, strata=None):
         seen["exclude"] = list(exclude)
         pool = [c for c in case_ids if c not in exclude]
         return {"seed": seed, "train": pool[2:], "validation": pool[:2], "exclude": list(exclude)}
