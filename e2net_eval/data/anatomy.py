@@ -8,6 +8,12 @@ partial-volume borders (`phantom_lesions`; every fourth case has none). The live
 spleen, kidney cortex and stomach wall, so thresholding does not segment it. The image then
 gets the scanner blur and correlated noise; labels are drawn crisp at voxel centres
 (0 background, 1 liver, 2 tumour).
+
+Everything is computed in float64 and rounded to int16 HU once at the end. In float32, numpy's
+transcendental functions (sin, exp) differ in their last bit between numpy versions; with
+numpy 2.2.6 and 2.4.6 the same case came out with a few voxels 1 HU apart, and a training on
+them took another path. In float64 such a difference would have to fall within about 1e-13
+HU of a rounding boundary to show.
 """
 
 from __future__ import annotations
@@ -50,7 +56,7 @@ def _ellipsoid(X, Y, Z, c, r) -> np.ndarray:
 def _interp_matrix(n: int, cells: int) -> np.ndarray:
     """(n, cells) weights that linearly interpolate `cells` knots onto `n` points."""
     pos = (np.arange(n) + 0.5) * cells / n - 0.5
-    eye = np.eye(cells, dtype=np.float32)
+    eye = np.eye(cells)
     return np.stack([np.interp(pos, np.arange(cells), eye[c]) for c in range(cells)], axis=1)
 
 
@@ -58,9 +64,9 @@ def _smooth_field(
     rng: np.random.Generator, shape: tuple[int, int, int], cells=(6, 6, 4)
 ) -> np.ndarray:
     """Low-frequency random field in about [-1, 1] (bowel and fat mixture), separable."""
-    coarse = rng.standard_normal(cells).astype(np.float32)
+    coarse = rng.standard_normal(cells)
     wx, wy, wz = (
-        _interp_matrix(n, c).astype(np.float32) for n, c in zip(shape, cells, strict=True)
+        _interp_matrix(n, c) for n, c in zip(shape, cells, strict=True)
     )
     f = np.einsum("ia,abc->ibc", wx, coarse)
     f = np.einsum("ibc,jb->ijc", f, wy)
@@ -83,9 +89,9 @@ def phantom_case(
     x0 = (nx - 1) / 2 * dx + rng.uniform(-8, 8)
     y0 = (ny - 1) / 2 * dx + rng.uniform(-8, 8)
     z0 = -(nz - 1) / 2 * dz
-    X = (x0 - np.arange(nx, dtype=np.float32) * dx)[:, None, None]
-    Y = (y0 - np.arange(ny, dtype=np.float32) * dx)[None, :, None]
-    Z = (z0 + np.arange(nz, dtype=np.float32) * dz)[None, None, :]
+    X = (x0 - np.arange(nx, dtype=np.float64) * dx)[:, None, None]
+    Y = (y0 - np.arange(ny, dtype=np.float64) * dx)[None, :, None]
+    Z = (z0 + np.arange(nz, dtype=np.float64) * dz)[None, None, :]
     shape = (nx, ny, nz)
 
     a = min(rng.uniform(130, 168), 0.46 * fov)
@@ -97,7 +103,7 @@ def phantom_case(
     A, B = a - t_fat - t_mus, b - t_fat - t_mus
     cav = (X / (A * wobble)) ** 2 + (Y / (B * wobble)) ** 2
 
-    hu = np.full(shape, -1000.0, dtype=np.float32)
+    hu = np.full(shape, -1000.0)  # float64: see the module docstring
     label = np.zeros(shape, dtype=np.uint8)
     hu[np.broadcast_to(body < 1, shape)] = rng.uniform(-110, -90)  # subcutaneous fat
     hu[np.broadcast_to(inner < 1, shape)] = rng.uniform(40, 55)  # muscle wall

@@ -137,9 +137,9 @@ class Lesion:
     def value(self, d_lob: np.ndarray) -> np.ndarray:
         """HU offset against the parenchyma at normalised radius `d_lob` (rim and core)."""
         if not self.rim:
-            return np.full(d_lob.shape, self.contrast, dtype=np.float32)
+            return np.full(d_lob.shape, self.contrast)
         inner = np.where(d_lob < 0.5, self.contrast + self.core_hu, self.contrast)
-        return np.where(d_lob > 0.8, self.rim_hu, inner).astype(np.float32)
+        return np.where(d_lob > 0.8, self.rim_hu, inner)
 
 
 def random_lesion(rng: np.random.Generator, centre: np.ndarray, dominant: bool) -> Lesion:
@@ -220,12 +220,12 @@ def draw_lesions(
 def ct_noise(
     rng: np.random.Generator, shape: tuple[int, int, int], spacing: tuple[float, float, float]
 ) -> np.ndarray:
-    """Correlated CT noise (HU), float32: grain of ~2 pixels in-plane, 7-14 HU at 5 mm."""
-    white = rng.standard_normal(shape, dtype=np.float32)
+    """Correlated CT noise (HU), float64: grain of ~2 pixels in-plane, 7-14 HU at 5 mm."""
+    white = rng.standard_normal(shape)
     grain = ndimage.gaussian_filter(white, sigma=(0.8, 0.8, 0.0))
     grain /= max(float(grain.std()), 1e-6)
     noise = 0.85 * grain + 0.53 * white
     noise /= max(float(noise.std()), 1e-6)
     sigma = rng.uniform(7, 14) * np.sqrt(5.0 / np.clip(spacing[2], 1.0, 5.0))
-    noise *= np.float32(sigma)
+    noise *= sigma
     return noise
