@@ -137,13 +137,20 @@ def test_phantom_is_deterministic_and_varied():
 
 
 def test_liver_hu_overlaps_other_organs():
-    """Thresholding must not find the liver: many non-liver voxels share its HU range."""
-    c = phantom_case(0, 1)
-    liver = c.label == 1
-    lo, hi = np.percentile(c.image[liver], [10, 90])
-    body_not_liver = (c.label == 0) & (c.image > -500)
-    in_range = body_not_liver & (c.image >= lo) & (c.image <= hi)
-    assert in_range.sum() > 0.25 * liver.sum()
+    """Thresholding must not find the liver: many non-liver voxels share its HU range, and
+    no HU band of the liver's own percentiles segments it as well as a trained stage 1
+    (liver Dice 0.97-0.98 in the default ablation)."""
+    for index in (0, 1, 3):
+        c = phantom_case(0, index)
+        liver = c.label >= 1
+        lo, hi = np.percentile(c.image[liver], [10, 90])
+        body_not_liver = (c.label == 0) & (c.image > -500)
+        in_range = body_not_liver & (c.image >= lo) & (c.image <= hi)
+        assert in_range.sum() > 0.15 * liver.sum()
+        for p_lo, p_hi in ((5, 95), (10, 90), (25, 75)):
+            lo, hi = np.percentile(c.image[liver], [p_lo, p_hi])
+            band = (c.image >= lo) & (c.image <= hi)
+            assert 2 * (band & liver).sum() / (band.sum() + liver.sum()) < 0.9
 
 
 def test_stratified_split_keeps_each_stratum_share():
