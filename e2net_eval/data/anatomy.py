@@ -65,9 +65,7 @@ def _smooth_field(
 ) -> np.ndarray:
     """Low-frequency random field in about [-1, 1] (bowel and fat mixture), separable."""
     coarse = rng.standard_normal(cells)
-    wx, wy, wz = (
-        _interp_matrix(n, c) for n, c in zip(shape, cells, strict=True)
-    )
+    wx, wy, wz = (_interp_matrix(n, c) for n, c in zip(shape, cells, strict=True))
     f = np.einsum("ia,abc->ibc", wx, coarse)
     f = np.einsum("ibc,jb->ijc", f, wy)
     f = f @ wz.T

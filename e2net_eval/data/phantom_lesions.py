@@ -39,7 +39,8 @@ from scipy import ndimage
 DIAMETER_MM = (5.0, 60.0)
 DOMINANT_DIAMETER_MM = (20.0, 60.0)
 MAX_LESIONS = 8
-HYPER_FRACTION = 0.15  # share of hyper-dense lesions (most liver lesions are hypo-dense in the portal phase)
+#: Share of hyper-dense lesions (most liver lesions are hypo-dense in the portal phase).
+HYPER_FRACTION = 0.15
 RIM_FRACTION = 0.5  # share of hypo-dense lesions over RIM_MIN_MM with a rim and a dark core
 RIM_MIN_MM = 20.0
 LOBULATION = 0.12  # largest relative change of the radius
