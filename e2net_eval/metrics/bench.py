@@ -231,9 +231,14 @@ def write_case_set(
         nib.save(nib.Nifti1Image(pred, affine), str(root / "pred" / f"{k}.nii.gz"))
 
 
-def _time_command(args: list[str], repeat: int) -> tuple[list[float], list[float]]:
+def _time_command(
+    args: list[str] | Callable[[int], list[str]], repeat: int
+) -> tuple[list[float], list[float]]:
     """Wall and CPU times (user + system, the command and its workers) of
-    `python -m e2net_eval ARGS` in fresh processes (this interpreter)."""
+    `python -m e2net_eval ARGS` in fresh processes (this interpreter).
+
+    `args` may be a function of the repetition, e.g. to give each run its own
+    output folder (`evaluate` refuses to overwrite a previous run's)."""
     import resource
 
     import e2net_eval
@@ -247,14 +252,21 @@ def _time_command(args: list[str], repeat: int) -> tuple[list[float], list[float
     for _ in range(repeat):
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
-        subprocess.run(
-            [sys.executable, "-m", "e2net_eval", *args],
-            check=True,
+        run_args = args(len(walls)) if callable(args) else args
+        done = subprocess.run(
+            [sys.executable, "-m", "e2net_eval", *run_args],
             env=env,
             cwd=tempfile.gettempdir(),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            text=True,
         )
+        if done.returncode != 0:
+            said = (done.stderr.strip().splitlines() or ["(nothing on stderr)"])[-1]
+            raise RuntimeError(
+                f"timed command `e2net-eval {' '.join(run_args)}` exited "
+                f"{done.returncode}: {said}"
+            )
         walls.append(time.perf_counter() - t0)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
@@ -290,8 +302,10 @@ def run_evaluate_benchmark(
             reads.append(time.perf_counter() - t0)
             read_cpus.append(time.process_time() - c0)
         t_read, c_read = min(reads), min(read_cpus)
-        args = ["evaluate", str(root / "pred"), str(root / "ref"), "-o", str(root / "out")]
-        args += ["--jobs", str(jobs), "--no-progress", *extra_args]
+        def args(k: int) -> list[str]:
+            out = ["evaluate", str(root / "pred"), str(root / "ref"), "-o", str(root / f"out{k}")]
+            return out + ["--jobs", str(jobs), "--no-progress", *extra_args]
+
         walls, cpus = _time_command(args, repeat)
         t_cmd, c_cmd = min(walls), min(cpus)
         t_help = min(_time_command(["evaluate", "--help"], repeat)[0])

@@ -218,8 +218,10 @@ def test_bench_metrics_small(run_cli, tmp_path):
         "2",
         "--evaluate-size",
         "48x48x24",
+        # Two repetitions: each timed `evaluate` needs its own output folder
+        # (the default is 3; with one, a refused second run went unseen).
         "--repeat",
-        "1",
+        "2",
     )
     assert code == 0, stderr
     assert "values agree" in stdout and "faster" in stdout
