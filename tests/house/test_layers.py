@@ -93,3 +93,16 @@ def test_cli_knows_every_command_of_every_module():
             for command in getattr(module, attr, []):
                 declared[command.name] = path.stem
         assert declared == mapping
+
+
+def test_no_training_function_over_60_lines():
+    """Issue 12: the trainer is an object of short steps; a function that grows past a
+    screen (60 lines, decorators excluded, docstring included) fails here."""
+    long = []
+    for path in sorted((PKG / "training").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                n_lines = node.end_lineno - node.lineno + 1
+                if n_lines > 60:
+                    long.append(f"{path.relative_to(REPO)}:{node.lineno} {node.name} ({n_lines})")
+    assert long == []
