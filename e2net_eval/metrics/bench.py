@@ -264,8 +264,7 @@ def _time_command(
         if done.returncode != 0:
             said = (done.stderr.strip().splitlines() or ["(nothing on stderr)"])[-1]
             raise RuntimeError(
-                f"timed command `e2net-eval {' '.join(run_args)}` exited "
-                f"{done.returncode}: {said}"
+                f"timed command `e2net-eval {' '.join(run_args)}` exited {done.returncode}: {said}"
             )
         walls.append(time.perf_counter() - t0)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -302,6 +301,7 @@ def run_evaluate_benchmark(
             reads.append(time.perf_counter() - t0)
             read_cpus.append(time.process_time() - c0)
         t_read, c_read = min(reads), min(read_cpus)
+
         def args(k: int) -> list[str]:
             out = ["evaluate", str(root / "pred"), str(root / "ref"), "-o", str(root / f"out{k}")]
             return out + ["--jobs", str(jobs), "--no-progress", *extra_args]
