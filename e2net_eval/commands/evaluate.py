@@ -221,7 +221,7 @@ def evaluate_command(
 @click.option(
     "--workdir",
     default=None,
-    type=click.Path(file_okay=False),
+    type=click.Path(exists=True, file_okay=False, writable=True),
     help="Where the .nii.gz files are written (default: a temporary folder).",
 )
 @click.option(

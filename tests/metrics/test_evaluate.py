@@ -231,6 +231,13 @@ def test_bench_metrics_small(run_cli, tmp_path):
     assert "x the floor" in stdout and "evaluate --help" in stdout
 
 
+def test_bench_metrics_missing_workdir_is_bad_input(run_cli, tmp_path):
+    missing = tmp_path / "nowhere"
+    code, _, stderr = run_cli("bench", "metrics", "--skip-medpy", "--workdir", missing)
+    assert code == 2 and "nowhere" in stderr and "Traceback" not in stderr
+    assert not missing.exists()
+
+
 @pytest.mark.parametrize("layout", ["msd", "ircadb"])
 def test_other_reference_layouts(tmp_path, layout):
     """REF may be any layout the data layer reads; predictions on the reference grid."""
