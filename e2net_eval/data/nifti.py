@@ -13,6 +13,8 @@ the file's size and the machine's memory before the voxel buffer is allocated.
 from __future__ import annotations
 
 import gzip
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import nibabel as nib
@@ -128,14 +130,20 @@ def _load_header(fh, path: Path, case: str | None, st_size: int, gz: bool):
     return img
 
 
-def read_header(path: Path, case: str | None = None) -> tuple[tuple[int, ...], np.ndarray]:
-    """Shape and affine of a NIfTI file, reading only its header."""
-    path = Path(path)
+@contextmanager
+def _opened(path: Path, case: str | None) -> Iterator[tuple[object, nib.Nifti1Image]]:
+    """The open (possibly gzip) stream and its parsed header; every failure inside the
+    block is a `ReadError` naming the file and its cause (see `util.reading`)."""
     st = readable_file(path, case, _WHAT)
     with decoding(path, case, _WHAT):
         gz = _is_gzip(path)
         with _gzip.open(path, "rb") if gz else open(path, "rb") as fh:
-            img = _load_header(fh, path, case, st.st_size, gz)
+            yield fh, _load_header(fh, path, case, st.st_size, gz)
+
+
+def read_header(path: Path, case: str | None = None) -> tuple[tuple[int, ...], np.ndarray]:
+    """Shape and affine of a NIfTI file, reading only its header."""
+    with _opened(Path(path), case) as (_, img):
         return tuple(int(s) for s in img.shape), np.asarray(img.affine, dtype=np.float64)
 
 
@@ -164,17 +172,12 @@ def _read_raw(path: Path, case: str | None) -> tuple[np.ndarray, float, float, n
 
     Every failure is a `ReadError` naming the file and its cause (see `util.reading`).
     """
-    path = Path(path)
-    st = readable_file(path, case, _WHAT)
-    with decoding(path, case, _WHAT):
-        gz = _is_gzip(path)
-        with _gzip.open(path, "rb") if gz else open(path, "rb") as fh:
-            img = _load_header(fh, path, case, st.st_size, gz)
-            raw = _read_array(fh, img.dataobj)
-            # Read to the end of the stream: gzip checks its CRC and length only there.
-            while fh.read(_CHUNK):
-                pass
-        slope, inter = img.dataobj.slope, img.dataobj.inter
+    with _opened(Path(path), case) as (fh, img):
+        raw = _read_array(fh, img.dataobj)
+        # Read to the end of the stream: gzip checks its CRC and length only there.
+        while fh.read(_CHUNK):
+            pass
+    slope, inter = img.dataobj.slope, img.dataobj.inter
     slope = 1.0 if slope is None or not np.isfinite(slope) or slope == 0 else float(slope)
     inter = 0.0 if inter is None or not np.isfinite(inter) else float(inter)
     return raw, slope, inter, img
