@@ -108,9 +108,8 @@ class Recorder:
         return [key for s, key in self.calls if s == stage]
 
 
-@pytest.fixture
-def rec(monkeypatch):
-    r = Recorder()
+def install_fakes(r: Recorder, monkeypatch) -> Recorder:
+    """Replace the ablation's stages by `r`'s recording fakes."""
     for mod, name in [
         (e2net_eval.data, "write_phantom"),
         (e2net_eval.data, "find_overlap"),
@@ -124,6 +123,11 @@ def rec(monkeypatch):
     monkeypatch.setattr(e2net_eval.data, "open_dataset", FakeDataset, raising=False)
     monkeypatch.setattr(wf, "default_workers", lambda args: 1)  # fakes live in this process
     return r
+
+
+@pytest.fixture
+def rec(monkeypatch):
+    return install_fakes(Recorder(), monkeypatch)
 
 
 def test_default_run_order_and_leak_free_split(rec, tmp_path, run_cli):

@@ -17,16 +17,12 @@ import numpy as np
 import pytest
 from scipy import stats as sstats
 
-import e2net_eval.data
-import e2net_eval.inference
-import e2net_eval.metrics
-import e2net_eval.training
 from e2net_eval.errors import InputError
 from e2net_eval.workflows import ablation as wf
 from e2net_eval.workflows.jobs import Job
 from reference_models import get_model, list_models
 
-from .test_ablation import FakeDataset, Recorder, fake_summary, write_summary
+from .test_ablation import FakeDataset, Recorder, fake_summary, install_fakes, write_summary
 
 #: Dice per case of every validation case, by replicate and configuration: (liver, tumour).
 DICE = {
@@ -83,20 +79,7 @@ class ReplicateRecorder(Recorder):
 
 @pytest.fixture
 def rec(monkeypatch):
-    r = ReplicateRecorder()
-    for mod, name in [
-        (e2net_eval.data, "write_phantom"),
-        (e2net_eval.data, "find_overlap"),
-        (e2net_eval.data, "make_split"),
-        (e2net_eval.training, "prepare_run"),
-        (e2net_eval.training, "train"),
-        (e2net_eval.inference, "predict"),
-        (e2net_eval.metrics, "evaluate"),
-    ]:
-        monkeypatch.setattr(mod, name, getattr(r, name), raising=False)
-    monkeypatch.setattr(e2net_eval.data, "open_dataset", FakeDataset, raising=False)
-    monkeypatch.setattr(wf, "default_workers", lambda args: 1)  # fakes live in this process
-    return r
+    return install_fakes(ReplicateRecorder(), monkeypatch)
 
 
 # -- the plan -----------------------------------------------------------------------------
