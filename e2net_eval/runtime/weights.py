@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import pickle
+import re
+import warnings
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
 
-from e2net_eval.errors import InputError
+from e2net_eval.errors import InputError, ReadError
 from e2net_eval.rundir import config_dir, weights_path
 from e2net_eval.runtime.device import prepare_model
 from e2net_eval.util.reading import decoding, readable_file
@@ -23,9 +28,11 @@ def load_trained(run_dir: str | Path, config: str, device: torch.device) -> torc
         raise InputError(
             f"configuration {config!r} has no weights in the run", path=config_dir(run_dir, config)
         )
-    readable_file(path, what="checkpoint")
-    with decoding(path, what="checkpoint"):  # truncated, corrupt, or not our checkpoint
-        payload = torch.load(path, map_location="cpu", weights_only=False)
+    payload = load_data(path)
+    require_keys(payload, ("model",), path)
+    if "model_config" not in payload:
+        require_keys(payload, ("config_name", "profile"), path)
+    with decoding(path, what="checkpoint"):  # not our checkpoint, or not this network's
         if "model_config" in payload:
             cfg = reference_models.ModelConfig.from_dict(payload["model_config"])
             model = reference_models.build_model(cfg)
@@ -35,6 +42,75 @@ def load_trained(run_dir: str | Path, config: str, device: torch.device) -> torc
             )
         model.load_state_dict(payload["model"])
     return prepare_model(model, device).eval()
+
+
+def _legacy_numpy_globals() -> list[Any]:
+    """What a NumPy array needs beyond torch's weights-only types: checkpoints written
+    before the random states were stored as tensors hold NumPy's (a uint32 array).
+    Rebuilding an array runs no code of the file's choosing."""
+    return [np._core.multiarray._reconstruct, np.ndarray, np.dtype, np.dtypes.UInt32DType]
+
+
+#: How torch's weights-only unpickler names a callable it refused to import.
+_REFUSED = re.compile(r"GLOBAL (\S+)")
+
+
+def _refusal(exc: pickle.UnpicklingError) -> str | None:
+    """Why torch's weights-only unpickler refused a file, in a few words (None: it did not
+    refuse; the file is damaged)."""
+    text = str(exc)
+    if "Weights only load failed" not in text:
+        return None
+    found = _REFUSED.search(text)
+    if found:
+        return f"unpickling it would call {found.group(1)}"
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    detail = next((ln for ln in reversed(lines) if not ln.startswith("Check the doc")), "")
+    return f"it is not tensors and plain values only ({detail[:120]})"
+
+
+def load_data(path: str | Path, case: str | None = None, what: str = "checkpoint") -> dict:
+    """A torch file's content read as data only: tensors and plain Python values.
+
+    ``torch.load(weights_only=True)``: an object the file would build by calling code
+    (``os.system``, any class) is refused, named, before anything runs -- run folders are
+    shared and downloaded, so their files are data, never code. A missing, truncated or
+    corrupt file, or one that does not hold a dict, is a `ReadError` naming it (exit 2).
+    """
+    readable_file(path, case, what)
+    with decoding(path, case, what), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch's note on pickle protocols: not the user's
+        try:
+            with torch.serialization.safe_globals(_legacy_numpy_globals()):
+                payload = torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as exc:
+            why = _refusal(exc)
+            if why is None:
+                raise
+            raise ReadError(
+                f"refused {what}: {why}; e2net-eval loads weights as data, never runs code "
+                "from a file",
+                case=case,
+                path=path,
+            ) from None
+    if not isinstance(payload, dict):
+        raise ReadError(
+            f"not an e2net-eval {what} (holds a {type(payload).__name__})", case=case, path=path
+        )
+    return payload
+
+
+def require_keys(
+    payload: dict, keys: tuple[str, ...], path: str | Path, what: str = "checkpoint"
+) -> None:
+    """A `ReadError` naming the file and the first of `keys` that `payload` lacks."""
+    missing = [k for k in keys if k not in payload]
+    if missing:
+        raise ReadError(
+            f"incomplete {what}: no {missing[0]!r} entry ({len(missing)} of the "
+            f"{len(keys)} required missing); not written by this e2net-eval, or damaged",
+            path=path,
+        )
 
 
 def load_backbone(model: torch.nn.Module, path: str | Path) -> int:

@@ -62,6 +62,7 @@ from e2net_eval.util.jsonio import dump_json, load_json, sanitize
 from e2net_eval.util.lock import hold_waiting, lock_file_for
 from e2net_eval.util.meta import run_meta
 from e2net_eval.util.outdir import remove_temporaries_below, work_folder
+from e2net_eval.util.reading import decoding
 from e2net_eval.util.seed import seed_everything
 
 log = logging.getLogger(__name__)
@@ -363,15 +364,19 @@ class Trainer:
         self.autocast, self.scaler = amp_setup(self.device)
 
     def restore(self, state: dict[str, Any]) -> None:
-        """Continue from a checkpoint: weights, optimiser, schedule, counters, random states."""
-        self.model.load_state_dict(state["model"])
-        self.opt.load_state_dict(state["optimizer"])
-        self.plateau.load_state_dict(state["plateau"])
-        if self.scaler is not None and state.get("scaler"):
-            self.scaler.load_state_dict(state["scaler"])
-        self.epoch, self.step_in_epoch = state["epoch"], state["step_in_epoch"]
-        self.global_step, self.best = state["step"], state["best"]
-        ckpt.set_rng_states(state["rng"])
+        """Continue from a checkpoint: weights, optimiser, schedule, counters, random states.
+
+        An entry that does not fit (another shape, type or layout) is a `ReadError` naming
+        the checkpoint, not a traceback."""
+        with decoding(self.out / rundir.LAST_CHECKPOINT, what="checkpoint"):
+            self.model.load_state_dict(state["model"])
+            self.opt.load_state_dict(state["optimizer"])
+            self.plateau.load_state_dict(state["plateau"])
+            if self.scaler is not None and state.get("scaler"):
+                self.scaler.load_state_dict(state["scaler"])
+            self.epoch, self.step_in_epoch = int(state["epoch"]), int(state["step_in_epoch"])
+            self.global_step, self.best = int(state["step"]), dict(state["best"])
+            ckpt.set_rng_states(state["rng"])
         log.info("resuming %s at epoch %d, step %d", self.job.config, self.epoch, self.global_step)
 
     def write_settings(self) -> None:

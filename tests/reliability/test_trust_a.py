@@ -1,0 +1,176 @@
+"""Issue 19, part A: files from others are data (S1 checkpoints, S2 lock files), spacings
+that would give a silently wrong number are refused (W1, W2), Ctrl-C and the leftover sweep
+(L1), and a checkpoint missing entries (C7)."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import shutil
+
+import pytest
+import torch
+from rel_helpers import TRAIN, one_error_line, run_proc
+
+
+class _Planted:
+    """Unpickling this calls os.system: the payload a hostile run folder would carry."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def _plant(path, marker, *, legacy_pickle: bool = False) -> None:
+    """Replace the checkpoint at `path` by one whose loading would create `marker`,
+    keeping the real entries (a file that looks right to anything but its pickle)."""
+    payload = torch.load(path, map_location="cpu", weights_only=False)
+    payload["note"] = _Planted(marker)
+    if legacy_pickle:  # a plain pickle, not torch's zip container
+        path.write_bytes(pickle.dumps(payload, protocol=2))
+    else:
+        torch.save(payload, path)
+
+
+@pytest.mark.parametrize("legacy_pickle", [False, True], ids=["torch-zip", "plain-pickle"])
+def test_s1_planted_checkpoint_code_never_runs(trained_run, train_data, tmp_path, legacy_pickle):
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    marker = tmp_path / "pwned"
+    # a plain pickle of tensors is refused at its first global (torch's storage rebuilder)
+    named = "refused checkpoint" if legacy_pickle else "posix.system"
+    best, last = run / "stage1" / "best.pt", run / "stage1" / "checkpoint_last.pt"
+    _plant(best, marker, legacy_pickle=legacy_pickle)
+    res = run_proc(
+        "predict", run, "--data", train_data, "-o", tmp_path / "pred", "--config", "stage1"
+    )
+    assert res.returncode == 2, res.stderr
+    one_error_line(res.stderr, "best.pt", "refused checkpoint", named)
+    assert not marker.exists()
+    assert not (tmp_path / "pred").exists()
+    _plant(last, marker, legacy_pickle=legacy_pickle)
+    res = run_proc(
+        "train", "stage1", "--data", train_data, "-o", run, "--resume", "--max-steps", "2"
+    )
+    assert res.returncode == 2, res.stderr
+    one_error_line(res.stderr, "checkpoint_last.pt", "refused checkpoint", named)
+    assert not marker.exists()
+
+
+def test_s1_a_pickle_torch_cannot_read_as_data_is_refused(tmp_path):
+    """Protocol 4 (a FRAME opcode the weights-only reader does not take): refused, named."""
+    from e2net_eval.errors import ReadError
+    from e2net_eval.runtime.weights import load_data
+
+    marker = tmp_path / "pwned"
+    path = tmp_path / "best.pt"
+    path.write_bytes(pickle.dumps({"model": _Planted(marker)}, protocol=4))
+    with pytest.raises(ReadError, match="refused checkpoint") as err:
+        load_data(path)
+    assert str(path) in str(err.value) and "\n" not in str(err.value)
+    assert not marker.exists()
+
+
+def test_s1_checkpoints_load_as_data_and_round_trip(trained_run, train_data, tmp_path):
+    """What this version writes loads with weights_only=True, resumes and predicts."""
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    for name in ("best.pt", "checkpoint_last.pt"):
+        payload = torch.load(run / "stage1" / name, map_location="cpu", weights_only=True)
+        assert "model" in payload
+    res = run_proc(
+        "train",
+        "stage1",
+        "--data",
+        train_data,
+        "-o",
+        run,
+        "--resume",
+        "--max-steps",
+        "2",
+        "--batch-size",
+        "2",
+        "--steps-per-epoch",
+        "1",
+        "--no-progress",
+    )
+    assert res.returncode == 0, res.stderr
+    last = torch.load(run / "stage1" / "checkpoint_last.pt", weights_only=True)
+    assert last["step"] == 2
+    res = run_proc(
+        "predict",
+        run,
+        "--data",
+        train_data,
+        "-o",
+        tmp_path / "pred",
+        "--config",
+        "stage1",
+        "--no-progress",
+    )
+    assert res.returncode == 0, res.stderr
+
+
+def test_s1_older_checkpoint_with_numpy_random_state_still_resumes():
+    """Checkpoints written before this change hold NumPy's state tuple (a uint32 array):
+    it loads as data (the narrow NumPy allow-list) and restores the same random stream."""
+    import numpy as np
+
+    from e2net_eval.runtime.weights import load_data
+    from e2net_eval.training import checkpoint as ckpt
+
+    np.random.seed(11)
+    old_style = {"rng": {"numpy": np.random.get_state()}}
+    want = np.random.random_sample(5)
+    path = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"legacy-{os.getpid()}.pt")
+    try:
+        torch.save(old_style, path)
+        loaded = load_data(path)
+    finally:
+        os.unlink(path)
+    np.random.set_state(ckpt._numpy_state(loaded["rng"]["numpy"]))
+    assert np.array_equal(np.random.random_sample(5), want)
+    np.random.seed(11)
+    new_style = ckpt.rng_states()["numpy"]
+    np.random.set_state(ckpt._numpy_state(new_style))
+    assert np.array_equal(np.random.random_sample(5), want)
+
+
+@pytest.mark.parametrize("key", ["step", "rng", "model"])
+def test_c7_resume_from_a_checkpoint_missing_an_entry(trained_run, train_data, tmp_path, key):
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    last = run / "stage1" / "checkpoint_last.pt"
+    payload = torch.load(last, map_location="cpu", weights_only=True)
+    del payload[key]
+    torch.save(payload, last)
+    res = run_proc(
+        "train", "stage1", "--data", train_data, "-o", run, "--resume", "--max-steps", "2"
+    )
+    assert res.returncode == 2, res.stderr
+    one_error_line(res.stderr, "checkpoint_last.pt", repr(key))
+
+
+def test_c7_resume_from_a_checkpoint_with_a_wrong_entry(trained_run, train_data, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    last = run / "stage1" / "checkpoint_last.pt"
+    payload = torch.load(last, map_location="cpu", weights_only=True)
+    payload["optimizer"] = {"state": 3}
+    torch.save(payload, last)
+    res = run_proc(
+        "train",
+        "stage1",
+        "--data",
+        train_data,
+        "-o",
+        run,
+        "--resume",
+        *TRAIN[2:],
+        "--max-steps",
+        "2",
+    )
+    assert res.returncode == 2, res.stderr
+    one_error_line(res.stderr, "checkpoint_last.pt")
