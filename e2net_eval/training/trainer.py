@@ -19,6 +19,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,7 +60,7 @@ from e2net_eval.training.settings import TrainSettings, settings_for
 from e2net_eval.util.atomic import remove_stale_temporaries, write_text
 from e2net_eval.util.faults import fault_point
 from e2net_eval.util.jsonio import dump_json, load_json, sanitize
-from e2net_eval.util.lock import hold_waiting, lock_file_for
+from e2net_eval.util.lock import hold_waiting, lock_file_for, open_regular
 from e2net_eval.util.meta import run_meta
 from e2net_eval.util.outdir import remove_temporaries_below, work_folder
 from e2net_eval.util.reading import decoding
@@ -578,7 +579,9 @@ class Trainer:
     def log_line(self, record: dict[str, Any]) -> None:
         """Append one epoch's record to ``metrics.jsonl``."""
         if self.info.is_main:
-            with open(self.out / rundir.METRICS_JSONL, "a", encoding="utf-8") as fh:
+            path = self.out / rundir.METRICS_JSONL  # appended to, never through a symlink
+            fd = open_regular(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, what="log", links=True)
+            with os.fdopen(fd, "a", encoding="utf-8") as fh:
                 fh.write(json.dumps(sanitize(record)[0], allow_nan=False) + "\n")
 
     def checkpoint(self) -> None:

@@ -4,6 +4,10 @@ The lock is the kernel's (``flock``): it is released when its holder exits in an
 SIGKILL included, so a killed run never leaves a lock that blocks the next one, and no pid
 liveness guess is needed. The file holds the pid for the message a refused second writer
 prints. It is removed on release; a waiter that locked a file removed under it retries.
+
+A lock path is opened without following a symlink, and must be a regular file with one
+link (`open_regular`): a symlink or hard link planted under the lock's name would otherwise
+make every command truncate the file it points to and write a pid into it.
 """
 
 from __future__ import annotations
@@ -12,15 +16,47 @@ import contextlib
 import errno
 import fcntl
 import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
 from e2net_eval.errors import InputError
 from e2net_eval.util.atomic import file_mode, mkdirs
+from e2net_eval.util.reading import os_error_text
 
 
 class Busy(InputError):
     """Another process holds the lock (exit 2: the output is in use)."""
+
+
+def open_regular(path: Path, flags: int, *, what: str = "lock file", links: bool = False) -> int:
+    """``os.open`` of a file this tool writes beside user data, never through a planted
+    link: a symlink, or anything but a regular file, is an `InputError` naming `path`
+    (exit 2) and is left as it is; so is a hard-linked file unless `links`. The fd."""
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, file_mode())
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise InputError(
+                f"{what} is a symlink; refusing to write through it (remove it if no "
+                "e2net-eval runs here)",
+                path=path,
+            ) from None
+        raise InputError(f"cannot open the {what} ({os_error_text(exc)})", path=path) from None
+    st = os.fstat(fd)
+    problem = None
+    if not stat.S_ISREG(st.st_mode):
+        problem = f"{what} is not a regular file; refusing to write to it"
+    elif st.st_nlink > 1 and not links:
+        problem = f"{what} has {st.st_nlink} hard links; refusing to write to a shared file"
+    if problem:
+        os.close(fd)
+        raise InputError(f"{problem} (remove it if no e2net-eval runs here)", path=path)
+    return fd
+
+
+def _open_lock(lock_path: Path) -> int:
+    return open_regular(lock_path, os.O_RDWR | os.O_CREAT)
 
 
 def _holder(fd: int) -> str:
@@ -36,7 +72,7 @@ def acquire(lock_path: Path, *, who: str, where: Path | str) -> int:
     lock_path = Path(lock_path)
     mkdirs(lock_path.parent)
     for _ in range(100):
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, file_mode())
+        fd = _open_lock(lock_path)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
@@ -90,7 +126,7 @@ def hold_waiting(lock_path: str | Path) -> Iterator[None]:
     lock_path = Path(lock_path)
     mkdirs(lock_path.parent)
     while True:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, file_mode())
+        fd = _open_lock(lock_path)
         fcntl.flock(fd, fcntl.LOCK_EX)
         try:
             same = os.stat(lock_path).st_ino == os.fstat(fd).st_ino

@@ -174,3 +174,88 @@ def test_c7_resume_from_a_checkpoint_with_a_wrong_entry(trained_run, train_data,
     )
     assert res.returncode == 2, res.stderr
     one_error_line(res.stderr, "checkpoint_last.pt")
+
+
+# ---------------------------------------------------------------------------------------
+# S2: a lock path is never written through a planted link
+# ---------------------------------------------------------------------------------------
+
+VICTIM = b"a colleague's file\n"
+
+
+def _planted_links(tmp_path, lock):
+    """`lock` made a symlink to a victim file; the victim and its content."""
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(VICTIM)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    lock.symlink_to(victim)
+    return victim
+
+
+def test_s2_result_folder_lock_symlink_is_refused(tmp_path):
+    out = tmp_path / "phantom"
+    victim = _planted_links(tmp_path, tmp_path / ".phantom.lock")
+    res = run_proc("datasets", "phantom", out, "--cases", "1", "--size", "32", "--slices", "4", "4")
+    assert res.returncode == 2, res.stderr
+    one_error_line(res.stderr, ".phantom.lock", "symlink")
+    assert victim.read_bytes() == VICTIM
+    assert not out.exists()
+
+
+def test_s2_train_lock_symlink_is_refused(train_data, tmp_path):
+    run = tmp_path / "run"
+    victim = _planted_links(tmp_path, run / "stage1" / ".train.lock")
+    res = run_proc("train", "stage1", "--data", train_data, "-o", run, *TRAIN)
+    assert res.returncode == 2, res.stderr
+    one_error_line(res.stderr, ".train.lock", "symlink")
+    assert victim.read_bytes() == VICTIM
+
+
+@pytest.mark.parametrize("kind", ["symlink", "hardlink", "fifo", "directory"])
+@pytest.mark.parametrize("waiting", [False, True], ids=["exclusive", "waiting"])
+def test_s2_every_lock_refuses_what_is_not_its_own_regular_file(tmp_path, kind, waiting):
+    from e2net_eval.errors import InputError
+    from e2net_eval.util import lock
+
+    path = tmp_path / ".out.lock"
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(VICTIM)
+    if kind == "symlink":
+        path.symlink_to(victim)
+    elif kind == "hardlink":
+        os.link(victim, path)
+    elif kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.mkdir()
+    hold = lock.hold_waiting(path) if waiting else lock.hold(path, who="x", where=tmp_path)
+    with pytest.raises(InputError) as err, hold:
+        pass
+    assert str(path) in str(err.value)
+    assert victim.read_bytes() == VICTIM
+    assert os.path.lexists(path)
+
+
+def test_s2_training_log_is_not_appended_through_a_symlink(trained_run, train_data, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    log = run / "stage1" / "metrics.jsonl"
+    log.unlink()
+    victim = tmp_path / "empty.txt"  # nothing for the log's reconciliation to drop
+    victim.write_bytes(b"")
+    log.symlink_to(victim)
+    res = run_proc(
+        "train",
+        "stage1",
+        "--data",
+        train_data,
+        "-o",
+        run,
+        "--resume",
+        *TRAIN[2:],
+        "--max-steps",
+        "2",
+    )
+    assert res.returncode == 2, res.stderr
+    one_error_line(res.stderr, "metrics.jsonl", "symlink")
+    assert victim.read_bytes() == b""
