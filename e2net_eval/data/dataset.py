@@ -25,6 +25,7 @@ import numpy as np
 
 from e2net_eval.data import dicom, nifti
 from e2net_eval.data.case import Case
+from e2net_eval.data.spacing import AFFINE_ATOL  # label and image affines agree to this
 from e2net_eval.errors import InputError, ReadError
 from e2net_eval.util.reading import file_problem, os_error_text
 
@@ -37,7 +38,6 @@ _NNUNET_IMAGE = re.compile(r"^(.+)_0000\.nii(\.gz)?$")
 #: A folder with this name is the label folder of a Decathlon / nnU-Net dataset.
 LABEL_FOLDERS = ("labelsTr", "labelsTs")
 _IRCADB = re.compile(r"^3Dircadb1\.\d+$", re.IGNORECASE)
-AFFINE_ATOL = 1e-3  # mm; label and image affines must agree to this
 
 
 def natural_key(text: str) -> list:

@@ -19,6 +19,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pydicom
 
+from e2net_eval.data.spacing import check_spacing
 from e2net_eval.errors import InputError, ReadError
 from e2net_eval.util.reading import decoding, file_problem, readable_file
 
@@ -258,15 +259,16 @@ def _stack(src: Source, heads: dict, size: tuple[int, int], case: str) -> Geomet
         dz = (positions[-1] - positions[0]) / (n - 1)
     else:
         dz = float(getattr(first, "SliceThickness", 1.0))
+    where = dict(source="PixelSpacing and slice distance", case=case, path=src.label)
+    spacing = check_spacing((ps[1], ps[0], dz), **where)
     lps = np.eye(4)
     lps[:3, 0] = row_cos * ps[1]
     lps[:3, 1] = col_cos * ps[0]
     lps[:3, 2] = normal * dz
     lps[:3, 3] = origin
     has_pos = all(hasattr(h, "ImagePositionPatient") for h in heads.values())
-    return Geometry(
-        order, (cols, rows, n), LPS_TO_RAS @ lps, (ps[1], ps[0], float(dz)), positions, has_pos
-    )
+    check_spacing(spacing, affine=lps, **where)  # orientation cosines of length 1, finite
+    return Geometry(order, (cols, rows, n), LPS_TO_RAS @ lps, spacing, positions, has_pos)
 
 
 def read_pixels(src: Source, geom: Geometry, case: str, *, mask: bool) -> np.ndarray:

@@ -26,6 +26,7 @@ except ImportError:  # pragma: no cover - isal is a dependency; the fallback is 
     _gzip = gzip
 
 from e2net_eval.data.case import LABEL_VALUES, TUMOUR
+from e2net_eval.data.spacing import check_spacing
 from e2net_eval.errors import InputError, ReadError
 from e2net_eval.util.atomic import atomic_path
 from e2net_eval.util.reading import decoding, gib, memory_limit_bytes, readable_file
@@ -124,10 +125,23 @@ def _load_header(fh, path: Path, case: str | None, st_size: int, gz: bool):
     except gzip.BadGzipFile as exc:  # isal.igzip raises the same class
         raise ReadError(f"not gzip data ({exc})", case=case, path=path) from None
     klass = _image_class(head, path, case)
+    # the stored pixdim, checked before nibabel's header check "fixes" a 0 into 1 mm
+    zooms = np.abs(_stored_pixdim(head, klass)[1:4])
+    check_spacing(zooms, source="pixdim", case=case, path=path)
     fh.seek(0)
     img = klass.from_file_map(klass.make_file_map({"image": fh, "header": fh}), mmap=False)
     _check_size(img, st_size, gz, path, case)
+    check_spacing(zooms, affine=_affine(img), source="pixdim", case=case, path=path)
     return img
+
+
+def _stored_pixdim(head: bytes, klass) -> np.ndarray:
+    """``pixdim`` as stored: nibabel's header check replaces 0 by 1 (and a negative value
+    by its magnitude) before anyone can see it, so a spacing of 0 would pass as 1 mm."""
+    order = "<" if int.from_bytes(head[:4], "little") in (348, 540) else ">"
+    if klass is nib.Nifti2Image:
+        return np.frombuffer(head, dtype=f"{order}f8", count=8, offset=104).astype(np.float64)
+    return np.frombuffer(head, dtype=f"{order}f4", count=8, offset=76).astype(np.float64)
 
 
 @contextmanager

@@ -31,6 +31,11 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 
 SCAN_OFFSETS = 512  # lattice offsets tried before falling back to the k-d tree
+#: Most lattice points the offset box of `scan_offsets` may hold (times ``count`` / 512 for a
+#: larger ``count``). The ball of ``count`` offsets needs about 1,300 for isotropic voxels
+#: and under 10,000 up to a spacing ratio of 1000; beyond, the radius shrinks to fit (the
+#: k-d tree resolves the rest, exactly), so memory no longer grows with the ratio.
+MAX_BOX = 1 << 16
 _SCAN_BLOCK = 32  # offsets between two checks of whether the scan still pays
 _SCAN_MIN_GAIN = 0.2  # a block that resolves less than this fraction made no progress
 # Measured single-thread costs (seconds) behind the decision to hand the rest to the tree:
@@ -55,6 +60,7 @@ def scan_offsets(spacing: tuple[float, ...], count: int = SCAN_OFFSETS):
     unit_ball = {1: 2.0, 2: np.pi}.get(ndim, 4.0 * np.pi / 3.0)
     radius = float((count * float(np.prod(sp)) / unit_ball) ** (1.0 / ndim))
     radius = max(radius, float(sp.min()))  # at least the nearest neighbours
+    radius = _fit_box(sp, radius, max(MAX_BOX, MAX_BOX * count // SCAN_OFFSETS))
     half = np.floor(radius / sp).astype(np.int64)
     axes = [np.arange(-h, h + 1) for h in half]
     grid = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, ndim)
@@ -66,6 +72,28 @@ def scan_offsets(spacing: tuple[float, ...], count: int = SCAN_OFFSETS):
     offsets.setflags(write=False)
     lengths.setflags(write=False)
     return offsets, lengths, radius, tuple(int(h) for h in half)
+
+
+def _box_size(sp: np.ndarray, radius: float) -> float:
+    """Lattice points in the box of half-widths ``floor(radius / sp)`` (as a float: no
+    overflow for any spacing)."""
+    return float(np.prod(2.0 * np.floor(radius / sp) + 1.0))
+
+
+def _fit_box(sp: np.ndarray, radius: float, limit: int) -> float:
+    """`radius`, or the largest radius (to float precision, by bisection) whose offset box
+    holds at most `limit` points; never below the smallest spacing (a box of at most 3 per
+    axis). Only extreme anisotropy reaches the bound; then fewer offsets are scanned."""
+    if _box_size(sp, radius) <= limit:
+        return radius
+    # a box holds more than 2 * radius / min(sp) - 1 points: no radius above `hi` fits
+    lo, hi = float(sp.min()), min(radius, float(sp.min()) * (limit + 1) / 2)
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if mid in (lo, hi):
+            break
+        lo, hi = (mid, hi) if _box_size(sp, mid) <= limit else (lo, mid)
+    return lo
 
 
 def _strides(shape: tuple[int, ...]) -> np.ndarray:

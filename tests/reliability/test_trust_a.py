@@ -259,3 +259,122 @@ def test_s2_training_log_is_not_appended_through_a_symlink(trained_run, train_da
     assert res.returncode == 2, res.stderr
     one_error_line(res.stderr, "metrics.jsonl", "symlink")
     assert victim.read_bytes() == b""
+
+
+# ---------------------------------------------------------------------------------------
+# W1: a spacing is finite, in range, and the affine's; W2: any anisotropy, bounded memory
+# ---------------------------------------------------------------------------------------
+
+#: NIfTI-1 header fields (offset, format) poked below.
+PIXDIM_XYZ, QFORM_CODE, SFORM_CODE, SROW_X = (80, "<3f"), (252, "<h"), (254, "<h"), (280, "<4f")
+
+
+def _poke(path, field, *values) -> None:
+    import struct
+
+    offset, fmt = field
+    raw = bytearray(path.read_bytes())
+    struct.pack_into(fmt, raw, offset, *values)
+    path.write_bytes(bytes(raw))
+
+
+def _both(root, cid, field, *values) -> None:
+    """The same header change in a case's image and label (they must agree)."""
+    for stem in ("volume", "segmentation"):
+        _poke(root / f"{stem}-{cid}.nii", field, *values)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param((PIXDIM_XYZ, 1.0, 1.0, 1.0), id="pixdim-1-under-another-affine"),
+        pytest.param((PIXDIM_XYZ, float("nan"), float("nan"), float("nan")), id="pixdim-nan"),
+        pytest.param((PIXDIM_XYZ, 0.0, 0.0, 0.0), id="pixdim-0"),
+        pytest.param((PIXDIM_XYZ, 1e12, 12.07, 6.0), id="pixdim-1e12"),
+        pytest.param((SROW_X, float("nan"), 0.0, 0.0, 0.0), id="sform-nan"),
+    ],
+)
+def test_w1_a_spacing_that_is_not_the_affines_is_refused(data, tmp_path, change):
+    from rel_helpers import copy_of
+
+    root = copy_of(data, "lits", tmp_path / "in")
+    _both(root, "1", *change)
+    res = run_proc("datasets", "check", root)
+    assert res.returncode == 2, res.stderr
+    one_error_line(res.stderr, "case 1", "-1.nii")
+
+
+def test_w1_evaluate_refuses_a_reference_pixdim_that_lies(data, tmp_path):
+    """The issue's case: pixdim 1 mm under a larger-voxel affine scored ASSD in the wrong
+    unit with exit 0. Refused, naming the reference file and case; nothing written."""
+    from rel_helpers import copy_of
+
+    ref = copy_of(data, "lits", tmp_path / "ref")
+    pred = tmp_path / "pred"
+    pred.mkdir()
+    for cid in ("0", "1", "2"):
+        shutil.copy(ref / f"segmentation-{cid}.nii", pred / f"{cid}.nii")
+    _poke(ref / "segmentation-2.nii", PIXDIM_XYZ, 1.0, 1.0, 1.0)
+    res = run_proc("evaluate", pred, ref, "-o", tmp_path / "out", "--no-progress")
+    assert res.returncode == 2, res.stderr
+    one_error_line(res.stderr, "case 2", "segmentation-2.nii", "pixdim", "affine")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("codes", [(0, 0), (1, 0), (0, 1)], ids=["none", "qform", "sform"])
+def test_w1_every_affine_source_agreeing_with_pixdim_reads_as_before(data, tmp_path, codes):
+    """q/sform codes 0 (nibabel builds the affine from pixdim), a qform only, an sform
+    only: pixdim and the affine agree, the case reads with the same spacing."""
+    from rel_helpers import copy_of
+
+    from e2net_eval.data import open_dataset
+
+    root = copy_of(data, "lits", tmp_path / "in")
+    want = open_dataset(root).load("1")
+    _both(root, "1", QFORM_CODE, codes[0])
+    _both(root, "1", SFORM_CODE, codes[1])
+    got = open_dataset(root).load("1")
+    assert got.spacing == want.spacing
+    assert res_ok(run_proc("datasets", "check", root))
+
+
+def res_ok(res) -> bool:
+    assert res.returncode == 0, res.stderr
+    return True
+
+
+@pytest.mark.parametrize(
+    "spacing", [("0", "0"), ("nan", "0.7"), ("0.7", "inf")], ids=["zero", "nan", "inf"]
+)
+def test_w1_dicom_pixel_spacing_must_be_finite_and_positive(data, tmp_path, spacing):
+    import pydicom
+    from rel_helpers import copy_of
+
+    root = copy_of(data, "ircadb", tmp_path / "in")
+    patient = sorted(p for p in root.iterdir() if p.is_dir())[0]
+    for f in sorted(p for p in patient.rglob("*") if p.is_file()):  # image and masks
+        ds = pydicom.dcmread(f)
+        ds.PixelSpacing = list(spacing)
+        ds.save_as(f)
+    res = run_proc("datasets", "check", root)
+    assert res.returncode == 2, res.stderr
+    one_error_line(res.stderr, "PixelSpacing", "PATIENT_DICOM")
+
+
+def test_w2_offset_box_is_bounded_whatever_the_anisotropy():
+    """The scan's offset box grew with the spacing ratio (pixdim 1e12: OOM-killed); it is
+    bounded now, and distances stay exact (the k-d tree resolves what the scan leaves)."""
+    import numpy as np
+
+    from e2net_eval.metrics.nearest import directed_kdtree, directed_scan, scan_offsets
+
+    bound = 1 << 16  # nearest.MAX_BOX
+    for spacing in [(1.0, 1.0, 1e6), (1e5, 1.0, 1.0), (0.5, 2e4, 0.5)]:
+        offsets, _, _, half = scan_offsets(spacing)
+        assert len(offsets) <= bound
+        assert np.prod([2 * h + 1 for h in half]) <= bound
+    rng = np.random.default_rng(19)
+    src, dst = rng.random((2, 12, 14, 9)) < [[[[0.05]]], [[[0.08]]]]
+    for spacing in [(1.0, 1.0, 1e6), (1e12, 0.7, 0.7), (0.8, 1e20, 3.0)]:
+        ours, ref = directed_scan(src, dst, spacing), directed_kdtree(src, dst, spacing)
+        assert np.allclose(ours, ref, rtol=1e-12, atol=0)
