@@ -13,19 +13,33 @@ matplotlib stay out of `evaluate --help`, `regress`, `leaderboard`; a test guard
 
 from __future__ import annotations
 
-import importlib
-import logging
 import os
 import sys
+
+#: Exit code of an interruption (Ctrl-C): 128 + SIGINT, at whatever point it comes.
+INTERRUPTED = 130
+
+
+def _interrupted() -> None:
+    """Ctrl-C: one line, exit 130 (`SystemExit`, so ``finally`` blocks still run)."""
+    sys.stderr.write("aborted\n")
+    raise SystemExit(INTERRUPTED)
+
 
 # Two torch threads on a busy 2-core machine can be several times slower than one unless
 # idle OpenMP threads sleep instead of spinning.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import click  # noqa: E402
+try:  # Ctrl-C while the command line itself loads is an interruption too, not a traceback
+    import importlib
+    import logging
 
-from e2net_eval import __version__  # noqa: E402
-from e2net_eval.errors import InputError, RegressionFound, RunFailed  # noqa: E402
+    import click
+
+    from e2net_eval import __version__
+    from e2net_eval.errors import InputError, RegressionFound, RunFailed
+except KeyboardInterrupt:
+    _interrupted()
 
 #: Exit code of an unexpected exception (1 is reserved for a regression found by `regress`).
 INTERNAL_ERROR = 3
@@ -89,8 +103,30 @@ def bench() -> None:
     """Benchmarks: time our code against a named reference in the same run."""
 
 
+def _was_interrupted(exc: BaseException) -> bool:
+    """True when `exc` was raised while a KeyboardInterrupt was being handled or caused it
+    (a cleanup that failed after Ctrl-C, a worker pool broken by it)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: run the CLI and map errors to exit codes (module docstring)."""
+    """Console entry point: run the CLI and map errors to exit codes (module docstring).
+
+    Ctrl-C exits 130 wherever it lands: in a command, in an import, in the handling of
+    another error (`_run`'s own handlers included)."""
+    try:
+        _run(argv)
+    except KeyboardInterrupt:
+        _interrupted()
+
+
+def _run(argv: list[str] | None) -> None:
     try:
         cli.main(args=argv, prog_name="e2net-eval", standalone_mode=False)
     except InputError as exc:
@@ -101,7 +137,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(1)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
-        sys.exit(130)
+        sys.exit(INTERRUPTED)
     except click.ClickException as exc:
         exc.show()
         sys.exit(2 if exc.exit_code in (1, 2) else exc.exit_code)
@@ -111,6 +147,8 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"error: {exc}", err=True)
         sys.exit(RUN_FAILED)
     except Exception as exc:  # a bug: never exit 1, which means "a regression was found"
+        if _was_interrupted(exc):
+            _interrupted()
         import traceback
 
         traceback.print_exc()

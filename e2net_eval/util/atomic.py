@@ -1,7 +1,9 @@
 """Write outputs under a temporary name and rename, so nothing is ever half-written.
 
-Temporary names are ``.<name>.<8 random characters>.tmp[<suffix>]`` beside the target
-(`is_temporary` recognises them, so a later run can remove what a killed one left). Files
+Temporary names are ``.<name>.<4 random characters><4 check digits>.tmp[<suffix>]`` beside
+the target. The check digits (a hash of the name and the random part) mark the entry as
+this tool's own: `is_temporary` recognises only such names, so a later run removes what a
+killed one left, never a user's file or folder that merely looks like one. Files
 and folders get the modes the process umask gives (``0666 & ~umask``, ``0777 & ~umask``),
 not the private 0600/0700 of `tempfile`. A folder is swapped in with one atomic exchange
 where the kernel offers it (Linux ``renameat2(RENAME_EXCHANGE)``), so readers see the old
@@ -13,18 +15,23 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import errno
+import hashlib
 import os
 import re
+import secrets
 import shutil
 import signal
-import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 from e2net_eval.util.faults import fault_point
 
-_TMP_RE = re.compile(r"^\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp(\.[A-Za-z0-9.]+)?$")
+_TMP_RE = re.compile(
+    r"^\.(?P<name>.+)\.(?P<rand>[a-z0-9_]{4})(?P<check>[0-9a-f]{4})\.tmp(\.[A-Za-z0-9.]+)?$"
+)
+_RANDOM = "abcdefghijklmnopqrstuvwxyz0123456789_"
 
 
 def current_umask() -> int:
@@ -49,10 +56,23 @@ def dir_mode() -> int:
     return 0o777 & ~current_umask()
 
 
+def _check_digits(name: str, rand: str) -> str:
+    return hashlib.sha256(f"e2net-eval temporary\0{name}\0{rand}".encode()).hexdigest()[:4]
+
+
+def _temporary_names(name: str, suffix: str) -> Iterator[str]:
+    """Fresh candidate names ``.<name>.<random><check>.tmp<suffix>`` (see the module doc)."""
+    for _ in range(10_000):
+        rand = "".join(secrets.choice(_RANDOM) for _ in range(4))
+        yield f".{name}.{rand}{_check_digits(name, rand)}.tmp{suffix}"
+    raise FileExistsError(errno.EEXIST, "no free temporary name", name)
+
+
 def is_temporary(name: str, target: str | None = None) -> bool:
-    """True for a temporary name this module makes (of `target`, when given)."""
+    """True for a temporary name this module makes (of `target`, when given): the pattern
+    and its check digits; a look-alike without them is not ours."""
     m = _TMP_RE.match(name)
-    if m is None:
+    if m is None or m.group("check") != _check_digits(m.group("name"), m.group("rand")):
         return False
     if target is None:
         return True
@@ -63,19 +83,31 @@ def is_temporary(name: str, target: str | None = None) -> bool:
 def make_temp_file(path: Path) -> Path:
     """An empty temporary file beside `path`, keeping its suffix, with the umask's mode."""
     suffix = "".join(path.suffixes[-2:]) if path.name.endswith(".nii.gz") else path.suffix
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{suffix}", dir=path.parent)
-    try:
-        os.fchmod(fd, file_mode())
-    finally:
-        os.close(fd)
-    return Path(tmp)
+    for name in _temporary_names(path.stem, suffix):
+        tmp = path.parent / name
+        try:
+            fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        except FileExistsError:
+            continue
+        try:
+            os.fchmod(fd, file_mode())
+        finally:
+            os.close(fd)
+        return tmp
+    raise AssertionError("unreachable")  # _temporary_names raises when it runs out
 
 
 def make_temp_dir(path: Path, tag: str = "") -> Path:
     """An empty temporary folder beside `path` with the umask's mode."""
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}{tag}.", suffix=".tmp", dir=path.parent))
-    os.chmod(tmp, dir_mode())
-    return tmp
+    for name in _temporary_names(f"{path.name}{tag}", ""):
+        tmp = path.parent / name
+        try:
+            os.mkdir(tmp, 0o700)
+        except FileExistsError:
+            continue
+        os.chmod(tmp, dir_mode())
+        return tmp
+    raise AssertionError("unreachable")  # _temporary_names raises when it runs out
 
 
 @contextlib.contextmanager

@@ -17,6 +17,7 @@ from e2net_eval.util.atomic import (
     current_umask,
     is_temporary,
     make_temp_dir,
+    make_temp_file,
     swap_in,
 )
 from e2net_eval.util.outdir import (
@@ -127,12 +128,13 @@ def test_work_folder_refuses_a_folder_that_is_not_a_run(tmp_path):
         with pytest.raises(lock.Busy):
             with work_folder(run, kind="train-run"):
                 pass
-        (run / ".ckpt.abcd1234.tmp.pt").write_text("stale")  # as a kill leaves it
+        stale = make_temp_file(run / "ckpt.pt")  # as a kill leaves it
+        stale.write_text("stale")
     with pytest.raises(InputError, match="e2net-eval train-run"):
         with work_folder(run, kind="ablation-run"):
             pass
     with work_folder(run, kind="train-run"):
-        assert not (run / ".ckpt.abcd1234.tmp.pt").exists()
+        assert not stale.exists()
     legacy = tmp_path / "legacy"  # a run from before markers existed
     legacy.mkdir()
     (legacy / "split.json").write_text("{}")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import pickle
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -378,3 +379,89 @@ def test_w2_offset_box_is_bounded_whatever_the_anisotropy():
     for spacing in [(1.0, 1.0, 1e6), (1e12, 0.7, 0.7), (0.8, 1e20, 3.0)]:
         ours, ref = directed_scan(src, dst, spacing), directed_kdtree(src, dst, spacing)
         assert np.allclose(ours, ref, rtol=1e-12, atol=0)
+
+
+# ---------------------------------------------------------------------------------------
+# L1: Ctrl-C is exit 130 wherever it lands; the sweep removes only our own temporaries
+# ---------------------------------------------------------------------------------------
+
+HOOK = Path(__file__).resolve().parent / "interrupt_at_import"
+
+
+@pytest.mark.parametrize(
+    "module", ["click", "e2net_eval.errors", "e2net_eval.commands.evaluate", "numpy"]
+)
+def test_l1_ctrl_c_during_start_up_exits_130(data, tmp_path, module):
+    """SIGINT while the command line loads (module level of cli.py), while a command's
+    module loads, and while the command imports its libraries."""
+    import subprocess
+
+    from rel_helpers import cli_cmd, env
+
+    e = env(E2NET_TEST_SIGINT_AT_IMPORT=module)
+    e["PYTHONPATH"] = f"{HOOK}{os.pathsep}{e['PYTHONPATH']}"
+    pred = tmp_path / "pred"
+    pred.mkdir()
+    shutil.copy(data / "lits" / "segmentation-0.nii", pred / "0.nii")
+    args = ["evaluate", pred, data / "lits", "-o", tmp_path / "out", "--no-progress"]
+    res = subprocess.run(
+        cli_cmd(*args), env=e, capture_output=True, text=True, timeout=600, cwd=tmp_path
+    )
+    assert res.returncode == 130, res.stderr
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert lines == ["aborted"], res.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_l1_an_error_raised_while_ctrl_c_is_handled_is_still_130(monkeypatch, capsys):
+    """A cleanup that fails after Ctrl-C (a worker pool broken by it) was exit 3."""
+    from e2net_eval import cli
+
+    def interrupted_then_broken(**kwargs):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise RuntimeError("a process in the pool was terminated abruptly") from None
+
+    monkeypatch.setattr(cli.cli, "main", interrupted_then_broken)
+    with pytest.raises(SystemExit) as exit_:
+        cli.main([])
+    assert exit_.value.code == 130
+    assert capsys.readouterr().err.strip() == "aborted"
+
+
+def test_l1_sweep_spares_a_users_folder_named_like_a_temporary(tmp_path):
+    """Only entries whose name carries this tool's check digits are swept."""
+    from e2net_eval.util.atomic import make_temp_dir
+    from e2net_eval.util.outdir import work_folder
+
+    users = [tmp_path / ".phantom.abcdefgh.tmp", tmp_path / ".phantom.0000ffff.tmp"]
+    for folder in users:
+        folder.mkdir()
+        (folder / "thesis.tex").write_text("years of work")
+    stale = make_temp_dir(tmp_path / "phantom")  # what a killed run of ours leaves
+    res = run_proc(
+        "datasets",
+        "phantom",
+        tmp_path / "phantom",
+        "--cases",
+        "1",
+        "--size",
+        "32",
+        "--slices",
+        "4",
+        "4",
+    )
+    assert res.returncode == 0, res.stderr
+    assert not stale.exists()
+    for folder in users:
+        assert (folder / "thesis.tex").read_text() == "years of work"
+    run = tmp_path / "run"
+    with work_folder(run, kind="train-run"):
+        pass
+    mine = run / ".notes.abcdefgh.tmp"
+    mine.mkdir()
+    (mine / "n.txt").write_text("mine")
+    with work_folder(run, kind="train-run"):
+        pass
+    assert (mine / "n.txt").read_text() == "mine"
