@@ -32,9 +32,10 @@ from scipy.spatial import cKDTree
 
 SCAN_OFFSETS = 512  # lattice offsets tried before falling back to the k-d tree
 #: Most lattice points the offset box of `scan_offsets` may hold (times ``count`` / 512 for a
-#: larger ``count``). The ball of ``count`` offsets needs about 1,300 for isotropic voxels
-#: and under 10,000 up to a spacing ratio of 1000; beyond, the radius shrinks to fit (the
-#: k-d tree resolves the rest, exactly), so memory no longer grows with the ratio.
+#: larger ``count``). With 512 offsets the box holds 729 points for 1 mm cubes, 1,323 for
+#: 0.56 x 0.56 x 5.67 mm and 9,801 at a spacing ratio of 1000 (docs/reliability.md); past
+#: the bound the radius shrinks to fit (the k-d tree resolves the rest, exactly), so memory
+#: no longer grows with the ratio.
 MAX_BOX = 1 << 16
 _SCAN_BLOCK = 32  # offsets between two checks of whether the scan still pays
 _SCAN_MIN_GAIN = 0.2  # a block that resolves less than this fraction made no progress
