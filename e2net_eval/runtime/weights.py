@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import pickle
 import re
@@ -48,7 +49,17 @@ def _legacy_numpy_globals() -> list[Any]:
     """What a NumPy array needs beyond torch's weights-only types: checkpoints written
     before the random states were stored as tensors hold NumPy's (a uint32 array).
     Rebuilding an array runs no code of the file's choosing."""
-    return [np._core.multiarray._reconstruct, np.ndarray, np.dtype, np.dtypes.UInt32DType]
+    core = getattr(np, "_core", None) or np.core  # NumPy 2 / NumPy 1
+    found = [core.multiarray._reconstruct, np.ndarray, np.dtype]
+    dtypes = getattr(np, "dtypes", None)  # NumPy >= 1.25
+    return found + ([dtypes.UInt32DType] if dtypes is not None else [])
+
+
+def _allowing(extra: list[Any]) -> contextlib.AbstractContextManager:
+    """torch's allow-list for one load (torch >= 2.5); older torch loads without it, so
+    only checkpoints written by this version (plain values and tensors) load there."""
+    safe_globals = getattr(torch.serialization, "safe_globals", None)
+    return safe_globals(extra) if safe_globals is not None else contextlib.nullcontext()
 
 
 #: How torch's weights-only unpickler names a callable it refused to import.
@@ -81,7 +92,7 @@ def load_data(path: str | Path, case: str | None = None, what: str = "checkpoint
     with decoding(path, case, what), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch's note on pickle protocols: not the user's
         try:
-            with torch.serialization.safe_globals(_legacy_numpy_globals()):
+            with _allowing(_legacy_numpy_globals()):
                 payload = torch.load(path, map_location="cpu", weights_only=True)
         except pickle.UnpicklingError as exc:
             why = _refusal(exc)
