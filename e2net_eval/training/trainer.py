@@ -170,13 +170,18 @@ def changed_settings(old: dict, new: dict) -> list[str]:
     return sorted(k for k in set(old) | set(new) if k not in RESUMABLE and differs(k))
 
 
-def check_resumable(state: dict[str, Any], seed: int, settings: TrainSettings) -> None:
-    """Refuse to resume a checkpoint with another seed or other optimisation settings."""
+def check_resumable(
+    state: dict[str, Any], seed: int, settings: TrainSettings, path: Path | None = None
+) -> None:
+    """Refuse to resume a checkpoint (at `path`, named in the error) with another seed or
+    other optimisation settings."""
     if state["seed"] != seed:
-        raise InputError(f"resume with seed {seed}, the run was started with {state['seed']}")
+        raise InputError(
+            f"resume with seed {seed}, the run was started with {state['seed']}", path=path
+        )
     changed = changed_settings(state["settings"], settings.to_dict())
     if changed:
-        raise InputError(f"resume with different settings than the run's: {changed}")
+        raise InputError(f"resume with different settings than the run's: {changed}", path=path)
 
 
 def train_step(net, cfg, batch, opt, autocast, scaler) -> torch.Tensor:
@@ -262,7 +267,7 @@ class Trainer:
                 f"batch size {self.settings.batch_size} is not divisible by {info.world} processes"
             )
         if self.state is not None:
-            check_resumable(self.state, job.seed, self.settings)
+            check_resumable(self.state, job.seed, self.settings, last_path)
         return None
 
     def reconcile_log(self) -> None:
@@ -329,7 +334,10 @@ class Trainer:
             None,
             model.config.to_dict(),
         ):
-            raise InputError(f"resume with a different network than the run's ({job.config})")
+            raise InputError(
+                f"resume with a different network than the run's ({job.config})",
+                path=self.out / rundir.LAST_CHECKPOINT,
+            )
         if job.backbone_weights is not None and self.state is None:
             n = load_backbone(model, job.backbone_weights)
             log.info("loaded backbone weights into %d encoder(s) from %s", n, job.backbone_weights)

@@ -465,3 +465,24 @@ def test_l1_sweep_spares_a_users_folder_named_like_a_temporary(tmp_path):
     with work_folder(run, kind="train-run"):
         pass
     assert (mine / "n.txt").read_text() == "mine"
+
+
+def test_c7_a_refused_resume_names_the_checkpoint(trained_run, train_data, tmp_path):
+    """Other settings than the run's: the one line names the checkpoint it compared."""
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    res = run_proc(
+        "train",
+        "stage1",
+        "--data",
+        train_data,
+        "-o",
+        run,
+        "--resume",
+        "--max-steps",
+        "2",
+        "--batch-size",
+        "4",
+    )
+    assert res.returncode == 2, res.stderr
+    one_error_line(res.stderr, "checkpoint_last.pt", "batch_size")
