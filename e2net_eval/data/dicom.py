@@ -214,6 +214,20 @@ def read_geometry(src: Source, case: str) -> Geometry:
         return _stack(src, heads, next(iter(sizes)), case)
 
 
+def _sizes(head, tags: tuple[str, ...], what: str, case: str, path: str):
+    """The value of the first of `tags` the header has; none: an `InputError` (a size in mm
+    is never assumed to be 1)."""
+    for tag in tags:
+        value = getattr(head, tag, None)
+        if value is not None and value != "":
+            return value
+    raise InputError(
+        f"no {' or '.join(tags)}: the {what} is unknown (not assumed to be 1 mm)",
+        case=case,
+        path=path,
+    )
+
+
 def _stack(src: Source, heads: dict, size: tuple[int, int], case: str) -> Geometry:
     """Order one checked series along its normal and derive the affine and spacing."""
     rows, cols = size
@@ -221,7 +235,7 @@ def _stack(src: Source, heads: dict, size: tuple[int, int], case: str) -> Geomet
     iop = np.asarray(getattr(first, "ImageOrientationPatient", [1, 0, 0, 0, 1, 0]), dtype=float)
     row_cos, col_cos = iop[:3], iop[3:]
     normal = np.cross(row_cos, col_cos)
-    ps = [float(v) for v in getattr(first, "PixelSpacing", [1.0, 1.0])]
+    ps = [float(v) for v in _sizes(first, ("PixelSpacing",), "pixel size", case, src.label)]
     n = len(heads)
     if all(hasattr(h, "ImagePositionPatient") for h in heads.values()):
         pos = {k: np.asarray(h.ImagePositionPatient, dtype=float) for k, h in heads.items()}
@@ -241,7 +255,8 @@ def _stack(src: Source, heads: dict, size: tuple[int, int], case: str) -> Geomet
         numbers = np.array([int(heads[k].InstanceNumber) for k in order])
         if n > 1 and np.any(np.diff(numbers) != 1):
             raise InputError("missing slice (InstanceNumber gap)", case=case, path=src.label)
-        step = float(getattr(first, "SpacingBetweenSlices", getattr(first, "SliceThickness", 1.0)))
+        tags = ("SpacingBetweenSlices", "SliceThickness")
+        step = float(_sizes(first, tags, "slice distance", case, src.label))
         positions = np.arange(n) * step
         origin = np.zeros(3)
     if n > 1:
@@ -258,7 +273,7 @@ def _stack(src: Source, heads: dict, size: tuple[int, int], case: str) -> Geomet
             )
         dz = (positions[-1] - positions[0]) / (n - 1)
     else:
-        dz = float(getattr(first, "SliceThickness", 1.0))
+        dz = float(_sizes(first, ("SliceThickness",), "slice distance", case, src.label))
     where = dict(source="PixelSpacing and slice distance", case=case, path=src.label)
     spacing = check_spacing((ps[1], ps[0], dz), **where)
     lps = np.eye(4)

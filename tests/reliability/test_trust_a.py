@@ -486,3 +486,18 @@ def test_c7_a_refused_resume_names_the_checkpoint(trained_run, train_data, tmp_p
     )
     assert res.returncode == 2, res.stderr
     one_error_line(res.stderr, "checkpoint_last.pt", "batch_size")
+
+
+def test_w1_a_dicom_series_without_pixel_spacing_is_not_read_as_1mm(data, tmp_path):
+    import pydicom
+    from rel_helpers import copy_of
+
+    root = copy_of(data, "ircadb", tmp_path / "in")
+    patient = sorted(p for p in root.iterdir() if p.is_dir())[0]
+    for f in sorted(p for p in patient.rglob("*") if p.is_file()):  # image and masks
+        ds = pydicom.dcmread(f)
+        del ds.PixelSpacing
+        ds.save_as(f)
+    res = run_proc("datasets", "check", root)
+    assert res.returncode == 2, res.stderr
+    one_error_line(res.stderr, "no PixelSpacing", "PATIENT_DICOM")
