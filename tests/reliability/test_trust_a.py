@@ -322,6 +322,18 @@ def test_w1_evaluate_refuses_a_reference_pixdim_that_lies(data, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_w1_a_prediction_whose_pixdim_contradicts_its_affine_is_refused(data, tmp_path):
+    pred = tmp_path / "pred"
+    pred.mkdir()
+    for cid in ("0", "1", "2"):
+        shutil.copy(data / "lits" / f"segmentation-{cid}.nii", pred / f"{cid}.nii")
+    _poke(pred / "1.nii", PIXDIM_XYZ, 1.0, 1.0, 1.0)
+    res = run_proc("evaluate", pred, data / "lits", "-o", tmp_path / "out", "--no-progress")
+    assert res.returncode == 2, res.stderr
+    one_error_line(res.stderr, "case 1", "1.nii", "pixdim")
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("codes", [(0, 0), (1, 0), (0, 1)], ids=["none", "qform", "sform"])
 def test_w1_every_affine_source_agreeing_with_pixdim_reads_as_before(data, tmp_path, codes):
     """q/sform codes 0 (nibabel builds the affine from pixdim), a qform only, an sform
