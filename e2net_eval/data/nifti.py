@@ -125,9 +125,11 @@ def _load_header(fh, path: Path, case: str | None, st_size: int, gz: bool):
     except gzip.BadGzipFile as exc:  # isal.igzip raises the same class
         raise ReadError(f"not gzip data ({exc})", case=case, path=path) from None
     klass = _image_class(head, path, case)
-    # the stored pixdim, checked before nibabel's header check "fixes" a 0 into 1 mm
-    zooms = np.abs(_stored_pixdim(head, klass)[1:4])
-    check_spacing(zooms, source="pixdim", case=case, path=path)
+    # the stored pixdim, checked before nibabel's header check "fixes" a 0 into 1 mm (for
+    # the axes the file has: a 2D file is refused by `_check_size`, for its shape)
+    ndim, pixdim = _stored_geometry(head, klass)
+    zooms = np.abs(pixdim[1:4])
+    check_spacing(zooms[: max(0, min(ndim, 3))], source="pixdim", case=case, path=path)
     fh.seek(0)
     img = klass.from_file_map(klass.make_file_map({"image": fh, "header": fh}), mmap=False)
     _check_size(img, st_size, gz, path, case)
@@ -135,13 +137,19 @@ def _load_header(fh, path: Path, case: str | None, st_size: int, gz: bool):
     return img
 
 
-def _stored_pixdim(head: bytes, klass) -> np.ndarray:
-    """``pixdim`` as stored: nibabel's header check replaces 0 by 1 (and a negative value
-    by its magnitude) before anyone can see it, so a spacing of 0 would pass as 1 mm."""
+def _stored_geometry(head: bytes, klass) -> tuple[int, np.ndarray]:
+    """``dim[0]`` and ``pixdim`` as stored: nibabel's header check replaces a 0 in pixdim
+    by 1 (and a negative value by its magnitude) before anyone can see it, so a spacing of
+    0 would pass as 1 mm."""
     order = "<" if int.from_bytes(head[:4], "little") in (348, 540) else ">"
-    if klass is nib.Nifti2Image:
-        return np.frombuffer(head, dtype=f"{order}f8", count=8, offset=104).astype(np.float64)
-    return np.frombuffer(head, dtype=f"{order}f4", count=8, offset=76).astype(np.float64)
+    two = klass is nib.Nifti2Image
+    dim0 = np.frombuffer(
+        head, dtype=f"{order}{'i8' if two else 'i2'}", count=1, offset=16 if two else 40
+    )
+    pixdim = np.frombuffer(
+        head, dtype=f"{order}{'f8' if two else 'f4'}", count=8, offset=104 if two else 76
+    )
+    return int(dim0[0]), pixdim.astype(np.float64)
 
 
 @contextmanager
