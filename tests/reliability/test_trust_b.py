@@ -1,0 +1,125 @@
+"""Issue 19, items S3, W3-W6, C1-C6, M1, M2: names escaped in every format, a gate that
+refuses to compare what is not comparable, no prediction claimed twice, no impossible
+value in a comparison, one line where one line was promised."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from rel_helpers import REPO, one_error_line
+
+CI_BASELINE = REPO / "leaderboards" / "ci-baseline"
+
+
+@pytest.fixture(scope="module")
+def preds(tmp_path_factory):
+    """Perfect predictions of the 3-case LiTS phantom (`data` is session scoped)."""
+    from rel_helpers import KW
+
+    from e2net_eval.data import write_phantom
+
+    root = tmp_path_factory.mktemp("trust_b")
+    write_phantom(root / "lits", "lits", 3, **KW)
+    pred = root / "pred"
+    pred.mkdir()
+    for seg in (root / "lits").glob("segmentation-*.nii"):
+        shutil.copy(seg, pred / seg.name)
+    return root / "lits", pred
+
+
+@pytest.fixture(scope="module")
+def full_eval(preds, tmp_path_factory):
+    """`evaluate` of the 3 cases -> its output folder."""
+    from e2net_eval.cli import main
+
+    ref, pred = preds
+    out = tmp_path_factory.mktemp("full") / "ev"
+    with pytest.raises(SystemExit) as exc:
+        main(["evaluate", str(pred), str(ref), "-o", str(out), "--no-progress"])
+    assert exc.value.code == 0
+    return out
+
+
+def _evaluate(run_cli, preds, out, *extra):
+    ref, pred = preds
+    code, _, err = run_cli("evaluate", pred, ref, "-o", out, "--no-progress", *extra)
+    assert code == 0, err
+    return out / "summary.json"
+
+
+# -- W3: the gate compares like with like ----------------------------------------------------
+def test_w3_regress_refuses_a_different_case_set(preds, full_eval, tmp_path, run_cli):
+    one = _evaluate(run_cli, preds, tmp_path / "one", "--case", "0")
+    code, out, err = run_cli("regress", one, full_eval / "summary.json")
+    assert code == 2, (out, err)
+    line = one_error_line(err, str(one), "cases differ", "CURRENT 1, BASELINE 3")
+    assert "2 missing from CURRENT: 1, 2" in line, line
+    assert "--allow-mixed" in line
+    # said to be intended: gated, and what differs is printed
+    code, out, err = run_cli("regress", one, full_eval / "summary.json", "--allow-mixed")
+    assert code == 0, (out, err)
+    assert "note: gated anyway (--allow-mixed):" in out and "cases differ" in out
+
+
+def test_w3_regress_refuses_other_reference_labels(full_eval, tmp_path, run_cli):
+    summary = json.loads((full_eval / "summary.json").read_text())
+    summary["metric_per_case"][1]["tumour"]["ref_voxels"] += 7
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(summary))
+    code, out, err = run_cli("regress", other, full_eval / "summary.json")
+    assert code == 2, (out, err)
+    one_error_line(err, "other.json", "reference labels differ in 1 case(s): 1")
+
+
+def test_w3_regress_refuses_another_protocol_or_scoring(preds, full_eval, tmp_path, run_cli):
+    base = full_eval / "summary.json"
+    proto = _evaluate(run_cli, preds, tmp_path / "proto", "--protocol", "leaky")
+    code, out, err = run_cli("regress", proto, base)
+    assert code == 2, (out, err)
+    one_error_line(err, "protocol differs", "'leaky'")
+    nsd = _evaluate(run_cli, preds, tmp_path / "nsd", "--nsd-tolerance", "5")
+    code, out, err = run_cli("regress", nsd, base)
+    assert code == 2, (out, err)
+    one_error_line(err, "scoring options differ", "nsd_tolerance_mm")
+
+
+def test_w3_regress_checks_every_summary_of_a_run_folder(tmp_path, run_cli):
+    run = tmp_path / "run"
+    shutil.copytree(CI_BASELINE, run)
+    summary_path = run / "eval" / "ircadb" / "edge" / "summary.json"
+    summary = json.loads(summary_path.read_text())
+    dropped = summary["metric_per_case"].pop()["case"]
+    summary["n_cases"] -= 1
+    summary_path.write_text(json.dumps(summary))
+    code, out, err = run_cli("regress", run, CI_BASELINE)
+    assert code == 2, (out, err)
+    one_error_line(err, str(summary_path), f"1 missing from CURRENT: {dropped}")
+    # the committed baselines stay comparable with each other (same phantom reference)
+    code, out, err = run_cli("regress", CI_BASELINE, REPO / "leaderboards" / "phantom-baseline")
+    assert code in (0, 1), (out, err)
+
+
+# -- W4: no tolerance switches the gate off ---------------------------------------------------
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--default-tolerance", "nan"),
+        ("--default-tolerance", "inf"),
+        ("--default-tolerance", "-1"),
+        ("--tolerance", "*.dice_per_case=nan"),
+        ("--tolerance", "tumour.assd=inf"),
+        ("--tolerance", "tumour.assd=-0.5"),
+    ],
+)
+def test_w4_regress_refuses_non_finite_or_negative_tolerances(tmp_path, run_cli, args):
+    base = CI_BASELINE / "eval" / "ircadb" / "edge" / "summary.json"
+    worse = json.loads(base.read_text())
+    worse["regions"]["tumour"]["dice_per_case"] = 0.0
+    worse["regions"]["tumour"]["assd"]["mean"] = 99.0
+    cur = tmp_path / "worse.json"
+    cur.write_text(json.dumps(worse))
+    code, out, err = run_cli("regress", cur, base, *args)
+    assert code == 2, (out, err)
+    one_error_line(err, "tolerance", "finite number >= 0")
