@@ -123,3 +123,23 @@ def test_w4_regress_refuses_non_finite_or_negative_tolerances(tmp_path, run_cli,
     code, out, err = run_cli("regress", cur, base, *args)
     assert code == 2, (out, err)
     one_error_line(err, "tolerance", "finite number >= 0")
+
+
+# -- C4: JSON no parser should choke on --------------------------------------------------------
+def _deep(text: str) -> str:
+    return '{"regions": ' + "[" * 100_000 + "]" * 100_000 + "}"
+
+
+def _huge_int(text: str) -> str:
+    return text.replace('"dice_per_case": 0.', '"dice_per_case": ' + "9" * 400 + ', "x": 0.', 1)
+
+
+@pytest.mark.parametrize("damage", [_deep, _huge_int])
+def test_c4_regress_on_deep_or_huge_json_is_one_line(tmp_path, run_cli, damage):
+    base = CI_BASELINE / "eval" / "ircadb" / "edge" / "summary.json"
+    bad = tmp_path / "bad.json"
+    bad.write_text(damage(base.read_text()))
+    for cur, ref in ((bad, base), (base, bad)):
+        code, out, err = run_cli("regress", cur, ref)
+        assert code == 2, (out, err[-2000:])
+        one_error_line(err, "bad.json")
