@@ -262,6 +262,7 @@ def evaluate(
         raise InputError("the reference holds no cases", path=ref_root)
     # Fail before hours of scoring: every prediction must exist (or be allowed missing)
     # and be unambiguous.
+    finder.claim(all_ids)
     found = {cid: finder.find(cid) for cid in case_ids}
     missing_ids = [cid for cid, path in found.items() if path is None]
     if missing_ids and not allow_missing:

@@ -143,3 +143,49 @@ def test_c4_regress_on_deep_or_huge_json_is_one_line(tmp_path, run_cli, damage):
         code, out, err = run_cli("regress", cur, ref)
         assert code == 2, (out, err[-2000:])
         one_error_line(err, "bad.json")
+
+
+# -- W5: one prediction file, one case -------------------------------------------------------
+def _labels(preds, folder, *names):
+    """A plain folder of reference labels named `names` (copies of the phantom's)."""
+    ref, _ = preds
+    folder.mkdir()
+    segs = sorted(ref.glob("segmentation-*.nii"))
+    for name, seg in zip(names, segs, strict=False):
+        shutil.copy(seg, folder / name)
+    return folder
+
+
+def test_w5_the_exact_name_wins_over_a_looser_stem(preds, tmp_path, run_cli):
+    ref = _labels(preds, tmp_path / "ref", "3.nii", "liver_3.nii")
+    pred = tmp_path / "pred"
+    pred.mkdir()
+    shutil.copy(ref / "liver_3.nii", pred / "liver_3.nii")
+    code, out, err = run_cli("evaluate", pred, ref, "-o", tmp_path / "ev", "--no-progress")
+    assert code == 2, (out, err)
+    one_error_line(err, "no prediction file for 1 case(s): 3 ")
+    assert not (tmp_path / "ev").exists()
+    # scored as empty when allowed: never against liver_3's prediction
+    code, out, err = run_cli(
+        "evaluate", pred, ref, "-o", tmp_path / "ev", "--no-progress", "--allow-missing"
+    )
+    assert code == 0, err
+    summary = json.loads((tmp_path / "ev" / "summary.json").read_text())
+    assert summary["missing_predictions"] == ["3"]
+    by_case = {c["case"]: c for c in summary["metric_per_case"]}
+    assert by_case["3"]["liver"]["dice"] == 0.0 and by_case["liver_3"]["liver"]["dice"] == 1.0
+    # both files there: each case gets its own (the loose stem no longer makes two candidates)
+    shutil.copy(ref / "3.nii", pred / "3.nii")
+    code, out, err = run_cli("evaluate", pred, ref, "-o", tmp_path / "ev2", "--no-progress")
+    assert code == 0, err
+
+
+def test_w5_a_file_two_cases_claim_equally_is_an_error(preds, tmp_path, run_cli):
+    ref = _labels(preds, tmp_path / "ref", "3.nii", "3_seg.nii")
+    pred = tmp_path / "pred"
+    pred.mkdir()
+    # case 3 by MONAI's <stem>_seg with stem liver_3, case 3_seg by liver_<id>
+    shutil.copy(ref / "3.nii", pred / "liver_3_seg.nii")
+    code, out, err = run_cli("evaluate", pred, ref, "-o", tmp_path / "ev", "--no-progress")
+    assert code == 2, (out, err)
+    one_error_line(err, "liver_3_seg.nii", "case 3 ", "case 3_seg")
