@@ -189,3 +189,103 @@ def test_w5_a_file_two_cases_claim_equally_is_an_error(preds, tmp_path, run_cli)
     code, out, err = run_cli("evaluate", pred, ref, "-o", tmp_path / "ev", "--no-progress")
     assert code == 2, (out, err)
     one_error_line(err, "liver_3_seg.nii", "case 3 ", "case 3_seg")
+
+
+# -- W6: compare takes no impossible value, and the CSV agrees with the summary ---------------
+def _edit_csv(folder, case, region, column, value):
+    import csv
+
+    path = folder / "per_case.csv"
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    for row in rows:
+        if row["case"] == case and row["region"] == region:
+            row[column] = value
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "needle"),
+    [
+        ("dice", "5.0", "liver dice is 5.0, outside its range [0, 1]"),
+        ("assd", "inf", "liver assd is inf, not a finite number"),
+        ("rvd", "-3", "liver rvd is -3.0, outside its range [-1, inf]"),
+        ("dice", "nan", "liver dice is nan here but 1.0 in summary.json"),
+        ("dice", "0.5", "liver dice is 0.5 here but 1.0 in summary.json"),
+    ],
+)
+def test_w6_compare_refuses_impossible_or_disagreeing_per_case_values(
+    full_eval, tmp_path, run_cli, column, value, needle
+):
+    bad = tmp_path / "bad"
+    shutil.copytree(full_eval, bad)
+    _edit_csv(bad, "1", "liver", column, value)
+    out_dir = tmp_path / "cmp"
+    code, out, err = run_cli("compare", f"a={full_eval}", f"b={bad}", "-o", out_dir)
+    assert code == 2, (out, err)
+    one_error_line(err, str(bad / "per_case.csv"), "case 1", needle)
+    assert not out_dir.exists()
+
+
+def test_w6_compare_refuses_a_summary_whose_mean_is_not_its_cases(full_eval, tmp_path, run_cli):
+    bad = tmp_path / "bad"
+    shutil.copytree(full_eval, bad)
+    summary = json.loads((bad / "summary.json").read_text())
+    summary["regions"]["liver"]["dice_per_case"] = 0.9
+    (bad / "summary.json").write_text(json.dumps(summary))
+    code, out, err = run_cli("compare", f"a={full_eval}", f"b={bad}", "-o", tmp_path / "cmp")
+    assert code == 2, (out, err)
+    one_error_line(err, "summary.json", "regions.liver.dice_per_case is 0.9")
+    summary["regions"]["liver"]["dice_per_case"] = 1.5
+    (bad / "summary.json").write_text(json.dumps(summary))
+    code, out, err = run_cli("compare", f"a={full_eval}", f"b={bad}", "-o", tmp_path / "cmp")
+    assert code == 2, (out, err)
+    one_error_line(err, "summary.json", "dice_per_case is 1.5, outside its range [0, 1]")
+
+
+# -- C5: malformed metric_per_case items, a duplicated CSV row ---------------------------------
+def _item_not_object(s):
+    s["metric_per_case"][1] = ["1", 0.5]
+    return "metric_per_case[1]"
+
+
+def _region_not_object(s):
+    s["metric_per_case"][1]["liver"] = 0.5
+    return "case 1"
+
+
+def _lesions_not_object(s):
+    s["metric_per_case"][1]["lesions"]["any_overlap"] = [1]
+    return "lesions.any_overlap"
+
+
+def _case_twice(s):
+    s["metric_per_case"][2]["case"] = "1"
+    return "case 1"
+
+
+@pytest.mark.parametrize(
+    "damage", [_item_not_object, _region_not_object, _lesions_not_object, _case_twice]
+)
+def test_c5_compare_on_malformed_metric_per_case_is_one_line(full_eval, tmp_path, run_cli, damage):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    summary = json.loads((full_eval / "summary.json").read_text())
+    needle = damage(summary)
+    (bad / "summary.json").write_text(json.dumps(summary))
+    code, out, err = run_cli("compare", f"a={full_eval}", f"b={bad}", "-o", tmp_path / "cmp")
+    assert code == 2, (out, err)
+    one_error_line(err, "summary.json", needle)
+
+
+def test_c5_compare_on_a_duplicated_csv_row_is_one_line(full_eval, tmp_path, run_cli):
+    bad = tmp_path / "bad"
+    shutil.copytree(full_eval, bad)
+    lines = (bad / "per_case.csv").read_text().splitlines(keepends=True)
+    (bad / "per_case.csv").write_text("".join([*lines, lines[1]]))
+    code, out, err = run_cli("compare", f"a={full_eval}", f"b={bad}", "-o", tmp_path / "cmp")
+    assert code == 2, (out, err)
+    one_error_line(err, "per_case.csv", "case 0", "listed twice")
