@@ -59,6 +59,7 @@ from e2net_eval.metrics.registry import (
 )
 from e2net_eval.rundir import PER_CASE_CSV, SUMMARY_JSON
 from e2net_eval.util.jsonio import load_json
+from e2net_eval.util.textsafe import csv_uncell
 
 __all__ = [
     "SUMMARY_COLUMNS",
@@ -280,6 +281,8 @@ def per_case_frame(summary: dict[str, Any]) -> pd.DataFrame:
 
 #: Cells that mean "undefined" in a per_case.csv (ours are empty; other tools write nan).
 _NA_TEXT = ["", "nan", "NaN", "NA", "null"]
+#: Columns of names, read as written (a case id may be "NA" or "-3").
+_NAMES = ("case", "region")
 #: pandas 2 parses the last digit of some floats wrongly unless asked for round-trip parsing
 #: (13 of 97 cells of a phantom per_case.csv, measured); pandas 3 is exact by default and
 #: deprecates the option.
@@ -305,7 +308,8 @@ def _read_csv(path: Path) -> pd.DataFrame:
             path,
             dtype=parse,
             keep_default_na=False,
-            na_values=_NA_TEXT,
+            # names are never "undefined": a case called NA stays "NA"
+            na_values={c: _NA_TEXT for c in header if c not in _NAMES},
             **_EXACT_FLOATS,  # the file holds repr(float): read it back exactly
         )
     except (TypeError, ValueError) as exc:
@@ -318,6 +322,8 @@ def _read_csv(path: Path) -> pd.DataFrame:
         else:
             kind = frame[col].dtype.kind
             frame[col] = frame[col].astype(METRIC_DTYPE if kind in "iuf" else "string")
+        if frame[col].dtype == "string":  # names guarded against formulas when written
+            frame[col] = frame[col].map(csv_uncell, na_action="ignore").astype("string")
     return frame
 
 
@@ -347,7 +353,7 @@ def _bad_cell(path: Path, dtypes: dict[str, str]) -> InputError | None:
             )
             return InputError(
                 f"column {col}: {raw[col].iloc[i]!r} is not {what}",
-                case=str(raw["case"].iloc[i]),
+                case=csv_uncell(str(raw["case"].iloc[i])),
                 path=path,
             )
     return None

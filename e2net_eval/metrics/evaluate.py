@@ -38,6 +38,7 @@ from e2net_eval.util.faults import fault_point
 from e2net_eval.util.jsonio import dump_json
 from e2net_eval.util.meta import run_meta
 from e2net_eval.util.outdir import result_folder
+from e2net_eval.util.textsafe import csv_cell
 
 if TYPE_CHECKING:
     import numpy as np
@@ -347,12 +348,13 @@ def unmatched_predictions(
 def _cell(value: object) -> object:
     if isinstance(value, float):
         return "" if not math.isfinite(value) else repr(value)
-    return value
+    return csv_cell(value)  # a case id is a name from someone's files: no formula
 
 
 def rows_to_csv(rows: list[dict], peer: bool = True) -> str:
-    """CSV text of per-case rows; undefined values are empty cells (`peer`: with the peer
-    metrics' columns)."""
+    """CSV text of per-case rows; undefined values are empty cells, a text that a
+    spreadsheet would run as a formula is guarded (`util.textsafe.csv_cell`; the readers of
+    `e2net_eval.scores` undo it) (`peer`: with the peer metrics' columns)."""
     from e2net_eval.metrics.columns import csv_columns
 
     columns = csv_columns(peer)

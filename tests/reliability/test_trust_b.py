@@ -289,3 +289,110 @@ def test_c5_compare_on_a_duplicated_csv_row_is_one_line(full_eval, tmp_path, run
     code, out, err = run_cli("compare", f"a={full_eval}", f"b={bad}", "-o", tmp_path / "cmp")
     assert code == 2, (out, err)
     one_error_line(err, "per_case.csv", "case 0", "listed twice")
+
+
+# -- S3, C6: names are data in every format ---------------------------------------------------
+NASTY_CASES = ["=1+2", "<script>x|y", "NA", "-3", "@SUM(A1)", "'=z"]
+NASTY_NAME = "<script>alert(1)</script>|`x`*[a](b)"
+FORMULA_NAME = "@SUM(1+1)*cmd|' /C calc'!A0"
+MATH_NAME = r"$\x{..}$"
+PROTOCOL = "p|<b>\n=HYPERLINK(1)"
+
+
+@pytest.fixture(scope="module")
+def nasty_eval(preds, tmp_path_factory):
+    """`evaluate` of a labels folder whose case ids are formulas and HTML, with a protocol
+    holding a newline, a pipe and a formula."""
+    from e2net_eval.cli import main
+
+    ref_lits, _ = preds
+    root = tmp_path_factory.mktemp("nasty")
+    ref, pred = root / "ref", root / "pred"
+    ref.mkdir()
+    pred.mkdir()
+    segs = sorted(ref_lits.glob("segmentation-*.nii"))
+    for i, case in enumerate(NASTY_CASES):
+        shutil.copy(segs[i % len(segs)], ref / f"{case}.nii")
+        shutil.copy(segs[i % len(segs)], pred / f"{case}.nii")
+    out = root / "ev"
+    with pytest.raises(SystemExit) as exc:
+        main(["evaluate", str(pred), str(ref), "-o", str(out), "--no-progress",
+              "--protocol", PROTOCOL])  # fmt: skip
+    assert exc.value.code == 0
+    return out
+
+
+_GUARDED = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _unguarded_cells(path) -> list[str]:
+    """CSV cells a spreadsheet would run as a formula (text starting with = + - @ tab CR)."""
+    import csv
+    import re
+
+    number = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?|[+-]?(inf|nan)", re.I)
+    with open(path, newline="", encoding="utf-8") as fh:
+        cells = [c for row in csv.reader(fh) for c in row]
+    return [c for c in cells if c.startswith(_GUARDED) and not number.fullmatch(c)]
+
+
+def test_s3_per_case_csv_guards_case_ids_and_reads_them_back(nasty_eval):
+    from e2net_eval.scores import read_evaluation, read_per_case
+
+    assert _unguarded_cells(nasty_eval / "per_case.csv") == []
+    text = (nasty_eval / "per_case.csv").read_text()
+    assert "\n'=1+2," in text and "\n'@SUM(A1)," in text and "\n-3," in text
+    frame = read_per_case(nasty_eval)
+    assert sorted(set(frame["case"])) == sorted(NASTY_CASES)  # guarded ids round-trip
+    ev = read_evaluation(nasty_eval)  # and agree with summary.json's
+    assert sorted(ev.case_ids()) == sorted(NASTY_CASES)
+
+
+def _unescaped(md: str, ch: str) -> int:
+    import re
+
+    return len(re.findall(r"(?<!\\)" + re.escape(ch), md))
+
+
+def _check_compare_output(out) -> None:
+    md = (out / "report.md").read_text()
+    assert _unescaped(md, "<") == 0 and _unescaped(md, "`") == 0
+    lines = md.splitlines()
+    assert all(ln[:1] in ("", "#", "-", "|", "!", "*") for ln in lines), [
+        ln for ln in lines if ln[:1] not in ("", "#", "-", "|", "!", "*")
+    ]
+    header_cells = None  # every table row has as many cells as its header
+    for ln in lines:
+        if not ln.startswith("|"):
+            header_cells = None
+            continue
+        cells = _unescaped(ln, "|")
+        header_cells = header_cells or cells
+        assert cells == header_cells, ln
+    assert _unguarded_cells(out / "tables.csv") == []
+
+
+def test_s3_compare_escapes_names_in_markdown_and_csv(full_eval, tmp_path, run_cli):
+    out = tmp_path / "cmp"
+    code, stdout, err = run_cli(
+        "compare", f"{NASTY_NAME}={full_eval}", f"{FORMULA_NAME}={full_eval}",
+        f"a\nb={full_eval}", "-o", out,
+    )  # fmt: skip
+    assert code == 0, (stdout, err)
+    _check_compare_output(out)
+    assert "\\<script\\>" in (out / "report.md").read_text()
+    assert "'" + FORMULA_NAME in (out / "tables.csv").read_text()
+
+
+def test_c6_compare_draws_a_name_that_looks_like_mathtext(full_eval, tmp_path, run_cli):
+    out = tmp_path / "cmp"
+    code, stdout, err = run_cli("compare", f"{MATH_NAME}={full_eval}", f"b={full_eval}", "-o", out)
+    assert code == 0, (stdout, err)
+    assert (out / "figures" / "dice.png").is_file()
+
+
+def test_s3_compare_of_case_ids_that_are_formulas_html_or_na(nasty_eval, tmp_path, run_cli):
+    out = tmp_path / "cmp"
+    code, stdout, err = run_cli("compare", f"a={nasty_eval}", f"b={nasty_eval}", "-o", out)
+    assert code == 0, (stdout, err)
+    _check_compare_output(out)
