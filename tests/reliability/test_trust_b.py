@@ -396,3 +396,63 @@ def test_s3_compare_of_case_ids_that_are_formulas_html_or_na(nasty_eval, tmp_pat
     code, stdout, err = run_cli("compare", f"a={nasty_eval}", f"b={nasty_eval}", "-o", out)
     assert code == 0, (stdout, err)
     _check_compare_output(out)
+
+
+# -- C1: a case file name that is not UTF-8 ---------------------------------------------------
+def test_c1_a_non_utf8_case_name_is_refused_before_scoring(preds, tmp_path):
+    import os
+
+    from rel_helpers import run_proc
+
+    ref_lits, pred_lits = preds
+    ref, pred = tmp_path / "ref", tmp_path / "pred"
+    ref.mkdir()
+    pred.mkdir()
+    seg = pred_lits / "segmentation-0.nii"
+    for folder in (ref, pred):
+        shutil.copy(seg, os.path.join(os.fsencode(folder), b"a\xff.nii"))
+        shutil.copy(seg, folder / "b.nii")
+    res = run_proc("evaluate", pred, ref, "-o", tmp_path / "ev", "--no-progress",
+                   fault="evaluate.case:raise")  # fmt: skip
+    assert res.returncode == 2, res.stderr
+    one_error_line(res.stderr, str(ref), "a\\xff", "not valid UTF-8")  # before any case
+    assert not (tmp_path / "ev").exists()
+
+
+# -- C2: a full disk or a file size limit -------------------------------------------------------
+def _limited(limit: int, *args):
+    """The CLI in a subprocess whose files may not grow beyond `limit` bytes (SIGXFSZ
+    ignored, so a write fails with EFBIG as on a full disk)."""
+    import resource
+    import signal
+    import subprocess
+    import tempfile
+
+    from rel_helpers import cli_cmd, env
+
+    def limit_files() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return subprocess.run(
+        cli_cmd(*args), env=env(), capture_output=True, text=True, timeout=600,
+        cwd=tempfile.gettempdir(), preexec_fn=limit_files,
+    )  # fmt: skip
+
+
+def test_c2_evaluate_convert_compare_out_of_room_leave_nothing(preds, full_eval, tmp_path):
+    ref, pred = preds
+    runs = [
+        (1500, "ev", ("evaluate", pred, ref, "--no-progress")),
+        (5000, "conv", ("datasets", "convert", ref)),
+        (3000, "cmp", ("compare", f"a={full_eval}", f"b={full_eval}")),
+    ]
+    for limit, name, args in runs:
+        out = tmp_path / name
+        if name == "conv":
+            res = _limited(limit, *args, out)
+        else:
+            res = _limited(limit, *args, "-o", out)
+        assert res.returncode == 2, (name, res.stderr[-3000:])
+        one_error_line(res.stderr, f"{out}:", "file too large")
+        assert sorted(p.name for p in tmp_path.iterdir()) == [], name  # nothing, no temporary
