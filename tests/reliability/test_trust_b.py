@@ -456,3 +456,30 @@ def test_c2_evaluate_convert_compare_out_of_room_leave_nothing(preds, full_eval,
         assert res.returncode == 2, (name, res.stderr[-3000:])
         one_error_line(res.stderr, f"{out}:", "file too large")
         assert sorted(p.name for p in tmp_path.iterdir()) == [], name  # nothing, no temporary
+
+
+# -- C3: a single-file output into a place that cannot be written ------------------------------
+def test_c3_single_file_outputs_into_an_unwritable_place(data, tmp_path):
+    import os
+
+    from rel_helpers import run_proc
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    os.chmod(locked, 0o555)
+    base = CI_BASELINE / "eval" / "ircadb" / "edge" / "summary.json"
+    commands = [
+        ("regress", base, base, "--json", locked / "d.json"),
+        ("datasets", "check", data / "lits", "--json", locked / "c.json"),
+        ("datasets", "split", data / "lits", "--seed", "0", "-o", locked / "s.json"),
+        ("datasets", "overlap", data / "lits", data / "ircadb", "-o", locked / "o.json"),
+        ("regress", base, base, "--json", locked / "sub" / "d.json"),
+    ]
+    try:
+        for args in commands:
+            res = run_proc(*args, obey_modes=True)
+            assert res.returncode == 2, (args, res.stdout[-500:], res.stderr[-3000:])
+            one_error_line(res.stderr, str(args[-1]), "permission denied")
+        assert list(locked.iterdir()) == []
+    finally:
+        os.chmod(locked, 0o755)
