@@ -483,3 +483,20 @@ def test_c3_single_file_outputs_into_an_unwritable_place(data, tmp_path):
         assert list(locked.iterdir()) == []
     finally:
         os.chmod(locked, 0o755)
+
+
+# -- M2: a closed pipe is not a regression ----------------------------------------------------
+def test_m2_regress_into_a_closed_pipe_exits_141_never_1():
+    import subprocess
+    import tempfile
+
+    from rel_helpers import cli_cmd, env
+
+    proc = subprocess.Popen(
+        cli_cmd("regress", CI_BASELINE, CI_BASELINE), env=env(), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, cwd=tempfile.gettempdir(),
+    )  # fmt: skip
+    proc.stdout.close()  # the reader is gone before the first line (`| head -0`)
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=600) == 141, err
+    assert "Traceback" not in err and "regression" not in err, err
