@@ -500,3 +500,38 @@ def test_m2_regress_into_a_closed_pipe_exits_141_never_1():
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=600) == 141, err
     assert "Traceback" not in err and "regression" not in err, err
+
+
+# -- M1: library log records and warnings stay out of the one line ---------------------------
+def _sform_code_7(src, dst):
+    import struct
+
+    shutil.copy(src, dst)
+    with open(dst, "r+b") as fh:  # nibabel logs "sform_code 7 not valid; setting to 0"
+        fh.seek(254)
+        fh.write(struct.pack("<h", 7))
+
+
+def test_m1_nibabel_records_are_silent_unless_verbose(preds, tmp_path):
+    from rel_helpers import run_proc
+
+    ref_lits, pred_lits = preds
+    ref, pred = tmp_path / "ref", tmp_path / "pred"
+    ref.mkdir()
+    pred.mkdir()
+    _sform_code_7(pred_lits / "segmentation-0.nii", ref / "a.nii")
+    _sform_code_7(pred_lits / "segmentation-0.nii", pred / "a.nii")
+    res = run_proc("evaluate", pred, ref, "-o", tmp_path / "ok", "--no-progress")
+    assert res.returncode == 0 and res.stderr == "", res.stderr
+    res = run_proc("-v", "evaluate", pred, ref, "-o", tmp_path / "v", "--no-progress")
+    assert res.returncode == 0, res.stderr
+    said = [ln for ln in res.stderr.splitlines() if "sform_code 7 not valid" in ln]
+    assert len(said) == 2, res.stderr  # once per file read (reference, prediction), not twice
+    # a refused case: one line, whatever nibabel said while reading it
+    shutil.copy(pred_lits / "segmentation-1.nii", ref / "b.nii")
+    _sform_code_7(pred_lits / "segmentation-1.nii", pred / "b.nii")
+    (pred / "a.nii").unlink()
+    shutil.copy(ref_lits / "volume-0.nii", pred / "a.nii")  # a CT volume: label values refused
+    res = run_proc("evaluate", pred, ref, "-o", tmp_path / "bad", "--no-progress")
+    assert res.returncode == 2, res.stderr
+    one_error_line(res.stderr, "a.nii")
