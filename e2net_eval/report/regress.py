@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from e2net_eval.errors import InputError
-from e2net_eval.metrics.registry import SET_SECTIONS
+from e2net_eval.metrics.registry import SET_SECTIONS, metric_for, out_of_range
 from e2net_eval.report.comparable import difference, reference_cases
 from e2net_eval.report.directions import higher_is_better, uses_absolute_value
 from e2net_eval.rundir import SUMMARY_JSON, is_ablation_run
@@ -155,10 +155,21 @@ def load_summaries(path: str | Path) -> dict[str, tuple[Path, dict[str, Any]]]:
             raise InputError(f"cannot read JSON: {exc}", path=file) from exc
         try:
             check_types(summary)
+            check_ranges(flatten_summary(summary))
         except InputError as exc:
             raise InputError(str(exc), path=file) from exc
         out[prefix] = (file, summary)
     return out
+
+
+def check_ranges(metrics: dict[str, float | None]) -> None:
+    """Every gated metric within its registry range (`Metric.bounds`): a current Dice of 5
+    would pass any gate, a baseline one fail every gate."""
+    for key, value in metrics.items():
+        metric = metric_for(key)
+        why = None if metric is None or value is None else out_of_range(metric, value)
+        if why:
+            raise InputError(f"metric {key}: {why}")
 
 
 def metrics_of(summaries: dict[str, tuple[Path, dict[str, Any]]]) -> dict[str, float | None]:

@@ -535,3 +535,14 @@ def test_m1_nibabel_records_are_silent_unless_verbose(preds, tmp_path):
     res = run_proc("evaluate", pred, ref, "-o", tmp_path / "bad", "--no-progress")
     assert res.returncode == 2, res.stderr
     one_error_line(res.stderr, "a.nii")
+
+
+def test_w6_regress_refuses_a_metric_outside_its_range(tmp_path, run_cli):
+    base = CI_BASELINE / "eval" / "ircadb" / "edge" / "summary.json"
+    summary = json.loads(base.read_text())
+    summary["regions"]["tumour"]["dice_per_case"] = 5.0  # would pass any gate
+    cur = tmp_path / "cur.json"
+    cur.write_text(json.dumps(summary))
+    code, out, err = run_cli("regress", cur, base)
+    assert code == 2, (out, err)
+    one_error_line(err, "cur.json", "tumour.dice_per_case", "outside its range [0, 1]")
