@@ -546,3 +546,15 @@ def test_w6_regress_refuses_a_metric_outside_its_range(tmp_path, run_cli):
     code, out, err = run_cli("regress", cur, base)
     assert code == 2, (out, err)
     one_error_line(err, "cur.json", "tumour.dice_per_case", "outside its range [0, 1]")
+
+
+def test_s3_an_error_line_never_carries_a_terminal_escape(preds, tmp_path, run_cli):
+    ref_lits, pred_lits = preds
+    ref, pred = tmp_path / "ref", tmp_path / "pred"
+    ref.mkdir()
+    pred.mkdir()
+    shutil.copy(pred_lits / "segmentation-0.nii", ref / "a\x1b[2J\x07.nii")  # clear screen, bell
+    code, out, err = run_cli("evaluate", pred, ref, "-o", tmp_path / "ev", "--no-progress")
+    assert code == 2, (out, err)
+    line = one_error_line(err, "case a\\x1b[2J\\x07")
+    assert "\x1b" not in line and "\x07" not in line
