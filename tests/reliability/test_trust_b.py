@@ -558,3 +558,18 @@ def test_s3_an_error_line_never_carries_a_terminal_escape(preds, tmp_path, run_c
     assert code == 2, (out, err)
     line = one_error_line(err, "case a\\x1b[2J\\x07")
     assert "\x1b" not in line and "\x07" not in line
+
+
+def test_m1_pydicom_warnings_are_silent_unless_verbose(data, tmp_path):
+    import pydicom
+    from rel_helpers import copy_of, run_proc
+
+    root = copy_of(data, "ircadb", tmp_path / "ircadb")
+    for path in (root / "3Dircadb1.1" / "PATIENT_DICOM").iterdir():
+        ds = pydicom.dcmread(path)
+        ds.SeriesInstanceUID = "1.2.3.abc"  # not a UID: pydicom warns when it is read
+        ds.save_as(path)
+    res = run_proc("datasets", "check", root)
+    assert res.returncode == 0 and res.stderr == "", res.stderr
+    res = run_proc("-v", "datasets", "check", root)
+    assert res.returncode == 0 and "Invalid value for VR UI" in res.stderr, res.stderr
