@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import click
 
-from e2net_eval.errors import InputError, RegressionFound
+from e2net_eval.errors import InputError, RegressionFound, printable
 from e2net_eval.report import regress as _regress
 from e2net_eval.report.leaderboards import TABLES, load_table, render_text
 from e2net_eval.util.jsonio import dump_json
@@ -107,7 +107,7 @@ def regress_cmd(
     if n_ungated:
         click.echo(f"note: {n_ungated} metric(s) with no known direction were not gated")
     if worse:
-        names = ", ".join(d.key for d in worse[:5]) + (" ..." if len(worse) > 5 else "")
+        names = ", ".join(printable(d.key) for d in worse[:5]) + (" ..." if len(worse) > 5 else "")
         raise RegressionFound(f"{len(worse)} metric(s) worse beyond tolerance: {names}")
     click.echo(f"ok: {len(deltas)} metric(s) compared, none worse beyond tolerance")
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from e2net_eval.errors import InputError
+from e2net_eval.errors import InputError, printable
 from e2net_eval.metrics.registry import SET_SECTIONS, metric_for, out_of_range
 from e2net_eval.report.comparable import difference, reference_cases
 from e2net_eval.report.directions import higher_is_better, uses_absolute_value
@@ -295,7 +295,7 @@ def format_deltas(deltas: list[Delta]) -> str:
         delta = "" if d.delta is None else f"{d.delta:+.6g}"
         rows.append(
             [
-                d.key,
+                printable(d.key),  # keys are a JSON file's: no terminal escapes
                 _fmt(d.baseline),
                 _fmt(d.current),
                 delta,

@@ -573,3 +573,14 @@ def test_m1_pydicom_warnings_are_silent_unless_verbose(data, tmp_path):
     assert res.returncode == 0 and res.stderr == "", res.stderr
     res = run_proc("-v", "datasets", "check", root)
     assert res.returncode == 0 and "Invalid value for VR UI" in res.stderr, res.stderr
+
+
+def test_s3_regress_prints_metric_names_without_terminal_escapes(tmp_path, run_cli):
+    base = json.loads((CI_BASELINE / "eval" / "ircadb" / "edge" / "summary.json").read_text())
+    for summary, dice in ((base, 0.9), (json.loads(json.dumps(base)), 0.1)):
+        summary["regions"]["liver\x1b[2J\nok"] = {"dice_per_case": dice}
+    (tmp_path / "b.json").write_text(json.dumps(base))
+    (tmp_path / "c.json").write_text(json.dumps(summary))
+    code, out, err = run_cli("regress", tmp_path / "c.json", tmp_path / "b.json")
+    assert code == 1, (out, err)
+    assert "\x1b" not in out + err and "liver\\x1b[2J\\x0aok.dice_per_case" in out + err
