@@ -27,7 +27,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import click  # noqa: E402
 
 from e2net_eval import __version__  # noqa: E402
-from e2net_eval.errors import InputError, RegressionFound, RunFailed  # noqa: E402
+from e2net_eval.errors import InputError, RegressionFound, RunFailed, printable  # noqa: E402
 
 #: Exit code of an unexpected exception (1 is reserved for a regression found by `regress`).
 INTERNAL_ERROR = 3
@@ -105,11 +105,21 @@ def cli(verbose: int) -> None:
 LIBRARY_LOGGERS = ("nibabel", "pydicom", "py.warnings")
 
 
+class PrintableFormatter(logging.Formatter):
+    """One line per record, with no terminal escapes: a case id or a file name in a message
+    is someone's data (`errors.printable`)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return printable(super().formatMessage(record))
+
+
 def configure_logging(verbose: int) -> None:
     """Our log records at WARNING (-v INFO, -vv DEBUG); library records and warnings only
     with -v, each once (nibabel's logger has a handler of its own: it does not propagate)."""
     level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(PrintableFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
     logging.captureWarnings(True)
     for name in LIBRARY_LOGGERS:
         logging.getLogger(name).setLevel(logging.NOTSET if verbose else logging.CRITICAL + 1)

@@ -584,3 +584,19 @@ def test_s3_regress_prints_metric_names_without_terminal_escapes(tmp_path, run_c
     code, out, err = run_cli("regress", tmp_path / "c.json", tmp_path / "b.json")
     assert code == 1, (out, err)
     assert "\x1b" not in out + err and "liver\\x1b[2J\\x0aok.dice_per_case" in out + err
+
+
+def test_s3_log_lines_never_carry_a_terminal_escape(preds, tmp_path):
+    from rel_helpers import run_proc
+
+    ref_lits, pred_lits = preds
+    ref, pred = tmp_path / "ref", tmp_path / "pred"
+    ref.mkdir()
+    pred.mkdir()
+    shutil.copy(pred_lits / "segmentation-0.nii", ref / "a\x1b[2J.nii")
+    shutil.copy(pred_lits / "segmentation-1.nii", ref / "b.nii")
+    shutil.copy(pred_lits / "segmentation-1.nii", pred / "b.nii")
+    res = run_proc("evaluate", pred, ref, "-o", tmp_path / "ev", "--no-progress", "--allow-missing")
+    assert res.returncode == 0, res.stderr
+    assert "case a\\x1b[2J: no prediction, scored as empty" in res.stderr, res.stderr
+    assert "\x1b" not in res.stderr + res.stdout
