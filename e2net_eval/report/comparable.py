@@ -3,8 +3,10 @@ labels, the same protocol, the same scoring options. Light (plain dicts, no pand
 regression gate (`regress`) uses it directly, `compare` for the protocol and the options.
 
 The reference is identified by its content, never by its path (the same reference lies in
-different folders on different machines): the case ids and each case's reference voxel
-counts per region (``metric_per_case[i].<region>.ref_voxels``).
+different folders on different machines): the case ids, each case's reference voxel counts
+per region (``metric_per_case[i].<region>.ref_voxels``) and, when both summaries have it,
+the SHA-256 of each case's reference labels and voxel size
+(``metric_per_case[i].reference_sha256``, written by `evaluate` since issue 19).
 """
 
 from __future__ import annotations
@@ -48,8 +50,9 @@ def _listed(ids: list[str]) -> str:
 
 
 def reference_cases(summary: dict[str, Any]) -> dict[str, tuple] | None:
-    """Case id -> its reference voxel counts per region, from ``metric_per_case``; None
-    when the summary has no case list. InputError for a malformed case list."""
+    """Case id -> (its reference voxel counts per region, its reference digest or None),
+    from ``metric_per_case``; None when the summary has no case list. InputError for a
+    malformed case list."""
     items = summary.get("metric_per_case")
     if items is None:
         return None
@@ -62,12 +65,20 @@ def reference_cases(summary: dict[str, Any]) -> dict[str, tuple] | None:
             raise InputError(f"metric_per_case[{i}] has no case id")
         if case in out:
             raise InputError(f"case {case} is listed twice in metric_per_case")
-        out[case] = tuple(
+        counts = tuple(
             (region, block.get("ref_voxels"))
             for region, block in sorted(item.items())
             if isinstance(block, dict) and "ref_voxels" in block
         )
+        out[case] = (counts, item.get("reference_sha256"))
     return out
+
+
+def _same_reference(a: tuple, b: tuple) -> bool:
+    (counts_a, digest_a), (counts_b, digest_b) = a, b
+    if counts_a != counts_b:
+        return False
+    return digest_a is None or digest_b is None or digest_a == digest_b
 
 
 def _case_difference(cur: dict[str, Any], base: dict[str, Any]) -> str | None:
@@ -86,11 +97,11 @@ def _case_difference(cur: dict[str, Any], base: dict[str, Any]) -> str | None:
         if new:
             parts.append(f"{len(new)} only in CURRENT: {_listed(new)}")
         return "; ".join(parts) + ")"
-    changed = [c for c in bc if cc[c] != bc[c]]
+    changed = [c for c in bc if not _same_reference(cc[c], bc[c])]
     if changed:
         return (
             f"reference labels differ in {len(changed)} case(s): {_listed(changed)} "
-            "(other reference voxel counts)"
+            "(other reference voxel counts or label digest)"
         )
     return None
 

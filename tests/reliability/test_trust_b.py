@@ -600,3 +600,23 @@ def test_s3_log_lines_never_carry_a_terminal_escape(preds, tmp_path):
     assert res.returncode == 0, res.stderr
     assert "case a\\x1b[2J: no prediction, scored as empty" in res.stderr, res.stderr
     assert "\x1b" not in res.stderr + res.stdout
+
+
+def test_w3_regress_refuses_other_labels_with_the_same_voxel_counts(preds, full_eval, tmp_path):
+    import nibabel as nib
+    import numpy as np
+    from rel_helpers import run_proc
+
+    ref, pred = preds
+    other = tmp_path / "other_ref"
+    shutil.copytree(ref, other)
+    seg = other / "segmentation-1.nii"
+    img = nib.load(seg)
+    flipped = np.ascontiguousarray(np.flip(np.asarray(img.dataobj), axis=0))  # same counts
+    seg.unlink()
+    nib.save(nib.Nifti1Image(flipped, img.affine, img.header), seg)
+    res = run_proc("evaluate", pred, other, "-o", tmp_path / "ev", "--no-progress")
+    assert res.returncode == 0, res.stderr
+    res = run_proc("regress", tmp_path / "ev", full_eval)
+    assert res.returncode == 2, (res.stdout[-500:], res.stderr)
+    one_error_line(res.stderr, "reference labels differ in 1 case(s): 1 ", "label digest")
