@@ -74,7 +74,9 @@ def reference_cases(summary: dict[str, Any]) -> dict[str, tuple] | None:
     return out
 
 
-def _same_reference(a: tuple, b: tuple) -> bool:
+def same_reference(a: tuple, b: tuple) -> bool:
+    """Two cases' `reference_cases` entries agree: the same voxel counts, and the same
+    digest when both have one."""
     (counts_a, digest_a), (counts_b, digest_b) = a, b
     if counts_a != counts_b:
         return False
@@ -97,7 +99,7 @@ def _case_difference(cur: dict[str, Any], base: dict[str, Any]) -> str | None:
         if new:
             parts.append(f"{len(new)} only in CURRENT: {_listed(new)}")
         return "; ".join(parts) + ")"
-    changed = [c for c in bc if not _same_reference(cc[c], bc[c])]
+    changed = [c for c in bc if not same_reference(cc[c], bc[c])]
     if changed:
         return (
             f"reference labels differ in {len(changed)} case(s): {_listed(changed)} "

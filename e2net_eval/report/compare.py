@@ -30,7 +30,13 @@ import pandas as pd
 
 from e2net_eval.errors import InputError
 from e2net_eval.report import stats
-from e2net_eval.report.comparable import protocol_of, scoring_differences, scoring_options
+from e2net_eval.report.comparable import (
+    protocol_of,
+    reference_cases,
+    same_reference,
+    scoring_differences,
+    scoring_options,
+)
 from e2net_eval.report.document import Document, write_document
 from e2net_eval.report.entries import Entry, per_case_column
 from e2net_eval.report.leaderboards import TABLES, load_table
@@ -127,6 +133,17 @@ def _reference_difference(a: tuple[str, Evaluation], b: tuple[str, Evaluation]) 
                 f"the voxel size of case {row['case']} differs ({row['region']} volume "
                 f"{na}: {float(ma):.4g} ml, {nb}: {float(mb):.4g} ml)"
             )
+    return _digest_difference(a, b)
+
+
+def _digest_difference(a: tuple[str, Evaluation], b: tuple[str, Evaluation]) -> str | None:
+    """A case whose reference labels have another digest in b than in a (when both have
+    one: ``metric_per_case[].reference_sha256``)."""
+    (na, ea), (nb, eb) = a, b
+    ca, cb = reference_cases(ea.summary) or {}, reference_cases(eb.summary) or {}
+    for case in ca:
+        if case in cb and not same_reference(ca[case], cb[case]):
+            return f"the reference labels of case {case} differ ({na} and {nb}: other digest)"
     return None
 
 

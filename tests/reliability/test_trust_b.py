@@ -620,3 +620,14 @@ def test_w3_regress_refuses_other_labels_with_the_same_voxel_counts(preds, full_
     res = run_proc("regress", tmp_path / "ev", full_eval)
     assert res.returncode == 2, (res.stdout[-500:], res.stderr)
     one_error_line(res.stderr, "reference labels differ in 1 case(s): 1 ", "label digest")
+
+
+def test_w3_compare_refuses_other_labels_with_the_same_voxel_counts(full_eval, tmp_path, run_cli):
+    other = tmp_path / "other"
+    shutil.copytree(full_eval, other)
+    summary = json.loads((other / "summary.json").read_text())
+    summary["metric_per_case"][1]["reference_sha256"] = "0" * 64
+    (other / "summary.json").write_text(json.dumps(summary))
+    code, out, err = run_cli("compare", f"a={full_eval}", f"b={other}", "-o", tmp_path / "c")
+    assert code == 2, (out, err)
+    one_error_line(err, "reference labels of case 1 differ", "--allow-mixed")
