@@ -4,7 +4,9 @@ Exit codes: 0 success; 1 a metric regression found by `regress`, and nothing els
 or input error (one line naming the case and the file); 3 an internal error (a bug: the
 traceback follows, to report); 4 steps of a run failed in their jobs (cluster runs: each job
 named with its log file, the other jobs ran to their end); 130 interrupted; 128+N ended by signal N (SIGTERM: 143) after
-removing its temporary files. docs/reliability.md lists the promises and their tests.
+removing its temporary files; 141 (128 + SIGPIPE, as a Unix tool killed by it) when
+standard output was closed before everything was printed (`regress ... | head`): never 1,
+which would say "regression". docs/reliability.md lists the promises and their tests.
 
 Commands load lazily: `e2net-eval evaluate --help` imports the evaluate command's module
 only, and that module imports nothing heavy until the command runs (torch, numpy and
@@ -37,7 +39,7 @@ try:  # Ctrl-C while the command line itself loads is an interruption too, not a
     import click
 
     from e2net_eval import __version__
-    from e2net_eval.errors import InputError, RegressionFound, RunFailed
+    from e2net_eval.errors import InputError, RegressionFound, RunFailed, printable
 except KeyboardInterrupt:
     _interrupted()
 
@@ -45,6 +47,14 @@ except KeyboardInterrupt:
 INTERNAL_ERROR = 3
 #: Exit code of a run whose jobs failed (each named with its log; see `RunFailed`).
 RUN_FAILED = 4
+#: Exit code when standard output was closed by its reader (128 + SIGPIPE).
+STDOUT_CLOSED = 141
+
+
+class StdoutClosed(Exception):
+    """Standard output's reader went away (a closed pipe): not an OSError, so click's own
+    handler (which exits 1, our "regression found") never sees it."""
+
 
 #: Command name -> the `e2net_eval.commands` module that defines it (in its ``COMMANDS``).
 COMMAND_MODULES = {
@@ -73,6 +83,12 @@ class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(super().list_commands(ctx)) | set(self._modules))
 
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError as exc:
+            raise StdoutClosed() from exc
+
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name in self.commands or name not in self._modules:
             return super().get_command(ctx, name)
@@ -94,8 +110,34 @@ class LazyGroup(click.Group):
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 def cli(verbose: int) -> None:
     """Evaluation and benchmarking harness for liver and liver-tumour segmentation on CT."""
+    configure_logging(verbose)
+
+
+#: Loggers of the libraries that read other people's files, and Python's warnings: silent
+#: unless -v. What they say is about a file, and a file we refuse already has its one
+#: `error:` line (docs/reliability.md); a file we accept was checked by our own readers.
+LIBRARY_LOGGERS = ("nibabel", "pydicom", "py.warnings")
+
+
+class PrintableFormatter(logging.Formatter):
+    """One line per record, with no terminal escapes: a case id or a file name in a message
+    is someone's data (`errors.printable`)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return printable(super().formatMessage(record))
+
+
+def configure_logging(verbose: int) -> None:
+    """Our log records at WARNING (-v INFO, -vv DEBUG); library records and warnings only
+    with -v, each once (nibabel's logger has a handler of its own: it does not propagate)."""
     level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(PrintableFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
+    logging.captureWarnings(True)
+    for name in LIBRARY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.NOTSET if verbose else logging.CRITICAL + 1)
+    logging.getLogger("nibabel.global").propagate = False
 
 
 @cli.group(cls=LazyGroup, modules=BENCH_MODULES, attr="BENCH_COMMANDS")
@@ -146,6 +188,8 @@ def _run(argv: list[str] | None) -> None:
     except RunFailed as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(RUN_FAILED)
+    except StdoutClosed:
+        _stdout_closed()
     except Exception as exc:  # a bug: never exit 1, which means "a regression was found"
         if _was_interrupted(exc):
             _interrupted()
@@ -154,4 +198,18 @@ def _run(argv: list[str] | None) -> None:
         traceback.print_exc()
         click.echo(f"internal error: {type(exc).__name__}: {exc}", err=True)
         sys.exit(INTERNAL_ERROR)
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _stdout_closed()
     sys.exit(0)
+
+
+def _stdout_closed() -> None:
+    """Exit STDOUT_CLOSED, quietly: what is still buffered for the closed pipe goes nowhere."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is no file (a test's StringIO)
+        pass
+    sys.exit(STDOUT_CLOSED)

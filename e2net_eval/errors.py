@@ -9,7 +9,11 @@ run failed (a cluster run); one line per job with its log file.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+
+#: C0 and C1 control characters, DEL, and lone surrogates (undecodable file-name bytes).
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 class InputError(Exception):
@@ -25,7 +29,19 @@ class InputError(Exception):
             parts.append(str(path))
         prefix = ": ".join(parts)
         text = f"{prefix}: {message}" if prefix else message
-        super().__init__(" ".join(text.split()))  # always one line
+        super().__init__(printable(" ".join(text.split())))  # always one line
+
+
+def printable(text: str) -> str:
+    """`text` safe to print on a terminal: control characters (an ESC that would start a
+    terminal escape sequence) as ``\\xNN``, and a byte of a non-UTF-8 file name (a lone
+    surrogate) as the byte, ``\\xNN``."""
+    return _UNPRINTABLE.sub(_escaped, text)
+
+
+def _escaped(match: re.Match) -> str:
+    code = ord(match.group())
+    return f"\\x{code - 0xDC00 if 0xDC80 <= code <= 0xDCFF else code:02x}"
 
 
 class ReadError(InputError):

@@ -27,22 +27,27 @@ table.pivot(index="metric", columns="region", values="value")
   (``<NA>`` for a name the registry does not know). Tumour burden, lesion detection and
   the lesion-wise scores are tumour figures: their region is ``tumour``.
 - `read_evaluation(PATH)`: both frames and the summary dict at once, checked against each
-  other (the same cases in ``per_case.csv`` and ``summary.json``).
+  other: the same cases in ``per_case.csv`` and ``summary.json``, the same value of every
+  metric for every case, and each set mean the mean of its per-case values.
 
-Bad input (missing file, invalid JSON, a cell that is not a number) is an `InputError`
-naming the file (and the case): exit 2 in the CLI.
+Bad input (missing file, invalid JSON, a cell that is not a number, a value outside its
+metric's range in the registry (`Metric.bounds`: a Dice of 5, an infinite distance), a
+case and region listed twice, a malformed ``metric_per_case`` item) is an `InputError`
+naming the file (and the case and metric): exit 2 in the CLI.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from e2net_eval.errors import InputError
-from e2net_eval.metrics.columns import METRIC_DTYPE, csv_columns, csv_dtypes
+from e2net_eval.metrics.columns import BOOKKEEPING, METRIC_DTYPE, csv_columns, csv_dtypes
 from e2net_eval.metrics.registry import (
     METRICS,
     REGIONS,
@@ -50,9 +55,11 @@ from e2net_eval.metrics.registry import (
     case_metrics,
     lesion_metrics,
     metric_for,
+    out_of_range,
 )
 from e2net_eval.rundir import PER_CASE_CSV, SUMMARY_JSON
 from e2net_eval.util.jsonio import load_json
+from e2net_eval.util.textsafe import csv_uncell
 
 __all__ = [
     "SUMMARY_COLUMNS",
@@ -122,7 +129,33 @@ def load_summary(path: str | Path) -> dict[str, Any]:
         raise InputError("not a summary.json: no 'regions' block", path=path)
     if not isinstance(summary.get("metric_per_case"), list):
         raise InputError("summary.json lacks 'metric_per_case'", path=path)
+    _check_items(summary, path)
     return summary
+
+
+_ITEM_BLOCKS = ("tumour_burden", "lesions", "panoptic")
+
+
+def _check_items(summary: dict[str, Any], path: Path) -> None:
+    """Every ``metric_per_case`` item is an object with its own non-empty string case id,
+    and its region and section blocks are objects (or null)."""
+    seen: set[str] = set()
+    regions = [r for r in summary["regions"] if isinstance(summary["regions"][r], dict)]
+    for i, item in enumerate(summary["metric_per_case"]):
+        case = item.get("case") if isinstance(item, dict) else None
+        if not isinstance(case, str) or not case:
+            raise InputError(f"metric_per_case[{i}] is not an object with a case id", path=path)
+        if case in seen:
+            raise InputError("listed twice in metric_per_case", case=case, path=path)
+        seen.add(case)
+        for key in (*regions, *_ITEM_BLOCKS):
+            if item.get(key) is not None and not isinstance(item[key], dict):
+                raise InputError(f"metric_per_case {key} is not an object", case=case, path=path)
+        les = item.get("lesions") or {}
+        if les.get("any_overlap") is not None and not isinstance(les["any_overlap"], dict):
+            raise InputError(
+                "metric_per_case lesions.any_overlap is not an object", case=case, path=path
+            )
 
 
 def _number(value: Any) -> bool:
@@ -248,6 +281,8 @@ def per_case_frame(summary: dict[str, Any]) -> pd.DataFrame:
 
 #: Cells that mean "undefined" in a per_case.csv (ours are empty; other tools write nan).
 _NA_TEXT = ["", "nan", "NaN", "NA", "null"]
+#: Columns of names, read as written (a case id may be "NA" or "-3").
+_NAMES = ("case", "region")
 #: pandas 2 parses the last digit of some floats wrongly unless asked for round-trip parsing
 #: (13 of 97 cells of a phantom per_case.csv, measured); pandas 3 is exact by default and
 #: deprecates the option.
@@ -273,7 +308,8 @@ def _read_csv(path: Path) -> pd.DataFrame:
             path,
             dtype=parse,
             keep_default_na=False,
-            na_values=_NA_TEXT,
+            # names are never "undefined": a case called NA stays "NA"
+            na_values={c: _NA_TEXT for c in header if c not in _NAMES},
             **_EXACT_FLOATS,  # the file holds repr(float): read it back exactly
         )
     except (TypeError, ValueError) as exc:
@@ -286,6 +322,8 @@ def _read_csv(path: Path) -> pd.DataFrame:
         else:
             kind = frame[col].dtype.kind
             frame[col] = frame[col].astype(METRIC_DTYPE if kind in "iuf" else "string")
+        if frame[col].dtype == "string":  # names guarded against formulas when written
+            frame[col] = frame[col].map(csv_uncell, na_action="ignore").astype("string")
     return frame
 
 
@@ -315,22 +353,64 @@ def _bad_cell(path: Path, dtypes: dict[str, str]) -> InputError | None:
             )
             return InputError(
                 f"column {col}: {raw[col].iloc[i]!r} is not {what}",
-                case=str(raw["case"].iloc[i]),
+                case=csv_uncell(str(raw["case"].iloc[i])),
                 path=path,
             )
     return None
 
 
 def read_per_case(path: str | Path) -> pd.DataFrame:
-    """One row per case and region of an `evaluate` output (see the module docstring)."""
+    """One row per case and region of an `evaluate` output (see the module docstring),
+    every value checked (`check_per_case`)."""
     path = Path(path)
     if path.is_dir() and (path / PER_CASE_CSV).is_file():
-        return _read_csv(path / PER_CASE_CSV)
-    if path.suffix == ".csv":
+        source = path / PER_CASE_CSV
+        frame = _read_csv(source)
+    elif path.suffix == ".csv":
         if not path.is_file():
             raise InputError("file not found", path=path)
-        return _read_csv(path)
-    return per_case_frame(load_summary(path))
+        source, frame = path, _read_csv(path)
+    else:
+        source = _summary_path(path)
+        frame = per_case_frame(load_summary(source))
+    check_per_case(frame, source)
+    return frame
+
+
+def _floats(column: pd.Series) -> np.ndarray:
+    return column.astype("Float64").to_numpy(dtype="float64", na_value=np.nan)
+
+
+def check_per_case(frame: pd.DataFrame, source: str | Path) -> None:
+    """Each (case, region) once, and every defined metric value within its registry range
+    (`Metric.bounds`; infinity never), every count >= 0; InputError naming the file, case
+    and metric otherwise."""
+    dup = frame.duplicated(["case", "region"]).to_numpy()
+    if dup.any():
+        i = int(dup.nonzero()[0][0])
+        raise InputError(
+            f"region {frame['region'].iloc[i]} is listed twice",
+            case=str(frame["case"].iloc[i]),
+            path=source,
+        )
+    for m in (*case_metrics(), *lesion_metrics()):
+        if m.csv not in frame.columns:
+            continue
+        for i, value in enumerate(_floats(frame[m.csv])):
+            why = None if math.isnan(value) else out_of_range(m, float(value))
+            if why:
+                region = frame["region"].iloc[i]
+                raise InputError(f"{region} {why}", case=str(frame["case"].iloc[i]), path=source)
+    for col, dtype in BOOKKEEPING.items():
+        if dtype == "Int64" and col in frame.columns:
+            neg = (_floats(frame[col]) < 0).nonzero()[0]
+            if neg.size:
+                i = int(neg[0])
+                raise InputError(
+                    f"{col} is {frame[col].iloc[i]}, a negative count",
+                    case=str(frame["case"].iloc[i]),
+                    path=source,
+                )
 
 
 # -- typing ------------------------------------------------------------------------------
@@ -388,4 +468,76 @@ def read_evaluation(path: str | Path) -> Evaluation:
             f"{', '.join(only_json[:5]) or 'none'})",
             path=path,
         )
-    return Evaluation(summary_path, summary, per_case, summary_frame(summary))
+    table = summary_frame(summary)
+    check_summary(table, summary_path)
+    if per_case_source(path) is not None:
+        check_agreement(per_case, per_case_frame(summary), per_case_source(path))
+    check_means(table, per_case, summary_path)
+    return Evaluation(summary_path, summary, per_case, table)
+
+
+def per_case_source(path: Path) -> Path | None:
+    """The per_case.csv `read_per_case(path)` reads, or None (the summary's items)."""
+    if path.is_dir() and (path / PER_CASE_CSV).is_file():
+        return path / PER_CASE_CSV
+    return path if path.suffix == ".csv" else None
+
+
+def _metric_of(name: str) -> Metric | None:
+    return METRICS.get(name.removesuffix(POOLED))
+
+
+def check_summary(table: pd.DataFrame, source: Path) -> None:
+    """Every set figure of a summary (value, median, min, max) within its metric's range."""
+    for _, row in table.iterrows():
+        metric = _metric_of(str(row["metric"]))
+        if metric is None:
+            continue
+        for col in ("value", "median", "min", "max"):
+            value = row[col]
+            why = None if value is pd.NA else out_of_range(metric, float(value))
+            if why:
+                raise InputError(f"{row['key']}: {why}", path=source)
+
+
+def _close(a: float, b: float) -> bool:
+    return (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+
+
+def check_agreement(csv: pd.DataFrame, items: pd.DataFrame, source: Path) -> None:
+    """per_case.csv holds, for every case and region, the values of the summary's
+    ``metric_per_case``; InputError naming the first value that differs."""
+    keys = ["case", "region"]
+    merged = csv.merge(items, on=keys, suffixes=("", "__json"), how="inner")
+    for m in (*case_metrics(), *lesion_metrics()):
+        if m.csv not in csv.columns or f"{m.csv}__json" not in merged.columns:
+            continue
+        mine, theirs = _floats(merged[m.csv]), _floats(merged[f"{m.csv}__json"])
+        for i, (a, b) in enumerate(zip(mine.tolist(), theirs.tolist(), strict=True)):
+            if not _close(a, b):
+                raise InputError(
+                    f"{merged['region'].iloc[i]} {m.name} is {a!r} here but {b!r} in summary.json",
+                    case=str(merged["case"].iloc[i]),
+                    path=source,
+                )
+
+
+def check_means(table: pd.DataFrame, per_case: pd.DataFrame, source: Path) -> None:
+    """Each per-case metric's set mean in the summary is the mean of its defined per-case
+    values (those the report resamples for its intervals)."""
+    for _, row in table.iterrows():
+        metric = METRICS.get(str(row["metric"]))
+        column = None if metric is None else (metric.per_case or metric.csv)
+        per_case_level = metric is not None and (metric.per_case or metric.level != "set")
+        if not per_case_level or column not in per_case.columns or row["value"] is pd.NA:
+            continue
+        if metric.level == "region" and metric.interval != "mean":
+            continue
+        values = _floats(per_case.loc[per_case["region"] == row["region"], column])
+        values = values[~np.isnan(values)]
+        if values.size and not _close(float(values.mean()), float(row["value"])):
+            raise InputError(
+                f"{row['key']} is {float(row['value'])!r} but its per-case values average "
+                f"{float(values.mean())!r}",
+                path=source,
+            )

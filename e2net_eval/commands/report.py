@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import click
 
-from e2net_eval.errors import RegressionFound
+from e2net_eval.errors import InputError, RegressionFound, printable
 from e2net_eval.report import regress as _regress
 from e2net_eval.report.leaderboards import TABLES, load_table, render_text
 from e2net_eval.util.jsonio import dump_json
@@ -43,36 +43,55 @@ def leaderboard_cmd(tables: tuple[str, ...]) -> None:
 )
 @click.option(
     "--default-tolerance",
-    type=click.FloatRange(min=0),
-    default=0.0,
+    default="0",
     show_default=True,
-    help="Tolerance of every metric no --tolerance names.",
+    help="Tolerance of every metric no --tolerance names (a finite number >= 0).",
 )
 @click.option(
     "--json", "json_out", type=click.Path(path_type=str), help="Also write the deltas as JSON."
+)
+@click.option(
+    "--allow-mixed",
+    is_flag=True,
+    help="Gate even when CURRENT and BASELINE differ in their cases, reference labels, "
+    "protocol or scoring options (what differs is printed as a note).",
 )
 def regress_cmd(
     current: str,
     baseline: str,
     tolerances: tuple[str, ...],
-    default_tolerance: float,
+    default_tolerance: str,
     json_out: str | None,
+    allow_mixed: bool,
 ) -> None:
     """Gate CURRENT against BASELINE (summary.json files or run directories holding them).
 
-    Exit 0 when no metric got worse beyond its tolerance, 1 when one did, 2 on bad input.
+    Exit 0 when no metric got worse beyond its tolerance, 1 when one did, 2 on bad input,
+    CURRENT and BASELINE scored on different cases, reference labels, protocol or scoring
+    options included (unless --allow-mixed).
     """
     parsed = [_regress.parse_tolerance(t) for t in tolerances]
+    default = _regress.check_tolerance(default_tolerance)
     if json_out:  # never onto a summary it compares
         read = [
             *_regress.find_summaries(current).values(),
             *_regress.find_summaries(baseline).values(),
         ]
         check_output_file(json_out, read=[current, baseline, *read])
-    base = _regress.load_metrics(baseline)
-    cur = _regress.load_metrics(current)
-    deltas = _regress.compare(cur, base, parsed, default_tolerance)
+    base_summaries = _regress.load_summaries(baseline)
+    cur_summaries = _regress.load_summaries(current)
+    base, cur = _regress.metrics_of(base_summaries), _regress.metrics_of(cur_summaries)
+    deltas = _regress.compare(cur, base, parsed, default)
+    mixed = _regress.incomparable(cur_summaries, base_summaries)
+    if mixed and not allow_mixed:
+        more = f" (and {len(mixed) - 1} more summaries)" if len(mixed) > 1 else ""
+        raise InputError(
+            f"not comparable with BASELINE: {mixed[0]}{more}; "
+            "pass --allow-mixed to gate them anyway"
+        )
     click.echo(_regress.format_deltas(deltas), nl=False)
+    for text in mixed:
+        click.echo(f"note: gated anyway (--allow-mixed): {text}")
     worse = [d for d in deltas if d.status == "worse"]
     if json_out:
         dump_json(
@@ -88,7 +107,7 @@ def regress_cmd(
     if n_ungated:
         click.echo(f"note: {n_ungated} metric(s) with no known direction were not gated")
     if worse:
-        names = ", ".join(d.key for d in worse[:5]) + (" ..." if len(worse) > 5 else "")
+        names = ", ".join(printable(d.key) for d in worse[:5]) + (" ..." if len(worse) > 5 else "")
         raise RegressionFound(f"{len(worse)} metric(s) worse beyond tolerance: {names}")
     click.echo(f"ok: {len(deltas)} metric(s) compared, none worse beyond tolerance")
 

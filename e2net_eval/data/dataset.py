@@ -49,10 +49,26 @@ def _visible(path: Path) -> bool:
     return not path.name.startswith(".")
 
 
+def _check_ids(root: Path, entries: dict[str, dict]) -> None:
+    """Every case id is text every output can hold: a file name that is not valid UTF-8 (a
+    byte Python keeps as a lone surrogate) is refused before any work, naming its bytes."""
+    for case_id in entries:
+        try:
+            case_id.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = case_id.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            where = str(root).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            raise InputError(
+                f"case id '{shown}' (from a file name) is not valid UTF-8; rename the file",
+                path=where,
+            ) from None
+
+
 class Dataset:
     """A lazily read collection of cases in one on-disk layout."""
 
     def __init__(self, root: Path, layout: str, entries: dict[str, dict]):
+        _check_ids(root, entries)
         self.root, self.layout, self._entries = root, layout, entries
 
     def __repr__(self) -> str:

@@ -38,6 +38,7 @@ from e2net_eval.util.faults import fault_point
 from e2net_eval.util.jsonio import dump_json
 from e2net_eval.util.meta import run_meta
 from e2net_eval.util.outdir import result_folder
+from e2net_eval.util.textsafe import csv_cell
 
 if TYPE_CHECKING:
     import numpy as np
@@ -137,10 +138,27 @@ def _dataset(ref_root: str):
     return _DATASETS[ref_root]
 
 
+def reference_digest(ref: np.ndarray, spacing: Sequence[float]) -> str:
+    """SHA-256 of a reference label volume as scored: its shape, voxel size (mm, to 1e-6)
+    and labels. The reference's identity by content (``metric_per_case[].reference_sha256``):
+    `regress` compares it, never the reference's path, which differs between machines."""
+    import hashlib
+
+    import numpy as np
+
+    h = hashlib.sha256()
+    h.update(
+        repr((tuple(int(n) for n in ref.shape), [round(float(s), 6) for s in spacing])).encode()
+    )
+    h.update(np.ascontiguousarray(ref, dtype=np.uint8).tobytes())
+    return h.hexdigest()
+
+
 def score_file(
     pred_path: str | None, ref_root: str, case_id: str, options: Options
-) -> tuple[str, CaseScores, bool]:
-    """Load and score one case -> (case id, scores, scored as a missing prediction).
+) -> tuple[str, CaseScores, bool, str]:
+    """Load and score one case -> (case id, scores, scored as a missing prediction, the
+    reference's `reference_digest`).
 
     `pred_path` None: no prediction (scored as empty when `options.allow_missing`). Only
     the reference label is read, never the CT image."""
@@ -174,12 +192,12 @@ def score_file(
         peer_metrics=options.peer_metrics,
         nsd_tolerance=options.nsd_tolerance,
     )
-    return case_id, scores, missing
+    return case_id, scores, missing, reference_digest(ref, case.spacing)
 
 
 def _run(
     paths: dict[str, str | None], ref_root: str, options: Options, jobs: int
-) -> Iterator[tuple[str, CaseScores, bool]]:
+) -> Iterator[tuple[str, CaseScores, bool, str]]:
     """Score cases (case id -> prediction file), serially or with at most `jobs` cases in
     flight in worker processes, which die with this process however it ends
     (`util.children.worker_pool`)."""
@@ -262,6 +280,7 @@ def evaluate(
         raise InputError("the reference holds no cases", path=ref_root)
     # Fail before hours of scoring: every prediction must exist (or be allowed missing)
     # and be unambiguous.
+    finder.claim(all_ids)
     found = {cid: finder.find(cid) for cid in case_ids}
     missing_ids = [cid for cid, path in found.items() if path is None]
     if missing_ids and not allow_missing:
@@ -286,10 +305,11 @@ def evaluate(
         out_dir, kind="evaluate", inputs=[pred_dir, ref_root], overwrite=overwrite
     ) as tmp:
         results: dict[str, tuple[CaseScores, bool]] = {}
+        digests: dict[str, str] = {}
         bar = tqdm(total=len(case_ids), desc="evaluate", unit="case", disable=not progress)
         with bar:
-            for case_id, scores, missing in _run(paths, str(ref_root), options, jobs):
-                results[case_id] = (scores, missing)
+            for case_id, scores, missing, digest in _run(paths, str(ref_root), options, jobs):
+                results[case_id], digests[case_id] = (scores, missing), digest
                 bar.update(1)
         acc = SetAccumulator(peer=peer_metrics)
         for case_id in case_ids:  # reference order, whatever order the workers finished in
@@ -302,6 +322,8 @@ def evaluate(
             log.warning(
                 "%d prediction file(s) match no reference case: %s", len(unmatched), unmatched[:5]
             )
+        for entry in acc.per_case:
+            entry["reference_sha256"] = digests[entry["case"]]
         summary = {
             "meta": run_meta(
                 reference_root=str(Path(ref_root).resolve()),
@@ -346,12 +368,13 @@ def unmatched_predictions(
 def _cell(value: object) -> object:
     if isinstance(value, float):
         return "" if not math.isfinite(value) else repr(value)
-    return value
+    return csv_cell(value)  # a case id is a name from someone's files: no formula
 
 
 def rows_to_csv(rows: list[dict], peer: bool = True) -> str:
-    """CSV text of per-case rows; undefined values are empty cells (`peer`: with the peer
-    metrics' columns)."""
+    """CSV text of per-case rows; undefined values are empty cells, a text that a
+    spreadsheet would run as a formula is guarded (`util.textsafe.csv_cell`; the readers of
+    `e2net_eval.scores` undo it) (`peer`: with the peer metrics' columns)."""
     from e2net_eval.metrics.columns import csv_columns
 
     columns = csv_columns(peer)

@@ -11,6 +11,11 @@ candidates (each with ``.nii.gz`` or ``.nii``), for every stem ``S`` of ``STEMS`
   default, ``seg`` what MONAI's tutorials pass).
 
 Two existing candidates for one case are an error naming both (which one did you mean?).
+A file that is a candidate of several reference cases (``liver_3.nii.gz`` is case
+``liver_3``'s by its exact name and case ``3``'s by the ``liver_{id}`` stem) belongs to the
+case whose exact name it is (``<id>.nii.gz`` / ``<id>.nii``, or the pattern's name); the
+looser stems apply only when no other case claims the file so. A file two cases claim
+equally is an error naming both cases (`PredictionFinder.claim`).
 A candidate name that exists but is no file (a symlink loop, a broken link, a directory)
 is an error saying so: never "no prediction", so never scored
 as empty with ``--allow-missing``.
@@ -75,6 +80,8 @@ class PredictionFinder:
         self.pattern = None if pattern is None else check_pattern(pattern)
         depth = 2 if pattern is None else len(PurePosixPath(pattern.format(id="0")).parts)
         self.files: set[str] = set()
+        #: file -> the one reference case it belongs to, once `claim` has seen every case
+        self.owner: dict[str, str] = {}
         #: NIfTI names that are no readable file, with the reason (reported when claimed)
         self.unusable: dict[str, str] = {}
         for rel, problem in _nifti_entries(self.pred_dir, max(depth, 2)):
@@ -91,10 +98,34 @@ class PredictionFinder:
             names = candidates(case_id)
         return [n for n in names if n in self.files or n in self.unusable]
 
+    def _exact(self, case_id: str, name: str) -> bool:
+        return self.pattern is not None or name in (f"{case_id}{x}" for x in SUFFIXES)
+
+    def claim(self, case_ids: Iterable[str]) -> None:
+        """Give each file one reference case among `case_ids` (all the reference's cases):
+        the one it names exactly, else the only case it is a candidate of; InputError
+        naming the file and both cases when two cases claim it equally."""
+        claims: dict[str, list[str]] = {}
+        for cid in case_ids:
+            for name in self.matches(cid):
+                claims.setdefault(name, []).append(cid)
+        self.owner = {}
+        for name, cids in claims.items():
+            exact = [c for c in cids if self._exact(c, name)]
+            owners = exact if exact else cids
+            if len(owners) > 1:
+                raise InputError(
+                    f"prediction {name} could belong to case {owners[0]} and to case "
+                    f"{owners[1]}; rename it or choose with --pred-pattern",
+                    case=owners[0],
+                    path=self.pred_dir / name,
+                )
+            self.owner[name] = owners[0]
+
     def find(self, case_id: str) -> Path | None:
         """The prediction file of `case_id`, None when there is none; InputError when two
-        files could be it."""
-        found = self.matches(case_id)
+        files could be it. After `claim`, a file another case owns is not this case's."""
+        found = [n for n in self.matches(case_id) if self.owner.get(n, case_id) == case_id]
         if len(found) > 1:
             raise InputError(
                 f"several predictions match this case: {', '.join(found)} "

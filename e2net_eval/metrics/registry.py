@@ -31,6 +31,7 @@ matplotlib, so `regress` can read directions without the scoring stack.
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -66,6 +67,10 @@ class Metric:
     ``"mean"`` (mean of the per-case values of metric `per_case` in the same region),
     ``"global_dice"`` (global Dice from per-case counts), ``"rmse_burden"`` (RMSE of the
     per-case tumour-burden errors), or None.
+    bounds: (low, high), the closed range of every defined value (per case and for the
+    set); `compare` and the readers of `e2net_eval.scores` refuse a value outside it, and
+    infinity always. `FRACTION` for scores and fractions, `DISTANCE` for distances;
+    unbounded by default.
     """
 
     name: str
@@ -81,10 +86,13 @@ class Metric:
     interval: str | None = None
     per_case: str | None = None
     peer: bool = False
+    bounds: tuple[float, float] = (-math.inf, math.inf)
 
     def __post_init__(self) -> None:
         if self.level not in LEVELS:
             raise ValueError(f"metric {self.name}: level must be one of {LEVELS}")
+        if not self.bounds[0] < self.bounds[1]:
+            raise ValueError(f"metric {self.name}: bounds must be (low, high), low < high")
         if self.level in ("case", "region", "lesion") and self.compute is None:
             raise ValueError(f"metric {self.name}: a {self.level}-level metric needs compute")
         if self.level in ("case", "lesion") and self.csv is None:
@@ -95,6 +103,22 @@ class Metric:
 MetricInfo = Metric
 
 METRICS: dict[str, Metric] = {}
+#: Bounds of a distance in mm.
+DISTANCE = (0.0, math.inf)
+#: Bounds of a score or a fraction.
+FRACTION = (0.0, 1.0)
+#: Rounding a value may carry past its bound (a mean of values that are all 1.0).
+_BOUNDS_SLACK = 1e-9
+
+
+def out_of_range(metric: Metric, value: float) -> str | None:
+    """Why `value` cannot be a value of `metric` (not finite, outside its bounds), or None."""
+    low, high = metric.bounds
+    if not math.isfinite(value):
+        return f"{metric.name} is {value}, not a finite number"
+    if not low - _BOUNDS_SLACK <= value <= high + _BOUNDS_SLACK:
+        return f"{metric.name} is {value!r}, outside its range [{low:g}, {high:g}]"
+    return None
 
 
 def register(metric: Metric) -> Metric:
@@ -200,6 +224,7 @@ register(
         empty="both empty: 1.0; one empty: 0.0",
         level="case",
         compute=_overlap("dice"),
+        bounds=FRACTION,
     )
 )
 register(
@@ -214,6 +239,7 @@ register(
         display=("dice/case", 9, 4),
         interval="mean",
         per_case="dice",
+        bounds=FRACTION,
     )
 )
 register(
@@ -227,6 +253,7 @@ register(
         compute=lambda acc: acc.dice_global,
         display=("dice glob", 9, 4),
         interval="global_dice",
+        bounds=FRACTION,
     )
 )
 register(
@@ -239,6 +266,7 @@ register(
         level="case",
         compute=_overlap("voe"),
         display=("voe", 7, 4),
+        bounds=FRACTION,
     )
 )
 register(
@@ -251,6 +279,7 @@ register(
         level="case",
         compute=_overlap("rvd"),
         absolute=True,
+        bounds=(-1.0, math.inf),
         display=("rvd", 8, 4),
     )
 )
@@ -264,6 +293,7 @@ register(
         level="case",
         compute=lambda r: r.surface.assd(),
         display=("assd mm", 8, 2),
+        bounds=DISTANCE,
     )
 )
 register(
@@ -276,6 +306,7 @@ register(
         level="case",
         compute=lambda r: r.surface.rmsd(),
         display=("rmsd mm", 8, 2),
+        bounds=DISTANCE,
     )
 )
 register(
@@ -288,6 +319,7 @@ register(
         level="case",
         compute=lambda r: r.surface.mssd(),
         display=("mssd mm", 8, 2),
+        bounds=DISTANCE,
     )
 )
 register(
@@ -302,6 +334,7 @@ register(
         compute=lambda r: r.peer_surface.hd_percentile(HD_PERCENTILE),
         display=("hd95 mm", 8, 2),
         peer=True,
+        bounds=DISTANCE,
     )
 )
 register(
@@ -314,6 +347,7 @@ register(
         level="case",
         compute=lambda r: r.peer_surface.hd_percentile_pooled(HD_PERCENTILE),
         peer=True,
+        bounds=DISTANCE,
     )
 )
 register(
@@ -329,6 +363,7 @@ register(
         compute=lambda r: r.peer_surface.nsd(r.nsd_tolerance),
         display=("nsd", 6, 4),
         peer=True,
+        bounds=FRACTION,
     )
 )
 register(
@@ -342,6 +377,7 @@ register(
         level="case",
         compute=lambda r: r.peer_surface.masd(),
         peer=True,
+        bounds=DISTANCE,
     )
 )
 register(
@@ -352,6 +388,7 @@ register(
         "RMSE over cases of tumour burden |tumour|/|liver|, predicted vs reference",
         empty="burden 0 for a volume without liver (flagged)",
         interval="rmse_burden",
+        bounds=FRACTION,
     )
 )
 register(
@@ -360,6 +397,7 @@ register(
         False,
         "",
         "largest absolute tumour-burden error over the set",
+        bounds=FRACTION,
     )
 )
 _DETECTION_EMPTY = "undefined (null) when the denominator is 0"
@@ -376,6 +414,7 @@ for _prefix, _how in (("detection", "IoU > 0.5"), ("detection_any_overlap", "any
                 "",
                 f"lesion detection {_name} {_formula}, {_how}",
                 empty=_DETECTION_EMPTY,
+                bounds=FRACTION,
             )
         )
 register(
@@ -386,6 +425,7 @@ register(
         "mean Dice of each (merged) reference lesion with its matched prediction "
         "(summary key detection.lesion_dice)",
         empty="0 for a reference lesion nothing matched; undefined without reference lesions",
+        bounds=FRACTION,
     )
 )
 _PANOPTIC_HOW = "lesions matched one to one at IoU > 0.5 (no merging), as panoptica"
@@ -416,5 +456,6 @@ for _name, _better, _text, _empty in (
             level="lesion",
             compute=_panoptic(_name),
             peer=True,
+            bounds=FRACTION,
         )
     )

@@ -30,6 +30,13 @@ import pandas as pd
 
 from e2net_eval.errors import InputError
 from e2net_eval.report import stats
+from e2net_eval.report.comparable import (
+    protocol_of,
+    reference_cases,
+    same_reference,
+    scoring_differences,
+    scoring_options,
+)
 from e2net_eval.report.document import Document, write_document
 from e2net_eval.report.entries import Entry, per_case_column
 from e2net_eval.report.leaderboards import TABLES, load_table
@@ -83,26 +90,11 @@ def load_evaluations(specs: Sequence[tuple[str, Path]]) -> list[tuple[str, Evalu
 
 # -- what differs between entries ------------------------------------------------------------
 def _scoring(ev: Evaluation) -> dict[str, Any]:
-    opts = ev.meta.get("scoring_options")
-    if isinstance(opts, dict):
-        return opts
-    old = {  # summaries written before meta.scoring_options
-        "rules": ev.meta.get("scoring"),
-        "surface_connectivity": ev.meta.get("surface_connectivity"),
-        "lesion_connectivity": ev.meta.get("lesion_connectivity"),
-    }
-    return {k: v for k, v in old.items() if v is not None}
-
-
-def _scoring_differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
-    """Scoring options both evaluations have, with different values. An option only one has
-    (the peer settings of an evaluation with the peer metrics beside one without) belongs
-    to numbers only that one computed, so it is no conflict."""
-    return [k for k in a if k in b and a[k] != b[k]]
+    return scoring_options(ev.meta)
 
 
 def _protocol(ev: Evaluation) -> str:
-    return str(ev.meta.get("protocol") or "unspecified")
+    return protocol_of(ev.meta)
 
 
 def _reference_difference(a: tuple[str, Evaluation], b: tuple[str, Evaluation]) -> str | None:
@@ -141,6 +133,17 @@ def _reference_difference(a: tuple[str, Evaluation], b: tuple[str, Evaluation]) 
                 f"the voxel size of case {row['case']} differs ({row['region']} volume "
                 f"{na}: {float(ma):.4g} ml, {nb}: {float(mb):.4g} ml)"
             )
+    return _digest_difference(a, b)
+
+
+def _digest_difference(a: tuple[str, Evaluation], b: tuple[str, Evaluation]) -> str | None:
+    """A case whose reference labels have another digest in b than in a (when both have
+    one: ``metric_per_case[].reference_sha256``)."""
+    (na, ea), (nb, eb) = a, b
+    ca, cb = reference_cases(ea.summary) or {}, reference_cases(eb.summary) or {}
+    for case in ca:
+        if case in cb and not same_reference(ca[case], cb[case]):
+            return f"the reference labels of case {case} differ ({na} and {nb}: other digest)"
     return None
 
 
@@ -158,7 +161,7 @@ def differences(evaluations: Sequence[tuple[str, Evaluation]]) -> dict[str, str]
             found[PROTOCOL] = (
                 f"{first[0]}: {_protocol(first[1])!r}, {other[0]}: {_protocol(other[1])!r}"
             )
-        keys = _scoring_differences(_scoring(first[1]), _scoring(other[1]))
+        keys = scoring_differences(_scoring(first[1]), _scoring(other[1]))
         if SCORING not in found and keys:
             sa, sb = _scoring(first[1]), _scoring(other[1])
             found[SCORING] = ", ".join(
@@ -190,7 +193,7 @@ def _row_facts(ev: Evaluation, evaluations: Sequence[tuple[str, Evaluation]], as
         )
     if SCORING in aspects:
         opts, first = _scoring(ev), _scoring(evaluations[0][1])
-        keys = [k for k in _scoring_differences(opts, first) if "rules" not in k] or [
+        keys = [k for k in scoring_differences(opts, first) if "rules" not in k] or [
             k for k in opts if "rules" not in k
         ]
         facts.append(", ".join(f"{k} {opts[k]}" for k in keys) or "scoring rules differ")

@@ -17,6 +17,7 @@ from e2net_eval.report.html import page_html
 from e2net_eval.report.render import document_latex, table_markdown, tables_csv
 from e2net_eval.report.tables import ReportTable
 from e2net_eval.util.outdir import result_folder
+from e2net_eval.util.textsafe import md_escape
 
 log = logging.getLogger(__name__)
 
@@ -42,12 +43,15 @@ class Document:
 
 def render_document(doc: Document) -> dict[str, bytes]:
     """Every file of the document by its path relative to the output folder."""
-    md = [f"# {doc.title}", "", *[f"- {x}" for x in doc.lines], ""]
+    md = [f"# {md_escape(doc.title)}", "", *[f"- {md_escape(x)}" for x in doc.lines], ""]
     md += [table_markdown(t) for t in doc.tables]
     if doc.figures:
         md += ["## Figures", ""]
-        md += [f"![{cap}](figures/{stem}.png)\n\n*{cap}*\n" for stem, cap, _ in doc.figures]
-    md += ["## Notes", "", *[f"- {n}" for n in doc.notes], ""]
+        md += [
+            f"![{md_escape(cap)}](figures/{stem}.png)\n\n*{md_escape(cap)}*\n"
+            for stem, cap, _ in doc.figures
+        ]
+    md += ["## Notes", "", *[f"- {md_escape(n)}" for n in doc.notes], ""]
     files = {f"figures/{stem}.png": png for stem, _, png in doc.figures}
     files[FILES["markdown"]] = "\n".join(md).encode("utf-8")
     files[FILES["latex"]] = document_latex(doc.tables, doc.title).encode("utf-8")

@@ -9,9 +9,12 @@ loads matplotlib, so light commands import it only when they draw.
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 import matplotlib
 
@@ -25,8 +28,22 @@ from e2net_eval.report.results import RunResults  # noqa: E402
 from e2net_eval.rundir import pred_dir  # noqa: E402
 
 log = logging.getLogger(__name__)
+P = ParamSpec("P")
+R = TypeVar("R")
 HU_WINDOW = (-100.0, 240.0)  # the paper's clipping window, also used for display
 DPI = 110
+
+
+def plain_text(func: Callable[P, R]) -> Callable[P, R]:
+    """Draw with every text as plain text: names come from other people's files, and a name
+    such as ``$\\x{..}$`` must not reach matplotlib's mathtext parser (it raised)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        with matplotlib.rc_context({"text.parse_math": False}):
+            return func(*args, **kwargs)
+
+    return wrapper
 
 
 def to_png(fig: plt.Figure) -> bytes:
@@ -37,6 +54,7 @@ def to_png(fig: plt.Figure) -> bytes:
     return buf.getvalue()
 
 
+@plain_text
 def dice_distributions(entries: list[Entry], title: str, *, paired: bool = False) -> bytes | None:
     """Per-case Dice per entry: a box plot with every case as a dot, liver and tumour
     (`paired`: thin lines join the same case across entries)."""
@@ -79,6 +97,7 @@ def dice_distributions(entries: list[Entry], title: str, *, paired: bool = False
     return to_png(fig)
 
 
+@plain_text
 def replicate_lines(
     groups: list[Replicated],
     title: str,
@@ -128,6 +147,7 @@ def replicate_lines(
     return to_png(fig)
 
 
+@plain_text
 def burden_scatter(entries: list[Entry], title: str) -> bytes | None:
     """Tumour burden (tumour/liver voxels) predicted vs reference, one marker set per entry."""
     shown = [e for e in entries if e.segments_tumour]
@@ -187,6 +207,7 @@ def _to_ras(arr: np.ndarray, affine: np.ndarray) -> np.ndarray:
     return nib.orientations.apply_orientation(arr, ornt)
 
 
+@plain_text
 def slice_panel(
     image: np.ndarray,
     reference: np.ndarray,

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from e2net_eval.errors import InputError
-from e2net_eval.metrics.registry import SET_SECTIONS
+from e2net_eval.errors import InputError, printable
+from e2net_eval.metrics.registry import SET_SECTIONS, metric_for, out_of_range
+from e2net_eval.report.comparable import difference, reference_cases
 from e2net_eval.report.directions import higher_is_better, uses_absolute_value
 from e2net_eval.rundir import SUMMARY_JSON, is_ablation_run
 from e2net_eval.util.jsonio import load_json
@@ -143,21 +144,80 @@ def find_summaries(path: str | Path) -> dict[str, Path]:
     return found
 
 
-def load_metrics(path: str | Path) -> dict[str, float | None]:
-    """All gated metrics under `path`, keys prefixed by the summary's folder when a run dir."""
-    metrics: dict[str, float | None] = {}
+def load_summaries(path: str | Path) -> dict[str, tuple[Path, dict[str, Any]]]:
+    """Every summary under `path` (`find_summaries`), read and type-checked: prefix ->
+    (file, summary)."""
+    out: dict[str, tuple[Path, dict[str, Any]]] = {}
     for prefix, file in find_summaries(path).items():
         try:
             summary = load_json(file)
         except (OSError, ValueError) as exc:
             raise InputError(f"cannot read JSON: {exc}", path=file) from exc
         try:
-            flat = flatten_summary(summary)
+            check_types(summary)
+            check_ranges(flatten_summary(summary))
         except InputError as exc:
             raise InputError(str(exc), path=file) from exc
-        for key, value in flat.items():
+        out[prefix] = (file, summary)
+    return out
+
+
+def check_ranges(metrics: dict[str, float | None]) -> None:
+    """Every gated metric within its registry range (`Metric.bounds`): a current Dice of 5
+    would pass any gate, a baseline one fail every gate."""
+    for key, value in metrics.items():
+        metric = metric_for(key)
+        why = None if metric is None or value is None else out_of_range(metric, value)
+        if why:
+            raise InputError(f"metric {key}: {why}")
+
+
+def metrics_of(summaries: dict[str, tuple[Path, dict[str, Any]]]) -> dict[str, float | None]:
+    """All gated metrics of `load_summaries`' result, keys prefixed by the summary's folder
+    when a run dir."""
+    metrics: dict[str, float | None] = {}
+    for prefix, (_, summary) in summaries.items():
+        for key, value in flatten_summary(summary).items():
             metrics[f"{prefix}/{key}" if prefix else key] = value
     return metrics
+
+
+def load_metrics(path: str | Path) -> dict[str, float | None]:
+    """All gated metrics under `path`, keys prefixed by the summary's folder when a run dir."""
+    return metrics_of(load_summaries(path))
+
+
+def incomparable(
+    current: dict[str, tuple[Path, dict[str, Any]]],
+    baseline: dict[str, tuple[Path, dict[str, Any]]],
+) -> list[str]:
+    """What differs between the summaries CURRENT and BASELINE both have (cases, reference
+    labels, protocol, scoring options; `comparable.difference`), one text per pair of
+    summaries, naming CURRENT's file; empty when every pair may be gated."""
+    found = []
+    for prefix in sorted(set(current) & set(baseline)):
+        (cfile, cur), (bfile, base) = current[prefix], baseline[prefix]
+        for file, summary in ((cfile, cur), (bfile, base)):
+            try:
+                reference_cases(summary)
+            except InputError as exc:
+                raise InputError(str(exc), path=file) from exc
+        diff = difference(cur, base)
+        if diff:
+            found.append(f"{cfile}: {diff}")
+    return found
+
+
+def check_tolerance(value: str | float, what: str = "--default-tolerance") -> float:
+    """A tolerance as a float: finite and >= 0, else InputError (NaN or infinity would
+    switch the gate off: every comparison with NaN is false)."""
+    try:
+        tol = float(value)
+    except (TypeError, ValueError):
+        tol = math.nan
+    if not math.isfinite(tol) or tol < 0:
+        raise InputError(f"{what} must be a finite number >= 0, got {value!r}")
+    return tol
 
 
 def tolerance_for(key: str, tolerances: list[tuple[str, float]], default: float) -> float:
@@ -174,13 +234,9 @@ def tolerance_for(key: str, tolerances: list[tuple[str, float]], default: float)
 def parse_tolerance(text: str) -> tuple[str, float]:
     """`"tumour.dice_per_case=0.02"` -> ("tumour.dice_per_case", 0.02)."""
     name, sep, value = text.rpartition("=")
-    try:
-        tol = float(value)
-    except ValueError:
-        tol = math.nan
-    if not sep or not name or not math.isfinite(tol) or tol < 0:
+    if not sep or not name:
         raise InputError(f"tolerance must be METRIC=VALUE with VALUE >= 0, got {text!r}")
-    return name, tol
+    return name, check_tolerance(value, f"--tolerance {text!r}: VALUE")
 
 
 def compare(
@@ -189,7 +245,11 @@ def compare(
     tolerances: list[tuple[str, float]] | None = None,
     default_tolerance: float = 0.0,
 ) -> list[Delta]:
-    """Compare every baseline metric with the current one; InputError if CURRENT lacks one."""
+    """Compare every baseline metric with the current one; InputError if CURRENT lacks one
+    or a tolerance is not a finite number >= 0."""
+    default_tolerance = check_tolerance(default_tolerance)
+    for pattern, tol in tolerances or []:
+        check_tolerance(tol, f"--tolerance {pattern}")
     missing = sorted(set(baseline) - set(current))
     if not set(baseline) & set(current):
         raise InputError("CURRENT and BASELINE have no metric in common")
@@ -235,7 +295,7 @@ def format_deltas(deltas: list[Delta]) -> str:
         delta = "" if d.delta is None else f"{d.delta:+.6g}"
         rows.append(
             [
-                d.key,
+                printable(d.key),  # keys are a JSON file's: no terminal escapes
                 _fmt(d.baseline),
                 _fmt(d.current),
                 delta,

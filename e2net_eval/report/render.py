@@ -1,4 +1,8 @@
-"""Render report tables as Markdown, LaTeX (booktabs) and CSV (one long-format file)."""
+"""Render report tables as Markdown, LaTeX (booktabs) and CSV (one long-format file).
+
+Every text is data (names come from other people's files): Markdown escapes it
+(`util.textsafe.md_escape`), LaTeX too (`tex_escape`), and every CSV cell is guarded against
+formula injection (`util.textsafe.csv_cell`)."""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import csv
 import io
 
 from e2net_eval.report.tables import MEASURED, PUBLISHED, ReportTable
+from e2net_eval.util.textsafe import csv_cell, md_escape
 
 _SECTION_TITLES = {MEASURED: "Measured by e2net-eval", PUBLISHED: "Published in the paper"}
 
@@ -18,27 +23,22 @@ def _sections(table: ReportTable):
             yield name, f"{_SECTION_TITLES[name]}: {'; '.join(sources)}", rows
 
 
-def _md_escape(text: str) -> str:
-    return text.replace("|", "\\|")
-
-
 def table_markdown(table: ReportTable) -> str:
     """One table: a bold section row before the measured rows and before the published rows."""
-    header = ["", *[label for _, label in table.columns]]
+    header = ["", *[md_escape(label) for _, label in table.columns]]
     lines = [
-        f"### {table.title}",
+        f"### {md_escape(table.title)}",
         "",
         "| " + " | ".join(header) + " |",
         "|" + "|".join([":---"] + ["---:"] * len(table.columns)) + "|",
     ]
     for _, title, rows in _sections(table):
-        lines.append(f"| **{_md_escape(title)}** |" + " |" * len(table.columns))
+        lines.append(f"| **{md_escape(title)}** |" + " |" * len(table.columns))
         for r in rows:
-            lines.append(
-                "| " + " | ".join([_md_escape(r.label), *[c.text for c in r.cells]]) + " |"
-            )
+            cells = [md_escape(r.label), *[md_escape(c.text) for c in r.cells]]
+            lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
-    lines += [f"- {note}" for note in table.notes]
+    lines += [f"- {md_escape(note)}" for note in table.notes]
     return "\n".join(lines) + "\n"
 
 
@@ -131,24 +131,23 @@ def tables_csv(tables: list[ReportTable]) -> str:
     for t in tables:
         for r in t.rows:
             for (key, _), c in zip(t.columns, r.cells, strict=True):
-                writer.writerow(
-                    {
-                        "table": t.key,
-                        "section": r.section,
-                        "row": r.label,
-                        "column": key,
-                        "value": "" if c.value is None else repr(float(c.value)),
-                        "ci_low": "" if c.low is None else repr(float(c.low)),
-                        "ci_high": "" if c.high is None else repr(float(c.high)),
-                        "n": "" if c.n is None else c.n,
-                        "text": c.text,
-                        "config": r.meta.get("config", r.meta.get("b", "")),
-                        "protocol": r.meta.get("protocol", ""),
-                        "profile": r.meta.get("profile", ""),
-                        "seed": r.meta.get("seed", ""),
-                        "split": r.meta.get("split", ""),
-                        "dataset": r.meta.get("dataset", ""),
-                        "source": r.source,
-                    }
-                )
+                row = {
+                    "table": t.key,
+                    "section": r.section,
+                    "row": r.label,
+                    "column": key,
+                    "value": "" if c.value is None else repr(float(c.value)),
+                    "ci_low": "" if c.low is None else repr(float(c.low)),
+                    "ci_high": "" if c.high is None else repr(float(c.high)),
+                    "n": "" if c.n is None else c.n,
+                    "text": c.text,
+                    "config": r.meta.get("config", r.meta.get("b", "")),
+                    "protocol": r.meta.get("protocol", ""),
+                    "profile": r.meta.get("profile", ""),
+                    "seed": r.meta.get("seed", ""),
+                    "split": r.meta.get("split", ""),
+                    "dataset": r.meta.get("dataset", ""),
+                    "source": r.source,
+                }
+                writer.writerow({k: csv_cell(v) for k, v in row.items()})
     return buf.getvalue()

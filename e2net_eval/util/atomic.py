@@ -26,7 +26,9 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+from e2net_eval.errors import InputError
 from e2net_eval.util.faults import fault_point
+from e2net_eval.util.reading import os_error_text, write_error
 
 _TMP_RE = re.compile(
     r"^\.(?P<name>.+)\.(?P<rand>[a-z0-9_]{4})(?P<check>[0-9a-f]{4})\.tmp(\.[A-Za-z0-9.]+)?$"
@@ -118,14 +120,20 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     so libraries that choose a format by extension keep working.
     """
     path = Path(path)
-    mkdirs(path.parent)
-    tmp_path = make_temp_file(path)
+    try:
+        mkdirs(path.parent)
+        tmp_path = make_temp_file(path)
+    except OSError as exc:  # an unwritable place: the user's to fix, one line
+        raise InputError(f"cannot write here ({os_error_text(exc)})", path=path) from None
     try:
         yield tmp_path
         os.replace(tmp_path, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
+        room = write_error(exc, path)
+        if room is not None:
+            raise room from None
         raise
 
 
@@ -201,8 +209,11 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     try:
         yield tmp
         swap_in(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        room = write_error(exc, path)
+        if room is not None:
+            raise room from None
         raise
 
 

@@ -69,10 +69,26 @@ def _finite(text: str) -> float:
     return value
 
 
+def _integer(text: str) -> int:
+    value = int(text)  # beyond Python's digit limit: ValueError
+    try:
+        float(value)
+    except OverflowError:
+        raise ValueError(f"integer of {len(text)} digits is out of range") from None
+    return value
+
+
 def loads_strict(text: str) -> Any:
-    """Parse JSON text strictly: bare NaN/Infinity and numbers that overflow to infinity are
-    a ValueError (Python's `json` accepts them; no other parser does)."""
-    return json.loads(text, parse_constant=_no_constant, parse_float=_finite)
+    """Parse JSON text strictly: bare NaN/Infinity, numbers that overflow to infinity (an
+    integer too large for a float included) and nesting deeper than Python's recursion
+    limit are a ValueError (Python's `json` accepts the first ones; no other parser
+    does)."""
+    try:
+        return json.loads(
+            text, parse_constant=_no_constant, parse_float=_finite, parse_int=_integer
+        )
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
 
 
 def load_json(path: str | Path) -> Any:

@@ -47,7 +47,7 @@ from e2net_eval.util.atomic import (
     write_text,
 )
 from e2net_eval.util.faults import fault_point
-from e2net_eval.util.reading import os_error_text
+from e2net_eval.util.reading import os_error_text, write_error
 from e2net_eval.util.signals import graceful_termination
 
 MANIFEST = ".e2net-eval.json"
@@ -247,8 +247,11 @@ def result_folder(
             write_manifest(tmp, kind)
             fault_point("outdir.before_swap")
             swap_in(tmp, out)
-        except BaseException:
+        except BaseException as exc:
             shutil.rmtree(tmp, ignore_errors=True)
+            room = write_error(exc, out)  # disk full, file size limit: exit 2, one line
+            if room is not None:
+                raise room from None
             raise
 
 

@@ -28,10 +28,36 @@ _OS_WORDS = {
     errno.ENAMETOOLONG: "file name too long",
     errno.EIO: "input/output error (failing disk or network file system?)",
     errno.ENOSPC: "no space left on device",
+    errno.EFBIG: "file too large (file size limit)",
+    errno.EDQUOT: "disk quota exceeded",
     errno.EROFS: "read-only file system",
     errno.EMFILE: "too many open files",
     errno.ENOMEM: "out of memory",
 }
+
+
+#: Errors of a write that ran out of room: the output cannot be written, which is the
+#: user's environment, not a bug (exit 2, nothing left half-written).
+OUT_OF_ROOM = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT})
+
+
+class NoRoom(InputError):
+    """A write that ran out of room; `reason` in plain words."""
+
+    def __init__(self, reason: str, path: str | Path):
+        self.reason = reason
+        super().__init__(f"cannot write the output ({reason})", path=path)
+
+
+def write_error(exc: BaseException, path: str | Path) -> NoRoom | None:
+    """The one-line InputError of a write to `path` that ran out of room (disk full, file
+    size limit, quota), or None for any other error. A `NoRoom` of a file inside `path`
+    (a temporary folder's) is said of `path`, the output the user named."""
+    if isinstance(exc, NoRoom):
+        return NoRoom(exc.reason, path)
+    if isinstance(exc, OSError) and exc.errno in OUT_OF_ROOM:
+        return NoRoom(os_error_text(exc), path)
+    return None
 
 
 def os_error_text(exc: OSError) -> str:

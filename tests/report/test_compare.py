@@ -65,7 +65,11 @@ def scored(tmp_path_factory):
 
 
 def _csv(path):
-    return list(csv.DictReader(io.StringIO(path.read_text())))
+    """tables.csv rows with every cell as it was before its formula guard."""
+    from e2net_eval.util.textsafe import csv_uncell
+
+    rows = csv.DictReader(io.StringIO(path.read_text()))
+    return [{k: csv_uncell(v) for k, v in r.items()} for r in rows]
 
 
 def _dice(folder, region):

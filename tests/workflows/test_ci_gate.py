@@ -102,8 +102,10 @@ def test_the_gate_fails_without_tumours(gate_run, tmp_path, run_cli):
             labels[labels == 2] = 1
             nib.save(nib.Nifti1Image(labels, img.affine, img.header), str(path))
         out = run / "eval" / "lits_val" / config
+        # the same protocol as the run's own evaluation: `regress` refuses another one
+        protocol = json.loads((out / "summary.json").read_text())["meta"]["protocol"]
         shutil.rmtree(out)
-        args = ["evaluate", pred, lits, "-o", out, "--no-progress"]
+        args = ["evaluate", pred, lits, "-o", out, "--no-progress", "--protocol", protocol]
         for case in split["validation"]:
             args += ["--case", case]
         code, _, err = run_cli(*args)

@@ -184,8 +184,11 @@ def test_finished_steps_drop_a_step_whose_inputs_are_not_finished():
 
 # -- a run ----------------------------------------------------------------------------------
 def _csv_rows(run: Path, table: str) -> list[dict[str, str]]:
+    from e2net_eval.util.textsafe import csv_uncell  # the formula guard of a "+ edge" label
+
     text = (run / "report" / "tables.csv").read_text(encoding="utf-8")
-    return [r for r in csv.DictReader(io.StringIO(text)) if r["table"] == table]
+    rows = [{k: csv_uncell(v) for k, v in r.items()} for r in csv.DictReader(io.StringIO(text))]
+    return [r for r in rows if r["table"] == table]
 
 
 def _cell(rows, row: str, column: str, section: str = "measured") -> float:
