@@ -103,6 +103,7 @@ AccountingStorageType=accounting_storage/slurmdbd
 AccountingStorageHost=localhost
 AccountingStoragePort=$((PORT + 2))
 AccountingStoragePass=$SOCKET
+DefMemPerCPU=4096
 JobRequeue=1
 KillWait=10
 ReturnToService=2

@@ -623,6 +623,17 @@ class _Context:
         except ValueError:
             return str(Path(path).resolve())
 
+    def progress(self, step: str) -> list[tuple[str, int]]:
+        """What a step has saved so far (a training's checkpoint files and their times):
+        a requeued cluster job that saved nothing new made no progress
+        (`workflows.cluster.UnitCall.checkpoint`)."""
+        index, name = parse_step(step)
+        kind, _, config = name.partition(":")
+        folder = train_dir(self.root(self.replicate(index))) / config
+        if kind != "train" or not folder.is_dir():
+            return []
+        return sorted((p.name, p.stat().st_mtime_ns) for p in folder.glob("checkpoint*.pt"))
+
     # -- steps ---------------------------------------------------------------------------
     def run_step(self, step: str) -> Any:
         index, name = parse_step(step)
