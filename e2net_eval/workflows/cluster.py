@@ -935,10 +935,15 @@ def check_submittable(opts: SlurmOptions, profile: str) -> None:
     refuses is an input error (exit 2) naming the option, not a failure after `prepare`."""
     for kind_ in ("cpu", "score", "train"):
         params = slurm_parameters(opts, kind_, profile)
-        args = [f"--{k.replace('_', '-')}={v}" for k, v in params.items() if k in _TESTED]
+        args, named = [], []
+        for key, option in _TESTED.items():
+            if key in params:
+                args.append(f"--{key.replace('_', '-')}={params[key]}")
+                named.append(f"{args[-1]} ({option})" if option else args[-1])
         for key, value in (params.get("additional_parameters") or {}).items():
             flag = key.replace("_", "-")
             args.append(f"--{flag}" if value is True else f"--{flag}={value}")
+            named.append(f"{args[-1]} (--slurm-additional)")
         cmd = ["sbatch", "--test-only", *args, "--wrap", "true"]
         try:
             out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
@@ -946,14 +951,21 @@ def check_submittable(opts: SlurmOptions, profile: str) -> None:
             raise InputError(f"--launcher slurm: sbatch did not answer: {exc}") from None
         if out.returncode != 0:
             raise InputError(
-                f"--launcher slurm: SLURM refuses the {kind_} jobs ({' '.join(args)}): "
+                f"--launcher slurm: SLURM refuses the {kind_} jobs ({', '.join(named)}): "
                 f"{sbatch_error(out.stderr)}"
             )
 
 
 #: The sbatch options `check_submittable` asks about (the rest are the launcher's own).
-_TESTED = ("time", "nodes", "ntasks_per_node", "cpus_per_task", "gpus_per_node", "partition")
-_TESTED += ("mem",)
+_TESTED = {
+    "partition": "--slurm-partition",
+    "mem": "--slurm-mem",
+    "gpus_per_node": "--slurm-gpus-per-job",
+    "cpus_per_task": "--slurm-cpus-per-job",
+    "time": "--slurm-time",
+    "nodes": None,
+    "ntasks_per_node": None,
+}
 
 
 def in_flight(book: Any) -> list[str]:
