@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import click
@@ -176,7 +175,6 @@ def ablation_cmd(
             raise click.UsageError(f"{names} need --launcher slurm")
         from e2net_eval.workflows.cluster import (
             SlurmOptions,
-            check_submittable,
             parse_additional,
             parse_mem,
             parse_time,
@@ -196,8 +194,6 @@ def ablation_cmd(
         options["array_parallelism"] = slurm_array_parallelism
         options["additional"] = parse_additional(slurm_additional)
         slurm = SlurmOptions(**options)
-        if slurm.executor == "slurm" and shutil.which("sbatch"):
-            check_submittable(slurm, profile)  # a job SLURM refuses: exit 2 before any work
     args = AblationArgs(
         out=out,
         lits=lits,

@@ -375,6 +375,10 @@ def run_ablation(args: AblationArgs, *, echo: Callable[[str], None] = log.info) 
 
         check_backbone(args.backbone_weights, args.configs, args.profile)
         args.backbone()
+    if args.launcher == "slurm":  # a job SLURM refuses: exit 2 now, before any work
+        from e2net_eval.workflows.cluster import SlurmOptions, check_submittable
+
+        check_submittable(args.slurm or SlurmOptions(), args.profile)
     run = Path(args.out)
     with work_folder(
         run,
