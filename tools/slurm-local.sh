@@ -105,7 +105,7 @@ AccountingStoragePort=$((PORT + 2))
 AccountingStoragePass=$SOCKET
 DefMemPerCPU=4096
 JobRequeue=1
-KillWait=10
+KillWait=30
 ReturnToService=2
 SlurmdParameters=config_overrides
 SchedulerParameters=sched_interval=2

@@ -88,6 +88,17 @@ def _orchestrator(args: list[str]) -> subprocess.Popen:
     )
 
 
+def _finish(proc: subprocess.Popen, timeout: float = 600) -> str:
+    """Wait for an orchestrator to end (killed if it does not: a hang fails the test); its
+    stderr."""
+    try:
+        return proc.communicate(timeout=timeout)[1]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def _wait_for(predicate, what: str, timeout: float = 300) -> None:
     deadline = time.time() + timeout
     while not predicate():
@@ -223,7 +234,7 @@ def test_cancelled_job_fails_the_run_once_gone_and_the_rerun_resumes(
     _wait_for(marker.is_file, "the baseline to pause")
     job_id = _job(run, "train:baseline")["job_id"]
     subprocess.run(["scancel", job_id], check=True)
-    _, err = first.communicate(timeout=600)
+    err = _finish(first)
     pid = _marker_pid(marker)
     assert first.returncode == 4, err
     assert not _alive(pid) and squeue(job_id) == ""  # nothing of it runs any more
@@ -284,7 +295,7 @@ def test_a_second_ablation_into_the_same_folder_is_refused(
     assert code == 2 and len(err.strip().splitlines()) == 1 and str(run) in err, err
     job_id = _job(run, "train:stage1")["job_id"]
     subprocess.run(["scontrol", "requeue", job_id], check=True)  # the first run goes on
-    _, err = first.communicate(timeout=600)
+    err = _finish(first)
     assert first.returncode == 0, err
     _same_as_local(run, local_run, run_cli)
 
@@ -311,7 +322,7 @@ def test_without_accounting_a_cancelled_job_still_ends_the_run(
     _wait_for(marker.is_file, "the training to pause")
     job_id = _job(run, "train:stage1")["job_id"]
     subprocess.run(["scancel", job_id], check=True)
-    _, err = first.communicate(timeout=300)  # before the fix: never returned
+    err = _finish(first, timeout=300)  # before the fix: never returned
     assert first.returncode == 4, err
     assert "accounting storage is disabled" in _state(run)["jobs"]["train:stage1"]["error"]
     assert err.count("ended jobs are seen through squeue") == 1  # said once, not every poll
