@@ -10,6 +10,7 @@ cluster and runs them. Interruptions in the middle of a training come from
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -346,3 +347,33 @@ def test_a_time_limit_too_short_for_a_checkpoint_fails_fast(
     assert "--slurm-time" in record["error"]
     starts = Path(record["stderr"]).read_text().count("train:stage1: train:stage1")
     assert starts == 2  # not the 20 requeues submitit allows
+
+
+# -- D3: a rerun never resubmits beside a job SLURM still runs ------------------------------------
+def test_a_rerun_follows_a_job_recorded_failed_that_still_runs(
+    tmp_path, run_cli, cluster_env, tiny_lits, local_run
+):
+    """The state file says the training failed (as an orchestrator that believed sacct's
+    CANCELLED while the job ran on until KillWait wrote it), but SLURM still has the job:
+    the rerun follows that job instead of training the configuration a second time beside
+    it."""
+    run, marker = tmp_path / "run", tmp_path / "paused"
+    cluster_env.setenv("E2NET_TEST_INTERRUPT", f"stage1:1:2:SLEEP:{marker}")
+    args = ["ablation", *_common(tiny_lits), "-o", str(run), *SLURM]
+    first = _orchestrator(args)
+    _wait_for(marker.is_file, "the training to pause")
+    first.kill()
+    first.wait()
+    state = _state(run)
+    record = state["jobs"]["train:stage1"]
+    job_id = record["job_id"]
+    record.update(status="failed", error="ended without a result (state CANCELLED)")
+    (run / "ablation_state.json").write_text(json.dumps(state))
+    subprocess.run(["scontrol", "requeue", job_id], check=True)  # it goes on, then ends
+    code, out, err = run_cli(*args)
+    assert code == 0, err
+    assert f"following train:stage1: job {job_id} was recorded failed" in err
+    assert "submitted train:stage1" not in err
+    record = _state(run)["jobs"]["train:stage1"]
+    assert record["job_id"] == job_id and record["status"] == "finished"
+    _same_as_local(run, local_run, run_cli)
