@@ -34,6 +34,7 @@ not import it): ``pip install 'e2net-eval[cluster]'``.
 
 from __future__ import annotations
 
+import getpass
 import logging
 import math
 import os
@@ -301,8 +302,8 @@ class UnitCall:
             if self.stalls >= MAX_STALLS:
                 raise JobStalled(
                     f"{self.unit}: the time limit ({self.time_limit_min} min, --slurm-time) "
-                    f"ended {self.stalls} attempts in a row before a new checkpoint was "
-                    "written; give the jobs more time"
+                    f"ended {self.stalls} attempts in a row before it saved anything new "
+                    "(a checkpoint or a finished step); give the jobs more time"
                 )
         else:
             self.stalls = 0
@@ -535,7 +536,7 @@ class SlurmQueue:
 
     def refresh(self) -> bool:
         """Ask squeue once for every job of this user; False when it did not answer."""
-        out = _slurm_cmd(["squeue", "--me", "-h", "-o", "%i|%T"])
+        out = _slurm_cmd(["squeue", "-u", getpass.getuser(), "-h", "-o", "%i|%T"])
         self.ok = out is not None
         if out is not None:
             self.queued = dict(

@@ -169,7 +169,7 @@ def sacct(argv: list[str]) -> int:
 
 
 def squeue(argv: list[str]) -> int:
-    """``squeue --me -h -o %i|%T``: the jobs still queued, running or completing."""
+    """``squeue -u USER -h -o %i|%T``: the jobs still queued, running or completing."""
     for path in sorted(_state_dir().glob("*.state")):
         state = path.read_text().strip()
         if state in QUEUED:
