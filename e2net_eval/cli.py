@@ -70,7 +70,7 @@ COMMAND_MODULES = {
     "ablation": "ablation",
 }
 #: `e2net-eval bench <name>` -> module (in its ``BENCH_COMMANDS``).
-BENCH_MODULES = {"train": "train", "inference": "predict", "metrics": "evaluate"}
+BENCH_MODULES = {"train": "train", "inference": "predict", "metrics": "evaluate", "gpu": "gpu"}
 
 
 class LazyGroup(click.Group):

@@ -375,6 +375,10 @@ def run_ablation(args: AblationArgs, *, echo: Callable[[str], None] = log.info) 
 
         check_backbone(args.backbone_weights, args.configs, args.profile)
         args.backbone()
+    if args.launcher == "slurm":  # a job SLURM refuses: exit 2 now, before any work
+        from e2net_eval.workflows.cluster import SlurmOptions, check_submittable
+
+        check_submittable(args.slurm or SlurmOptions(), args.profile)
     run = Path(args.out)
     with work_folder(
         run,
@@ -622,6 +626,17 @@ class _Context:
             return Path(path).resolve().relative_to(self.run.resolve()).as_posix()
         except ValueError:
             return str(Path(path).resolve())
+
+    def progress(self, step: str) -> list[tuple[str, int]]:
+        """What a step has saved so far (a training's checkpoint files and their times):
+        a requeued cluster job that saved nothing new made no progress
+        (`workflows.cluster.UnitCall.checkpoint`)."""
+        index, name = parse_step(step)
+        kind, _, config = name.partition(":")
+        folder = train_dir(self.root(self.replicate(index))) / config
+        if kind != "train" or not folder.is_dir():
+            return []
+        return sorted((p.name, p.stat().st_mtime_ns) for p in folder.glob("checkpoint*.pt"))
 
     # -- steps ---------------------------------------------------------------------------
     def run_step(self, step: str) -> Any:

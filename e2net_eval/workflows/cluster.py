@@ -34,10 +34,12 @@ not import it): ``pip install 'e2net-eval[cluster]'``.
 
 from __future__ import annotations
 
+import getpass
 import logging
 import math
 import os
 import re
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -58,8 +60,14 @@ PREPARE_UNIT = "prepare"
 LAUNCHERS = ("local", "slurm", "submitit-local")
 #: How often a preempted or timed-out job may be requeued (submitit's max_num_timeout).
 MAX_REQUEUES = 20
-#: Seconds between two looks at the jobs (result files; sacct is throttled by submitit).
+#: Seconds between two looks at the jobs (one squeue for all; sacct once a job has left).
 POLL_S = {"slurm": 15.0, "local": 0.5}
+#: Seconds a job that left the queue may take to show its result file (a shared file
+#: system's delay) or its final sacct state (slurmctld reports to slurmdbd asynchronously).
+SETTLE_S = 20.0
+#: Requeues in a row after a time limit without a new checkpoint before a job gives up
+#: (its --slurm-time is too short for one checkpoint).
+MAX_STALLS = 2
 #: sbatch options the launcher sets itself (a --slurm-additional may not override them).
 MANAGED = {
     "job-name": "the launcher names jobs",
@@ -257,16 +265,21 @@ class UnitCall:
         unit: str,
         steps: list[str],
         threads: int | None,
+        time_limit_min: int | None = None,
     ):
         self.execute, self.spec, self.unit, self.steps = execute, spec, unit, list(steps)
-        self.threads = threads
+        self.threads, self.time_limit_min = threads, time_limit_min
         self.results: dict[str, dict[str, Any]] = {}  # kept through a requeue
+        self.stalls = 0  # requeues in a row after a time limit without progress
+        self.at_start: Any = None
+        self.started = time.time()
 
     def __call__(self) -> dict[str, dict[str, Any]]:
         logging.basicConfig(
             level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
         set_worker_threads(self.threads)
+        self.started, self.at_start = time.time(), self.progress()
         join_job_tasks()
         for step in self.steps:
             if step in self.results:
@@ -284,10 +297,37 @@ class UnitCall:
         ``checkpoint_last.pt`` (the training step runs the trainer with ``resume=True``)."""
         from submitit.helpers import DelayedSubmission
 
+        if self.timed_out() and self.progress() == self.at_start:
+            self.stalls += 1
+            if self.stalls >= MAX_STALLS:
+                raise JobStalled(
+                    f"{self.unit}: the time limit ({self.time_limit_min} min, --slurm-time) "
+                    f"ended {self.stalls} attempts in a row before it saved anything new "
+                    "(a checkpoint or a finished step); give the jobs more time"
+                )
+        else:
+            self.stalls = 0
         log.warning(
             "%s: preempted or timed out; requeueing (resumes from the last checkpoint)", self.unit
         )
         return DelayedSubmission(self, *args, **kwargs)
+
+    def progress(self) -> Any:
+        """What this unit has done so far: its finished steps and what the workflow says
+        each step wrote (``spec.progress(step)``: a training's checkpoint files)."""
+        of = getattr(self.spec, "progress", None)
+        return sorted(self.results), [of(s) if of else None for s in self.steps]
+
+    def timed_out(self) -> bool:
+        """Whether this attempt is at its time limit (SLURM warns 90 s before it), not
+        preempted early."""
+        if self.time_limit_min is None:
+            return True
+        return time.time() - self.started >= self.time_limit_min * 60 - 150
+
+
+class JobStalled(RuntimeError):
+    """A requeued job that never gets to a new checkpoint within its time limit."""
 
 
 def join_job_tasks() -> None:
@@ -358,8 +398,9 @@ class SubmititPool(Pool):
         on_state: Callable[[str, Any, str], None],
         cancel_on_stop: bool,
         adopted: dict[str, Any] | None = None,
+        queue: SlurmQueue | None = None,
     ):
-        self.submit, self.slots, self.poll_s = submit, slots, poll_s
+        self.submit, self.slots, self.poll_s, self.queue = submit, slots, poll_s, queue
         self.on_state, self.cancel_on_stop = on_state, cancel_on_stop
         self.adopted = dict(adopted or {})
         self.running: dict[str, Any] = {}
@@ -375,14 +416,16 @@ class SubmititPool(Pool):
     def wait(self) -> list[Finished]:
         while True:
             ended = []
+            if self.queue is not None:
+                self.queue.refresh()
             for name, job in list(self.running.items()):
-                state = job_state(job)
+                state = job_state(job, self.queue)
                 if state != self.states.get(name):
                     self.states[name] = state
                     self.on_state(name, job, state)
-                if job_ended(job):
+                if job_ended(job, self.queue):
                     del self.running[name]
-                    ended.append(outcome(name, job))
+                    ended.append(outcome(name, job, self.queue))
             if ended:
                 return ended
             time.sleep(self.poll_s)
@@ -400,8 +443,10 @@ class SubmititPool(Pool):
             )
 
 
-def job_state(job: Any) -> str:
-    """The scheduler's state of a job (SLURM: sacct's, throttled by submitit)."""
+def job_state(job: Any, queue: SlurmQueue | None = None) -> str:
+    """The scheduler's state of a job (SLURM: squeue's, then sacct's)."""
+    if queue is not None:
+        return queue.state(str(job.job_id))
     if _local(job) and getattr(job, "_process", None) is None:
         if job.paths.result_pickle.exists():
             return "FINISHED"
@@ -412,7 +457,11 @@ def job_state(job: Any) -> str:
         return "UNKNOWN"
 
 
-def job_ended(job: Any) -> bool:
+def job_ended(job: Any, queue: SlurmQueue | None = None) -> bool:
+    """Whether a job is over: SLURM's has left the queue (a cancelled job's tasks may run
+    on until KillWait), a local one wrote its result or its process is gone."""
+    if queue is not None:
+        return queue.gone(str(job.job_id))
     if job.paths.result_pickle.exists():
         return True
     if _local(job) and getattr(job, "_process", None) is None:  # adopted after a restart
@@ -420,18 +469,36 @@ def job_ended(job: Any) -> bool:
     return bool(job.done())
 
 
-def outcome(name: str, job: Any) -> Finished:
-    """What an ended job gave: its unit's results, or a `ClusterJobError`."""
+def outcome(name: str, job: Any, queue: SlurmQueue | None = None) -> Finished:
+    """What an ended job gave: its unit's results, or a `ClusterJobError` (for SLURM with
+    the state and cause sacct gives)."""
+    task0 = job._sub_jobs[0] if getattr(job, "_sub_jobs", None) else job
     if _local(job):
         job._results_timeout_s = 1  # a local result file is there at once or never
+    elif queue is not None:
+        deadline = time.monotonic() + SETTLE_S
+        while not task0.paths.result_pickle.exists() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        if not task0.paths.result_pickle.exists():
+            state, cause = queue.ended(str(job.job_id))
+            message = f"ended without a result ({cause or state})"
+            return Finished(name, error=ClusterJobError(str(job.job_id), message, _log(job)))
+        job = task0
     try:
         results = job.results()[0]  # task 0's (under DDP, every task returns the same)
     except Exception as exc:
-        return Finished(
-            name, error=ClusterJobError(str(job.job_id), error_line(exc), str(job.paths.stderr))
-        )
+        message = error_line(exc)
+        if queue is not None:
+            message += f" (sacct: {queue.ended(str(task0.job_id))[1] or 'unknown'})"
+        return Finished(name, error=ClusterJobError(str(job.job_id), message, _log(job)))
     seconds = sum(r["seconds"] for r in results.values())
     return Finished(name, results, seconds)
+
+
+def _log(job: Any) -> str:
+    """Where a job's log lines are: task 0's stderr."""
+    task0 = job._sub_jobs[0] if getattr(job, "_sub_jobs", None) else job
+    return str(task0.paths.stderr)
 
 
 def _local(job: Any) -> bool:
@@ -450,6 +517,114 @@ def _pid_alive(pid: str | int) -> bool:
         return stat.read_text().split()[2] != "Z"
     except OSError:
         return True
+
+
+# -- SLURM's view of the jobs: squeue while queued, sacct once they left ------------------------
+class SlurmQueue:
+    """The scheduler's state of this user's jobs, without submitit's sacct watcher: one
+    ``squeue`` per look for the jobs still queued, running or completing, ``sacct`` only for
+    a job that has left the queue (its final state and cause). A job has ended when it left
+    the queue, not when sacct first says CANCELLED: a cancelled submitit job runs on until
+    SLURM's KillWait kills it. Without accounting (sacct fails) the end is still seen, the
+    cause is unknown, and that is logged once."""
+
+    def __init__(self) -> None:
+        self.queued: dict[str, str] = {}
+        self.ok = False  # the last squeue answered
+        self.final: dict[str, tuple[str, str]] = {}
+        self.no_accounting: str | None = None
+
+    def refresh(self) -> bool:
+        """Ask squeue once for every job of this user; False when it did not answer."""
+        out = _slurm_cmd(["squeue", "-u", getpass.getuser(), "-h", "-o", "%i|%T"])
+        self.ok = out is not None
+        if out is not None:
+            self.queued = dict(
+                line.split("|", 1) for line in out.splitlines() if "|" in line.strip()
+            )
+        return self.ok
+
+    def state(self, job_id: str) -> str:
+        if job_id in self.queued:
+            return self.queued[job_id]
+        return self.ended(job_id)[0] if self.ok else "UNKNOWN"
+
+    def gone(self, job_id: str) -> bool:
+        """The job has left the queue (no process of it runs any more)."""
+        return self.ok and str(job_id) not in self.queued
+
+    def ended(self, job_id: str) -> tuple[str, str]:
+        """(state, cause) of a job that left the queue, from sacct (waits up to SETTLE_S
+        for slurmdbd to have its final state)."""
+        if job_id in self.final:
+            return self.final[job_id]
+        deadline = time.monotonic() + SETTLE_S
+        while True:
+            found = self._sacct(job_id)
+            if found is None or found[0] not in ("", "PENDING", "RUNNING", "COMPLETING"):
+                break
+            if time.monotonic() > deadline:
+                break
+            time.sleep(1.0)
+        if found is None:
+            found = ("ENDED", f"no accounting to tell why: {self.no_accounting}")
+        self.final[job_id] = found
+        return found
+
+    def _sacct(self, job_id: str) -> tuple[str, str] | None:
+        fields = "JobID,State,ExitCode,MaxRSS,ReqMem"
+        cmd = ["sacct", "-n", "-P", "-o", fields, "-j", str(job_id)]
+        try:
+            out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return self._accounting_off(str(exc))
+        if out.returncode != 0:
+            return self._accounting_off(out.stderr.strip().splitlines()[-1:] or ["failed"])
+        return sacct_cause(job_id, out.stdout)
+
+    def _accounting_off(self, why: Any) -> None:
+        why = " ".join(why) if isinstance(why, list) else why
+        if self.no_accounting is None:
+            log.warning(
+                "sacct failed (%s): ended jobs are seen through squeue, their cause is unknown",
+                why,
+            )
+        self.no_accounting = f"sacct failed ({why})"
+        return None
+
+
+def sacct_cause(job_id: str, text: str) -> tuple[str, str]:
+    """(state, one-line cause) from ``sacct -n -P -o JobID,State,ExitCode,MaxRSS,ReqMem``:
+    the job's state and exit code, and a step that used more memory than the job asked."""
+    rows = [line.split("|") for line in text.splitlines() if line.count("|") >= 4]
+    job = next((r for r in rows if r[0] == str(job_id)), None)
+    if job is None:
+        return "", ""
+    state, cause = job[1].split()[0] if job[1].strip() else "", f"{job[1]}, exit {job[2]}"
+    limit = _bytes(job[4])
+    for row in rows:
+        used = _bytes(row[3])
+        if limit and used and used >= limit or row[1].startswith("OUT_OF_MEMORY"):
+            state = "OUT_OF_MEMORY"
+            cause += f"; out of memory: step {row[0]} used {row[3]} of {job[4]} (--slurm-mem)"
+            break
+    return state, cause
+
+
+def _bytes(text: str) -> int:
+    m = re.match(r"^(\d+(?:\.\d+)?)([KMGT]?)", text.strip())
+    if not m:
+        return 0
+    return int(float(m.group(1)) * 1024 ** " KMGT".index(m.group(2) or " "))
+
+
+def _slurm_cmd(cmd: list[str]) -> str | None:
+    """A SLURM client command's stdout, None when it failed."""
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout if out.returncode == 0 else None
 
 
 # -- executors -------------------------------------------------------------------------------
@@ -595,10 +770,20 @@ def run_on_cluster(
         echo(f"FAILED {unit} (job {job_id}): {message}\n  log: {record.get('stderr')}")
 
     # jobs of an earlier orchestrator: follow those still running, take in what ended
+    queue = SlurmQueue() if opts.executor == "slurm" else None
+    if queue is not None:
+        queue.refresh()
     adopted: dict[str, Any] = {}
     for unit in members:
         record = book.job(unit)
         if not todo[unit] or record is None:
+            continue
+        if _still_queued(record, queue):  # recorded failed, yet its tasks still run
+            adopted[unit] = reattach(opts, folder, record)
+            echo(
+                f"following {unit}: job {record['job_id']} was recorded {record['status']} "
+                f"but SLURM still has it ({queue.state(record['job_id'])}); waiting for its end"
+            )
             continue
         if record.get("status") == "submitted":
             if record.get("executor") != opts.executor:
@@ -609,11 +794,11 @@ def run_on_cluster(
                     path=run,
                 )
             job = reattach(opts, folder, record)
-            if not job_ended(job):
+            if not job_ended(job, queue):
                 adopted[unit] = job
-                echo(f"following {unit}: job {record['job_id']} ({job_state(job)})")
+                echo(f"following {unit}: job {record['job_id']} ({job_state(job, queue)})")
                 continue
-            end = outcome(unit, job)
+            end = outcome(unit, job, queue)
             if end.error is None:
                 finished(unit, end.output, str(record["job_id"]))
                 echo(f"{unit}: job {record['job_id']} finished while no one watched")
@@ -633,14 +818,17 @@ def run_on_cluster(
         ex = executor(kind_)
         if opts.executor == "slurm":
             ex.update_parameters(job_name=f"e2net-{run.name}-{unit}".replace(":", "-"))
-        call = UnitCall(execute, spec, unit, todo[unit], threads)
+        call = UnitCall(execute, spec, unit, todo[unit], threads, opts.time_min)
         env = submit_env() if opts.executor == "local" else {}
         saved = {k: os.environ.get(k) for k in env}
+        saved_conf = {k: os.environ[k] for k in ("SLURM_CONF",) if k in os.environ}
         os.environ.update(env)
         try:
             # an orchestrator inside a SLURM job must not pass its SLURM_*/RANK variables on
             with clean_env():
-                job = ex.submit(call)
+                if "SLURM_CONF" in saved_conf:  # the cluster's config, not the job's
+                    os.environ["SLURM_CONF"] = saved_conf["SLURM_CONF"]
+                job = _submitted(ex, call, unit)
         finally:
             for k, v in saved.items():
                 if v is None:
@@ -693,6 +881,7 @@ def run_on_cluster(
         on_state=on_state,
         cancel_on_stop=opts.executor == "local",
         adopted=adopted,
+        queue=queue,
     )
     echo(
         f"cluster: {len(members)} jobs ({', '.join(members)}), {len(members) - len(done)} to "
@@ -715,15 +904,87 @@ def run_on_cluster(
         raise RunFailed("\n".join(lines)) from None
 
 
+def _still_queued(record: dict[str, Any], queue: SlurmQueue | None) -> bool:
+    """A SLURM job recorded as ended that SLURM still has in its queue."""
+    return (
+        queue is not None
+        and record.get("executor") == "slurm"
+        and record.get("status") != "submitted"
+        and not queue.gone(str(record["job_id"]))
+    )
+
+
+def _submitted(ex: Any, call: UnitCall, unit: str) -> Any:
+    """``ex.submit(call)``; a job sbatch refuses is an input error (one line: sbatch's)."""
+    from submitit.core.utils import FailedJobError
+
+    try:
+        return ex.submit(call)
+    except FailedJobError as exc:
+        raise InputError(f"sbatch refused the {unit} job: {sbatch_error(str(exc))}") from None
+
+
+def sbatch_error(text: str) -> str:
+    """sbatch's reason for refusing a job, on one line."""
+    lines = [x.strip() for x in text.splitlines() if "error:" in x or "fatal:" in x]
+    return " ".join(lines[-2:]) if lines else " ".join(text.split())[:300]
+
+
+def check_submittable(opts: SlurmOptions, profile: str) -> None:
+    """Ask ``sbatch --test-only`` whether SLURM would take each kind of job with these
+    options (partition, memory, GPUs, time, extra options), before anything runs: a job it
+    refuses is an input error (exit 2) naming the option, not a failure after `prepare`."""
+    for kind_ in ("cpu", "score", "train"):
+        params = slurm_parameters(opts, kind_, profile)
+        args, named = [], []
+        for key, option in _TESTED.items():
+            if key in params:
+                args.append(f"--{key.replace('_', '-')}={params[key]}")
+                named.append(f"{args[-1]} ({option})" if option else args[-1])
+        for key, value in (params.get("additional_parameters") or {}).items():
+            flag = key.replace("_", "-")
+            args.append(f"--{flag}" if value is True else f"--{flag}={value}")
+            named.append(f"{args[-1]} (--slurm-additional)")
+        cmd = ["sbatch", "--test-only", *args, "--wrap", "true"]
+        try:
+            out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise InputError(f"--launcher slurm: sbatch did not answer: {exc}") from None
+        if out.returncode != 0:
+            raise InputError(
+                f"--launcher slurm: SLURM refuses the {kind_} jobs ({', '.join(named)}): "
+                f"{sbatch_error(out.stderr)}"
+            )
+
+
+#: The sbatch options `check_submittable` asks about (the rest are the launcher's own).
+_TESTED = {
+    "partition": "--slurm-partition",
+    "mem": "--slurm-mem",
+    "gpus_per_node": "--slurm-gpus-per-job",
+    "cpus_per_task": "--slurm-cpus-per-job",
+    "time": "--slurm-time",
+    "nodes": None,
+    "ntasks_per_node": None,
+}
+
+
 def in_flight(book: Any) -> list[str]:
-    """Units whose latest cluster job may still run (recorded as submitted): a local
-    launcher must not train the same configuration beside it."""
+    """Units whose latest cluster job may still run (recorded as submitted and, for SLURM,
+    still in squeue; or recorded failed while SLURM still has it): a local launcher must
+    not train the same configuration beside it."""
     out = []
+    queue: SlurmQueue | None = None
     for unit, record in book.jobs().items():
-        if record.get("status") != "submitted":
+        if record.get("executor") == "slurm" and queue is None:
+            queue = SlurmQueue()
+            queue.refresh()  # without squeue here, a job recorded in flight may still run
+        if record.get("status") != "submitted" and not _still_queued(record, queue):
             continue
         if record.get("executor") == "local" and not _pid_alive(record["job_id"]):
             continue
+        if record.get("executor") == "slurm" and queue.gone(str(record["job_id"])):
+            continue  # left SLURM's queue: a rerun takes in its outcome
         out.append(f"{unit} (job {record['job_id']}, {record.get('executor')})")
     return out
 

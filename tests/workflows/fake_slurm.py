@@ -1,5 +1,5 @@
-"""A stand-in SLURM for tests: ``sbatch``, ``srun``, ``sacct``, ``scancel`` and ``scontrol
-requeue`` on this machine, so that submitit's real `SlurmExecutor` (the ``--launcher slurm``
+"""A stand-in SLURM for tests: ``sbatch``, ``srun``, ``sacct``, ``squeue``, ``scancel`` and
+``scontrol requeue`` on this machine, so that submitit's real `SlurmExecutor` (the ``--launcher slurm``
 path: sbatch scripts, job ids, sacct states, requeue on preemption) runs without a cluster.
 
 `install(folder)` writes the commands into ``folder/bin`` (put it first on PATH) and keeps
@@ -20,7 +20,9 @@ import sys
 import time
 from pathlib import Path
 
-COMMANDS = ("sbatch", "srun", "sacct", "scancel", "scontrol")
+COMMANDS = ("sbatch", "srun", "sacct", "squeue", "scancel", "scontrol")
+#: States of a job still in the queue (squeue lists it).
+QUEUED = ("PENDING", "RUNNING", "REQUEUED", "COMPLETING")
 
 
 def install(folder: Path) -> dict[str, str]:
@@ -63,6 +65,7 @@ def main(name: str, argv: list[str]) -> None:
             "sbatch": sbatch,
             "srun": srun,
             "sacct": sacct,
+            "squeue": squeue,
             "scancel": scancel,
             "scontrol": scontrol,
             "_run": run_job,
@@ -72,6 +75,9 @@ def main(name: str, argv: list[str]) -> None:
 
 
 def sbatch(argv: list[str]) -> int:
+    if "--test-only" in argv:  # every job fits the stand-in
+        print("sbatch: Job 1 to start at now using 1 processors", file=sys.stderr)
+        return 0
     script = argv[-1]
     text = Path(script).read_text()
     counter = _state_dir() / "next_id"
@@ -147,12 +153,27 @@ def srun(argv: list[str]) -> int:
 
 
 def sacct(argv: list[str]) -> int:
+    """``sacct [-n] -o F1,F2,... -j ID ...`` (submitit's JobID,State,NodeList; the
+    launcher's JobID,State,ExitCode,MaxRSS,ReqMem), pipe-separated."""
     ids = [argv[i + 1] for i, a in enumerate(argv) if a == "-j"]
-    print("JobID|State|NodeList")
+    opt = argv.index("-o") if "-o" in argv else None
+    fields = argv[opt + 1].split(",") if opt is not None else ["JobID", "State", "NodeList"]
+    if "-n" not in argv:
+        print("|".join(fields))
     for job_id in ids:
         state = _get(job_id)
+        values = {"JobID": job_id, "State": state, "NodeList": "localhost", "ExitCode": "0:0"}
         if state:
-            print(f"{job_id}|{state}|localhost")
+            print("|".join(values.get(f, "") for f in fields))
+    return 0
+
+
+def squeue(argv: list[str]) -> int:
+    """``squeue -u USER -h -o %i|%T``: the jobs still queued, running or completing."""
+    for path in sorted(_state_dir().glob("*.state")):
+        state = path.read_text().strip()
+        if state in QUEUED:
+            print(f"{path.stem}|{state}")
     return 0
 
 

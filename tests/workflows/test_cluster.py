@@ -255,6 +255,10 @@ def test_local_launcher_refuses_while_cluster_jobs_run(tmp_path, run_cli, monkey
     """A local rerun must not train a configuration a cluster job may be training."""
     from e2net_eval.workflows.state import StateBook
 
+    for key, value in fake_slurm.install(tmp_path / "slurm").items():
+        monkeypatch.setenv(key, value)
+    queue = tmp_path / "slurm" / "state" / "4242.state"  # what squeue lists
+    queue.write_text("RUNNING")
     monkeypatch.setattr(wf, "run_jobs", _never)
     run = tmp_path / "run"
     run.mkdir()
@@ -262,11 +266,19 @@ def test_local_launcher_refuses_while_cluster_jobs_run(tmp_path, run_cli, monkey
     book.record_job("train:dist", {"job_id": "4242", "executor": "slurm", "status": "submitted"})
     code, _, err = run_cli("ablation", "-o", run)
     assert code == 2 and "train:dist (job 4242, slurm)" in err
+    # recorded failed while SLURM still runs it (a cancelled job until KillWait): refused too
     book.record_job("train:dist", {"job_id": "4242", "executor": "slurm", "status": "failed"})
+    code, _, err = run_cli("ablation", "-o", run)
+    assert code == 2 and "train:dist (job 4242, slurm)" in err
     monkeypatch.setattr(wf, "run_jobs", lambda *a, **k: None)
     monkeypatch.setattr(wf._Context, "write_info", lambda self, book: None)
+    queue.write_text("CANCELLED")  # gone from the queue
     code, _, err = run_cli("ablation", "-o", run)
     assert code == 0, err  # a failed cluster job is not running: the local rerun goes on
+    # recorded in flight but gone from the queue (no accounting told its end): goes on too
+    book.record_job("train:dist", {"job_id": "4242", "executor": "slurm", "status": "submitted"})
+    code, _, err = run_cli("ablation", "-o", run)
+    assert code == 0, err
 
 
 # -- the pool: limits, failures, outcomes -----------------------------------------------------

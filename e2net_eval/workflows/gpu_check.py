@@ -1,0 +1,277 @@
+"""`bench gpu`: a one-shot check of a GPU machine, for the first session lent one.
+
+Four parts, each timed, in one JSON and one Markdown summary (`OUT/gpu_check.{json,md}`):
+
+1. *train*: every configuration of Table 3 a few hundred steps (``steps``) at the profile's
+   batch on synthetic batches, with the trainer's own network, optimiser and step (AMP on
+   CUDA, channels-last: `training.bench`); seconds per step, samples per second, the last
+   loss (finite, or the check fails);
+2. *inference*: two-stage prediction of a paper-size case (`inference.bench`: stage 1 on
+   every slice, stage 2 on every slice's liver box), seconds per case;
+3. *ddp*: the stage-1 network under DistributedDataParallel, one process per GPU
+   (`torch.multiprocessing.spawn`, NCCL; world size = the GPUs present, even 1), a few
+   steps; the ranks' weights must agree bit for bit afterwards;
+4. *agreement*: the device's forward pass and gradients against the CPU's on a small batch
+   (fp32, TF32 off), the largest relative difference within ``TOLERANCE``.
+
+Dry mode (``device="cpu"``): the same code on the CPU at a size this machine runs in
+seconds (the small profile, batch 2, a 2-slice case, DDP over two gloo processes), so the
+check itself is tested without a GPU (`tests/workflows/test_gpu_check.py`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import socket
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from e2net_eval.runtime.timing import machine
+
+log = logging.getLogger(__name__)
+
+#: Largest relative difference allowed between the device's and the CPU's outputs/gradients.
+TOLERANCE = 1e-3
+#: What dry mode (CPU) runs instead of the paper sizes.
+DRY = {"profile": "small", "batch_size": 2, "size": 128, "slices": 2, "world": 2}
+
+
+def run_check(
+    *, device: str = "cuda", steps: int = 200, profile: str = "paper", ddp_steps: int = 20
+) -> dict[str, Any]:
+    """Run the four parts; the summary (``ok`` is False when a part failed its check)."""
+    from e2net_eval.runtime.device import resolve_device
+
+    dev = resolve_device(device)
+    dry = dev.type != "cuda"
+    profile = DRY["profile"] if dry else profile
+    summary: dict[str, Any] = {"dry_run": dry, "profile": profile, "steps": steps}
+    summary["machine"] = machine(dev)
+    parts = {
+        "train": lambda: _train(dev, profile, steps, dry),
+        "inference": lambda: _inference(dev, profile, dry),
+        "ddp": lambda: _ddp(dev, profile, ddp_steps, dry),
+        "agreement": lambda: _agreement(dev, profile),
+    }
+    for name, part in parts.items():
+        start = time.perf_counter()
+        try:
+            summary[name] = part()
+        except Exception as exc:  # a part that fails is reported, the others still run
+            log.exception("bench gpu: %s failed", name)
+            summary[name] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        summary[name]["seconds"] = time.perf_counter() - start
+    summary["ok"] = all(summary[name].get("ok") for name in parts)
+    return summary
+
+
+def _train(dev: torch.device, profile: str, steps: int, dry: bool) -> dict[str, Any]:
+    from e2net_eval.training.bench import _synthetic_batch
+    from e2net_eval.training.distributed import DistInfo
+    from e2net_eval.training.trainer import Trainer, TrainJob
+    from reference_models import list_models
+
+    rows = []
+    for name in list_models():
+        batch_size = DRY["batch_size"] if dry else None
+        job = TrainJob(name, None, None, profile=profile, batch_size=batch_size, seed=0)
+        trainer = Trainer(job, DistInfo(), dev)
+        model = trainer.build_network().train()
+        trainer.build_optimiser()
+        bs = trainer.settings.batch_size
+        batch = _synthetic_batch(model, bs, model.config.input_size, dev)
+        trainer.step(batch)  # warm-up (cudnn autotuning, allocator)
+        _sync(dev)
+        start = time.perf_counter()
+        for _ in range(steps):
+            loss = trainer.step(batch)
+        _sync(dev)
+        seconds = (time.perf_counter() - start) / steps
+        loss = float(loss.detach() if isinstance(loss, torch.Tensor) else loss)
+        rows.append(
+            {
+                "config": name,
+                "batch_size": bs,
+                "seconds_per_step": seconds,
+                "samples_per_s": bs / seconds,
+                "last_loss": loss,
+                "ok": math.isfinite(loss),
+                "max_memory_gib": _peak_gib(dev),
+            }
+        )
+    return {"ok": all(r["ok"] for r in rows), "rows": rows}
+
+
+def _inference(dev: torch.device, profile: str, dry: bool) -> dict[str, Any]:
+    from e2net_eval.inference.bench import bench_inference
+
+    sizes = {"size": DRY["size"], "n_slices": DRY["slices"]} if dry else {}
+    result = bench_inference(profile=profile, device=str(dev), **sizes)
+    result.pop("machine", None)
+    return {"ok": True, **result}
+
+
+def _ddp(dev: torch.device, profile: str, steps: int, dry: bool) -> dict[str, Any]:
+    """The stage-1 network under DDP, one spawned process per GPU (gloo on the CPU)."""
+    import torch.multiprocessing as mp
+
+    world = DRY["world"] if dry else torch.cuda.device_count()
+    with tempfile.TemporaryDirectory() as tmp:
+        port = _free_port()
+        mp.spawn(
+            _ddp_rank,
+            args=(world, port, dev.type, profile, steps, tmp),
+            nprocs=world,
+            join=True,
+        )
+        ranks = [torch.load(Path(tmp) / f"rank{r}.pt", weights_only=True) for r in range(world)]
+    same = all(torch.equal(ranks[0]["digest"], r["digest"]) for r in ranks[1:])
+    return {
+        "ok": same and all(math.isfinite(r["loss"]) for r in ranks),
+        "backend": "nccl" if dev.type == "cuda" else "gloo",
+        "world_size": world,
+        "seconds_per_step": max(r["seconds"] for r in ranks) / steps,
+        "weights_equal_across_ranks": same,
+    }
+
+
+def _ddp_rank(
+    rank: int, world: int, port: int, kind: str, profile: str, steps: int, out: str
+) -> None:
+    """One DDP process: a few SGD steps of stage 1 on its share of a synthetic batch."""
+    import torch.distributed as dist
+
+    import reference_models
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    backend = "nccl" if kind == "cuda" else "gloo"
+    dist.init_process_group(backend, rank=rank, world_size=world)
+    dev = torch.device("cuda", rank) if kind == "cuda" else torch.device("cpu")
+    if kind == "cuda":
+        torch.cuda.set_device(dev)
+    torch.manual_seed(0)
+    name = reference_models.list_models(stage=1)[0]
+    model = reference_models.create_model(name, profile=profile).to(dev)
+    ddp = torch.nn.parallel.DistributedDataParallel(
+        model, device_ids=[rank] if kind == "cuda" else None
+    )
+    opt = torch.optim.SGD(ddp.parameters(), lr=1e-3, momentum=0.9)
+    side = model.config.input_size if kind == "cuda" else DRY["size"]
+    g = torch.Generator().manual_seed(rank)
+    x = torch.randn(2, model.in_channels, side, side, generator=g).to(dev)
+    start = time.perf_counter()
+    for _ in range(steps):
+        opt.zero_grad(set_to_none=True)
+        out_ = ddp(x)
+        loss = sum(v.float().square().mean() for v in _tensors(out_))
+        loss.backward()
+        opt.step()
+    _sync(dev)
+    seconds = time.perf_counter() - start
+    digest = torch.stack([p.detach().double().sum() for p in model.parameters()]).cpu()
+    torch.save(
+        {"digest": digest, "loss": float(loss.detach()), "seconds": seconds},
+        Path(out) / f"rank{rank}.pt",
+    )
+    dist.destroy_process_group()
+
+
+def _agreement(dev: torch.device, profile: str) -> dict[str, Any]:
+    """Forward outputs and gradients of stage 1 and the full model, device vs CPU (fp32)."""
+    import reference_models
+
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    rows = []
+    for name in (reference_models.list_models(stage=1)[0], reference_models.list_models()[-1]):
+        results = []
+        for candidate, where in ((False, torch.device("cpu")), (True, dev)):
+            torch.manual_seed(0)
+            model = reference_models.create_model(name, profile=profile).to(where).train()
+            side = min(model.config.input_size, 128)
+            g = torch.Generator().manual_seed(1)
+            x = torch.randn(2, model.in_channels, side, side, generator=g).to(where)
+            if candidate:  # channels-last as in training
+                model = model.to(memory_format=torch.channels_last)
+                x = x.contiguous(memory_format=torch.channels_last)
+            outs = _tensors(model(x))
+            sum(o.float().square().mean() for o in outs).backward()
+            grads = [p.grad for p in model.parameters() if p.grad is not None]
+            results.append([t.detach().float().cpu() for t in (*outs, *grads)])
+        diff = max(_relative(a, b) for a, b in zip(*results, strict=True))
+        rows.append({"config": name, "max_relative_difference": diff, "ok": diff <= TOLERANCE})
+    return {"ok": all(r["ok"] for r in rows), "tolerance": TOLERANCE, "rows": rows}
+
+
+def _relative(a: torch.Tensor, b: torch.Tensor) -> float:
+    scale = max(float(a.abs().max()), 1e-12)
+    return float((a - b).abs().max()) / scale
+
+
+def _tensors(out: Any) -> list[torch.Tensor]:
+    """The tensors of a network's output (a tensor, a tuple/list or a dict of them)."""
+    if isinstance(out, torch.Tensor):
+        return [out]
+    values = out.values() if isinstance(out, dict) else out
+    return [t for v in values for t in _tensors(v)]
+
+
+def _sync(dev: torch.device) -> None:
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+
+
+def _peak_gib(dev: torch.device) -> float | None:
+    if dev.type != "cuda":
+        return None
+    peak = torch.cuda.max_memory_allocated(dev) / 2**30
+    torch.cuda.reset_peak_memory_stats(dev)
+    return peak
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def markdown(summary: dict[str, Any]) -> str:
+    """The summary as Markdown: one line per part, a table per configuration."""
+    m = summary["machine"]
+    lines = [
+        "# GPU check",
+        "",
+        f"- device: {m.get('name', m['device'])}, torch {m['torch']}; "
+        f"profile {summary['profile']}; {'dry run (CPU)' if summary['dry_run'] else ''}",
+        f"- overall: {'OK' if summary['ok'] else 'FAILED'}",
+        "",
+    ]
+    for part in ("train", "inference", "ddp", "agreement"):
+        p = summary[part]
+        state = "ok" if p.get("ok") else f"FAILED {p.get('error', '')}"
+        lines.append(f"- {part}: {state} ({p['seconds']:.1f} s)")
+    lines += ["", "| config | batch | s/step | samples/s | last loss |", "|---|---|---|---|---|"]
+    for r in summary["train"].get("rows", []):
+        lines.append(
+            f"| {r['config']} | {r['batch_size']} | {r['seconds_per_step']:.4f} | "
+            f"{r['samples_per_s']:.1f} | {r['last_loss']:.4g} |"
+        )
+    ddp = summary["ddp"]
+    if "world_size" in ddp:
+        lines.append(
+            f"\nDDP ({ddp['backend']}, {ddp['world_size']} processes): "
+            f"{ddp['seconds_per_step']:.4f} s/step, weights equal across ranks: "
+            f"{ddp['weights_equal_across_ranks']}"
+        )
+    for r in summary["agreement"].get("rows", []):
+        lines.append(
+            f"\nagreement {r['config']}: max relative difference "
+            f"{r['max_relative_difference']:.2e} (tolerance {TOLERANCE:g})"
+        )
+    return "\n".join(lines) + "\n"
