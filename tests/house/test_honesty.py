@@ -66,6 +66,14 @@ def test_declared_test_dependencies_are_imported_never_skipped():
     assert not found, found
 
 
+def test_ci_runs_the_slow_tests_after_the_default_run():
+    """The slow tests are deselected by default; CI runs them as a second step."""
+    lines = [ln.strip() for ln in (REPO / ".ci" / "run").read_text(encoding="utf-8").splitlines()]
+    default = next(i for i, ln in enumerate(lines) if ln.endswith("&& pytest"))
+    slow = next(i for i, ln in enumerate(lines) if ln.startswith("pytest -m slow"))
+    assert default < slow
+
+
 def test_no_machine_paths_in_tests():
     """Tests run from any clone: no absolute path of one machine."""
     machine_path = re.compile(r"[\"'](/work/|/home/|/Users/|/tmp/house)")
