@@ -51,7 +51,7 @@ OVERLAP = (HAND, "tests/metrics/test_overlap.py", "tests/metrics/test_case_accum
 SURFACE = (HAND, "tests/metrics/test_surface.py", "tests/metrics/test_case_accumulate.py")
 PEERS = (HAND, "tests/metrics/test_surface_peers.py", "tests/metrics/test_surface.py")
 ACCUM = (HAND, "tests/metrics/test_case_accumulate.py", "tests/metrics/test_evaluate.py")
-LESIONS = ("tests/metrics/test_lesions.py", "tests/metrics/test_case_accumulate.py")
+LESIONS = (HAND, "tests/metrics/test_lesions.py", "tests/metrics/test_case_accumulate.py")
 PANOPTIC = ("tests/metrics/test_panoptic.py",)
 SCORES = (HAND, "tests/metrics/test_case_accumulate.py", "tests/metrics/test_scores.py")
 REGRESS = (
@@ -59,10 +59,11 @@ REGRESS = (
     "tests/report/test_regress.py",
     "tests/reliability/test_regress_strict.py",
 )
-NIFTI = ("tests/data/test_data_readers.py", "tests/data/test_data_bad_input.py")
+BY_HAND = "tests/data/test_readers_by_hand.py"
+NIFTI = (BY_HAND, "tests/data/test_data_readers.py", "tests/data/test_data_bad_input.py")
 DICOM = ("tests/data/test_dicom_non_square.py", "tests/data/test_data_readers.py")
 SPLIT = ("tests/data/test_data_commands.py", "tests/workflows/test_ablation_seeds_overlap.py")
-OVERLAP_DATA = ("tests/data/test_data_overlap.py",)
+OVERLAP_DATA = (BY_HAND, "tests/data/test_data_overlap.py")
 TARGETS = ("tests/models/test_models_by_hand.py", "tests/models/test_models_losses_targets.py")
 DCFF = ("tests/models/test_models_by_hand.py",)
 ABLATION = ("tests/workflows/test_ablation_seeds_overlap.py", "tests/workflows/test_ablation.py")
@@ -729,7 +730,7 @@ MUTANTS: list[Mutant] = [
         DS,
         "spacing = tuple(float(v) for v in np.linalg.norm(affine[:3, :3], axis=0))",
         "spacing = tuple(float(v) for v in np.linalg.norm(affine[:3, :3], axis=1))",
-        ("tests/data/test_label_only.py", "tests/data/test_data_readers.py"),
+        (BY_HAND, "tests/data/test_label_only.py", "tests/data/test_data_readers.py"),
         "spacing from the affine's rows",
     ),
     _m(

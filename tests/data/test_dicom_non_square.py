@@ -20,7 +20,9 @@ SLICE_Z = (10.0, 12.5, 15.0)  # 2.5 mm apart along +z (LPS)
 ORIGIN = (-20.0, 30.0)  # LPS x, y of the first pixel
 
 
-def _slice(k: int, pixels: np.ndarray, series: str, *, image: bool) -> pydicom.Dataset:
+def _slice(
+    k: int, pixels: np.ndarray, series: str, *, image: bool, slope: float = 1.0
+) -> pydicom.Dataset:
     ds = pydicom.Dataset()
     ds.file_meta = FileMetaDataset()
     uid = generate_uid()
@@ -40,15 +42,16 @@ def _slice(k: int, pixels: np.ndarray, series: str, *, image: bool) -> pydicom.D
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = bits, bits, bits - 1, 0
     ds.PixelData = np.ascontiguousarray(pixels).tobytes()
     if image:
-        ds.RescaleIntercept, ds.RescaleSlope = -1024, 1
+        ds.RescaleIntercept, ds.RescaleSlope = -1024, slope
     return ds
 
 
-def _series(folder, planes: list[np.ndarray], *, image: bool) -> None:
+def _series(folder, planes: list[np.ndarray], *, image: bool, slope: float = 1.0) -> None:
     folder.mkdir(parents=True)
     series = generate_uid()
     for k, px in enumerate(planes):
-        _slice(k, px, series, image=image).save_as(folder / f"image_{k}", enforce_file_format=True)
+        ds = _slice(k, px, series, image=image, slope=slope)
+        ds.save_as(folder / f"image_{k}", enforce_file_format=True)
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +68,10 @@ def patient_root(tmp_path_factory):
     _series(patient / "PATIENT_DICOM", hu, image=True)
     _series(patient / "MASKS_DICOM" / "liver", liver, image=False)
     _series(patient / "MASKS_DICOM" / "livertumor01", tumour, image=False)
+    # patient 2: the same pixels stored with RescaleSlope 0.5 (HU = 0.5 * stored - 1024)
+    second = root / "3Dircadb1.2"
+    _series(second / "PATIENT_DICOM", hu, image=True, slope=0.5)
+    _series(second / "MASKS_DICOM" / "liver", liver, image=False)
     return root
 
 
@@ -95,3 +102,10 @@ def test_surface_distances_use_the_right_pixel_size_per_axis(patient_root):
     by_rows = np.roll(ref, 2, axis=1)  # row 1 -> 3
     assert assd(by_columns, ref, case.spacing) == pytest.approx(2 * COL_SPACING)
     assert assd(by_rows, ref, case.spacing) == pytest.approx(2 * ROW_SPACING)
+
+
+def test_rescale_slope_scales_the_stored_values(patient_root):
+    case = open_dataset(patient_root).load("3Dircadb1.2")
+    assert case.image.dtype == np.float32
+    stored = 100 * 1 + 4 + 1000 * 2 + 1024  # column 4, row 1, slice 2
+    assert case.image[4, 1, 2] == pytest.approx(0.5 * stored - 1024)

@@ -74,3 +74,52 @@ def test_global_dice_pools_voxels_not_cases():
     tumour = acc.summary()["regions"]["tumour"]
     assert tumour["dice_global"] == pytest.approx(54 / 55)
     assert tumour["dice_per_case"] == pytest.approx(0.5)
+
+
+def test_default_nsd_tolerance_is_two_mm():
+    """M44: NSD's default tolerance is 2 mm (docs/metrics.md): voxels 1.5 mm apart are
+    within it, 2.5 mm apart are not."""
+    pred = np.zeros((5, 3, 3), bool)
+    ref = np.zeros((5, 3, 3), bool)
+    pred[1, 1, 1] = True
+    ref[2, 1, 1] = True
+    assert nsd(pred, ref, (1.5, 1.0, 1.0)) == 1.0
+    assert nsd(pred, ref, (2.5, 1.0, 1.0)) == 0.0
+
+
+def test_any_overlap_detection_needs_an_overlap():
+    """M31: one lesion found, one missed entirely: at any overlap 1 TP, 1 FN, 0 FP."""
+    from e2net_eval.metrics.lesions import match_lesions
+
+    ref = np.zeros((9, 9, 3), bool)
+    ref[1:3, 1:3, 1] = True  # lesion A
+    ref[6:8, 6:8, 1] = True  # lesion B, nothing predicted near it
+    pred = np.zeros_like(ref)
+    pred[1:3, 1:3, 1] = True
+    m = match_lesions(pred, ref)
+    assert (m.any_overlap.tp, m.any_overlap.fn, m.any_overlap.fp) == (1, 1, 0)
+    assert (m.at_iou.tp, m.at_iou.fn, m.at_iou.fp) == (1, 1, 0)
+
+
+def test_volumes_in_millilitres_use_the_voxel_volume():
+    """M40: 12 voxels of 2 x 2 x 2.5 mm = 12 x 10 mm^3 = 0.12 ml."""
+    acc = SetAccumulator()
+    lab = _liver_only()  # 3 x 3 x 2 = 18 liver voxels
+    lab[1:3, 1:3, 1:2] = 2  # ... of which 4 tumour
+    acc.add("a", score_case(lab, lab, (2.0, 2.0, 2.5)))
+    rows = {r["region"]: r for r in acc.rows}
+    assert rows["liver"]["ref_volume_ml"] == pytest.approx(18 * 10 / 1000)
+    assert rows["tumour"]["pred_volume_ml"] == pytest.approx(4 * 10 / 1000)
+
+
+def test_set_statistics_by_hand():
+    """M42, M43: median of (1, 2, 10) is 2 (the mean is 4.33); a NaN is counted as
+    undefined, not dropped silently."""
+    from e2net_eval.metrics import stats
+
+    s = stats([1.0, 2.0, 10.0, float("nan")])
+    assert (s["median"], s["min"], s["max"], s["n"], s["n_undefined"]) == (2.0, 1.0, 10.0, 3, 1)
+    assert s["mean"] == pytest.approx(13 / 3)
+    assert s["std"] == pytest.approx(
+        np.sqrt(((1 - 13 / 3) ** 2 + (2 - 13 / 3) ** 2 + (10 - 13 / 3) ** 2) / 3)
+    )

@@ -86,3 +86,18 @@ def test_the_burden_maximum_error_is_gated(tmp_path, run_cli):
     assert code == 1 and "tumour_burden.max_abs_error" in err, out + err
     line = next(x for x in out.splitlines() if "tumour_burden.max_abs_error" in x)
     assert "WORSE" in line
+
+
+def test_rvd_is_gated_on_its_magnitude(tmp_path, run_cli):
+    """R02: RVD -0.05 -> -0.20 is worse (|RVD| grew) although the signed value went down."""
+
+    def more_under(summary: dict) -> None:
+        summary["regions"]["liver"]["rvd"]["mean"] = -0.20
+
+    base = fake_summary(LIVER, TUMOUR, rvd=-0.05)
+    cur = copy.deepcopy(base)
+    more_under(cur)
+    write_summary(tmp_path / "base.json", base)
+    write_summary(tmp_path / "cur.json", cur)
+    code, out, err = run_cli("regress", tmp_path / "cur.json", tmp_path / "base.json")
+    assert code == 1 and "liver.rvd" in err, out + err

@@ -236,29 +236,15 @@ def test_bad_arguments_exit_2(rec, tmp_path, run_cli):
     assert rec.calls == []
 
 
-@pytest.fixture
-def rec_real_data(monkeypatch):
-    """Fake training, inference and metrics; the real data layer (phantom, overlap, split)."""
-    r = Recorder()
-    for mod, name in [
-        (e2net_eval.training, "prepare_run"),
-        (e2net_eval.training, "train"),
-        (e2net_eval.inference, "predict"),
-        (e2net_eval.metrics, "evaluate"),
-    ]:
-        monkeypatch.setattr(mod, name, getattr(r, name), raising=False)
-    monkeypatch.setattr(wf, "default_workers", lambda args: 1)
-    return r
-
-
-def test_real_phantom_overlap_and_split(rec_real_data, tmp_path):
-    run = tmp_path / "run"
-    wf.run_ablation(wf.AblationArgs(out=run, configs=["baseline"], seed=1))
-    info = json.loads((run / "ablation.json").read_text())
-    found = {m["lits"]: m["ircadb"] for m in info["overlap"]}
+def test_real_phantom_overlap_and_split(gate_prefix):
+    """The real data layer's first steps of the CI gate's ablation (`conftest.gate_prefix`):
+    the 3DIRCADb patients found among the LiTS cases and left out of the split."""
+    run = gate_prefix
+    state = json.loads((run / "ablation_state.json").read_text())
+    found = {m["lits"]: m["ircadb"] for m in state["steps"]["overlap"]["outputs"]}
     planted = {str(i): f"3Dircadb1.{k + 1}" for k, i in enumerate(wf.PHANTOM_IRCADB_INDICES)}
     assert found == planted  # found from image content, not from ids
-    split = info["split"]
+    split = json.loads((run / "split.json").read_text())
     assert sorted(split["exclude"]) == sorted(planted)
     assert not (set(split["train"]) | set(split["validation"])) & set(planted)
     assert len(split["validation"]) == wf.PHANTOM_N_VAL
