@@ -981,6 +981,9 @@ def run_tests(tests: Sequence[str], timeout: float, root: Path = REPO) -> tuple[
     except subprocess.TimeoutExpired:
         return None, f"timeout after {timeout:.0f} s"
     lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
+    failed = [ln for ln in lines if ln.startswith(("FAILED ", "ERROR "))]
+    if failed:  # the test that killed it (pytest -ra's summary line, message cut)
+        return proc.returncode, failed[0].split(" - ")[0]
     return proc.returncode, lines[-1] if lines else proc.stderr.strip()[-200:]
 
 
@@ -1042,8 +1045,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             results.append(r)
             print(
                 f"[{k}/{len(chosen)}] {mutant.name:5} {r.status.upper():8} {r.seconds:6.1f}s  "
-                f"{mutant.path}: {mutant.what}"
-                + (f"  ({r.detail})" if r.status != "killed" else ""),
+                f"{mutant.path}: {mutant.what}  ({r.detail})",
                 flush=True,
             )
     except KeyboardInterrupt:

@@ -53,6 +53,7 @@ def test_a_known_mutant_is_killed_and_its_file_restored(tool, clone):
     before, mtime = path.read_bytes(), path.stat().st_mtime_ns
     result = tool.run_mutant(m10, timeout=300, root=clone)
     assert result.status == "killed", result.detail
+    assert "test_nsd_counts_a_distance_equal_to_the_tolerance_as_within" in result.detail
     assert path.read_bytes() == before and path.stat().st_mtime_ns == mtime
 
 
