@@ -29,3 +29,15 @@ def run_cli():
         return code, out.getvalue(), err.getvalue()
 
     return _run
+
+
+@pytest.fixture(scope="session")
+def lits6_phantom(tmp_path_factory):
+    """Six phantom cases in the LiTS layout (seed 0): 5 train / 1 validation by the split.
+    Written once per session for the training tests and the cluster end-to-end tests;
+    read-only for its users."""
+    from e2net_eval.data import write_phantom
+
+    root = tmp_path_factory.mktemp("phantom6") / "lits"
+    write_phantom(root, "lits", 6, seed=0)
+    return root

@@ -4,6 +4,7 @@ that exist, documented devices that work, and README figures that match the docs
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,17 @@ from e2net_eval.errors import InputError
 REPO = Path(__file__).resolve().parents[2]
 TESTS = REPO / "tests"
 SELF = Path(__file__).resolve()
+
+
+def _toml():
+    """tomllib (Python >= 3.11), else tomli (a test dependency on 3.10)."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+
+        return tomllib
+    import tomli
+
+    return tomli
 
 
 def _test_sources() -> list[tuple[Path, str]]:
@@ -32,6 +44,34 @@ def test_no_skip_guard_that_cannot_skip_or_hides_our_own_failures():
         for m in rx.finditer(text)
     ]
     assert not found, found
+
+
+def test_declared_test_dependencies_are_imported_never_skipped():
+    """A package the `test` extra declares is installed wherever the tests run: an
+    `importorskip` of it (or of tomllib, standard from 3.11) would turn a broken
+    installation into skips."""
+    extra = _toml().loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    declared = {
+        re.split(r"[<>=;\[ ]", req, maxsplit=1)[0].lower().replace("-", "_")
+        for req in extra["project"]["optional-dependencies"]["test"]
+    }
+    assert "medpy" in declared
+    skipping = re.compile(r"importorskip\(\s*[\"']([\w.]+)")
+    found = [
+        f"{p.relative_to(REPO)}: importorskip({m.group(1)!r})"
+        for p, text in _test_sources()
+        for m in skipping.finditer(text)
+        if m.group(1).split(".")[0].lower() in declared | {"tomllib", "tomli"}
+    ]
+    assert not found, found
+
+
+def test_ci_runs_the_slow_tests_after_the_default_run():
+    """The slow tests are deselected by default; CI runs them as a second step."""
+    lines = [ln.strip() for ln in (REPO / ".ci" / "run").read_text(encoding="utf-8").splitlines()]
+    default = next(i for i, ln in enumerate(lines) if ln.endswith("&& pytest"))
+    slow = next(i for i, ln in enumerate(lines) if ln.startswith("pytest -m slow"))
+    assert default < slow
 
 
 def test_no_machine_paths_in_tests():
@@ -60,8 +100,7 @@ def test_lazy_package_attributes_are_real_or_absent():
 
 def test_declared_package_data_exists():
     """Every file pyproject.toml ships as package data (e.g. py.typed) is in the tree."""
-    tomllib = pytest.importorskip("tomllib")  # the standard library from Python 3.11
-    config = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    config = _toml().loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
     declared = config["tool"]["setuptools"]["package-data"]
     assert declared
     for package, files in declared.items():

@@ -133,8 +133,17 @@ def test_context_encoder_loads():
 
 
 def test_checkpoint_without_batch_counters_loads():
+    """Every tensor of the checkpoint lands in the encoder (the counters keep their own)."""
     ckpt = {k: v for k, v in fake_checkpoint().items() if "num_batches_tracked" not in k}
-    load_backbone_weights(Res2NetEncoder(in_channels=3), ckpt)
+    enc = Res2NetEncoder(in_channels=3)
+    ignored = load_backbone_weights(enc, ckpt)
+    assert ignored == ["fc.bias", "fc.weight"]
+    own = enc.state_dict()
+    loaded = [k for k in ckpt if not k.startswith("fc.")]
+    # 85 batch norms (stem 1, 5 per block in 16 blocks, 4 downsamples): no counters given
+    assert len(loaded) == 510 - 85
+    for key in loaded:
+        assert torch.equal(own[key], ckpt[key]), key
 
 
 def test_mismatched_checkpoints_raise(tmp_path):

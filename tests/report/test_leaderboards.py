@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from pathlib import Path
@@ -20,18 +21,25 @@ from e2net_eval.report.leaderboards import (
 _REPO = Path(__file__).resolve().parents[2]
 
 
-def _find_paper() -> Path:
-    """The paper text: $E2NET_PAPER, else ``shared/paper/e2net-paper.txt`` in the nearest
-    folder above the clone that has one (the project keeps it beside its clones)."""
+def _find_paper() -> Path | None:
+    """The full paper text: $E2NET_PAPER, else ``shared/paper/e2net-paper.txt`` in the
+    nearest folder above the clone that has one (the project keeps it beside its clones);
+    None when there is none (a newcomer's clone)."""
     if os.environ.get("E2NET_PAPER"):
         return Path(os.environ["E2NET_PAPER"])
     for folder in _REPO.parents:
         candidate = folder / "shared" / "paper" / "e2net-paper.txt"
         if candidate.is_file():
             return candidate
-    return _REPO.parent / "shared" / "paper" / "e2net-paper.txt"
+    return None
 
 
+# The paper's Tables 1-3 as its text has them (three verbatim blocks of lines, tabs kept),
+# shipped with the tests so every clone checks every cell; `test_the_excerpt_is_verbatim`
+# proves it against the full text where the project keeps one.
+TABLES = Path(__file__).with_name("paper_tables.txt")
+TABLES_SHA256 = "51e8ba1e404a1d06d6babb262f1ce1825ca3bcd57d6b912b54525301f9cf4d25"
+PAPER_SHA256 = "66e0d47b953f4f47b5fa8f426cb353da7039d2b0e17f1a66c6c71caf20073796"
 PAPER = _find_paper()
 CELL = re.compile(r"^(-|\d+\.\d+)$")
 
@@ -78,10 +86,29 @@ def test_files_follow_the_schema():
             assert set(row["values"]) == {c["key"] for c in table["columns"]}
 
 
-@pytest.mark.skipif(not PAPER.is_file(), reason="paper text not available")
+def test_the_shipped_excerpt_is_intact():
+    assert hashlib.sha256(TABLES.read_bytes()).hexdigest() == TABLES_SHA256
+
+
+def test_the_excerpt_is_verbatim_from_the_paper():
+    """Each of the excerpt's three blocks is a run of consecutive lines of the paper text.
+    Needs the full text (not shipped): runs where the project keeps it, as in CI."""
+    if PAPER is None:
+        pytest.skip("full paper text not found; the excerpt's own hash is checked instead")
+    paper = PAPER.read_bytes()
+    assert hashlib.sha256(paper).hexdigest() == PAPER_SHA256, PAPER
+    lines = paper.decode("utf-8").splitlines()
+    blocks = TABLES.read_text(encoding="utf-8").split("\nTable ")
+    assert len(blocks) == 3
+    for k, block in enumerate(blocks):
+        block_lines = (block if k == 0 else "Table " + block).splitlines()
+        start = lines.index(block_lines[0])
+        assert lines[start : start + len(block_lines)] == block_lines
+
+
 @pytest.mark.parametrize("number", [1, 2, 3])
 def test_every_cell_equals_the_paper(number):
-    lines = PAPER.read_text(encoding="utf-8").splitlines()
+    lines = TABLES.read_text(encoding="utf-8").splitlines()
     published = _paper_rows(lines, number)
     table = load_table(number)
     assert len(published) == len(table["rows"]) == {1: 13, 2: 6, 3: 6}[number]

@@ -142,8 +142,9 @@ def test_default_run_order_and_leak_free_split(rec, tmp_path, run_cli):
     kw = rec.kwargs[("train", "edge")]
     assert kw["split"] == run / "split.json" and kw["seed"] == 3 and kw["resume"] is True
     assert kw["max_steps"] == get_model("edge").steps_for("small") and kw["profile"] == "small"
+    # split.json is the fake's here (real splits: test_real_phantom_overlap_and_split);
+    # what is checked is that prediction reads its validation list
     split = json.loads((run / "split.json").read_text())
-    assert not set(split["train"]) & set(OVERLAP)
     val_kw = rec.kwargs[("predict", ("lits", "dist_dcff"))]
     assert val_kw["case_ids"] == split["validation"]
     assert rec.kwargs[("predict", ("ircadb", "dist_dcff"))]["case_ids"] is None
@@ -235,38 +236,38 @@ def test_bad_arguments_exit_2(rec, tmp_path, run_cli):
     assert rec.calls == []
 
 
-@pytest.fixture
-def rec_real_data(monkeypatch):
-    """Fake training, inference and metrics; the real data layer (phantom, overlap, split)."""
-    r = Recorder()
-    for mod, name in [
-        (e2net_eval.training, "prepare_run"),
-        (e2net_eval.training, "train"),
-        (e2net_eval.inference, "predict"),
-        (e2net_eval.metrics, "evaluate"),
-    ]:
-        monkeypatch.setattr(mod, name, getattr(r, name), raising=False)
-    monkeypatch.setattr(wf, "default_workers", lambda args: 1)
-    return r
-
-
-def test_real_phantom_overlap_and_split(rec_real_data, tmp_path):
-    run = tmp_path / "run"
-    wf.run_ablation(wf.AblationArgs(out=run, configs=["baseline"], seed=1))
-    info = json.loads((run / "ablation.json").read_text())
-    found = {m["lits"]: m["ircadb"] for m in info["overlap"]}
+def test_real_phantom_overlap_and_split(gate_prefix):
+    """The real data layer's first steps of the CI gate's ablation (`conftest.gate_prefix`):
+    the 3DIRCADb patients found among the LiTS cases and left out of the split."""
+    run = gate_prefix
+    state = json.loads((run / "ablation_state.json").read_text())
+    found = {m["lits"]: m["ircadb"] for m in state["steps"]["overlap"]["outputs"]}
     planted = {str(i): f"3Dircadb1.{k + 1}" for k, i in enumerate(wf.PHANTOM_IRCADB_INDICES)}
     assert found == planted  # found from image content, not from ids
-    split = info["split"]
+    split = json.loads((run / "split.json").read_text())
     assert sorted(split["exclude"]) == sorted(planted)
     assert not (set(split["train"]) | set(split["validation"])) & set(planted)
     assert len(split["validation"]) == wf.PHANTOM_N_VAL
     assert len(split["train"]) == wf.PHANTOM_LITS_CASES - len(planted) - wf.PHANTOM_N_VAL
-    # stratified by tumour: the validation set has the set's share of tumour-free cases
-    free = {c for c, has in split["strata"].items() if not has}
-    pool = set(split["train"]) | set(split["validation"])
+    # stratified by tumour: the validation set has the set's share of tumour-free cases,
+    # which are read from the reference labels themselves (not from the split)
+    free = _tumour_free_cases(run / "data" / "lits")
+    pool = {str(i) for i in range(wf.PHANTOM_LITS_CASES)} - set(planted)
+    assert 0 < len(free & pool) < len(pool)
     expected = wf.PHANTOM_N_VAL * len(free & pool) / len(pool)
     assert abs(len(free & set(split["validation"])) - expected) < 1
+
+
+def _tumour_free_cases(lits: Path) -> set[str]:
+    """LiTS case ids whose `segmentation-N.nii` has no voxel of label 2."""
+    import nibabel as nib
+    import numpy as np
+
+    return {
+        p.name.split("-")[1].split(".")[0]
+        for p in lits.glob("segmentation-*.nii*")
+        if not (np.asarray(nib.load(str(p)).dataobj) == 2).any()
+    }
 
 
 def test_a_folder_in_use_is_refused_and_a_killed_holders_lock_is_free(rec, tmp_path, run_cli):

@@ -3,7 +3,7 @@ against the baseline committed in `leaderboards/ci-baseline/`, and proof that th
 guards tumours.
 
 The CI run is the default ablation with every configuration at `CI_STEPS` optimiser steps
-(the default gives stage 2 more): every stage-2 configuration segments tumours in it
+(`conftest.py`; the default gives stage 2 more): every stage-2 configuration segments tumours in it
 (`test_the_baseline_carries_tumour_signal`), and deleting the tumour predictions while the
 liver stays as it is fails the gate (`test_the_gate_fails_without_tumours`).
 
@@ -37,21 +37,24 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import GATE_ARGS, copy_run
+
 REPO = Path(__file__).resolve().parents[2]
 BASELINE = REPO / "leaderboards" / "ci-baseline"
-CI_STEPS = 300
 GATE_TOLERANCE = 0.0  # the measured run-to-run spread (module docstring)
 TOLERANCES = ("--default-tolerance", str(GATE_TOLERANCE))
 
 
 @pytest.fixture(scope="module")
-def gate_run(tmp_path_factory):
-    """The CI ablation, once for the module (the default worker count: in parallel)."""
+def gate_run(tmp_path_factory, gate_prefix):
+    """The CI ablation, once for the module (the default worker count: in parallel),
+    resumed from the session's phantom, overlap and split (`conftest.gate_prefix`, the
+    same steps a fresh run makes first)."""
     from e2net_eval.cli import main
 
-    run = tmp_path_factory.mktemp("ci") / "ci-gate"
+    run = copy_run(gate_prefix, tmp_path_factory.mktemp("ci") / "ci-gate")
     with pytest.raises(SystemExit) as exc:
-        main(["ablation", "--max-steps", str(CI_STEPS), "-o", str(run)])
+        main([*GATE_ARGS, "-o", str(run)])
     assert exc.value.code == 0
     return run
 

@@ -46,13 +46,10 @@ def jobs_env(monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def tiny_lits(tmp_path_factory):
-    """Six phantom LiTS cases (no 3DIRCADb): five train, one validation."""
-    from e2net_eval.data import write_phantom
-
-    root = tmp_path_factory.mktemp("tiny") / "lits"
-    write_phantom(root, "lits", 6, seed=0)
-    return root
+def tiny_lits(lits6_phantom):
+    """Six phantom LiTS cases (no 3DIRCADb): five train, one validation (the session's
+    phantom of the training tests, `tests/conftest.py`)."""
+    return lits6_phantom
 
 
 def _results(run: Path) -> dict:
