@@ -98,6 +98,7 @@ def open_folder(patient: Path, name: str, case: str) -> dict[str, Source]:
         with decoding(archive, case, "zip archive"):
             zf = zipfile.ZipFile(archive)
             members = [m for m in zf.infolist() if not m.is_dir() and _is_dicom_name(m.filename)]
+        _refuse_duplicates(archive, members, case)
         for m in members:
             parts = PurePosixPath(m.filename).parts
             if name not in parts or "__MACOSX" in parts:
@@ -109,6 +110,20 @@ def open_folder(patient: Path, name: str, case: str) -> dict[str, Source]:
             raise InputError(f"zip has no {name}/ folder with files", case=case, path=archive)
         return {k: Source(f"{archive}:{name}/{k}".rstrip("/"), v, zf) for k, v in groups.items()}
     raise InputError(f"missing {name} (folder or .zip)", case=case, path=folder)
+
+
+def _refuse_duplicates(archive: Path, members: list[zipfile.ZipInfo], case: str) -> None:
+    """A name held twice in one archive is ambiguous (readers disagree on which copy wins):
+    refuse it rather than pick one."""
+    seen: set[str] = set()
+    for m in members:
+        if m.filename in seen:
+            raise ReadError(
+                "zip archive holds two members of this name (ambiguous: which one is meant?)",
+                case=case,
+                path=f"{archive}:{m.filename}",
+            )
+        seen.add(m.filename)
 
 
 def _check_member(zf: zipfile.ZipFile, member: zipfile.ZipInfo, case: str) -> None:
@@ -340,15 +355,16 @@ def read_patient(patient: Path, case: str, *, image: bool = True, label: bool = 
     result["other_folders"] = sorted(
         (k for k in masks if k not in tumour_keys and k.lower() != LIVER_FOLDER), key=_natural_key
     )
-    lab = _mask(masks[names[LIVER_FOLDER]], geom, case).view(np.uint8)
+    lab = _mask(masks[names[LIVER_FOLDER]], geom, src.label, case).view(np.uint8)
     for key in tumour_keys:
-        lab[_mask(masks[key], geom, case)] = 2
+        lab[_mask(masks[key], geom, src.label, case)] = 2
     result["label"] = lab
     return result
 
 
-def _mask(src: Source, geom: Geometry, case: str) -> np.ndarray:
-    """A mask series on the image grid (checked: same size, count and slice positions).
+def _mask(src: Source, geom: Geometry, image: str, case: str) -> np.ndarray:
+    """A mask series on the image grid (checked: same size, count and slice positions);
+    `image` names the image series in a mismatch (either of the two may be the faulty one).
 
     Mask slices without ImagePositionPatient are matched to image slices by file name
     (``image_k`` in both folders, as 3DIRCADb names them).
@@ -356,17 +372,23 @@ def _mask(src: Source, geom: Geometry, case: str) -> np.ndarray:
     mgeom = read_geometry(src, case)
     if mgeom.shape != geom.shape:
         raise InputError(
-            f"mask shape {mgeom.shape} != image shape {geom.shape}", case=case, path=src.label
+            f"mask shape {mgeom.shape} != image shape {geom.shape} (of {image})",
+            case=case,
+            path=src.label,
         )
     if not np.allclose(mgeom.affine[:3, :2], geom.affine[:3, :2], rtol=0, atol=1e-3):
         raise InputError(
-            "mask orientation or pixel spacing differs from the image's", case=case, path=src.label
+            f"mask orientation or pixel spacing differs from the image's ({image})",
+            case=case,
+            path=src.label,
         )
     if mgeom.has_positions and geom.has_positions:
         tol = 1e-3 + 0.01 * abs(geom.spacing[2])
         if not np.allclose(mgeom.positions, geom.positions, atol=tol):
             raise InputError(
-                "mask slice positions differ from the image's", case=case, path=src.label
+                f"mask slice positions differ from the image's ({image})",
+                case=case,
+                path=src.label,
             )
     elif set(src.files) == set(geom.order):
         mgeom.order = list(geom.order)

@@ -127,7 +127,20 @@ def _load_header(fh, path: Path, case: str | None, st_size: int, gz: bool):
     fh.seek(0)
     img = klass.from_file_map(klass.make_file_map({"image": fh, "header": fh}), mmap=False)
     _check_size(img, st_size, gz, path, case)
+    _check_affine(img, path, case)
     return img
+
+
+def _check_affine(img, path: Path, case: str | None) -> None:
+    """Refuse an affine (sform, qform or the pixdim fallback) with NaN or infinity: every
+    distance and every grid comparison would be meaningless."""
+    affine = np.asarray(img.affine, dtype=np.float64)
+    if not np.isfinite(affine).all():
+        raise ReadError(
+            "the affine (sform/qform) holds NaN or infinity: no usable voxel-to-mm mapping",
+            case=case,
+            path=path,
+        )
 
 
 @contextmanager

@@ -69,10 +69,23 @@ def _finite(text: str) -> float:
     return value
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
+    """An object whose keys are distinct: a key given twice is ambiguous (parsers disagree
+    on which value wins), so it is an error, not a silent choice."""
+    out: dict = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"key {key!r} appears twice in one object")
+        out[key] = value
+    return out
+
+
 def loads_strict(text: str) -> Any:
-    """Parse JSON text strictly: bare NaN/Infinity and numbers that overflow to infinity are
-    a ValueError (Python's `json` accepts them; no other parser does)."""
-    return json.loads(text, parse_constant=_no_constant, parse_float=_finite)
+    """Parse JSON text strictly: bare NaN/Infinity, numbers that overflow to infinity and a
+    key repeated in one object are a ValueError (Python's `json` accepts them)."""
+    return json.loads(
+        text, parse_constant=_no_constant, parse_float=_finite, object_pairs_hook=_unique_keys
+    )
 
 
 def load_json(path: str | Path) -> Any:
