@@ -88,6 +88,11 @@ class Mutant:
     pending: str | None = None  # the KNOWN_PENDING item this mutant exercises, if any
 
 
+def _print_warning(msg) -> None:
+    """What Python does with a warning when nothing records it: one text block on stderr."""
+    sys.stderr.write(warnings._formatwarnmsg(msg))  # type: ignore[attr-defined]
+
+
 def _alarm(signum, frame):  # noqa: ARG001
     raise Hang(f"no result after {RUN_TIMEOUT_S} s")
 
@@ -133,7 +138,9 @@ def run_cli(*args) -> Result:
             _log_streams(err, real_stderr),
         ):
             warnings.simplefilter("always")
+            # as a fresh process: printed to stderr (pytest's recorder would swallow them)
             warnings.showwarning = warnings._showwarning_orig  # type: ignore[attr-defined]
+            warnings._showwarnmsg_impl = _print_warning  # type: ignore[attr-defined]
             try:
                 main([str(a) for a in args])
             except SystemExit as exc:
@@ -202,6 +209,7 @@ class Record:
     verdict: str  # "equal", "refused", or "FAIL"
     problems: list[str]
     pending: str | None = None  # the KNOWN_PENDING item that explains this failure
+    index: int = -1  # the input's number: E2NET_FUZZ_ONLY=index reruns it alone
 
 
 @dataclass
@@ -239,15 +247,16 @@ class Campaign:
         for (fam, kind), (eq, ref, fail, pend) in sorted(rows.items()):
             lines.append(f"{fam:<9} {kind:<22} {eq:>6} {ref:>6} {fail:>5} {pend:>7}")
         tot = [sum(v[i] for v in rows.values()) for i in range(4)]
+        inputs = len({r.index for r in self.records})
         lines.append(
             f"{'total':<32} {tot[0]:>6} {tot[1]:>6} {tot[2]:>5} {tot[3]:>7}"
-            f"  (runs {len(self.records)})"
+            f"  ({inputs} inputs, {len(self.records)} runs)"
         )
         return "\n".join(lines)
 
     def describe(self, records: list[Record]) -> str:
         return "\n".join(
-            f"- {r.family}/{r.kind} [{r.detail}] {r.command}: exit {r.code}"
+            f"- input {r.index} {r.family}/{r.kind} [{r.detail}] {r.command}: exit {r.code}"
             + (f" (pending {r.pending})" if r.pending else "")
             + ": "
             + "; ".join(p[:400] for p in r.problems)

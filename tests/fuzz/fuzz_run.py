@@ -7,8 +7,6 @@ re-encoding, are computed once by the same commands and cached.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import random
@@ -340,4 +338,24 @@ def judge(camp, m: Mutant, name: str, ws: Path, func, role, expected, loose=Fals
     camp.add(m, name, res, problems, quiet + problems[len(problems_std) :])
 
 
-__all__ = ["NiftiFamily", "judge", "facts_differ", "SAME", "io", "csv"]
+#: family -> share of the inputs (3DIRCADb and compare runs cost more than a NIfTI run)
+WEIGHTS = {"nifti": 0.6, "ircadb": 0.25, "results": 0.15}
+
+
+def run_campaign(work: Path, seed: int, n: int, only: list[int] | None = None) -> Campaign:
+    """Fuzz `n` inputs (or just the inputs `only`); input i draws everything from its own
+    generator, seeded by (seed, i), so one input reruns alone."""
+    camp = Campaign(seed, n)
+    nifti = NiftiFamily(work)
+    families = {"nifti": nifti}
+    for i in only if only is not None else range(n):
+        rng = random.Random(f"{seed}:{i}")
+        name = rng.choices(list(WEIGHTS), weights=list(WEIGHTS.values()))[0]
+        if name not in families:
+            make = {"ircadb": IrcadbFamily, "results": ResultsFamily}[name]
+            families[name] = make(work, nifti)
+        start = len(camp.records)
+        families[name].one(rng, i, camp)
+        for r in camp.records[start:]:
+            r.index = i
+    return camp
