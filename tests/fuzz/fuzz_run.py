@@ -185,6 +185,12 @@ class NiftiFamily:
         target = self.target(role, ext)
         clean = self.files(role, ext)
         m = fn.make_mutant(rng, clean[target], ext.endswith(".gz"), target)
+        self.judge_mutant(m, role, ext, index, camp)
+
+    def judge_mutant(self, m: Mutant, role: str, ext: str, index: int, camp: Campaign) -> None:
+        """Set the expectation of `m` (a mutant of `role`'s file) and judge its runs."""
+        target = self.target(role, ext)
+        clean = self.files(role, ext)
         m.detail = f"{role} .{ext} {m.detail}"
         read_role = "image" if role == "image" else "label"
         m = fn.expectation(m, fn.reference_read(clean[target], read_role), read_role)
@@ -252,6 +258,9 @@ def _compare(ins: Path, outs: Path, role: str) -> tuple[Result, object]:
     return res, facts
 
 
+RESULT_COMMANDS = {"regress": _regress, "compare": _compare}
+
+
 class ResultsFamily:
     """A clean evaluation (three cases) and the runs that judge its mutated files."""
 
@@ -280,6 +289,11 @@ class ResultsFamily:
         else:
             m = fr.mutate_per_case(rng, self.clean["b/per_case.csv"].decode())
             commands = [("compare", _compare)]
+        self.judge_mutant(m, commands, index, camp)
+
+    def judge_mutant(self, m: Mutant, commands, index: int, camp: Campaign) -> None:
+        """Judge the runs of `commands` ("regress", "compare") on mutant `m`."""
+        commands = [(c, RESULT_COMMANDS[c]) if isinstance(c, str) else c for c in commands]
         ws = _workspace(self.work / f"m{index}", {**self.clean, m.target: m.data})
         for name, func in commands:
             expected = NiftiFamily.baseline(
