@@ -231,14 +231,23 @@ def read_geometry(src: Source, case: str) -> Geometry:
 def _stack(src: Source, heads: dict, size: tuple[int, int], case: str) -> Geometry:
     """Order one checked series along its normal and derive the affine and spacing."""
     rows, cols = size
-    first = heads[sorted(heads, key=_natural_key)[0]]
-    iop = np.asarray(getattr(first, "ImageOrientationPatient", [1, 0, 0, 0, 1, 0]), dtype=float)
-    row_cos, col_cos = iop[:3], iop[3:]
+    first_name = sorted(heads, key=_natural_key)[0]
+    first = heads[first_name]
+    row_cos, col_cos, ps = _in_plane(first, src.path(first_name), case)
     normal = np.cross(row_cos, col_cos)
-    ps = [float(v) for v in getattr(first, "PixelSpacing", [1.0, 1.0])]
     n = len(heads)
-    if all(hasattr(h, "ImagePositionPatient") for h in heads.values()):
-        pos = {k: np.asarray(h.ImagePositionPatient, dtype=float) for k, h in heads.items()}
+    placed = [k for k, h in heads.items() if hasattr(h, "ImagePositionPatient")]
+    if placed and len(placed) < n:  # a damaged slice, not a series without positions
+        lost = min((k for k in heads if k not in placed), key=_natural_key)
+        raise InputError(
+            "no ImagePositionPatient, while other slices of the series have one",
+            case=case,
+            path=src.path(lost),
+        )
+    if placed:
+        pos = {
+            k: _numbers(h, "ImagePositionPatient", 3, src.path(k), case) for k, h in heads.items()
+        }
         along = {k: float(p @ normal) for k, p in pos.items()}
         order = sorted(heads, key=lambda k: along[k])
         positions = np.array([along[k] for k in order])
@@ -273,6 +282,13 @@ def _stack(src: Source, heads: dict, size: tuple[int, int], case: str) -> Geomet
         dz = (positions[-1] - positions[0]) / (n - 1)
     else:
         dz = float(getattr(first, "SliceThickness", 1.0))
+    if not (np.isfinite(dz) and dz > 0):
+        raise InputError(
+            f"slice spacing {dz:g} mm (from ImagePositionPatient, SpacingBetweenSlices or "
+            "SliceThickness) is not a finite positive number",
+            case=case,
+            path=src.label,
+        )
     lps = np.eye(4)
     lps[:3, 0] = row_cos * ps[1]
     lps[:3, 1] = col_cos * ps[0]
@@ -282,6 +298,63 @@ def _stack(src: Source, heads: dict, size: tuple[int, int], case: str) -> Geomet
     return Geometry(
         order, (cols, rows, n), LPS_TO_RAS @ lps, (ps[1], ps[0], float(dz)), positions, has_pos
     )
+
+
+def _numbers(ds: pydicom.Dataset, tag: str, count: int, path: str, case: str) -> np.ndarray:
+    """A multi-valued numeric tag as `count` finite floats, or an InputError naming the slice."""
+    try:
+        values = np.asarray([float(v) for v in np.atleast_1d(getattr(ds, tag))], dtype=float)
+    except (TypeError, ValueError, OverflowError):
+        values = np.array([])
+    if values.shape != (count,) or not np.isfinite(values).all():
+        raise InputError(
+            f"{tag} {_shown(getattr(ds, tag, None))} is not {count} finite number(s)",
+            case=case,
+            path=path,
+        )
+    return values
+
+
+def _shown(value) -> str:
+    """A tag's value as written, short (any type: a number, text, several values)."""
+    items = value if isinstance(value, (list, tuple, pydicom.multival.MultiValue)) else [value]
+    text = ", ".join(str(v) for v in items)
+    return "[" + (text if len(text) <= 80 else text[:77] + "...") + "]"
+
+
+def _in_plane(ds: pydicom.Dataset, path: str, case: str):
+    """(row direction, column direction, PixelSpacing) of a slice, checked: unit, orthogonal
+    direction cosines and a finite, positive pixel size (defaults when a tag is absent)."""
+    iop = np.array([1.0, 0, 0, 0, 1, 0])
+    if hasattr(ds, "ImageOrientationPatient"):
+        iop = _numbers(ds, "ImageOrientationPatient", 6, path, case)
+    row_cos, col_cos = iop[:3], iop[3:]
+    norms = np.linalg.norm(row_cos), np.linalg.norm(col_cos)
+    if max(abs(norms[0] - 1), abs(norms[1] - 1), abs(row_cos @ col_cos)) > 1e-3:
+        raise InputError(
+            f"ImageOrientationPatient {_shown(list(iop))} is not two orthogonal unit vectors",
+            case=case,
+            path=path,
+        )
+    ps = [1.0, 1.0]
+    if hasattr(ds, "PixelSpacing"):
+        ps = [float(v) for v in _numbers(ds, "PixelSpacing", 2, path, case)]
+    if min(ps) <= 0:
+        raise InputError(f"PixelSpacing {_describe(ps)} is not positive", case=case, path=path)
+    return row_cos, col_cos, ps
+
+
+def _rescale(ds: pydicom.Dataset, path: str, case: str) -> tuple[float, float]:
+    """(RescaleSlope, RescaleIntercept) of a slice: finite numbers (defaults 1 and 0)."""
+    out = []
+    for tag, default in (("RescaleSlope", 1.0), ("RescaleIntercept", 0.0)):
+        value = getattr(ds, tag, None)
+        if value is None or value == "":
+            out.append(default)
+            continue
+        out.append(float(_numbers(ds, tag, 1, path, case)[0]))
+    slope, inter = out
+    return (slope or 1.0), inter
 
 
 def read_pixels(src: Source, geom: Geometry, case: str, *, mask: bool) -> np.ndarray:
@@ -300,8 +373,7 @@ def read_pixels(src: Source, geom: Geometry, case: str, *, mask: bool) -> np.nda
                 out = np.zeros((cols, rows, n), dtype=bool, order="F")
             out[:, :, k] = px.T > 0
             continue
-        slope = float(getattr(ds, "RescaleSlope", 1) or 1)
-        inter = float(getattr(ds, "RescaleIntercept", 0) or 0)
+        slope, inter = _rescale(ds, path, case)
         if out is None:
             integral = slope == 1.0 and inter.is_integer() and px.dtype.kind in "iu"
             out = np.empty((cols, rows, n), dtype=np.int16 if integral else np.float32, order="F")
@@ -316,8 +388,8 @@ def read_pixels(src: Source, geom: Geometry, case: str, *, mask: bool) -> np.nda
                     out[:, :, k] = vals.T
                     continue
         out[:, :, k] = (px.astype(np.float32) * np.float32(slope) + np.float32(inter)).T
-    if not mask and out.dtype == np.float32 and np.isnan(out).any():
-        raise InputError("image contains NaN", case=case, path=src.label)
+    if not mask and out.dtype == np.float32 and not np.isfinite(out).all():
+        raise InputError("image contains NaN or infinity (HU)", case=case, path=src.label)
     return out
 
 

@@ -16,6 +16,7 @@ other fact must equal the clean run's.
 from __future__ import annotations
 
 import io
+import math
 import random
 import re
 import struct
@@ -71,6 +72,7 @@ def zip_members(data: bytes, lenient: bool = False) -> list[tuple[str, bytes]] |
                 except Exception:  # noqa: BLE001
                     if not lenient or USED.match(info.filename):
                         return None
+                    out.append((info.filename, b""))  # listed by name, never read
             return out
     except Exception:  # noqa: BLE001 - the reference reader could not read it
         return None
@@ -221,13 +223,16 @@ def dcm_tag(rng, ds: pydicom.Dataset) -> tuple[str, frozenset, bool]:
     tag = rng.choice(GEOMETRY_TAGS + SCALE_TAGS)
     value = _odd(rng, tag)
     _set(ds, tag, value)
-    changes = frozenset({IMAGE}) if tag in SCALE_TAGS else frozenset()
+    changes = _scale_changes(tag, value)
     return f"{tag}={value!r}", changes, False
 
 
 #: kind -> mutation of one decoded slice (detail, facts it may change, must_read);
 #: ``dcm_tag_series`` applies the same change to every slice of the series
 TAG_KINDS = {"dcm_neutral": dcm_neutral, "dcm_tag": dcm_tag, "dcm_tag_series": dcm_tag}
+#: ``dcm_tag_all``: the same change in every slice of every series (consistently wrong, so
+#: no cross-check between slices or series can catch it: only the value's own validity)
+SERIES_KINDS = ("dcm_tag_series", "dcm_tag_all")
 
 
 def _pixel_start(blob: bytes) -> int:
@@ -259,7 +264,14 @@ def mutate_dicom(
     raise ValueError(kind)
 
 
-DCM_KINDS = (*TAG_KINDS, "dcm_flip_pixels", "dcm_flip_header", "dcm_truncate", "dcm_remove")
+DCM_KINDS = (
+    *TAG_KINDS,
+    "dcm_tag_all",
+    "dcm_flip_pixels",
+    "dcm_flip_header",
+    "dcm_truncate",
+    "dcm_remove",
+)
 STRAY_NAMES = ("notes.txt", "Thumbs.db", ".DS_Store", "DICOMDIR", "image_x", "README")
 
 
@@ -279,8 +291,8 @@ def make_mutant(rng: random.Random, tree: dict[str, bytes], zipped: bool) -> tup
         return _zip_expectation(m, tree), tree
     if kind == "dcm_stray":
         return _stray(rng, tree, zipped)
-    if kind == "dcm_tag_series":
-        return _series_mutant(rng, tree, zipped)
+    if kind in SERIES_KINDS:
+        return _series_mutant(rng, tree, zipped, every=kind == "dcm_tag_all")
     if zipped:  # mutate a member, then zip the archive again cleanly
         target = rng.choice(archives)
         members = zip_members(tree[target])
@@ -304,10 +316,24 @@ def make_mutant(rng: random.Random, tree: dict[str, bytes], zipped: bool) -> tup
     return m, tree
 
 
-def _series_mutant(rng, tree: dict, zipped: bool) -> tuple[Mutant, dict]:
-    """One tag set to one odd value in every slice of one series (consistently wrong)."""
+def _scale_changes(tag: str, value: bytes | None) -> frozenset:
+    """A rescale tag set to (or removed for) a usable number legitimately changes HU; one
+    that is not a finite number must be refused (or ignored: the clean HU)."""
+    if tag not in SCALE_TAGS:
+        return frozenset()
+    try:
+        usable = value is None or math.isfinite(float(value.decode("latin-1").strip() or "x"))
+    except ValueError:
+        usable = False
+    return frozenset({IMAGE}) if usable else frozenset()
+
+
+def _series_mutant(rng, tree: dict, zipped: bool, every: bool) -> tuple[Mutant, dict]:
+    """One tag set to one odd value in every slice of one series, or of every series."""
     tag = rng.choice(GEOMETRY_TAGS + SCALE_TAGS)
     value = _odd(rng, tag)
+    if every and tag == "ImagePositionPatient" and value is None:
+        value = b"0\\0\\0"  # none anywhere is the documented InstanceNumber fallback
 
     def change(blob: bytes) -> bytes:
         ds = pydicom.dcmread(io.BytesIO(blob), force=True)
@@ -319,20 +345,28 @@ def _series_mutant(rng, tree: dict, zipped: bool) -> tuple[Mutant, dict]:
         members = zip_members(tree[target])
         folders = sorted({n.rsplit("/", 1)[0] for n, _ in members if "/image_" in n})
         folder = rng.choice(folders)
-        tree[target] = rezip(
-            [(n, change(b) if n.rsplit("/", 1)[0] == folder else b) for n, b in members]
-        )
+        for arch in sorted(k for k in tree if k.endswith(".zip")) if every else [target]:
+            tree[arch] = rezip(
+                [
+                    (n, change(b) if every or n.rsplit("/", 1)[0] == folder else b)
+                    for n, b in zip_members(tree[arch])
+                ]
+            )
         where = f"{target}:{folder}"
     else:
         slices = [k for k in tree if k.rsplit("/", 1)[-1].startswith("image_")]
         folder = rng.choice(sorted({k.rsplit("/", 1)[0] for k in slices}))
         for k in slices:
-            if k.rsplit("/", 1)[0] == folder:
+            if every or k.rsplit("/", 1)[0] == folder:
                 tree[k] = change(tree[k])
         target = where = folder + "/image_0"
-    image = "PATIENT_DICOM" in where
-    changes = frozenset({IMAGE}) if tag in SCALE_TAGS and image else frozenset()
-    m = Mutant("ircadb", "dcm_tag_series", f"{where}: {tag}={value!r} in every slice", target,
+    if every:  # any series may be the one named
+        target = f"ircadb/{CASE}/PATIENT_DICOM" + (".zip" if zipped else "/image_0")
+    image = "PATIENT_DICOM" in where or every
+    changes = _scale_changes(tag, value) if image else frozenset()
+    kind = "dcm_tag_all" if every else "dcm_tag_series"
+    scope = "every series" if every else "every slice"
+    m = Mutant("ircadb", kind, f"{where}: {tag}={value!r} in {scope}", target,
                tree.get(target), changes=changes)  # fmt: skip
     return m, tree
 

@@ -244,7 +244,10 @@ class IrcadbFamily:
 
 def _regress(ins: Path, outs: Path, role: str) -> tuple[Result, object]:
     res = run_cli("regress", ins / "b", ins / "a", "--json", outs / "regress.json")
-    return res, res.out if res.code == 0 else None
+    if res.code != 0:
+        return res, None
+    json.loads((outs / "regress.json").read_text())  # written whole, and JSON
+    return res, res.out
 
 
 def _compare(ins: Path, outs: Path, role: str) -> tuple[Result, object]:
@@ -334,6 +337,9 @@ def judge(camp, m: Mutant, name: str, ws: Path, func, role, expected, loose=Fals
     if digest(ins) != before_in:
         problems.append("an input changed")
     exp_code, exp_facts = expected
+    hidden = [x for x in leftovers(outs, before_out) if x.startswith(".")]
+    if hidden:
+        problems.append(f"temporaries or locks left behind: {hidden}")
     if res.code == 2:
         left = [x for x in leftovers(outs, before_out) if x not in REPORTS_ON_FAILURE.get(name, ())]
         if left:

@@ -168,6 +168,12 @@ def test_the_oracle_flags_changed_inputs_leftovers_and_refused_good_input(tmp_pa
         return Result(2, "", "error: in/x.nii: bad\n"), None
 
     assert any("left behind" in p for p in _judged(tmp_path / "b", leaves_output).problems)
+
+    def leaves_temporary(ins, outs, role):
+        (outs / ".check.json.a1b2c3d4.tmp").write_text("{")
+        return Result(0, "", ""), "clean"
+
+    assert any("temporaries" in p for p in _judged(tmp_path / "e", leaves_temporary).problems)
     well_formed = Mutant("nifti", "k", "", "in/x.nii", b"", expect=SAME, must_read=True)
     refuses = lambda i, o, r: (Result(2, "", "error: in/x.nii: bad\n"), None)  # noqa: E731
     assert (
@@ -199,3 +205,51 @@ def test_the_reference_reader_applies_the_spacing_rule():
         assert fn.reference_read(_with_float(clean, 80, value), "label") == "spacing"
     values, affine, zooms = fn.reference_read(clean, "label")
     assert np.array_equal(values, vols["label"]) and np.allclose(zooms, (0.8, 0.75, 2.5))
+
+
+def _set_everywhere(patient, tag: str, value: bytes | None, only: str | None = None) -> None:
+    """Set `tag` to the raw `value` in every slice (or in the slice file `only`)."""
+    import fuzz_ircadb as fi
+    import pydicom
+
+    for path in sorted(patient.rglob("image_*")):
+        if only is None or path.relative_to(patient).as_posix() == only:
+            ds = pydicom.dcmread(path, force=True)
+            fi._set(ds, tag, value)
+            path.write_bytes(fi._encode(ds))
+
+
+@pytest.mark.parametrize(
+    "tag, value, words",
+    [
+        ("PixelSpacing", b"0\\0", "PixelSpacing [0, 0] is not positive"),
+        ("PixelSpacing", b"-1\\-1", "is not positive"),
+        ("ImageOrientationPatient", b"2\\0\\0\\0\\2\\0", "not two orthogonal unit vectors"),
+        ("ImageOrientationPatient", b"1\\0\\0\\1\\0\\0", "not two orthogonal unit vectors"),
+        ("RescaleIntercept", b"1e309", "RescaleIntercept [1e309] is not 1 finite number(s)"),
+        ("RescaleSlope", b"inf", "is not 1 finite number(s)"),
+    ],
+)
+def test_a_dicom_geometry_or_rescale_that_cannot_be_is_refused(tmp_path, tag, value, words):
+    """Found by the fuzzer (dcm_tag_all): the same impossible value in every slice of every
+    series passed every cross-check: spacing 0 or -1 mm, a 2-mm "unit" vector (spacing x2),
+    HU of infinity, all exit 0."""
+    root, patient = _ircadb(tmp_path, zipped=False)
+    _set_everywhere(patient, tag, value)
+    one_error(run_cli("datasets", "check", root), "PATIENT_DICOM/image_0", words)
+    assert run_cli("datasets", "convert", root, tmp_path / "out").code == 2
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "value, words",
+    [(b"1", "ImagePositionPatient [1] is not 3 finite number(s)"), (None, "other slices")],
+)
+def test_a_slice_with_a_damaged_position_is_named(tmp_path, value, words):
+    """Found by the fuzzer (dcm_tag, dcm_flip_header): one slice without a usable
+    ImagePositionPatient sent the whole series to the InstanceNumber fallback (origin 0:
+    `convert` wrote another affine, exit 0), or failed as "matmul: ... 0 dimensions"."""
+    root, patient = _ircadb(tmp_path, zipped=False)
+    _set_everywhere(patient, "ImagePositionPatient", value, only="PATIENT_DICOM/image_2")
+    one_error(run_cli("datasets", "check", root), "PATIENT_DICOM/image_2", words)
+    assert run_cli("datasets", "convert", root, tmp_path / "out").code == 2
