@@ -360,6 +360,19 @@ def mut_byteswap(rng, raw: bytearray) -> str:  # noqa: ARG001
     return "big-endian"
 
 
+def mut_recode(rng, raw: bytearray) -> str:
+    """The same values stored as another numeric type (labels as float32, CT as int32...):
+    a valid NIfTI every reader must accept, meaning the same volume."""
+    img = nib.Nifti1Image.from_bytes(bytes(raw))
+    values = np.asanyarray(img.dataobj)
+    dtype = rng.choice(
+        ["int16", "int32", "float32", "float64"]
+        + (["uint8", "int8", "uint16"] if values.min() >= 0 else [])
+    )
+    raw[:] = encode(values.astype(dtype), img.affine, img.header.get_zooms()[:3])
+    return f"stored as {dtype}"
+
+
 #: kind -> (mutation of the uncompressed bytes, must_read)
 RAW_KINDS = {
     "neutral_field": (mut_neutral, True),
@@ -380,6 +393,7 @@ RAW_KINDS = {
     "append": (mut_append, False),
     "extension": (mut_extension, False),
     "big_endian": (mut_byteswap, True),
+    "recode": (mut_recode, True),
 }
 
 
