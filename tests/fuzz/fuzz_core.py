@@ -150,6 +150,8 @@ def run_cli(*args) -> Result:
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, old)
+    if code in (129, 130, 143):  # SIGHUP/SIGINT/SIGTERM sent to the fuzzer: stop, as asked
+        raise KeyboardInterrupt(f"signal during a fuzzed run (exit {code})")
     return Result(code, out.getvalue(), err.getvalue())
 
 
