@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import click
 
-from e2net_eval.errors import RegressionFound
+from e2net_eval.errors import InputError, RegressionFound
 from e2net_eval.report import regress as _regress
 from e2net_eval.report.leaderboards import TABLES, load_table, render_text
 from e2net_eval.util.jsonio import dump_json
@@ -71,7 +71,12 @@ def regress_cmd(
         check_output_file(json_out, read=[current, baseline, *read])
     base = _regress.load_metrics(baseline)
     cur = _regress.load_metrics(current)
-    deltas = _regress.compare(cur, base, parsed, default_tolerance)
+    try:
+        deltas = _regress.compare(cur, base, parsed, default_tolerance)
+    except InputError as exc:  # what CURRENT lacks: name it (found by tests/fuzz)
+        if exc.path is not None:
+            raise
+        raise InputError(str(exc), path=current) from None
     click.echo(_regress.format_deltas(deltas), nl=False)
     worse = [d for d in deltas if d.status == "worse"]
     if json_out:

@@ -86,6 +86,7 @@ class Mutant:
     must_read: bool = False
     changes: frozenset[str] = field(default_factory=frozenset)  # facts it may change
     pending: str | None = None  # the KNOWN_PENDING item this mutant exercises, if any
+    pending_in: frozenset[str] | None = None  # ... in these commands only (None: in all)
 
 
 def _print_warning(msg) -> None:
@@ -227,6 +228,8 @@ class Campaign:
         pending = None
         if problems:
             pending = m.pending if m.pending in KNOWN_PENDING else None
+            if m.pending_in is not None and command not in m.pending_in:
+                pending = None
             if pending is None and not quiet and "M1" in KNOWN_PENDING:
                 pending = "M1"
         self.records.append(

@@ -248,6 +248,7 @@ def mutate_dicom(
     if kind in TAG_KINDS:
         ds = pydicom.dcmread(io.BytesIO(blob), force=True)
         detail, changes, must_read = TAG_KINDS[kind](rng, ds)
+        changes |= _pixel_changes(detail.split("=")[0], not is_mask, is_mask)
         return _encode(ds), detail, changes, must_read
     data = bytearray(blob)
     if kind == "dcm_flip_pixels":
@@ -316,6 +317,17 @@ def make_mutant(rng: random.Random, tree: dict[str, bytes], zipped: bool) -> tup
     return m, tree
 
 
+#: tags that say how to read the stored pixel values: any value a reader accepts may
+#: legitimately change them (BitsStored 8 of 16 masks the high bits, as DICOM says)
+PIXEL_TAGS = ("BitsStored", "HighBit", "PixelRepresentation")
+
+
+def _pixel_changes(tag: str, image: bool, mask: bool) -> frozenset:
+    if tag not in PIXEL_TAGS:
+        return frozenset()
+    return frozenset({IMAGE} if image else ()) | frozenset({LABEL} if mask else ())
+
+
 def _scale_changes(tag: str, value: bytes | None) -> frozenset:
     """A rescale tag set to (or removed for) a usable number legitimately changes HU; one
     that is not a finite number must be refused (or ignored: the clean HU)."""
@@ -364,6 +376,7 @@ def _series_mutant(rng, tree: dict, zipped: bool, every: bool) -> tuple[Mutant, 
         target = f"ircadb/{CASE}/PATIENT_DICOM" + (".zip" if zipped else "/image_0")
     image = "PATIENT_DICOM" in where or every
     changes = _scale_changes(tag, value) if image else frozenset()
+    changes |= _pixel_changes(tag, image, every or "MASKS_DICOM" in where)
     kind = "dcm_tag_all" if every else "dcm_tag_series"
     scope = "every series" if every else "every slice"
     m = Mutant("ircadb", kind, f"{where}: {tag}={value!r} in {scope}", target,

@@ -329,6 +329,8 @@ def judge(camp, m: Mutant, name: str, ws: Path, func, role, expected, loose=Fals
         (shutil.rmtree if p.is_dir() else Path.unlink)(p)
     res, facts = func(ins, outs, role)
     names = [m.target, Path(m.target).name]
+    if name == "compare":  # compare names an entry by the NAME of its NAME=PATH
+        names.append("b: ")
     if m.family == "ircadb":  # a series-level fault may name the series folder
         names.append("/".join(Path(m.target.split(":")[0]).parts[-3:-1]))
     problems = outcome_problems(res, names)

@@ -251,3 +251,34 @@ def test_a_slice_with_a_damaged_position_is_named(tmp_path, value, words):
     _set_everywhere(patient, "ImagePositionPatient", value, only="PATIENT_DICOM/image_2")
     one_error(run_cli("datasets", "check", root), "PATIENT_DICOM/image_2", words)
     assert run_cli("datasets", "convert", root, tmp_path / "out").code == 2
+
+
+def _evaluation(tmp_path):
+    """Two copies (a/, b/) of a clean three-case evaluation."""
+    from fuzz_run import NiftiFamily, ResultsFamily
+
+    clean = ResultsFamily(tmp_path / "work", NiftiFamily(tmp_path / "work")).clean
+    for rel, data in clean.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(data)
+    return tmp_path / "a", tmp_path / "b"
+
+
+def test_regress_names_the_file_that_lacks_a_metric(tmp_path):
+    """Found by the fuzzer (json_missing): "CURRENT lacks 1 metric(s)" named no file."""
+    a, b = _evaluation(tmp_path)
+    summary = json.loads((b / "summary.json").read_text())
+    del summary["regions"]["liver"]["masd"]
+    (b / "summary.json").write_text(json.dumps(summary))
+    one_error(run_cli("regress", b, a), str(b), "lacks 1 metric(s)", "liver.masd")
+
+
+def test_a_nul_byte_in_per_case_csv_is_refused(tmp_path):
+    """Found by the fuzzer (csv_encoding): pandas ends a cell at a NUL byte, so compare
+    printed other numbers, exit 0."""
+    a, b = _evaluation(tmp_path)
+    text = (b / "per_case.csv").read_bytes()
+    pos = text.index(b"\n", text.index(b"\n") + 1) - 3  # inside the first row's last cells
+    (b / "per_case.csv").write_bytes(text[:pos] + b"\0" + text[pos:])
+    one_error(run_cli("compare", f"a={a}", f"b={b}", "-o", tmp_path / "cmp"), "per_case.csv", "NUL")
+    assert not (tmp_path / "cmp").exists()
