@@ -53,7 +53,7 @@ KNOWN_PENDING: dict[str, str] = {
     "or cut rows (compare must validate each value against its metric's range and cross-check "
     "the CSV against summary.json), and summary.json metrics outside their range (Dice 1.5, a "
     "negative distance or count) in compare AND regress (regress is beyond W6's letter: the "
-    "registry's ranges must gate it too)",
+    "registry's ranges must gate it too), and summary.json metrics of another type in compare",
     "M1": "outcomes whose only fault is extra stderr lines from library warnings or log "
     "records (nibabel, pydicom) beside a correct exit code and error line",
 }
