@@ -76,7 +76,8 @@ def regress_cmd(
     except InputError as exc:  # what CURRENT lacks: name it (found by tests/fuzz)
         if exc.path is not None:
             raise
-        raise InputError(str(exc), path=current) from None
+        files = list(_regress.find_summaries(current).values())
+        raise InputError(str(exc), path=files[0] if len(files) == 1 else current) from None
     click.echo(_regress.format_deltas(deltas), nl=False)
     worse = [d for d in deltas if d.status == "worse"]
     if json_out:

@@ -270,7 +270,7 @@ def test_regress_names_the_file_that_lacks_a_metric(tmp_path):
     summary = json.loads((b / "summary.json").read_text())
     del summary["regions"]["liver"]["masd"]
     (b / "summary.json").write_text(json.dumps(summary))
-    one_error(run_cli("regress", b, a), str(b), "lacks 1 metric(s)", "liver.masd")
+    one_error(run_cli("regress", b, a), str(b / "summary.json"), "lacks 1 metric(s)", "masd")
 
 
 def test_a_nul_byte_in_per_case_csv_is_refused(tmp_path):
