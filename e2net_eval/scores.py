@@ -294,6 +294,8 @@ def _read_csv(path: Path) -> pd.DataFrame:
     unknown column (a newer metric) is a Float64 when it holds numbers, else a string."""
     dtypes = csv_dtypes()
     try:
+        if b"\0" in Path(path).read_bytes():  # pandas ends a cell at NUL: a silent other value
+            raise InputError("a NUL byte: not a text CSV file", path=path)
         header = pd.read_csv(path, nrows=0).columns
     except (OSError, ValueError) as exc:
         raise InputError(f"cannot read CSV: {' '.join(str(exc).split())}", path=path) from None

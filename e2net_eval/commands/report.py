@@ -81,7 +81,13 @@ def regress_cmd(
     base_summaries = _regress.load_summaries(baseline)
     cur_summaries = _regress.load_summaries(current)
     base, cur = _regress.metrics_of(base_summaries), _regress.metrics_of(cur_summaries)
-    deltas = _regress.compare(cur, base, parsed, default)
+    try:
+        deltas = _regress.compare(cur, base, parsed, default)
+    except InputError as exc:  # what CURRENT lacks: name it (found by tests/fuzz)
+        if exc.path is not None:
+            raise
+        files = list(_regress.find_summaries(current).values())
+        raise InputError(str(exc), path=files[0] if len(files) == 1 else current) from None
     mixed = _regress.incomparable(cur_summaries, base_summaries)
     if mixed and not allow_mixed:
         more = f" (and {len(mixed) - 1} more summaries)" if len(mixed) > 1 else ""

@@ -140,13 +140,16 @@ class Dataset:
             lab, lab_affine, lab_spacing = nifti.read_label(lab_path, case_id)
             if lab.shape != tuple(shape):
                 raise InputError(
-                    f"label shape {lab.shape} != image shape {tuple(shape)}",
+                    f"label shape {lab.shape} != image shape {tuple(shape)} "
+                    f"(of {Path(img_path).name})",
                     case=case_id,
                     path=lab_path,
                 )
             if not np.allclose(lab_affine, affine, atol=AFFINE_ATOL):
                 raise InputError(
-                    "label affine differs from the image affine", case=case_id, path=lab_path
+                    f"label affine differs from the image affine (of {Path(img_path).name})",
+                    case=case_id,
+                    path=lab_path,
                 )
             spacing = spacing or lab_spacing
         if spacing is None:

@@ -99,6 +99,7 @@ def open_folder(patient: Path, name: str, case: str) -> dict[str, Source]:
         with decoding(archive, case, "zip archive"):
             zf = zipfile.ZipFile(archive)
             members = [m for m in zf.infolist() if not m.is_dir() and _is_dicom_name(m.filename)]
+        _refuse_duplicates(archive, members, case)
         for m in members:
             parts = PurePosixPath(m.filename).parts
             if name not in parts or "__MACOSX" in parts:
@@ -110,6 +111,20 @@ def open_folder(patient: Path, name: str, case: str) -> dict[str, Source]:
             raise InputError(f"zip has no {name}/ folder with files", case=case, path=archive)
         return {k: Source(f"{archive}:{name}/{k}".rstrip("/"), v, zf) for k, v in groups.items()}
     raise InputError(f"missing {name} (folder or .zip)", case=case, path=folder)
+
+
+def _refuse_duplicates(archive: Path, members: list[zipfile.ZipInfo], case: str) -> None:
+    """A name held twice in one archive is ambiguous (readers disagree on which copy wins):
+    refuse it rather than pick one."""
+    seen: set[str] = set()
+    for m in members:
+        if m.filename in seen:
+            raise ReadError(
+                "zip archive holds two members of this name (ambiguous: which one is meant?)",
+                case=case,
+                path=f"{archive}:{m.filename}",
+            )
+        seen.add(m.filename)
 
 
 def _check_member(zf: zipfile.ZipFile, member: zipfile.ZipInfo, case: str) -> None:
@@ -231,14 +246,23 @@ def _sizes(head, tags: tuple[str, ...], what: str, case: str, path: str):
 def _stack(src: Source, heads: dict, size: tuple[int, int], case: str) -> Geometry:
     """Order one checked series along its normal and derive the affine and spacing."""
     rows, cols = size
-    first = heads[sorted(heads, key=_natural_key)[0]]
-    iop = np.asarray(getattr(first, "ImageOrientationPatient", [1, 0, 0, 0, 1, 0]), dtype=float)
-    row_cos, col_cos = iop[:3], iop[3:]
+    first_name = sorted(heads, key=_natural_key)[0]
+    first = heads[first_name]
+    row_cos, col_cos, ps = _in_plane(first, src.path(first_name), case)
     normal = np.cross(row_cos, col_cos)
-    ps = [float(v) for v in _sizes(first, ("PixelSpacing",), "pixel size", case, src.label)]
     n = len(heads)
-    if all(hasattr(h, "ImagePositionPatient") for h in heads.values()):
-        pos = {k: np.asarray(h.ImagePositionPatient, dtype=float) for k, h in heads.items()}
+    placed = [k for k, h in heads.items() if hasattr(h, "ImagePositionPatient")]
+    if placed and len(placed) < n:  # a damaged slice, not a series without positions
+        lost = min((k for k in heads if k not in placed), key=_natural_key)
+        raise InputError(
+            "no ImagePositionPatient, while other slices of the series have one",
+            case=case,
+            path=src.path(lost),
+        )
+    if placed:
+        pos = {
+            k: _numbers(h, "ImagePositionPatient", 3, src.path(k), case) for k, h in heads.items()
+        }
         along = {k: float(p @ normal) for k, p in pos.items()}
         order = sorted(heads, key=lambda k: along[k])
         positions = np.array([along[k] for k in order])
@@ -286,6 +310,62 @@ def _stack(src: Source, heads: dict, size: tuple[int, int], case: str) -> Geomet
     return Geometry(order, (cols, rows, n), LPS_TO_RAS @ lps, spacing, positions, has_pos)
 
 
+def _numbers(ds: pydicom.Dataset, tag: str, count: int, path: str, case: str) -> np.ndarray:
+    """A multi-valued numeric tag as `count` finite floats, or an InputError naming the slice."""
+    try:
+        values = np.asarray([float(v) for v in np.atleast_1d(getattr(ds, tag))], dtype=float)
+    except (TypeError, ValueError, OverflowError):
+        values = np.array([])
+    if values.shape != (count,) or not np.isfinite(values).all():
+        raise InputError(
+            f"{tag} {_shown(getattr(ds, tag, None))} is not {count} finite number(s)",
+            case=case,
+            path=path,
+        )
+    return values
+
+
+def _shown(value) -> str:
+    """A tag's value as written, short (any type: a number, text, several values)."""
+    items = value if isinstance(value, (list, tuple, pydicom.multival.MultiValue)) else [value]
+    text = ", ".join(str(v) for v in items)
+    return "[" + (text if len(text) <= 80 else text[:77] + "...") + "]"
+
+
+def _in_plane(ds: pydicom.Dataset, path: str, case: str):
+    """(row direction, column direction, PixelSpacing) of a slice, checked: unit, orthogonal
+    direction cosines and a finite, positive pixel size (defaults when a tag is absent)."""
+    iop = np.array([1.0, 0, 0, 0, 1, 0])
+    if hasattr(ds, "ImageOrientationPatient"):
+        iop = _numbers(ds, "ImageOrientationPatient", 6, path, case)
+    row_cos, col_cos = iop[:3], iop[3:]
+    norms = np.linalg.norm(row_cos), np.linalg.norm(col_cos)
+    if max(abs(norms[0] - 1), abs(norms[1] - 1), abs(row_cos @ col_cos)) > 1e-3:
+        raise InputError(
+            f"ImageOrientationPatient {_shown(list(iop))} is not two orthogonal unit vectors",
+            case=case,
+            path=path,
+        )
+    _sizes(ds, ("PixelSpacing",), "pixel size", case, path)  # absent: never assumed 1 mm
+    ps = [float(v) for v in _numbers(ds, "PixelSpacing", 2, path, case)]
+    if min(ps) <= 0:
+        raise InputError(f"PixelSpacing {_describe(ps)} is not positive", case=case, path=path)
+    return row_cos, col_cos, ps
+
+
+def _rescale(ds: pydicom.Dataset, path: str, case: str) -> tuple[float, float]:
+    """(RescaleSlope, RescaleIntercept) of a slice: finite numbers (defaults 1 and 0)."""
+    out = []
+    for tag, default in (("RescaleSlope", 1.0), ("RescaleIntercept", 0.0)):
+        value = getattr(ds, tag, None)
+        if value is None or value == "":
+            out.append(default)
+            continue
+        out.append(float(_numbers(ds, tag, 1, path, case)[0]))
+    slope, inter = out
+    return (slope or 1.0), inter
+
+
 def read_pixels(src: Source, geom: Geometry, case: str, *, mask: bool) -> np.ndarray:
     """The series as one (Columns, Rows, Slices) array: HU (int16|float32) or a bool mask."""
     cols, rows, n = geom.shape
@@ -302,8 +382,7 @@ def read_pixels(src: Source, geom: Geometry, case: str, *, mask: bool) -> np.nda
                 out = np.zeros((cols, rows, n), dtype=bool, order="F")
             out[:, :, k] = px.T > 0
             continue
-        slope = float(getattr(ds, "RescaleSlope", 1) or 1)
-        inter = float(getattr(ds, "RescaleIntercept", 0) or 0)
+        slope, inter = _rescale(ds, path, case)
         if out is None:
             integral = slope == 1.0 and inter.is_integer() and px.dtype.kind in "iu"
             out = np.empty((cols, rows, n), dtype=np.int16 if integral else np.float32, order="F")
@@ -318,8 +397,8 @@ def read_pixels(src: Source, geom: Geometry, case: str, *, mask: bool) -> np.nda
                     out[:, :, k] = vals.T
                     continue
         out[:, :, k] = (px.astype(np.float32) * np.float32(slope) + np.float32(inter)).T
-    if not mask and out.dtype == np.float32 and np.isnan(out).any():
-        raise InputError("image contains NaN", case=case, path=src.label)
+    if not mask and out.dtype == np.float32 and not np.isfinite(out).all():
+        raise InputError("image contains NaN or infinity (HU)", case=case, path=src.label)
     return out
 
 
@@ -357,15 +436,16 @@ def read_patient(patient: Path, case: str, *, image: bool = True, label: bool = 
     result["other_folders"] = sorted(
         (k for k in masks if k not in tumour_keys and k.lower() != LIVER_FOLDER), key=_natural_key
     )
-    lab = _mask(masks[names[LIVER_FOLDER]], geom, case).view(np.uint8)
+    lab = _mask(masks[names[LIVER_FOLDER]], geom, src.label, case).view(np.uint8)
     for key in tumour_keys:
-        lab[_mask(masks[key], geom, case)] = 2
+        lab[_mask(masks[key], geom, src.label, case)] = 2
     result["label"] = lab
     return result
 
 
-def _mask(src: Source, geom: Geometry, case: str) -> np.ndarray:
-    """A mask series on the image grid (checked: same size, count and slice positions).
+def _mask(src: Source, geom: Geometry, image: str, case: str) -> np.ndarray:
+    """A mask series on the image grid (checked: same size, count and slice positions);
+    `image` names the image series in a mismatch (either of the two may be the faulty one).
 
     Mask slices without ImagePositionPatient are matched to image slices by file name
     (``image_k`` in both folders, as 3DIRCADb names them).
@@ -373,17 +453,23 @@ def _mask(src: Source, geom: Geometry, case: str) -> np.ndarray:
     mgeom = read_geometry(src, case)
     if mgeom.shape != geom.shape:
         raise InputError(
-            f"mask shape {mgeom.shape} != image shape {geom.shape}", case=case, path=src.label
+            f"mask shape {mgeom.shape} != image shape {geom.shape} (of {image})",
+            case=case,
+            path=src.label,
         )
     if not np.allclose(mgeom.affine[:3, :2], geom.affine[:3, :2], rtol=0, atol=1e-3):
         raise InputError(
-            "mask orientation or pixel spacing differs from the image's", case=case, path=src.label
+            f"mask orientation or pixel spacing differs from the image's ({image})",
+            case=case,
+            path=src.label,
         )
     if mgeom.has_positions and geom.has_positions:
         tol = 1e-3 + 0.01 * abs(geom.spacing[2])
         if not np.allclose(mgeom.positions, geom.positions, atol=tol):
             raise InputError(
-                "mask slice positions differ from the image's", case=case, path=src.label
+                f"mask slice positions differ from the image's ({image})",
+                case=case,
+                path=src.label,
             )
     elif set(src.files) == set(geom.order):
         mgeom.order = list(geom.order)

@@ -78,14 +78,29 @@ def _integer(text: str) -> int:
     return value
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
+    """An object whose keys are distinct: a key given twice is ambiguous (parsers disagree
+    on which value wins), so it is an error, not a silent choice."""
+    out: dict = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"key {key!r} appears twice in one object")
+        out[key] = value
+    return out
+
+
 def loads_strict(text: str) -> Any:
     """Parse JSON text strictly: bare NaN/Infinity, numbers that overflow to infinity (an
-    integer too large for a float included) and nesting deeper than Python's recursion
-    limit are a ValueError (Python's `json` accepts the first ones; no other parser
-    does)."""
+    integer too large for a float included), a key repeated in one object and nesting
+    deeper than Python's recursion limit are a ValueError (Python's `json` accepts the
+    first ones; no other parser does)."""
     try:
         return json.loads(
-            text, parse_constant=_no_constant, parse_float=_finite, parse_int=_integer
+            text,
+            parse_constant=_no_constant,
+            parse_float=_finite,
+            parse_int=_integer,
+            object_pairs_hook=_unique_keys,
         )
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
