@@ -299,7 +299,7 @@ def _read_csv(path: Path) -> pd.DataFrame:
         header = pd.read_csv(path, nrows=0).columns
     except (OSError, ValueError) as exc:
         raise InputError(f"cannot read CSV: {' '.join(str(exc).split())}", path=path) from None
-    for col in ("case", "region"):
+    for col in ("case", "region", *BOOKKEEPING):  # evaluate always writes them all
         if col not in header:
             raise InputError(f"per_case.csv lacks the column {col!r}", path=path)
     # Floats are parsed as numpy float64 (pandas ignores `float_precision` for Float64 and

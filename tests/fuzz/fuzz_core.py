@@ -42,21 +42,8 @@ RUN_TIMEOUT_S = 60
 #: the mutants each covers. A failure counts as pending only when its mutant (or its
 #: symptom) matches an item here; it is reported, never asserted, until the fixes are merged.
 #: The lead removes each entry after merging its fix (the merged suite must have it empty);
-#: `test_fuzz.py::test_known_pending_items_still_fail` says when one can go.
-KNOWN_PENDING: dict[str, str] = {
-    "W1": "NIfTI mutants refused by the reference reader only for their spacing: pixdim not "
-    "finite and positive, or unlike the affine's column norms (W1; tiny/huge pixdim: W2)",
-    "C4": "summary.json mutants holding a 100,000-deep nesting or a 400+ digit integer",
-    "C5": "compare on a malformed metric_per_case item or key, a duplicated per_case.csv row, "
-    "or a per_case.csv without one of its columns (malformed CSV in compare)",
-    "W6": "impossible metric values: per_case.csv cells set to impossible or different values "
-    "or cut rows (compare must validate each value against its metric's range and cross-check "
-    "the CSV against summary.json), and summary.json metrics outside their range (Dice 1.5, a "
-    "negative distance or count) in compare AND regress (regress is beyond W6's letter: the "
-    "registry's ranges must gate it too), and summary.json metrics of another type in compare",
-    "M1": "outcomes whose only fault is extra stderr lines from library warnings or log "
-    "records (nibabel, pydicom) beside a correct exit code and error line",
-}
+#: `test_fuzz.py::test_no_known_pending_item_on_main` holds it empty on main.
+KNOWN_PENDING: dict[str, str] = {}
 
 REFUSE, SAME, AS = "refuse", "same", "as"
 
@@ -139,6 +126,9 @@ def run_cli(*args) -> Result:
             _log_streams(err, real_stderr),
         ):
             warnings.simplefilter("always")
+            # a fresh process has not captured warnings yet: forget an earlier run's capture
+            # (else the CLI's `logging.captureWarnings(True)` keeps our printer)
+            logging.captureWarnings(False)
             # as a fresh process: printed to stderr (pytest's recorder would swallow them)
             warnings.showwarning = warnings._showwarning_orig  # type: ignore[attr-defined]
             warnings._showwarnmsg_impl = _print_warning  # type: ignore[attr-defined]

@@ -49,7 +49,7 @@ def test_an_affine_with_nan_or_infinity_is_refused(tmp_path, value):
     bad = _with_float(fn.encode(vols["image"], fn.AFFINE), 280 + 12, value)  # srow_x[3]
     bad_label = _with_float(fn.encode(vols["label"], fn.AFFINE), 280 + 12, value)
     root = _lits(tmp_path, bad, bad_label)
-    one_error(run_cli("datasets", "check", root), "volume-7.nii", "affine", "NaN or infinity")
+    one_error(run_cli("datasets", "check", root), "volume-7.nii", "affine", "NaN or infinit")
     one_error(run_cli("datasets", "convert", root, tmp_path / "out"), "volume-7.nii", "affine")
     assert not (tmp_path / "out").exists()
 
