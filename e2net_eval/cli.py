@@ -44,9 +44,10 @@ COMMAND_MODULES = {
     "report": "report",
     "compare": "report",
     "ablation": "ablation",
+    "rank": "rank",
 }
 #: `e2net-eval bench <name>` -> module (in its ``BENCH_COMMANDS``).
-BENCH_MODULES = {"train": "train", "inference": "predict", "metrics": "evaluate"}
+BENCH_MODULES = {"train": "train", "inference": "predict", "metrics": "evaluate", "rank": "rank"}
 
 
 class LazyGroup(click.Group):
