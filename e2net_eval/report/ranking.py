@@ -140,13 +140,13 @@ def complete(frame: pd.DataFrame) -> pd.DataFrame:
 
 def apply_missing(frame: pd.DataFrame, higher: Mapping[str, bool], policy: str) -> pd.DataFrame:
     """Missing and undefined values by `policy`: ``drop`` the rows (challengeR's
-    ``na.treat="na.rm"``), ``worst`` (the task's worst observed value) or a number."""
+    ``na.treat="na.rm"``), a number (``na.treat=<number>``), or ``worst``: kept as NaN
+    here; `method_scores` gives them the task's worst observed value, and within a case
+    the rank after every observed one (challengeR's rank-then-aggregate without na.treat)."""
     out = complete(frame)
     if policy == "drop":
         return out[out["value"].notna()].reset_index(drop=True)
     if policy == "worst":
-        worst = out.groupby("task")["value"].agg(lambda v: v.min() if higher[v.name] else v.max())
-        out["value"] = out["value"].fillna(out["task"].map(worst))
         return out
     try:
         number = float(policy)
@@ -193,9 +193,15 @@ def aggregate_scores(values: np.ndarray, draws: np.ndarray, method: str) -> np.n
     return np.where(n > 0, out, np.nan)
 
 
-def case_ranks(values: np.ndarray, higher: bool) -> np.ndarray:
-    """ranks[entry, case]: the rank of each entry within each case (ties ``min``)."""
-    return ranks_of(values.T, higher).T
+def case_ranks(values: np.ndarray, higher: bool, last: bool = False) -> np.ndarray:
+    """ranks[entry, case]: the rank of each entry within each case (ties ``min``). NaN
+    stays NaN, or with `last` gets the case's largest rank + 1 (challengeR's rankNA2)."""
+    r = ranks_of(values.T, higher).T
+    if last:
+        with np.errstate(invalid="ignore"):
+            top = np.nan_to_num(np.nanmax(np.where(np.isnan(r), -np.inf, r), axis=0), neginf=0.0)
+        r = np.where(np.isnan(r), top[None, :] + 1, r)
+    return r
 
 
 def mean_ranks(ranks: np.ndarray, draws: np.ndarray, challenger: bool) -> np.ndarray:
@@ -300,12 +306,25 @@ def _first_only(draw: np.ndarray, pad: int) -> np.ndarray:
 def significant_wins(p: np.ndarray, alpha: float, how: str) -> tuple[np.ndarray, np.ndarray]:
     """(wins[b, entry], significant[b, i, j]): the n(n-1) p-values of each draw adjusted
     together, significant where adjusted p <= alpha."""
-    n_e = p.shape[-1]
-    off = ~np.eye(n_e, dtype=bool)
+    adj = adjusted(p, how)
+    sig = np.where(np.isnan(adj), False, adj <= alpha)
+    return sig.sum(axis=-1).astype(float), sig
+
+
+def adjusted(p: np.ndarray, how: str) -> np.ndarray:
+    """p[b, i, j] adjusted over the n(n-1) ordered pairs of each draw (diagonal NaN)."""
+    off = ~np.eye(p.shape[-1], dtype=bool)
     adj = np.full(p.shape, np.nan)
     adj[:, off] = p_adjust(p[:, off], how)
-    sig = np.where(off, adj <= alpha, False)
-    return sig.sum(axis=-1).astype(float), sig
+    return adj
+
+
+def filled(values: np.ndarray, higher: bool, opts: Options) -> np.ndarray:
+    """With ``--missing worst``, NaN replaced by the task's worst observed value."""
+    if opts.missing != "worst" or not np.isnan(values).any():
+        return values
+    fill = np.nanmin(values) if higher else np.nanmax(values)
+    return np.where(np.isnan(values), fill, values)
 
 
 def method_scores(
@@ -317,9 +336,11 @@ def method_scores(
     challenger: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(scores[b, entry], ranks[b, entry]) of one method on each draw of one task."""
+    worst = opts.missing == "worst"
     if method == RANK_THEN_AGGREGATE:
-        scores = mean_ranks(case_ranks(values, higher), draws, challenger)
+        scores = mean_ranks(case_ranks(values, higher, worst), draws, challenger)
         return scores, ranks_of(scores, higher=False)
+    values = filled(values, higher, opts)
     if method == TEST_THEN_RANK:
         wins, _ = significant_wins(
             pair_pvalues(values, draws, higher, challenger), opts.alpha, opts.p_adjust
@@ -367,10 +388,10 @@ def significance(frame: pd.DataFrame, higher: Mapping[str, bool], opts: Options)
     rows = []
     for task in tasks(frame):
         entries, cases, values = matrix(frame[frame["task"] == task])
-        p = pair_pvalues(values, np.arange(len(cases))[None, :], higher[task], False)[0]
-        off = ~np.eye(len(entries), dtype=bool)
-        adj = np.full(p.shape, np.nan)
-        adj[off] = p_adjust(p[off], opts.p_adjust)
+        values = filled(values, higher[task], opts)
+        p = pair_pvalues(values, np.arange(len(cases))[None, :], higher[task], False)
+        adj = adjusted(p, opts.p_adjust)[0]
+        p = p[0]
         for i, e in enumerate(entries):
             for j, o in enumerate(entries):
                 if i != j:
