@@ -460,10 +460,13 @@ def bootstrap(
     """Bootstrap over cases, each task with its own stream of `seed` (the same numbers for
     any `jobs`). Returns the ``bootstrap.csv`` frame (``task, method, entry, rank_median,
     rank_q025, rank_q975, tau_mean, tau_median, tau_q025, tau_q975``) and the ranks of
-    every draw by (task, method) (columns: entries)."""
+    every draw by (task, method) (columns: entries). Tasks with one case are left out
+    (as challengeR does)."""
     if n_boot < 1:
         raise InputError(f"--bootstrap must be at least 1, got {n_boot}")
-    names = tasks(frame)
+    names = [t for t in tasks(frame) if frame.loc[frame["task"] == t, "case"].nunique() > 1]
+    if not names:
+        raise InputError("every task has only one case: a bootstrap over one case says nothing")
     seeds = np.random.SeedSequence(seed).spawn(len(names))
     mats = [matrix(frame[frame["task"] == t]) for t in names]
     args = [
