@@ -92,5 +92,29 @@ def rank_cmd(entries: tuple[str, ...], out_dir: str, **kw) -> None:
         click.echo(str(Path(out) / name))
 
 
+@click.command("rank")
+@click.option("--entries", "n_entries", type=click.IntRange(2), default=10, show_default=True)
+@click.option("--cases", "n_cases", type=click.IntRange(2), default=100, show_default=True)
+@click.option("--tasks", "n_tasks", type=click.IntRange(1), default=4, show_default=True)
+@click.option("--bootstrap", "n_boot", type=click.IntRange(1), default=1000, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option(
+    "--challenger-src",
+    type=click.Path(exists=True, file_okay=False),
+    envvar="E2NET_CHALLENGER_SRC",
+    default=None,
+    help="A checkout of challengeR to time on the same data (needs Rscript; env "
+    "E2NET_CHALLENGER_SRC). Without it only our engine is timed.",
+)
+def bench_rank(**kw) -> None:
+    """Time the ranking engine (all four methods, significance, bootstrap, consensus) on
+    generated data, and challengeR's bootstrap of the same methods on the same data."""
+    from e2net_eval.report.ranking_bench import run_bench
+
+    for line in run_bench(**kw):
+        click.echo(line)
+
+
 COMMANDS = [rank_cmd]
-BENCH_COMMANDS: list[click.Command] = []
+BENCH_COMMANDS: list[click.Command] = [bench_rank]

@@ -180,6 +180,9 @@ def ranks_of(scores: np.ndarray, higher: bool) -> np.ndarray:
 def aggregate_scores(values: np.ndarray, draws: np.ndarray, method: str) -> np.ndarray:
     """scores[b, entry]: the aggregate of each entry over the cases of draw b (NaN skipped)."""
     if method == MEAN:
+        if not np.isnan(values).any():
+            n = draws.shape[1]
+            return np.array([[math.fsum(row) / n for row in values[:, d].tolist()] for d in draws])
         return np.array([[exact_mean(row[~np.isnan(row)]) for row in values[:, d]] for d in draws])
     p = 0.5 if method == MEDIAN else float(method.removeprefix("quantile_"))
     x = np.sort(values[:, draws].transpose(1, 0, 2), axis=-1)  # (b, entry, k), NaN last
@@ -223,38 +226,36 @@ def mean_ranks(ranks: np.ndarray, draws: np.ndarray, challenger: bool) -> np.nda
     return out
 
 
-def signed_rank_greater(diffs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """One-sided p-values of R's ``wilcox.test(d, exact=FALSE, correct=TRUE)`` along the last
-    axis: (p of "greater", p of "less"). Zero and NaN differences are dropped; the variance
-    has the tie correction; no difference left gives p = 1 both ways (R: z = -Inf / +Inf)."""
-    d = np.where(np.isnan(diffs), 0.0, diffs)
-    zero = d == 0
-    a = np.where(zero, -1.0, np.abs(d))  # dropped differences sort first
-    order = np.argsort(a, axis=-1, kind="stable")
-    s = np.take_along_axis(a, order, axis=-1)
-    sign = np.sign(np.take_along_axis(d, order, axis=-1))
-    pos = np.broadcast_to(np.arange(1, s.shape[-1] + 1, dtype=float), s.shape)
-    new = np.ones(s.shape, dtype=bool)
-    new[..., 1:] = s[..., 1:] != s[..., :-1]
-    last = np.ones(s.shape, dtype=bool)
-    last[..., :-1] = new[..., 1:]
-    rmin = np.maximum.accumulate(np.where(new, pos, 0.0), axis=-1)
-    rmax = np.minimum.accumulate(np.where(last, pos, np.inf)[..., ::-1], axis=-1)[..., ::-1]
-    nz = zero.sum(axis=-1, keepdims=True)
-    r = (rmin + rmax) / 2 - nz  # average ranks among the non-zero differences
-    n = s.shape[-1] - nz[..., 0]
-    t = rmax - rmin + 1
-    ties = np.where(sign != 0, t * t - 1, 0.0).sum(axis=-1)  # = sum(NTIES^3 - NTIES)
-    v_pos = np.where(sign > 0, r, 0.0).sum(axis=-1)
-    v_neg = np.where(sign < 0, r, 0.0).sum(axis=-1)
+def signed_rank(diffs: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One-sided p-values of R's ``wilcox.test(x, exact=FALSE, correct=TRUE)`` where sample
+    b holds case c ``counts[b, c]`` times and case c's difference is ``diffs[c]``:
+    (p of "greater", p of "less"), one per sample. Zero and NaN differences are dropped
+    (as R drops zeros and incomplete pairs); the variance has the tie correction; no
+    difference left gives p = 1 both ways (R: z = -Inf / +Inf). Ranks come from the
+    order of |diffs| once, with the counts summed per tie group: exact half-integers, the
+    numbers R's ``rank(abs(x))`` gives on the expanded sample."""
+    keep = np.flatnonzero(~np.isnan(diffs) & (diffs != 0))
+    size = np.abs(diffs[keep])
+    order = np.argsort(size, kind="stable")
+    cases, size = keep[order], size[order]
+    p_one = np.ones(counts.shape[0])
+    if not len(cases):
+        return p_one, p_one.copy()
+    starts = np.flatnonzero(np.r_[True, size[1:] != size[:-1]])
+    k = counts[:, cases].astype(float)
+    group = np.add.reduceat(k, starts, axis=1)  # (b, tie group): how many drawn
+    avg = np.cumsum(group, axis=1) - group + (group + 1) / 2  # the group's average rank
+    positive = diffs[cases] > 0
+    v_pos = (np.add.reduceat(k * positive, starts, axis=1) * avg).sum(axis=1)
+    v_neg = (np.add.reduceat(k * ~positive, starts, axis=1) * avg).sum(axis=1)
+    n = group.sum(axis=1)
+    ties = (group**3 - group).sum(axis=1)
     mu = n * (n + 1) / 4
     sigma = np.sqrt(n * (n + 1) * (2 * n + 1) / 24 - ties / 48)
     with np.errstate(divide="ignore", invalid="ignore"):
         z_pos = (v_pos - mu - 0.5) / sigma
         z_neg = (v_neg - mu - 0.5) / sigma
-    p_greater = np.where(n > 0, ndtr(-z_pos), 1.0)
-    p_less = np.where(n > 0, ndtr(-z_neg), 1.0)
-    return p_greater, p_less
+    return np.where(n > 0, ndtr(-z_pos), 1.0), np.where(n > 0, ndtr(-z_neg), 1.0)
 
 
 def p_adjust(p: np.ndarray, how: str) -> np.ndarray:
@@ -274,33 +275,27 @@ def p_adjust(p: np.ndarray, how: str) -> np.ndarray:
     raise InputError(f"--p-adjust must be one of {', '.join(P_ADJUST)}, got {how!r}")
 
 
+def case_counts(draws: np.ndarray, n_cases: int, challenger: bool = False) -> np.ndarray:
+    """counts[b, c]: how often draw b holds case c (with `challenger`, at most once:
+    challengeR's bootstrap matches case ids, so a case drawn k times is tested once)."""
+    counts = np.zeros((len(draws), n_cases))
+    np.add.at(counts, (np.repeat(np.arange(len(draws)), draws.shape[1]), draws.ravel()), 1)
+    return np.minimum(counts, 1) if challenger else counts
+
+
 def pair_pvalues(
     values: np.ndarray, draws: np.ndarray, higher: bool, challenger: bool
 ) -> np.ndarray:
     """p[b, i, j]: one-sided p-value of "entry i is better than entry j" on the cases of
-    draw b both have. With `challenger`, a case drawn k times enters once (challengeR's
-    bootstrap matches case ids)."""
+    draw b both have."""
     n_e = values.shape[0]
-    iu, ju = np.triu_indices(n_e, k=1)
+    counts = case_counts(draws, values.shape[1], challenger)
     sign = 1.0 if higher else -1.0
-    padded = np.concatenate([values, np.full((n_e, 1), np.nan)], axis=1)
-    if challenger:
-        draws = np.array([_first_only(d, values.shape[1]) for d in draws])
-    x = padded[:, draws]  # (entry, b, k)
-    diffs = sign * (x[iu] - x[ju])  # (pair, b, k)
-    better, worse = signed_rank_greater(diffs)
     p = np.full((len(draws), n_e, n_e), np.nan)
-    p[:, iu, ju] = better.T
-    p[:, ju, iu] = worse.T
+    for i in range(n_e):
+        for j in range(i + 1, n_e):
+            p[:, i, j], p[:, j, i] = signed_rank(sign * (values[i] - values[j]), counts)
     return p
-
-
-def _first_only(draw: np.ndarray, pad: int) -> np.ndarray:
-    """The draw with each repeated case index after its first replaced by `pad` (NaN)."""
-    out = np.full(draw.shape, pad)
-    _, first = np.unique(draw, return_index=True)
-    out[first] = draw[first]
-    return out
 
 
 def significant_wins(p: np.ndarray, alpha: float, how: str) -> tuple[np.ndarray, np.ndarray]:

@@ -30,30 +30,48 @@ def _ranks(frame, higher, opts=None, method=None):
 
 
 # -- Wilcoxon ------------------------------------------------------------------------------------
+def _scipy(sample, alt):
+    return sstats.wilcoxon(
+        sample, zero_method="wilcox", correction=True, alternative=alt, method="approx"
+    ).pvalue
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_signed_rank_matches_scipy_normal_approximation_with_ties_and_zeros(seed):
     rng = np.random.default_rng(seed)
     d = rng.integers(-4, 5, size=(20, 30)).astype(float) / 4  # many ties and zeros
-    greater, less = R.signed_rank_greater(d)
-    for row, pg, pl in zip(d, greater, less, strict=True):
+    for row in d:
         if not np.any(row != 0):
             continue
-        for alt, p in (("greater", pg), ("less", pl)):
-            ref = sstats.wilcoxon(
-                row, zero_method="wilcox", correction=True, alternative=alt, method="approx"
-            ).pvalue
-            assert p == pytest.approx(ref, rel=1e-12, abs=1e-15)
+        greater, less = R.signed_rank(row, np.ones((1, len(row))))
+        assert greater[0] == pytest.approx(_scipy(row, "greater"), rel=1e-12, abs=1e-15)
+        assert less[0] == pytest.approx(_scipy(row, "less"), rel=1e-12, abs=1e-15)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_signed_rank_of_a_bootstrap_sample_is_the_test_of_the_expanded_sample(seed):
+    rng = np.random.default_rng(seed)
+    d = np.round(rng.normal(size=25), 1)  # ties, some zeros
+    draws = rng.integers(0, 25, size=(5, 25))
+    counts = R.case_counts(draws, 25)
+    greater, less = R.signed_rank(d, counts)
+    for b, draw in enumerate(draws):
+        assert greater[b] == pytest.approx(_scipy(d[draw], "greater"), rel=1e-12, abs=1e-15)
+        assert less[b] == pytest.approx(_scipy(d[draw], "less"), rel=1e-12, abs=1e-15)
+    once = R.signed_rank(d, R.case_counts(draws, 25, challenger=True))[0]
+    assert once[0] == pytest.approx(_scipy(d[np.unique(draws[0])], "greater"), rel=1e-12)
 
 
 def test_signed_rank_by_hand_and_all_zero():
     # challengeR's test: A1 0.2 vs A2 1.0 on 4 cases, smaller better: V=0, mu=5,
-    # sigma=sqrt(7.5 - 60/48)=2.5, z=(0-5+0.5)/2.5=-1.8
-    greater, less = R.signed_rank_greater(np.array([[-0.8, -0.8, -0.8, -0.8], [0, 0, 0, 0]]))
+    # sigma=sqrt(7.5 - 60/48)=2.5, z=(0-5+0.5)/2.5=-1.8 ("less"), (0-5-0.5)/2.5 ("greater")
+    one = np.ones((1, 4))
+    greater, less = R.signed_rank(np.array([-0.8, -0.8, -0.8, -0.8]), one)
     assert less[0] == pytest.approx(0.5 * math.erfc(1.8 / math.sqrt(2)), rel=1e-14)
-    assert greater[0] == pytest.approx(0.5 * math.erfc(-2.2 / math.sqrt(2)), rel=1e-14)  # z=-2.2
-    assert greater[1] == 1.0 and less[1] == 1.0  # R: z = -Inf / +Inf, p = 1
-    nan_is_zero = R.signed_rank_greater(np.array([[0.3, np.nan, -0.1, 0.2]]))
-    assert nan_is_zero[0] == R.signed_rank_greater(np.array([[0.3, -0.1, 0.2]]))[0]
+    assert greater[0] == pytest.approx(0.5 * math.erfc(-2.2 / math.sqrt(2)), rel=1e-14)
+    assert R.signed_rank(np.zeros(4), one) == (1.0, 1.0)  # R: z = -Inf / +Inf, p = 1
+    nan_is_dropped = R.signed_rank(np.array([0.3, np.nan, -0.1, 0.2]), one)
+    assert nan_is_dropped[0] == R.signed_rank(np.array([0.3, -0.1, 0.2]), np.ones((1, 3)))[0]
 
 
 def test_p_adjust_as_r():
