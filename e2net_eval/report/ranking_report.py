@@ -22,6 +22,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -461,3 +462,66 @@ def write_ranking(req: Request, out_dir: str | Path, *, overwrite: bool = False)
             (tmp / rel).write_bytes(data)
     log.info("ranking written to %s", out_dir)
     return out_dir
+
+
+# -- the ablation report's ranking section -----------------------------------------------------
+#: Tasks of the ablation report's ranking (the paper's per-case figures).
+REPORT_TASKS = ("liver/dice", "tumour/dice")
+#: Bootstrap draws and seed of the ablation report's ranking.
+REPORT_BOOT, REPORT_SEED = 1000, 0
+
+
+def ranking_table(entries: Sequence[Any], key: str, title: str) -> Any:
+    """The report's ranking of its configurations (`Entry` objects of one set): per task
+    the mean-Dice rank with its bootstrap 95% interval, the rank-then-aggregate and
+    test-then-rank ranks, and the consensus over the tasks; None when fewer than two
+    configurations have per-case values."""
+    from e2net_eval.report.tables import Cell, ReportTable, Row
+
+    named = [(e.name, e.evaluation) for e in entries]
+    frame, higher = long_frame(named, parse_tasks(REPORT_TASKS))
+    frame = frame[frame.groupby("task")["value"].transform(lambda v: v.notna().any())]
+    if frame.empty or frame["entry"].nunique() < 2:
+        return None
+    higher = {t: h for t, h in higher.items() if t in set(frame["task"])}
+    r = rank_frame(frame, higher, ranking.Options(), n_boot=REPORT_BOOT, seed=REPORT_SEED)
+    tasks = list(higher)
+    columns = [("consensus", "Consensus (mean)")]
+    for t in tasks:
+        columns += [(f"{t}:mean", f"{t} mean [95% boot]"), (f"{t}:rta", f"{t} rank-then-agg.")]
+        columns += [(f"{t}:ttr", f"{t} test-then-rank")]
+    rows = []
+    for e in entries:
+        cells = [_rank_cell(r.consensus, {"method": ranking.MEAN, "entry": e.name})]
+        for t in tasks:
+            boot = r.bootstrap[(r.bootstrap["task"] == t) & (r.bootstrap["method"] == ranking.MEAN)]
+            b = boot[boot["entry"] == e.name]
+            full = _rank_cell(r.rankings, {"task": t, "method": ranking.MEAN, "entry": e.name})
+            if not b.empty and full.value is not None:
+                full = Cell(
+                    full.value,
+                    float(b["rank_q025"].iloc[0]),
+                    float(b["rank_q975"].iloc[0]),
+                    decimals=0,
+                )
+            cells += [full]
+            for m in (ranking.RANK_THEN_AGGREGATE, ranking.TEST_THEN_RANK):
+                cells.append(_rank_cell(r.rankings, {"task": t, "method": m, "entry": e.name}))
+        rows.append(Row("measured", e.label, cells, e.source, dict(e.meta)))
+    notes = [
+        "Ranks (1 best, ties min) of the configurations as `e2net-eval rank` computes them "
+        f"(docs/reports.md): mean Dice per case with the 2.5-97.5% bootstrap rank interval "
+        f"({REPORT_BOOT} draws over cases, seed {REPORT_SEED}), rank-then-aggregate, "
+        "test-then-rank (one-sided Wilcoxon, alpha 0.05, no adjustment); consensus: mean of "
+        "the mean-Dice ranks over the tasks, ties averaged, ranked. Undefined values dropped."
+    ]
+    return ReportTable(key, title, columns, rows, notes)
+
+
+def _rank_cell(frame: pd.DataFrame, where: dict[str, str]) -> Any:
+    from e2net_eval.report.tables import Cell
+
+    hit = frame
+    for k, v in where.items():
+        hit = hit[hit[k] == v]
+    return Cell(None if hit.empty else float(hit["rank"].iloc[0]), decimals=0)
