@@ -115,6 +115,16 @@ def _within_quantiles(ours_v: np.ndarray, theirs_q: float, p: float) -> bool:
     return lo - 1e-9 <= theirs_q <= hi + 1e-9
 
 
+def _same_mean(a: np.ndarray, b: np.ndarray) -> bool:
+    """Two Monte-Carlo means agree within Z standard errors of their difference (both
+    empty: tau undefined in every draw, as when every entry ties)."""
+    if len(a) < 2 or len(b) < 2:
+        return len(a) == len(b) == 0
+    a, b = a.astype(float), b.astype(float)
+    se = math.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
+    return abs(a.mean() - b.mean()) <= Z * se + 1e-12
+
+
 def check_bootstrap(frame, out: Path, missing: str) -> int:
     draws = ours(frame, missing, boot=True)
     boots = pd.read_csv(out / "boot_ranks.csv")
@@ -126,8 +136,7 @@ def check_bootstrap(frame, out: Path, missing: str) -> int:
         for entry in mine.columns:
             a = mine[entry].to_numpy(dtype=float)
             b = theirs.loc[theirs.entry == entry, "rank"].to_numpy(dtype=float)
-            se = math.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
-            assert abs(a.mean() - b.mean()) <= Z * se + 1e-12, (task, method, entry)
+            assert _same_mean(a, b), (task, method, entry)
             for p in (0.025, 0.5, 0.975):
                 assert _within_quantiles(a, R.quantile7(b, p), p), (task, method, entry, p)
             compared += 1
@@ -135,9 +144,9 @@ def check_bootstrap(frame, out: Path, missing: str) -> int:
         ref = full[(full.task == task) & (full.method == method)].set_index("entry")["rank"]
         tau_a = R.kendall_tau_b(ref.loc[mine.columns].to_numpy(float), mine.to_numpy(float))
         tau_b = taus[(taus.task == task) & (taus.method == method)]["tau"].to_numpy(float)
+        assert _same_mean(np.isnan(tau_a), np.isnan(tau_b)), (task, method, "tau undefined")
         tau_a, tau_b = tau_a[~np.isnan(tau_a)], tau_b[~np.isnan(tau_b)]
-        se = math.sqrt(tau_a.var(ddof=1) / len(tau_a) + tau_b.var(ddof=1) / len(tau_b))
-        assert abs(tau_a.mean() - tau_b.mean()) <= Z * se + 1e-12, (task, method)
+        assert _same_mean(tau_a, tau_b), (task, method)
     return compared
 
 
