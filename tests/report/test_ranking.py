@@ -291,3 +291,20 @@ def test_robustness_is_tau_between_methods():
     row = rob[(rob.task == "a/dice") & (rob.method == "mean") & (rob.other == "median")].iloc[0]
     want = sstats.kendalltau(part["mean"].astype(float), part["median"].astype(float)).statistic
     assert row.tau == pytest.approx(want)
+
+
+def test_an_entry_missing_from_a_draw():
+    # C has one value: draws without that case cannot rank C. challengeR drops C from the
+    # whole bootstrap; by default C keeps the draws that rank it.
+    nan = np.nan
+    f = _frame(
+        "t", {"A": [1, 2, 3, 4, 5, 6], "B": [2, 3, 4, 5, 6, 7], "C": [9, nan, nan, nan, nan, nan]}
+    )
+    hi, opts = {"t": True}, R.Options(methods=("mean",))
+    prepared = R.prepare(f, hi, opts)
+    default, draws = R.bootstrap(prepared, hi, opts, 40, seed=0)
+    compat, _ = R.bootstrap(prepared, hi, opts, 40, seed=0, challenger=True)
+    assert set(default["entry"]) == {"A", "B", "C"} and set(compat["entry"]) == {"A", "B"}
+    c = draws[("t", "mean")]["C"]
+    assert c.isna().any() and (c.dropna() == 1).all()
+    assert default.set_index("entry").loc["C", "rank_q975"] == 1
