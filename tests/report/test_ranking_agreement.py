@@ -77,12 +77,14 @@ def run_challenger(src: Path, frame: pd.DataFrame, tmp: Path, na_treat: str) -> 
     return out
 
 
-def ours(frame: pd.DataFrame, missing: str, p_adjust: str = "none", boot: bool = False):
+def ours(
+    frame: pd.DataFrame, missing: str, p_adjust: str = "none", boot: bool = False, compat=True
+):
     higher = {t: True for t in frame["task"].unique()}
     opts = R.Options(missing=missing, p_adjust=p_adjust)
     prepared = R.prepare(frame, higher, opts)
     if boot:
-        return R.bootstrap(prepared, higher, opts, N_BOOT, seed=1, challenger=True)[1]
+        return R.bootstrap(prepared, higher, opts, N_BOOT, seed=1, challenger=compat)[1]
     return R.rankings(prepared, higher, opts), R.significance(prepared, higher, opts)
 
 
@@ -156,6 +158,16 @@ def test_agreement_on_challenger_readme_data(tmp_path):
     out = run_challenger(src, frame, tmp_path, "na.rm")
     check_exact(frame, out, "drop")
     assert check_bootstrap(frame, out, "drop") == 3 * len(METHODS) * 5
+    # the check has power: our default bootstrap (a case drawn k times is k cases) is not
+    # challengeR's, and the difference shows in test-then-rank's tau on c_random
+    draws = ours(frame, "drop", boot=True, compat=False)[("c_random", "test_then_rank")]
+    full = ours(frame, "drop")[0]
+    ref = full[(full.task == "c_random") & (full.method == "test_then_rank")]
+    ref = ref.set_index("entry")["rank"].loc[draws.columns].to_numpy(float)
+    taus = pd.read_csv(out / "tau.csv")
+    theirs = taus[(taus.task == "c_random") & (taus.method == "test_then_rank")]["tau"]
+    mine = R.kendall_tau_b(ref, draws.to_numpy(float))
+    assert not _same_mean(mine[~np.isnan(mine)], theirs.dropna().to_numpy(float))
 
 
 @pytest.mark.parametrize("na_treat, missing", [("0", "0"), ("na.rm", "drop")])
