@@ -107,6 +107,13 @@ def rank_cmd(entries: tuple[str, ...], out_dir: str, **kw) -> None:
     help="A checkout of challengeR to time on the same data (needs Rscript; env "
     "E2NET_CHALLENGER_SRC). Without it only our engine is timed.",
 )
+@click.option(
+    "--challenger-draws",
+    type=click.IntRange(1),
+    default=None,
+    help="Bootstrap draws for challengeR (default: --bootstrap). Fewer keep its run short; "
+    "the report then also gives its time per draw times --bootstrap.",
+)
 def bench_rank(**kw) -> None:
     """Time the ranking engine (all four methods, significance, bootstrap, consensus) on
     generated data, and challengeR's bootstrap of the same methods on the same data."""

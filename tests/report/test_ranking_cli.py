@@ -177,3 +177,14 @@ def test_cells_are_escaped_in_one_place():
     assert cell("=cmd()", "csv") == "'=cmd()"
     assert cell("-1", "csv") == "-1"
     assert cell(float("nan")) == ""
+
+
+def test_bench_rank(tmp_path, run_cli, monkeypatch):
+    monkeypatch.delenv("E2NET_CHALLENGER_SRC", raising=False)
+    args = ["bench", "rank", "--entries", "3", "--cases", "12", "--tasks", "2", "--bootstrap", "20"]
+    code, out, err = run_cli(*args)
+    assert code == 0, err
+    assert "3 entries x 12 cases x 2 tasks, 20 bootstrap draws" in out
+    assert "challengeR: not timed" in out
+    code, out, err = run_cli(*args, "--challenger-src", tmp_path)  # no challengeR there
+    _one_line_error(code, err)
