@@ -525,3 +525,51 @@ def _rank_cell(frame: pd.DataFrame, where: dict[str, str]) -> Any:
     for k, v in where.items():
         hit = hit[hit[k] == v]
     return Cell(None if hit.empty else float(hit["rank"].iloc[0]), decimals=0)
+
+
+def replicate_ranking_table(groups: Sequence[Any], key: str, title: str) -> Any:
+    """The configurations (`Replicated` groups of one set) ranked by mean Dice per case in
+    each replicate: per task the consensus over the replicates with the range of the
+    replicates' ranks, and each replicate's rank; None with fewer than two configurations."""
+    from e2net_eval.report.tables import Cell, ReportTable, Row
+
+    reps = sorted({r for g in groups for r in g.by_replicate})
+    parts, higher = [], {}
+    for r in reps:
+        named = [(g.name, g.by_replicate[r].evaluation) for g in groups if r in g.by_replicate]
+        if len(named) < 2:
+            continue
+        frame, h = long_frame(named, parse_tasks(REPORT_TASKS))
+        parts.append(frame.assign(task=f"r{r} " + frame["task"]))
+        higher.update({f"r{r} {t}": v for t, v in h.items()})
+    if not parts:
+        return None
+    frame = pd.concat(parts, ignore_index=True)
+    frame = frame[frame.groupby("task")["value"].transform(lambda v: v.notna().any())]
+    opts = ranking.Options(methods=(ranking.MEAN,))
+    ranked = ranking.rankings(ranking.prepare(frame, higher, opts), higher, opts)
+    columns, cells = [], {g.name: [] for g in groups}
+    for task in REPORT_TASKS:
+        part = ranked[ranked["task"].str.endswith(" " + task)]
+        if part.empty:
+            continue
+        cons = ranking.consensus(part).set_index("entry")
+        columns.append((f"{task}:consensus", f"{task}: consensus [range]"))
+        columns += [
+            (f"{task}:{t.split()[0]}", f"{task}: {t.split()[0]}") for t in ranking.tasks(part)
+        ]
+        for g in groups:
+            mine = part[part["entry"] == g.name]["rank"].astype(float)
+            c = cons["rank"].get(g.name)
+            cells[g.name].append(
+                Cell(None if c is None else float(c), mine.min(), mine.max(), decimals=0)
+            )
+            for t in ranking.tasks(part):
+                cells[g.name].append(_rank_cell(part, {"task": t, "entry": g.name}))
+    rows = [Row("measured", g.label, cells[g.name], g.source, dict(g.meta)) for g in groups]
+    notes = [
+        "Rank (1 best, ties min) of each configuration by mean Dice per case in each "
+        "replicate (rN); consensus: mean of the replicates' ranks, ties averaged, ranked; "
+        "[range]: its best and worst rank over the replicates."
+    ]
+    return ReportTable(key, title, columns, rows, notes)

@@ -48,3 +48,30 @@ def test_the_report_carries_the_ranking(run_dir, tmp_path):
     assert "Ranking of the configurations" in md
     rows = list(csv.DictReader(io.StringIO((out / "tables.csv").read_text())))
     assert {r["table"] for r in rows} >= {"ranking_lits_val", "ranking_ircadb"}
+
+
+def test_ranking_over_replicates(tmp_path):
+    from e2net_eval.util.jsonio import dump_json, load_json
+
+    root = tmp_path / "run"
+    fake_run(root, configs=("stage1", "baseline", "edge"))  # edge best, stage1 worst
+    fake_run(root / "replicates" / "1", configs=("edge", "baseline", "stage1"))  # reversed
+    info = load_json(root / "ablation.json")
+    info["replicates"] = [
+        {"index": 0, "split_seed": 7, "seed": 7},
+        {"index": 1, "split_seed": 8, "seed": 8},
+    ]
+    dump_json(root / "ablation.json", info)
+    tables = {t.key: t for t in ranking_tables(load_run(root))}
+    table = tables["ranking_replicates_lits_val"]
+    keys = [k for k, _ in table.columns]
+    assert keys[:3] == ["liver/dice:consensus", "liver/dice:r0", "liver/dice:r1"]
+    by = {r.meta["config"]: r.cells for r in table.rows}
+    t = keys.index("tumour/dice:consensus")
+    assert [by[c][t + 1].value for c in ("stage1", "baseline", "edge")] == [3, 2, 1]  # r0
+    assert [by[c][t + 2].value for c in ("stage1", "baseline", "edge")] == [1, 2, 3]  # r1
+    # consensus: mean ranks 2, 2, 2 -> all tied first; range over the replicates
+    assert [by[c][t].value for c in ("stage1", "baseline", "edge")] == [1, 1, 1]
+    assert (by["stage1"][t].low, by["stage1"][t].high) == (1, 3)
+    assert (by["baseline"][t].low, by["baseline"][t].high) == (2, 2)
+    assert "ranking_lits_val" in tables
