@@ -39,6 +39,15 @@ def _missing(value: str) -> str:
     help="A per-case metric of the registry to rank by (dice, hd95, nsd, ...), in every "
     "region or in one (tumour/dice). Repeatable. Default: dice and hd95 in liver and tumour.",
 )
+@click.option(
+    "--method",
+    "methods",
+    multiple=True,
+    metavar="METHOD",
+    help="Ranking method (repeatable): mean, median, quantile_<p> (quantile_0.25), "
+    "rank_then_aggregate, test_then_rank. Default: mean, median, rank_then_aggregate, "
+    "test_then_rank.",
+)
 @click.option("--bootstrap", "n_boot", type=int, default=1000, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--alpha", type=float, default=0.05, show_default=True)
@@ -71,10 +80,15 @@ def rank_cmd(entries: tuple[str, ...], out_dir: str, **kw) -> None:
     """Rank prediction sets (evaluate outputs, summary.json files, ablation runs) the way
     challenge analyses do (challengeR), with bootstrap uncertainty and a consensus."""
     from e2net_eval.report.compare import parse_spec
-    from e2net_eval.report.ranking import Options
+    from e2net_eval.report.ranking import METHODS, Options
     from e2net_eval.report.ranking_report import Request, write_ranking
 
-    opts = Options(alpha=kw["alpha"], p_adjust=kw["p_adjust"], missing=_missing(kw["missing"]))
+    opts = Options(
+        alpha=kw["alpha"],
+        p_adjust=kw["p_adjust"],
+        missing=_missing(kw["missing"]),
+        methods=tuple(dict.fromkeys(kw["methods"])) or METHODS,
+    )
     req = Request(
         specs=tuple(parse_spec(s) for s in entries),
         metrics=kw["metrics"],

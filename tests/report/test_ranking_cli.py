@@ -188,3 +188,19 @@ def test_bench_rank(tmp_path, run_cli, monkeypatch):
     assert "challengeR: not timed" in out
     code, out, err = run_cli(*args, "--challenger-src", tmp_path)  # no challengeR there
     _one_line_error(code, err)
+
+
+def test_method_option(scored, tmp_path, run_cli):
+    out = tmp_path / "r"
+    code, _, err = run_cli(
+        "rank", *_entries(scored, "ab"), "-o", out, "--method", "median", "--method",
+        "quantile_0.25", "--metric", "liver/dice", "--bootstrap", "5",
+    )  # fmt: skip
+    assert code == 0, err
+    rows = _csv(out / "rankings.csv")
+    assert [r["method"] for r in rows] == ["median"] * 2 + ["quantile_0.25"] * 2
+    assert {r["method"] for r in _csv(out / "bootstrap.csv")} == {"median", "quantile_0.25"}
+    code, _, err = run_cli(
+        "rank", *_entries(scored, "ab"), "-o", tmp_path / "x", "--method", "mode"
+    )
+    _one_line_error(code, err, "unknown ranking method 'mode'")
