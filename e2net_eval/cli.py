@@ -68,9 +68,16 @@ COMMAND_MODULES = {
     "report": "report",
     "compare": "report",
     "ablation": "ablation",
+    "rank": "rank",
 }
 #: `e2net-eval bench <name>` -> module (in its ``BENCH_COMMANDS``).
-BENCH_MODULES = {"train": "train", "inference": "predict", "metrics": "evaluate", "gpu": "gpu"}
+BENCH_MODULES = {
+    "train": "train",
+    "inference": "predict",
+    "metrics": "evaluate",
+    "rank": "rank",
+    "gpu": "gpu",
+}
 
 
 class LazyGroup(click.Group):

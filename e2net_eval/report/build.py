@@ -167,6 +167,31 @@ def _published_dice(set_name: str) -> dict[str, dict[str, float | None]]:
     }
 
 
+def ranking_tables(run: RunResults) -> list:
+    """The ranking of the configurations on each evaluation set (`e2net-eval rank`'s
+    engine): mean-Dice ranks with bootstrap intervals, the other methods, the consensus;
+    with replicates, also the ranks in each replicate and their consensus."""
+    from e2net_eval.report.ranking_report import ranking_table, replicate_ranking_table
+
+    out = []
+    for set_name, title in SET_TITLES.items():
+        groups = run.replicated(set_name)
+        table = replicate_ranking_table(
+            groups, f"ranking_replicates_{set_name}", f"Ranking over replicates, {title}"
+        )
+        if groups and table is not None:
+            out.append(table)
+        if set_name in run.evaluations:
+            table = ranking_table(
+                run.entries(set_name),
+                f"ranking_{set_name}",
+                f"Ranking of the configurations, {title}",
+            )
+            if table is not None:
+                out.append(table)
+    return out
+
+
 def report_notes() -> list[str]:
     return [
         f"Intervals: 95% percentile bootstrap over cases, {stats.N_RESAMPLES} resamples, "
@@ -198,7 +223,11 @@ def write_report(
     ]
     return write_document(
         lambda: Document(
-            TITLE, run_lines(run), build_tables(run), collect_figures(run), report_notes()
+            TITLE,
+            run_lines(run),
+            build_tables(run) + ranking_tables(run),
+            collect_figures(run),
+            report_notes(),
         ),
         out_dir,
         kind="report",
