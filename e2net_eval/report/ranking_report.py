@@ -33,6 +33,7 @@ from e2net_eval.report.compare import differences
 from e2net_eval.rundir import SETS, eval_summaries, is_ablation_run
 from e2net_eval.scores import Evaluation, read_evaluation
 from e2net_eval.util.outdir import result_folder
+from e2net_eval.util.textsafe import csv_cell, md_escape
 
 log = logging.getLogger(__name__)
 
@@ -203,25 +204,16 @@ def _missing_lines(raw: pd.DataFrame, prepared: pd.DataFrame, policy: str) -> li
 
 # -- writing -----------------------------------------------------------------------------------
 def cell(value: object, kind: str = "md") -> str:
-    """One table cell as text, the one place cells are made (``md``: Markdown, pipes
-    escaped; ``csv``: text that a spreadsheet would run as a formula gets a leading quote;
-    ``text``: as is). A shared escape and CSV-injection guard replaces this when merged."""
+    """One table cell as text, the one place cells are made (``md``: `md_escape`;
+    ``csv``: `csv_cell`, the spreadsheet-formula guard; ``text``: as is)."""
     if isinstance(value, float):
         return "" if math.isnan(value) else f"{value:.6g}"
     text = str(value).replace("\n", " ")
     if kind == "md":
-        return text.replace("|", "\\|")
-    if kind == "csv" and text[:1] in ("=", "+", "-", "@") and not _is_number(text):
-        return "'" + text
+        return md_escape(text)
+    if kind == "csv":
+        return str(csv_cell(text))
     return text
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def csv_text(frame: pd.DataFrame) -> str:
