@@ -467,13 +467,14 @@ def ranking_table(entries: Sequence[Any], key: str, title: str) -> Any:
     """The report's ranking of its configurations (`Entry` objects of one set): per task
     the mean-Dice rank with its bootstrap 95% interval, the rank-then-aggregate and
     test-then-rank ranks, and the consensus over the tasks; None when fewer than two
-    configurations have per-case values."""
+    configurations, or fewer than two cases, have per-case values (a bootstrap over one
+    case says nothing)."""
     from e2net_eval.report.tables import Cell, ReportTable, Row
 
     named = [(e.name, e.evaluation) for e in entries]
     frame, higher = long_frame(named, parse_tasks(REPORT_TASKS))
     frame = frame[frame.groupby("task")["value"].transform(lambda v: v.notna().any())]
-    if frame.empty or frame["entry"].nunique() < 2:
+    if frame.empty or frame["entry"].nunique() < 2 or frame["case"].nunique() < 2:
         return None
     higher = {t: h for t, h in higher.items() if t in set(frame["task"])}
     r = rank_frame(frame, higher, ranking.Options(), n_boot=REPORT_BOOT, seed=REPORT_SEED)

@@ -19,6 +19,9 @@ class _Finder(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path, target=None):
         if name == _TARGET:
             sys.meta_path.remove(self)
+            # a parent that ignores SIGINT (a test run after another test changed it) would
+            # hand that on: Ctrl-C in a terminal always reaches Python's own handler
+            signal.signal(signal.SIGINT, signal.default_int_handler)
             os.kill(os.getpid(), signal.SIGINT)
         return None
 
