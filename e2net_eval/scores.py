@@ -38,6 +38,7 @@ naming the file (and the case and metric): exit 2 in the CLI.
 
 from __future__ import annotations
 
+import csv
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -382,15 +383,15 @@ def _read_csv(path: Path) -> pd.DataFrame:
 def _check_row_lengths(path: Path, n_columns: int) -> None:
     """Every row has a cell for each column of the header: pandas fills a short row (a cut
     file's last line) with <NA>, values that `evaluate` never leaves out."""
-    raw = pd.read_csv(path, dtype=str, keep_default_na=False)
-    short = raw.isna().any(axis=1).to_numpy()
-    if short.any():
-        i = int(short.nonzero()[0][0])
-        raise InputError(
-            f"row {i + 1} has fewer cells than the {n_columns} columns of the header (a cut file?)",
-            case=csv_uncell(str(raw["case"].iloc[i])),
-            path=path,
-        )
+    with open(path, newline="", encoding="utf-8") as f:  # pandas has decoded it already
+        for i, row in enumerate(csv.reader(f)):
+            if i and row and len(row) < n_columns:
+                raise InputError(
+                    f"row {i} has {len(row)} cells, fewer than the {n_columns} columns of "
+                    "the header (a cut file?)",
+                    case=csv_uncell(row[0]),
+                    path=path,
+                )
 
 
 def _bad_cell(path: Path, dtypes: dict[str, str]) -> InputError | None:
