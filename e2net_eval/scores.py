@@ -52,13 +52,13 @@ from e2net_eval.metrics.columns import BOOKKEEPING, METRIC_DTYPE, csv_columns, c
 from e2net_eval.metrics.registry import (
     METRICS,
     REGIONS,
-    SET_SECTIONS,
     Metric,
     case_metrics,
     lesion_metrics,
     metric_for,
     out_of_range,
 )
+from e2net_eval.metrics.summary_types import check_types
 from e2net_eval.rundir import PER_CASE_CSV, SUMMARY_JSON
 from e2net_eval.util.jsonio import load_json
 from e2net_eval.util.textsafe import csv_uncell
@@ -138,49 +138,6 @@ def load_summary(path: str | Path) -> dict[str, Any]:
         raise InputError(str(exc), path=path) from None
     _check_items(summary, path)
     return summary
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def check_types(summary: Any) -> None:
-    """Every metric of a summary is a number or null: anything else is an InputError that
-    names the metric (a string, a bool, a list, a region or section that is not an object).
-
-    Nothing of the wrong type is ever left out silently: a baseline whose tumour Dice is the
-    string "0.8" would otherwise pass a current tumour Dice of 0 (`regress`), and `compare`
-    would show a metric of the wrong type as n/a.
-    """
-    if not isinstance(summary, dict):
-        raise InputError(f"not a summary.json: a JSON {type(summary).__name__}, not an object")
-    if not isinstance(summary.get("regions"), dict):
-        raise InputError("not a summary.json: no 'regions' object")
-    if "n_cases" in summary and not _is_number(summary["n_cases"]):
-        raise InputError(f"n_cases is {summary['n_cases']!r}, not a number")
-
-    def walk(key: str, value: Any, block: bool = True) -> None:
-        # a block of metrics, or a metric's stats block ("mean", "std", ... numbers)
-        stats = isinstance(value, dict) and "mean" in value
-        if isinstance(value, dict) and block and (stats or metric_for(key) is None):
-            for name, sub in value.items():
-                walk(f"{key}.{name}", sub, block=not stats)
-        elif value is not None and not _is_number(value):
-            raise InputError(
-                f"metric {key} is {type(value).__name__} {value!r}, not a number or null"
-            )
-
-    for region, block in summary["regions"].items():
-        if not isinstance(block, dict):
-            raise InputError(f"region {region} is a {type(block).__name__}, not an object")
-        walk(str(region), block)
-    for section in SET_SECTIONS:
-        if section not in summary:
-            continue
-        block = summary[section]
-        if not isinstance(block, dict):
-            raise InputError(f"section {section} is a {type(block).__name__}, not an object")
-        walk(section, block)
 
 
 _ITEM_BLOCKS = ("tumour_burden", "lesions", "panoptic")

@@ -16,10 +16,10 @@ from typing import Any
 
 from e2net_eval.errors import InputError, printable
 from e2net_eval.metrics.registry import SET_SECTIONS, metric_for, out_of_range
+from e2net_eval.metrics.summary_types import check_types
 from e2net_eval.report.comparable import difference, reference_cases
 from e2net_eval.report.directions import higher_is_better, uses_absolute_value
 from e2net_eval.rundir import SUMMARY_JSON, is_ablation_run
-from e2net_eval.scores import check_types
 from e2net_eval.util.jsonio import load_json
 
 SUMMARY = SUMMARY_JSON
