@@ -27,12 +27,16 @@ table.pivot(index="metric", columns="region", values="value")
   (``<NA>`` for a name the registry does not know). Tumour burden, lesion detection and
   the lesion-wise scores are tumour figures: their region is ``tumour``.
 - `read_evaluation(PATH)`: both frames and the summary dict at once, checked against each
-  other: the same cases in ``per_case.csv`` and ``summary.json``, the same value of every
-  metric for every case, and each set mean the mean of its per-case values.
+  other: the same cases and rows in ``per_case.csv`` and ``summary.json``, a column for
+  every metric the summary's ``metric_per_case`` holds, the same value of every metric and
+  of every bookkeeping fact the summary holds too (voxel counts, burden, lesion counts,
+  flags) for every case, and each set mean the mean of its per-case values.
 
-Bad input (missing file, invalid JSON, a cell that is not a number, a value outside its
-metric's range in the registry (`Metric.bounds`: a Dice of 5, an infinite distance), a
-case and region listed twice, a malformed ``metric_per_case`` item) is an `InputError`
+Bad input (missing file, invalid JSON, a metric of another type than a number or null
+(`check_types`), a cell that is not a number, a row with fewer cells than the header, a
+value outside its metric's range in the registry (`Metric.bounds`: a Dice of 5, an
+infinite distance), a case and region listed twice, a malformed ``metric_per_case``
+item) is an `InputError`
 naming the file (and the case and metric): exit 2 in the CLI.
 """
 
