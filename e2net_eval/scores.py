@@ -27,17 +27,22 @@ table.pivot(index="metric", columns="region", values="value")
   (``<NA>`` for a name the registry does not know). Tumour burden, lesion detection and
   the lesion-wise scores are tumour figures: their region is ``tumour``.
 - `read_evaluation(PATH)`: both frames and the summary dict at once, checked against each
-  other: the same cases in ``per_case.csv`` and ``summary.json``, the same value of every
-  metric for every case, and each set mean the mean of its per-case values.
+  other: the same cases and rows in ``per_case.csv`` and ``summary.json``, a column for
+  every metric the summary's ``metric_per_case`` holds, the same value of every metric and
+  of every bookkeeping fact the summary holds too (voxel counts, burden, lesion counts,
+  flags) for every case, and each set mean the mean of its per-case values.
 
-Bad input (missing file, invalid JSON, a cell that is not a number, a value outside its
-metric's range in the registry (`Metric.bounds`: a Dice of 5, an infinite distance), a
-case and region listed twice, a malformed ``metric_per_case`` item) is an `InputError`
+Bad input (missing file, invalid JSON, a metric of another type than a number or null
+(`check_types`), a cell that is not a number, a row with fewer cells than the header, a
+value outside its metric's range in the registry (`Metric.bounds`: a Dice of 5, an
+infinite distance), a case and region listed twice, a malformed ``metric_per_case``
+item) is an `InputError`
 naming the file (and the case and metric): exit 2 in the CLI.
 """
 
 from __future__ import annotations
 
+import csv
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +62,7 @@ from e2net_eval.metrics.registry import (
     metric_for,
     out_of_range,
 )
+from e2net_eval.metrics.summary_types import check_types
 from e2net_eval.rundir import PER_CASE_CSV, SUMMARY_JSON
 from e2net_eval.util.jsonio import load_json
 from e2net_eval.util.textsafe import csv_uncell
@@ -64,6 +70,7 @@ from e2net_eval.util.textsafe import csv_uncell
 __all__ = [
     "SUMMARY_COLUMNS",
     "Evaluation",
+    "check_types",
     "load_summary",
     "per_case_frame",
     "read_evaluation",
@@ -129,6 +136,10 @@ def load_summary(path: str | Path) -> dict[str, Any]:
         raise InputError("not a summary.json: no 'regions' block", path=path)
     if not isinstance(summary.get("metric_per_case"), list):
         raise InputError("summary.json lacks 'metric_per_case'", path=path)
+    try:
+        check_types(summary)
+    except InputError as exc:
+        raise InputError(str(exc), path=path) from None
     _check_items(summary, path)
     return summary
 
@@ -314,10 +325,11 @@ def _read_csv(path: Path) -> pd.DataFrame:
             na_values={c: _NA_TEXT for c in header if c not in _NAMES},
             **_EXACT_FLOATS,  # the file holds repr(float): read it back exactly
         )
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:  # "inf" as an Int64: Overflow
         raise _bad_cell(path, dtypes) or InputError(
             f"cannot read CSV: {' '.join(str(exc).split())}", path=path
         ) from None
+    _check_row_lengths(path, len(header))
     for col in frame.columns:
         if col in dtypes:
             frame[col] = frame[col].astype(dtypes[col])
@@ -327,6 +339,20 @@ def _read_csv(path: Path) -> pd.DataFrame:
         if frame[col].dtype == "string":  # names guarded against formulas when written
             frame[col] = frame[col].map(csv_uncell, na_action="ignore").astype("string")
     return frame
+
+
+def _check_row_lengths(path: Path, n_columns: int) -> None:
+    """Every row has a cell for each column of the header: pandas fills a short row (a cut
+    file's last line) with <NA>, values that `evaluate` never leaves out."""
+    with open(path, newline="", encoding="utf-8") as f:  # pandas has decoded it already
+        for i, row in enumerate(csv.reader(f)):
+            if i and row and len(row) < n_columns:
+                raise InputError(
+                    f"row {i} has {len(row)} cells, fewer than the {n_columns} columns of "
+                    "the header (a cut file?)",
+                    case=csv_uncell(row[0]),
+                    path=path,
+                )
 
 
 def _bad_cell(path: Path, dtypes: dict[str, str]) -> InputError | None:
@@ -472,9 +498,11 @@ def read_evaluation(path: str | Path) -> Evaluation:
         )
     table = summary_frame(summary)
     check_summary(table, summary_path)
-    if per_case_source(path) is not None:
-        check_agreement(per_case, per_case_frame(summary), per_case_source(path))
-    check_means(table, per_case, summary_path)
+    csv_path = per_case_source(path)
+    if csv_path is not None:
+        check_columns(summary, per_case.columns, csv_path)
+        check_agreement(per_case, per_case_frame(summary), csv_path)
+    check_means(table, per_case, summary_path, csv_path)
     return Evaluation(summary_path, summary, per_case, table)
 
 
@@ -507,26 +535,65 @@ def _close(a: float, b: float) -> bool:
 
 
 def check_agreement(csv: pd.DataFrame, items: pd.DataFrame, source: Path) -> None:
-    """per_case.csv holds, for every case and region, the values of the summary's
-    ``metric_per_case``; InputError naming the first value that differs."""
+    """per_case.csv holds a row for every case and region of the summary's
+    ``metric_per_case`` and, in it, the same value of every metric and of every
+    bookkeeping fact the summary holds too (voxel counts, burden, lesion counts, flags);
+    InputError naming the first row or value that differs."""
     keys = ["case", "region"]
+    rows = items[keys].merge(csv[keys], on=keys, how="left", indicator=True)
+    lacking = (rows["_merge"] == "left_only").to_numpy()
+    if lacking.any():
+        i = int(lacking.nonzero()[0][0])
+        raise InputError(
+            f"no {rows['region'].iloc[i]} row, though summary.json has one",
+            case=str(rows["case"].iloc[i]),
+            path=source,
+        )
     merged = csv.merge(items, on=keys, suffixes=("", "__json"), how="inner")
     for m in (*case_metrics(), *lesion_metrics()):
-        if m.csv not in csv.columns or f"{m.csv}__json" not in merged.columns:
-            continue
-        mine, theirs = _floats(merged[m.csv]), _floats(merged[f"{m.csv}__json"])
-        for i, (a, b) in enumerate(zip(mine.tolist(), theirs.tolist(), strict=True)):
-            if not _close(a, b):
-                raise InputError(
-                    f"{merged['region'].iloc[i]} {m.name} is {a!r} here but {b!r} in summary.json",
-                    case=str(merged["case"].iloc[i]),
-                    path=source,
-                )
+        _agree(merged, m.csv, m.name, source, undefined_too=True)
+    for col in BOOKKEEPING:  # a fact the summary lacks (<NA>: a volume in ml) is not compared
+        _agree(merged, col, col, source, undefined_too=False)
 
 
-def check_means(table: pd.DataFrame, per_case: pd.DataFrame, source: Path) -> None:
-    """Each per-case metric's set mean in the summary is the mean of its defined per-case
-    values (those the report resamples for its intervals)."""
+def _agree(merged: pd.DataFrame, col: str, name: str, source: Path, undefined_too: bool) -> None:
+    """Column `col` of per_case.csv equals its summary.json twin (`col__json`) in every row;
+    `undefined_too`: an undefined value must be undefined in both."""
+    if col not in merged.columns or f"{col}__json" not in merged.columns:
+        return
+    mine, theirs = _floats(merged[col]), _floats(merged[f"{col}__json"])
+    for i, (a, b) in enumerate(zip(mine.tolist(), theirs.tolist(), strict=True)):
+        if (undefined_too or not math.isnan(b)) and not _close(a, b):
+            raise InputError(
+                f"{merged['region'].iloc[i]} {name} is {a!r} here but {b!r} in summary.json",
+                case=str(merged["case"].iloc[i]),
+                path=source,
+            )
+
+
+def check_columns(summary: dict[str, Any], header: pd.Index, source: Path) -> None:
+    """per_case.csv has the column of every metric the summary's ``metric_per_case`` holds
+    (`evaluate` writes them all): a missing column is a damaged file, never a metric
+    silently left out."""
+    regions = [r for r in summary["regions"] if isinstance(summary["regions"][r], dict)]
+    held: set[str] = set()
+    for entry in summary["metric_per_case"]:
+        for region in regions:
+            held |= {m.csv for m in case_metrics() if m.name in (entry.get(region) or {})}
+        held |= {m.csv for m in lesion_metrics() if m.name in (entry.get("panoptic") or {})}
+    lacking = [c for c in csv_columns() if c in held and c not in header]
+    if lacking:
+        raise InputError(
+            f"per_case.csv lacks the column {lacking[0]!r}, which summary.json holds", path=source
+        )
+
+
+def check_means(
+    table: pd.DataFrame, per_case: pd.DataFrame, source: Path, csv_path: Path | None = None
+) -> None:
+    """Each per-case metric's set mean in the summary (`source`) is the mean of its defined
+    per-case values (those the report resamples for its intervals), read from `csv_path`
+    when given (the error names both files), else from the summary's own items."""
     for _, row in table.iterrows():
         metric = METRICS.get(str(row["metric"]))
         column = None if metric is None else (metric.per_case or metric.csv)
@@ -539,7 +606,8 @@ def check_means(table: pd.DataFrame, per_case: pd.DataFrame, source: Path) -> No
         values = values[~np.isnan(values)]
         if values.size and not _close(float(values.mean()), float(row["value"])):
             raise InputError(
-                f"{row['key']} is {float(row['value'])!r} but its per-case values average "
-                f"{float(values.mean())!r}",
+                f"{row['key']} is {float(row['value'])!r} but its per-case values "
+                f"{'' if csv_path is None else f'in {csv_path} '}"
+                f"average {float(values.mean())!r}",
                 path=source,
             )

@@ -16,6 +16,7 @@ from typing import Any
 
 from e2net_eval.errors import InputError, printable
 from e2net_eval.metrics.registry import SET_SECTIONS, metric_for, out_of_range
+from e2net_eval.metrics.summary_types import check_types
 from e2net_eval.report.comparable import difference, reference_cases
 from e2net_eval.report.directions import higher_is_better, uses_absolute_value
 from e2net_eval.rundir import SUMMARY_JSON, is_ablation_run
@@ -45,46 +46,6 @@ class Delta:
         if self.baseline is None or self.current is None:
             return None
         return self.current - self.baseline
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def check_types(summary: Any) -> None:
-    """Every metric of a summary is a number or null: anything else is an InputError that
-    names the metric (a string, a bool, a list, a region or section that is not an object).
-
-    Nothing of the wrong type is ever left out of a comparison silently: a baseline whose
-    tumour Dice is the string "0.8" would otherwise pass a current tumour Dice of 0.
-    """
-    if not isinstance(summary, dict):
-        raise InputError(f"not a summary.json: a JSON {type(summary).__name__}, not an object")
-    if not isinstance(summary.get("regions"), dict):
-        raise InputError("not a summary.json: no 'regions' object")
-    if "n_cases" in summary and not _is_number(summary["n_cases"]):
-        raise InputError(f"n_cases is {summary['n_cases']!r}, not a number")
-
-    def walk(key: str, value: Any) -> None:
-        if isinstance(value, dict):
-            for name, sub in value.items():
-                walk(f"{key}.{name}", sub)
-        elif value is not None and not _is_number(value):
-            raise InputError(
-                f"metric {key} is {type(value).__name__} {value!r}, not a number or null"
-            )
-
-    for region, block in summary["regions"].items():
-        if not isinstance(block, dict):
-            raise InputError(f"region {region} is a {type(block).__name__}, not an object")
-        walk(str(region), block)
-    for section in SET_SECTIONS:
-        if section not in summary:
-            continue
-        block = summary[section]
-        if not isinstance(block, dict):
-            raise InputError(f"section {section} is a {type(block).__name__}, not an object")
-        walk(section, block)
 
 
 def flatten_summary(summary: dict[str, Any]) -> dict[str, float | None]:

@@ -282,3 +282,71 @@ def test_a_nul_byte_in_per_case_csv_is_refused(tmp_path):
     (b / "per_case.csv").write_bytes(text[:pos] + b"\0" + text[pos:])
     one_error(run_cli("compare", f"a={a}", f"b={b}", "-o", tmp_path / "cmp"), "per_case.csv", "NUL")
     assert not (tmp_path / "cmp").exists()
+
+
+def _compare(tmp_path, a, b) -> Result:
+    res = run_cli("compare", f"a={a}", f"b={b}", "-o", tmp_path / "cmp")
+    assert not (tmp_path / "cmp").exists()
+    return res
+
+
+def _rows(path):
+    return path.read_text().splitlines(keepends=True)
+
+
+def test_a_cut_per_case_csv_is_refused_and_named(tmp_path):
+    """Found by the fuzzer (csv_truncate, inputs 420 and 920): a cut last row was read with
+    <NA> in its missing cells (exit 0, other values), and a cut that lost the last row gave
+    a mean error that named only summary.json."""
+    a, b = _evaluation(tmp_path)
+    rows = _rows(b / "per_case.csv")
+    keep = rows[0].split(",").index("pred_volume_ml")  # cut after a whole ref_volume_ml cell
+    (b / "per_case.csv").write_text("".join(rows[:-1]) + ",".join(rows[-1].split(",")[:keep]))
+    one_error(_compare(tmp_path, a, b), "per_case.csv", "case 3", "fewer than")
+    (b / "per_case.csv").write_text("".join(rows[:-1]))  # the last row lost whole
+    one_error(_compare(tmp_path, a, b), "per_case.csv", "no tumour row")
+
+
+def test_a_per_case_csv_without_a_metric_column_is_refused(tmp_path):
+    """Found by the fuzzer (csv_missing_column, inputs 666, 1642): without its assd or
+    lesion_dice column per_case.csv was read and compare printed other values, exit 0."""
+    a, b = _evaluation(tmp_path)
+    text = (b / "per_case.csv").read_text()
+    for column in ("assd", "lesion_dice"):
+        table = [line.split(",") for line in text.splitlines()]
+        i = table[0].index(column)
+        (b / "per_case.csv").write_text("\n".join(",".join(r[:i] + r[i + 1 :]) for r in table))
+        one_error(_compare(tmp_path, a, b), "per_case.csv", repr(column))
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "words"),
+    [("burden_pred", "0.5", "burden_pred"), ("pred_voxels", "nan", "pred_voxels")]
+    + [("tp_any", "inf", "tp_any")],
+)
+def test_a_bookkeeping_cell_unlike_summary_json_is_refused(tmp_path, column, value, words):
+    """Found by the fuzzer (csv_value, inputs 1128, 2697, 3753): a changed burden or voxel
+    count was read as is (exit 0, other values), and tp_any='inf' was exit 3 (OverflowError
+    from pandas' Int64 conversion)."""
+    a, b = _evaluation(tmp_path)
+    table = [line.split(",") for line in (b / "per_case.csv").read_text().splitlines()]
+    i = table[0].index(column)
+    row = next(r for r in table[1:] if r[1] == "tumour" and r[i] not in ("", value))
+    row[i] = value
+    (b / "per_case.csv").write_text("\n".join(",".join(r) for r in table) + "\n")
+    one_error(_compare(tmp_path, a, b), "per_case.csv", f"case {row[0]}", words)
+
+
+def test_a_summary_metric_of_the_wrong_type_is_refused_by_compare(tmp_path):
+    """Found by the fuzzer (json_type, input 4760): tumour_burden.max_abs_error={} was shown
+    as n/a by compare, exit 0 (regress refused it; both now use `scores.check_types`)."""
+    a, b = _evaluation(tmp_path)
+    summary = json.loads((b / "summary.json").read_text())
+    summary["tumour_burden"]["max_abs_error"] = {}
+    (b / "summary.json").write_text(json.dumps(summary))
+    one_error(_compare(tmp_path, a, b), "summary.json", "max_abs_error")
+    one_error(run_cli("regress", b, a), "summary.json", "max_abs_error")
+    summary["regions"]["liver"]["dice"]["mean"] = "0.9"  # inside a stats block
+    summary["tumour_burden"]["max_abs_error"] = 0.1
+    (b / "summary.json").write_text(json.dumps(summary))
+    one_error(_compare(tmp_path, a, b), "summary.json", "liver.dice.mean")
