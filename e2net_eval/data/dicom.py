@@ -283,21 +283,7 @@ def _stack(src: Source, heads: dict, size: tuple[int, int], case: str) -> Geomet
         step = float(_sizes(first, tags, "slice distance", case, src.label))
         positions = np.arange(n) * step
         origin = np.zeros(3)
-    if n > 1:
-        steps = np.diff(positions)
-        med = float(np.median(steps))
-        if med <= 1e-6 or np.any(steps < med * (1 - GAP_TOLERANCE)):
-            raise InputError("duplicate slice positions", case=case, path=src.label)
-        if np.any(steps > med * (1 + GAP_TOLERANCE)):
-            k = int(np.argmax(steps))
-            raise InputError(
-                f"missing slice: gap of {steps[k]:.3g} mm after slice {k} (usual {med:.3g} mm)",
-                case=case,
-                path=src.label,
-            )
-        dz = (positions[-1] - positions[0]) / (n - 1)
-    else:
-        dz = float(_sizes(first, ("SliceThickness",), "slice distance", case, src.label))
+    dz = _slice_distance(positions, first, case, src.label)
     where = dict(source="PixelSpacing and slice distance", case=case, path=src.label)
     spacing = check_spacing((ps[1], ps[0], dz), **where)
     lps = np.eye(4)
@@ -308,6 +294,26 @@ def _stack(src: Source, heads: dict, size: tuple[int, int], case: str) -> Geomet
     has_pos = all(hasattr(h, "ImagePositionPatient") for h in heads.values())
     check_spacing(spacing, affine=lps, **where)  # orientation cosines of length 1, finite
     return Geometry(order, (cols, rows, n), LPS_TO_RAS @ lps, spacing, positions, has_pos)
+
+
+def _slice_distance(positions: np.ndarray, first, case: str, label: str) -> float:
+    """The mean distance between consecutive slice positions, refusing duplicated or missing
+    slices; one slice: its SliceThickness."""
+    n = len(positions)
+    if n > 1:
+        steps = np.diff(positions)
+        med = float(np.median(steps))
+        if med <= 1e-6 or np.any(steps < med * (1 - GAP_TOLERANCE)):
+            raise InputError("duplicate slice positions", case=case, path=label)
+        if np.any(steps > med * (1 + GAP_TOLERANCE)):
+            k = int(np.argmax(steps))
+            raise InputError(
+                f"missing slice: gap of {steps[k]:.3g} mm after slice {k} (usual {med:.3g} mm)",
+                case=case,
+                path=label,
+            )
+        return float((positions[-1] - positions[0]) / (n - 1))
+    return float(_sizes(first, ("SliceThickness",), "slice distance", case, label))
 
 
 def _numbers(ds: pydicom.Dataset, tag: str, count: int, path: str, case: str) -> np.ndarray:
