@@ -24,6 +24,7 @@ from reference_models.registry import (
     make_config,
     register_model,
     register_profile,
+    stage1_name,
 )
 
 _LAZY = {
@@ -48,6 +49,7 @@ __all__ = [
     "objective",
     "register_model",
     "register_profile",
+    "stage1_name",
 ]
 
 

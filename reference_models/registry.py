@@ -165,6 +165,11 @@ def model_sort_key(name: str) -> tuple[int, str]:
     return (entry.order, name) if entry else (1 << 30, name)
 
 
+def stage1_name() -> str:
+    """The stage-1 (liver) configuration: the first of Table 3's stage-1 rows."""
+    return list_models(stage=1)[0]
+
+
 def stage2_preference() -> list[str]:
     """Stage-2 configurations, the most complete (predict's default) first."""
     ranked = [e for e in _MODELS.values() if e.stage2_preference is not None]
