@@ -23,7 +23,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.report import challenger_checks as C  # noqa: E402
+from tests.helpers import challenger_checks as C  # noqa: E402
 
 SCRIPT = REPO / "tools" / "challenger_agreement.R"
 

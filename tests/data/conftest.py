@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from phantom_data import N_LITS, SEED, SIZE, SLICES
 
 from e2net_eval.data.phantom import write_phantom
+from tests.helpers.phantom_data import N_LITS, SEED, SIZE, SLICES
 
 
 @pytest.fixture(scope="session")

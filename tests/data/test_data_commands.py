@@ -7,11 +7,11 @@ import json
 import nibabel as nib
 import numpy as np
 import pytest
-from phantom_data import SEED, SIZE, SLICES, canonical
 
 from e2net_eval.data import make_split, open_dataset
 from e2net_eval.data.anatomy import phantom_case
 from e2net_eval.errors import InputError
+from tests.helpers.phantom_data import SEED, SIZE, SLICES, canonical
 
 
 def test_phantom_command_writes_each_layout(tmp_path, run_cli):

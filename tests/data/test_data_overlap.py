@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from phantom_data import SIZE, SLICES, canonical
 
 from e2net_eval.data import find_overlap, open_dataset, write_phantom
 from e2net_eval.data.anatomy import phantom_case
 from e2net_eval.data.nifti import write_nifti
+from tests.helpers.phantom_data import SIZE, SLICES, canonical
 
 
 def test_overlap_finds_planted_copies(phantom_root, run_cli, tmp_path):

@@ -5,12 +5,12 @@ from __future__ import annotations
 import nibabel as nib
 import numpy as np
 import pytest
-from phantom_data import SEED, SIZE, SLICES, canonical
 
 from e2net_eval.data import open_dataset, window_hu
 from e2net_eval.data.anatomy import phantom_case
 from e2net_eval.data.dicom import TUMOUR_FOLDER
 from e2net_eval.data.nifti import read_image, read_label
+from tests.helpers.phantom_data import SEED, SIZE, SLICES, canonical
 
 
 def gen(index):

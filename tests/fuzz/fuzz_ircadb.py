@@ -25,10 +25,11 @@ import zipfile
 from pathlib import Path
 
 import pydicom
-from fuzz_core import AS, REFUSE, SAME, Mutant
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.dataelem import RawDataElement
 from pydicom.tag import Tag
+
+from tests.fuzz.fuzz_core import AS, REFUSE, SAME, Mutant
 
 CASE = "3Dircadb1.1"
 IMAGE, LABEL, ALL = "image", "label", "all"

@@ -27,7 +27,8 @@ import warnings
 
 import nibabel as nib
 import numpy as np
-from fuzz_core import AS, REFUSE, SAME, Mutant
+
+from tests.fuzz.fuzz_core import AS, REFUSE, SAME, Mutant
 
 AFFINE_ATOL_MM = 1e-3  # the tolerance evaluate and the data layer compare affines with
 CASE = "7"

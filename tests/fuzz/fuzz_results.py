@@ -18,7 +18,7 @@ import io
 import json
 import random
 
-from fuzz_core import REFUSE, SAME, Mutant
+from tests.fuzz.fuzz_core import REFUSE, SAME, Mutant
 
 METRIC_SECTIONS = ("regions", "tumour_burden", "detection", "panoptic", "n_cases")
 #: values of another JSON type than a metric's number (null is a metric's "undefined")

@@ -14,12 +14,13 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-import fuzz_ircadb as fi
-import fuzz_nifti as fn
-import fuzz_results as fr
 import nibabel as nib
 import numpy as np
-from fuzz_core import (
+
+from tests.fuzz import fuzz_ircadb as fi
+from tests.fuzz import fuzz_nifti as fn
+from tests.fuzz import fuzz_results as fr
+from tests.fuzz.fuzz_core import (
     AS,
     REFUSE,
     SAME,

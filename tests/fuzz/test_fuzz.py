@@ -12,8 +12,9 @@ import os
 import time
 
 import pytest
-from fuzz_core import DEFAULT_SEED, KNOWN_PENDING, Campaign
-from fuzz_run import run_campaign
+
+from tests.fuzz.fuzz_core import DEFAULT_SEED, KNOWN_PENDING, Campaign
+from tests.fuzz.fuzz_run import run_campaign
 
 #: inputs of the default run (the issue asks for at least 200) and of the slow run (5,000)
 DEFAULT_N, SLOW_N = 240, 5000
@@ -69,8 +70,8 @@ def _probe(tmp_path, item: str) -> Campaign:
     """One fixed mutant that exercises KNOWN_PENDING `item`, judged like the fuzzer's."""
     import struct
 
-    from fuzz_core import Mutant
-    from fuzz_run import NiftiFamily, ResultsFamily
+    from tests.fuzz.fuzz_core import Mutant
+    from tests.fuzz.fuzz_run import NiftiFamily, ResultsFamily
 
     camp = Campaign(0, 1)
     nifti = NiftiFamily(tmp_path)

@@ -9,12 +9,13 @@ import struct
 import time
 import zipfile
 
-import fuzz_core
-import fuzz_nifti as fn
 import numpy as np
 import pytest
-from fuzz_core import REFUSE, SAME, Campaign, Mutant, Result, run_cli
-from fuzz_run import judge
+
+from tests.fuzz import fuzz_core
+from tests.fuzz import fuzz_nifti as fn
+from tests.fuzz.fuzz_core import REFUSE, SAME, Campaign, Mutant, Result, run_cli
+from tests.fuzz.fuzz_run import judge
 
 
 def one_error(res: Result, *needles: str) -> str:
@@ -207,8 +208,9 @@ def test_the_reference_reader_applies_the_spacing_rule():
 
 def _set_everywhere(patient, tag: str, value: bytes | None, only: str | None = None) -> None:
     """Set `tag` to the raw `value` in every slice (or in the slice file `only`)."""
-    import fuzz_ircadb as fi
     import pydicom
+
+    from tests.fuzz import fuzz_ircadb as fi
 
     for path in sorted(patient.rglob("image_*")):
         if only is None or path.relative_to(patient).as_posix() == only:
@@ -255,7 +257,7 @@ def test_a_slice_with_a_damaged_position_is_named(tmp_path, value, words):
 
 def _evaluation(tmp_path):
     """Two copies (a/, b/) of a clean three-case evaluation."""
-    from fuzz_run import NiftiFamily, ResultsFamily
+    from tests.fuzz.fuzz_run import NiftiFamily, ResultsFamily
 
     clean = ResultsFamily(tmp_path / "work", NiftiFamily(tmp_path / "work")).clean
     for rel, data in clean.items():

@@ -33,7 +33,7 @@ import pytest
 
 from e2net_eval.report import ranking as R
 
-GOLDEN = Path(__file__).resolve().parent / "challenger_golden"
+GOLDEN = Path(__file__).resolve().parents[1] / "report" / "challenger_golden"
 TOOLS = Path(__file__).resolve().parents[2] / "tools"
 Z = 4.5
 QUANTILES = (0.025, 0.5, 0.975)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -32,10 +33,9 @@ def install(folder: Path) -> dict[str, str]:
     state.mkdir(parents=True, exist_ok=True)
     for name in COMMANDS:
         path = bin_dir / name
-        path.write_text(
-            f"#!{sys.executable}\nimport sys\nsys.path.insert(0, {str(Path(__file__).parent)!r})\n"
-            f"from fake_slurm import main\nmain({name!r}, sys.argv[1:])\n"
-        )
+        # runs this file as a script (`__main__` below): nothing to import, no path to set
+        run = shlex.join([sys.executable, str(Path(__file__).resolve()), name])
+        path.write_text(f'#!/bin/sh\nexec {run} "$@"\n')
         path.chmod(0o755)
     return {
         "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",

@@ -9,8 +9,6 @@ import csv
 import json
 import math
 import shutil
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -18,9 +16,7 @@ from e2net_eval.metrics import registry as metric_registry
 from e2net_eval.metrics.registry import Metric
 from reference_models import registry as catalogue
 from reference_models.registry import ModelEntry
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from report.fakes import fake_run  # noqa: E402
+from tests.helpers.report_fakes import fake_run
 
 TOY = ModelEntry(
     name="dist_dcff_toy",

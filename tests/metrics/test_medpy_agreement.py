@@ -15,7 +15,7 @@ import pytest
 from scipy import ndimage
 
 from e2net_eval.metrics import dice, rvd, score_case, surface_distances, voe
-from tests.metrics.random_cases import random_pair
+from tests.helpers.random_cases import random_pair
 
 _medpy_surface = getattr(mb, "__surface_distances")
 

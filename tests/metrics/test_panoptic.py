@@ -26,7 +26,7 @@ from panoptica import (
 from e2net_eval.metrics import PanopticCounts, panoptic_quality
 from e2net_eval.metrics.lesions import label_components, lesion_overlaps
 from e2net_eval.metrics.panoptic import panoptic_from_overlaps
-from tests.metrics.random_cases import random_lesions
+from tests.helpers.random_cases import random_lesions
 
 disable_citation_reminder()
 

@@ -40,7 +40,7 @@ from monai.metrics.utils import get_edge_surface_distance
 
 from e2net_eval.metrics import hd95, hd95_pooled, masd, nsd
 from e2net_eval.metrics.surface import surface_distances
-from tests.metrics.random_cases import random_pair, random_spacing
+from tests.helpers.random_cases import random_pair, random_spacing
 
 CASES = range(40)
 RTOL = 1e-6
@@ -187,7 +187,7 @@ def test_score_case_columns_agree_with_the_tools(seed):
     once, lesions labelled once) against MONAI, medpy and panoptica on the full volumes."""
     from e2net_eval.metrics import score_case
     from e2net_eval.metrics.lesions import label_components
-    from tests.metrics.random_cases import random_labels
+    from tests.helpers.random_cases import random_labels
     from tests.metrics.test_panoptic import _panoptica
 
     rng = np.random.default_rng(8200 + seed)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from rel_helpers import KW, TRAIN
+
+from tests.helpers.reliability import KW, TRAIN
 
 
 @pytest.fixture(scope="session")
@@ -32,7 +33,7 @@ def train_data(tmp_path_factory):
 @pytest.fixture(scope="session")
 def trained_run(train_data, tmp_path_factory):
     """A run folder with stage1 trained for one step (weights to predict with)."""
-    from rel_helpers import run_proc
+    from tests.helpers.reliability import run_proc
 
     run = tmp_path_factory.mktemp("run") / "run"
     res = run_proc("train", "stage1", "--data", train_data, "-o", run, *TRAIN)

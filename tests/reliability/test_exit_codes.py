@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rel_helpers import run_proc
+from tests.helpers.reliability import run_proc
 
 
 def test_exit_code_1_is_only_a_regression(data, tmp_path):

@@ -17,7 +17,8 @@ import stat
 import nibabel as nib
 import numpy as np
 import pytest
-from rel_helpers import (
+
+from tests.helpers.reliability import (
     copy_of,
     kill_quietly,
     one_error_line,
@@ -26,8 +27,7 @@ from rel_helpers import (
     start_proc,
     tree,
 )
-
-from tests.report.fakes import fake_run
+from tests.helpers.report_fakes import fake_run
 
 
 def _leftovers(folder):

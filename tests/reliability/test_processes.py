@@ -11,7 +11,8 @@ import shutil
 import signal
 
 import pytest
-from rel_helpers import (
+
+from tests.helpers.reliability import (
     PATIENCE_S,
     TRAIN,
     alive,

@@ -14,10 +14,10 @@ import numpy as np
 import pydicom
 import pytest
 from pydicom.uid import generate_uid
-from rel_helpers import copy_of, one_error_line, run_proc
 
 from e2net_eval.data import open_dataset
 from e2net_eval.errors import InputError
+from tests.helpers.reliability import copy_of, one_error_line, run_proc
 
 # ---------------------------------------------------------------------------------------
 # item 8: one DICOM folder is one series

@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from rel_helpers import one_error_line
+
+from tests.helpers.reliability import one_error_line
 
 
 def _summary(liver: float = 0.95, tumour: float = 0.70) -> dict:

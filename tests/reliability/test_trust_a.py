@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from rel_helpers import TRAIN, one_error_line, run_proc
+
+from tests.helpers.reliability import TRAIN, one_error_line, run_proc
 
 
 class _Planted:
@@ -296,7 +297,7 @@ def _both(root, cid, field, *values) -> None:
     ],
 )
 def test_w1_a_spacing_that_is_not_the_affines_is_refused(data, tmp_path, change):
-    from rel_helpers import copy_of
+    from tests.helpers.reliability import copy_of
 
     root = copy_of(data, "lits", tmp_path / "in")
     _both(root, "1", *change)
@@ -308,7 +309,7 @@ def test_w1_a_spacing_that_is_not_the_affines_is_refused(data, tmp_path, change)
 def test_w1_evaluate_refuses_a_reference_pixdim_that_lies(data, tmp_path):
     """The issue's case: pixdim 1 mm under a larger-voxel affine scored ASSD in the wrong
     unit with exit 0. Refused, naming the reference file and case; nothing written."""
-    from rel_helpers import copy_of
+    from tests.helpers.reliability import copy_of
 
     ref = copy_of(data, "lits", tmp_path / "ref")
     pred = tmp_path / "pred"
@@ -338,9 +339,8 @@ def test_w1_a_prediction_whose_pixdim_contradicts_its_affine_is_refused(data, tm
 def test_w1_every_affine_source_agreeing_with_pixdim_reads_as_before(data, tmp_path, codes):
     """q/sform codes 0 (nibabel builds the affine from pixdim), a qform only, an sform
     only: pixdim and the affine agree, the case reads with the same spacing."""
-    from rel_helpers import copy_of
-
     from e2net_eval.data import open_dataset
+    from tests.helpers.reliability import copy_of
 
     root = copy_of(data, "lits", tmp_path / "in")
     want = open_dataset(root).load("1")
@@ -361,7 +361,8 @@ def res_ok(res) -> bool:
 )
 def test_w1_dicom_pixel_spacing_must_be_finite_and_positive(data, tmp_path, spacing):
     import pydicom
-    from rel_helpers import copy_of
+
+    from tests.helpers.reliability import copy_of
 
     root = copy_of(data, "ircadb", tmp_path / "in")
     patient = sorted(p for p in root.iterdir() if p.is_dir())[0]
@@ -408,7 +409,7 @@ def test_l1_ctrl_c_during_start_up_exits_130(data, tmp_path, module):
     module loads, and while the command imports its libraries."""
     import subprocess
 
-    from rel_helpers import cli_cmd, env
+    from tests.helpers.reliability import cli_cmd, env
 
     e = env(E2NET_TEST_SIGINT_AT_IMPORT=module)
     e["PYTHONPATH"] = f"{HOOK}{os.pathsep}{e['PYTHONPATH']}"
@@ -502,7 +503,8 @@ def test_c7_a_refused_resume_names_the_checkpoint(trained_run, train_data, tmp_p
 
 def test_w1_a_dicom_series_without_pixel_spacing_is_not_read_as_1mm(data, tmp_path):
     import pydicom
-    from rel_helpers import copy_of
+
+    from tests.helpers.reliability import copy_of
 
     root = copy_of(data, "ircadb", tmp_path / "in")
     patient = sorted(p for p in root.iterdir() if p.is_dir())[0]

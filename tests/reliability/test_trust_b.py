@@ -8,7 +8,8 @@ import json
 import shutil
 
 import pytest
-from rel_helpers import REPO, one_error_line
+
+from tests.helpers.reliability import REPO, one_error_line
 
 CI_BASELINE = REPO / "leaderboards" / "ci-baseline"
 
@@ -16,9 +17,8 @@ CI_BASELINE = REPO / "leaderboards" / "ci-baseline"
 @pytest.fixture(scope="module")
 def preds(tmp_path_factory):
     """Perfect predictions of the 3-case LiTS phantom (`data` is session scoped)."""
-    from rel_helpers import KW
-
     from e2net_eval.data import write_phantom
+    from tests.helpers.reliability import KW
 
     root = tmp_path_factory.mktemp("trust_b")
     write_phantom(root / "lits", "lits", 3, **KW)
@@ -402,7 +402,7 @@ def test_s3_compare_of_case_ids_that_are_formulas_html_or_na(nasty_eval, tmp_pat
 def test_c1_a_non_utf8_case_name_is_refused_before_scoring(preds, tmp_path):
     import os
 
-    from rel_helpers import run_proc
+    from tests.helpers.reliability import run_proc
 
     ref_lits, pred_lits = preds
     ref, pred = tmp_path / "ref", tmp_path / "pred"
@@ -428,7 +428,7 @@ def _limited(limit: int, *args):
     import subprocess
     import tempfile
 
-    from rel_helpers import cli_cmd, env
+    from tests.helpers.reliability import cli_cmd, env
 
     def limit_files() -> None:
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
@@ -462,7 +462,7 @@ def test_c2_evaluate_convert_compare_out_of_room_leave_nothing(preds, full_eval,
 def test_c3_single_file_outputs_into_an_unwritable_place(data, tmp_path):
     import os
 
-    from rel_helpers import run_proc
+    from tests.helpers.reliability import run_proc
 
     locked = tmp_path / "locked"
     locked.mkdir()
@@ -490,7 +490,7 @@ def test_m2_regress_into_a_closed_pipe_exits_141_never_1():
     import subprocess
     import tempfile
 
-    from rel_helpers import cli_cmd, env
+    from tests.helpers.reliability import cli_cmd, env
 
     proc = subprocess.Popen(
         cli_cmd("regress", CI_BASELINE, CI_BASELINE), env=env(), stdout=subprocess.PIPE,
@@ -513,7 +513,7 @@ def _sform_code_7(src, dst):
 
 
 def test_m1_nibabel_records_are_silent_unless_verbose(preds, tmp_path):
-    from rel_helpers import run_proc
+    from tests.helpers.reliability import run_proc
 
     ref_lits, pred_lits = preds
     ref, pred = tmp_path / "ref", tmp_path / "pred"
@@ -562,7 +562,8 @@ def test_s3_an_error_line_never_carries_a_terminal_escape(preds, tmp_path, run_c
 
 def test_m1_pydicom_warnings_are_silent_unless_verbose(data, tmp_path):
     import pydicom
-    from rel_helpers import copy_of, run_proc
+
+    from tests.helpers.reliability import copy_of, run_proc
 
     root = copy_of(data, "ircadb", tmp_path / "ircadb")
     for path in (root / "3Dircadb1.1" / "PATIENT_DICOM").iterdir():
@@ -588,7 +589,7 @@ def test_s3_regress_prints_metric_names_without_terminal_escapes(tmp_path, run_c
 
 
 def test_s3_log_lines_never_carry_a_terminal_escape(preds, tmp_path):
-    from rel_helpers import run_proc
+    from tests.helpers.reliability import run_proc
 
     ref_lits, pred_lits = preds
     ref, pred = tmp_path / "ref", tmp_path / "pred"
@@ -606,7 +607,8 @@ def test_s3_log_lines_never_carry_a_terminal_escape(preds, tmp_path):
 def test_w3_regress_refuses_other_labels_with_the_same_voxel_counts(preds, full_eval, tmp_path):
     import nibabel as nib
     import numpy as np
-    from rel_helpers import run_proc
+
+    from tests.helpers.reliability import run_proc
 
     ref, pred = preds
     other = tmp_path / "other_ref"

@@ -19,8 +19,7 @@ from e2net_eval.data import write_phantom
 from e2net_eval.metrics import evaluate
 from e2net_eval.metrics.registry import Metric, registered
 from e2net_eval.report import stats
-
-from .fakes import fake_run
+from tests.helpers.report_fakes import fake_run
 
 PNG = b"\x89PNG\r\n\x1a\n"
 N = 6
@@ -328,7 +327,7 @@ def test_report_and_compare_share_one_engine(scored, tmp_path, monkeypatch):
 
 def test_default_table_follows_the_reference(tmp_path, run_cli):
     """Table 2 (3DIRCADb) when every entry was scored on a 3DIRCADb reference, else 1."""
-    from .fakes import fake_summary, write_summary
+    from tests.helpers.report_fakes import fake_summary, write_summary
 
     liver = [0.9, 0.92, 0.95, 0.91]
     for name, shift in (("a", 0.0), ("b", 0.02)):

@@ -27,7 +27,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from . import challenger_checks as C
+from tests.helpers import challenger_checks as C
 
 
 def _tool():

@@ -25,7 +25,7 @@ import json
 import pandas as pd
 import pytest
 
-from . import challenger_checks as C
+from tests.helpers import challenger_checks as C
 
 
 def golden(case: str) -> tuple[pd.DataFrame, str, int]:

@@ -10,8 +10,7 @@ import pytest
 
 from e2net_eval.report.build import ranking_tables, write_report
 from e2net_eval.report.results import load_run
-
-from .fakes import fake_run
+from tests.helpers.report_fakes import fake_run
 
 CONFIGS = ("stage1", "baseline", "edge", "dist", "edge_dcff", "dist_dcff")
 

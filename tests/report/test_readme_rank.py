@@ -12,8 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .test_readme_compare import make_data
-from .test_readme_compare import readme_commands as compare_commands
+from tests.report.test_readme_compare import make_data
+from tests.report.test_readme_compare import readme_commands as compare_commands
 
 REPO = Path(__file__).resolve().parents[2]
 

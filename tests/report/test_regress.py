@@ -9,8 +9,7 @@ import pytest
 from e2net_eval.errors import InputError
 from e2net_eval.report.directions import higher_is_better
 from e2net_eval.report.regress import compare, flatten_summary, load_metrics, parse_tolerance
-
-from .fakes import fake_summary, write_summary
+from tests.helpers.report_fakes import fake_summary, write_summary
 
 LIVER = [0.95, 0.96, 0.94, 0.97]
 TUMOUR = [0.60, 0.70, 0.65, 0.80]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import copy
 
-from .fakes import fake_summary, write_summary
+from tests.helpers.report_fakes import fake_summary, write_summary
 
 LIVER = [0.95, 0.96, 0.94, 0.97]
 TUMOUR = [0.60, 0.70, 0.65, 0.80]

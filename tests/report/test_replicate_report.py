@@ -12,8 +12,7 @@ from e2net_eval.report.build import run_lines
 from e2net_eval.report.results import load_run
 from e2net_eval.report.tables import build_tables
 from e2net_eval.util.jsonio import dump_json, load_json
-
-from .fakes import fake_run
+from tests.helpers.report_fakes import fake_run
 
 
 def test_spread_is_mean_sd_and_range():

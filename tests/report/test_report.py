@@ -17,8 +17,7 @@ from e2net_eval.report.build import write_report
 from e2net_eval.report.results import load_run
 from e2net_eval.report.tables import MEASURED, PUBLISHED, build_tables, table3
 from e2net_eval.scores import per_case_frame
-
-from .fakes import fake_run
+from tests.helpers.report_fakes import fake_run
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -26,8 +26,7 @@ def gate_prefix(tmp_path_factory):
     from e2net_eval.cli import main
     from e2net_eval.util.jsonio import load_json
     from e2net_eval.workflows import ablation as wf
-
-    from .test_ablation import Recorder
+    from tests.workflows.test_ablation import Recorder
 
     run = tmp_path_factory.mktemp("gate-prefix") / "ci-gate"
     rec = Recorder()

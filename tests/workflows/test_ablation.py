@@ -18,9 +18,7 @@ import e2net_eval.metrics
 import e2net_eval.training
 from e2net_eval.workflows import ablation as wf
 from reference_models import get_model, list_models
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from report.fakes import fake_summary, write_summary  # noqa: E402
+from tests.helpers.report_fakes import fake_summary, write_summary
 
 N_LITS = 12
 OVERLAP = {"2": "3Dircadb1.1", "5": "3Dircadb1.2", "9": "3Dircadb1.3"}

@@ -9,8 +9,7 @@ import json
 
 from e2net_eval.rundir import STATE_JSON, resolve_split
 from e2net_eval.workflows import ablation as wf
-
-from .test_ablation import OVERLAP, FakeDataset, Recorder, install_fakes
+from tests.workflows.test_ablation import OVERLAP, FakeDataset, Recorder, install_fakes
 
 
 class LogRecorder(Recorder):

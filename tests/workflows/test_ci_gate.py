@@ -37,7 +37,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import GATE_ARGS, copy_run
+from tests.workflows.conftest import GATE_ARGS, copy_run
 
 REPO = Path(__file__).resolve().parents[2]
 BASELINE = REPO / "leaderboards" / "ci-baseline"

@@ -7,7 +7,6 @@ The end-to-end runs (submitit's local executor, a stand-in SLURM) are in
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,9 +17,7 @@ from e2net_eval.workflows import cluster
 from e2net_eval.workflows.cluster import SlurmOptions, group_units
 from e2net_eval.workflows.jobs import Job, JobsFailed, run_jobs
 from reference_models import list_models
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import fake_slurm  # noqa: E402
+from tests.helpers import fake_slurm
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -27,12 +27,11 @@ from pathlib import Path
 import pytest
 
 from e2net_eval.workflows import cluster
+from tests.helpers import fake_slurm
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 HOOK = HERE / "interrupt_hook"
-sys.path.insert(0, str(HERE))
-import fake_slurm  # noqa: E402
 
 
 @pytest.fixture

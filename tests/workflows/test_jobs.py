@@ -131,13 +131,16 @@ def _alive(pid: int) -> bool:
 def test_workers_die_with_a_killed_parent(tmp_path):
     """SIGKILL leaves the parent no chance to clean up: the kernel must stop the workers."""
     script = (
-        "import sys; sys.path.insert(0, sys.argv[2]);"
+        "import sys;"
         "from tests.workflows.test_jobs import sleeper;"
         "from e2net_eval.workflows.jobs import Job, run_jobs;"
         "run_jobs([Job('x'), Job('y')], sleeper, {'dir': sys.argv[1]}, workers=2)"
     )
     repo = Path(__file__).resolve().parents[2]
-    parent = subprocess.Popen([sys.executable, "-c", script, str(tmp_path), str(repo)])
+    path = os.pathsep.join(filter(None, [str(repo), os.environ.get("PYTHONPATH")]))
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script, str(tmp_path)], env={**os.environ, "PYTHONPATH": path}
+    )
     pid_files = [tmp_path / "x.pid", tmp_path / "y.pid"]
     deadline = time.time() + 60
     while not all(p.exists() for p in pid_files) and time.time() < deadline:

@@ -21,8 +21,8 @@ from e2net_eval.errors import InputError
 from e2net_eval.workflows import ablation as wf
 from e2net_eval.workflows.jobs import Job
 from reference_models import get_model, list_models
-
-from .test_ablation import FakeDataset, Recorder, fake_summary, install_fakes, write_summary
+from tests.helpers.report_fakes import fake_summary, write_summary
+from tests.workflows.test_ablation import FakeDataset, Recorder, install_fakes
 
 #: Dice per case of every validation case, by replicate and configuration: (liver, tumour).
 DICE = {

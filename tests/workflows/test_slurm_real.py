@@ -20,13 +20,12 @@ from pathlib import Path
 import pytest
 
 from e2net_eval.workflows import cluster
+from tests.helpers.real_slurm import sacct_state, slurm_cluster, squeue  # noqa: F401
+from tests.workflows.test_cluster_e2e import _results, _state
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 HOOK = HERE / "interrupt_hook"
-sys.path.insert(0, str(HERE))
-from real_slurm import sacct_state, slurm_cluster, squeue  # noqa: E402,F401
-from test_cluster_e2e import _results, _state  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
