@@ -34,7 +34,7 @@ def run_cli():
 @pytest.fixture(scope="session")
 def lits6_phantom(tmp_path_factory):
     """Six phantom cases in the LiTS layout (seed 0): 5 train / 1 validation by the split.
-    Written once per session for the training tests and the cluster end-to-end tests;
+    Written once per session for the training, inference and cluster end-to-end tests;
     read-only for its users."""
     from e2net_eval.data import write_phantom
 

@@ -9,7 +9,7 @@ from tests.helpers.phantom_data import N_LITS, SEED, SIZE, SLICES
 
 
 @pytest.fixture(scope="session")
-def phantom_root(tmp_path_factory):
+def layout_phantoms(tmp_path_factory):
     """Folders: lits (8 cases, .nii), lits_gz, msd (3), ircadb and ircadb_zip (3 patients)."""
     root = tmp_path_factory.mktemp("phantom")
     kw = {"seed": SEED, "size": SIZE, "slices": SLICES}

@@ -44,9 +44,9 @@ def test_phantom_command_writes_each_layout(tmp_path, run_cli):
     assert code == 2 and "not empty" in err  # never overwrites silently
 
 
-def test_check_reports_every_case(phantom_root, run_cli, tmp_path):
+def test_check_reports_every_case(layout_phantoms, run_cli, tmp_path):
     code, out, err = run_cli(
-        "datasets", "check", phantom_root / "ircadb_zip", "--json", tmp_path / "c.json"
+        "datasets", "check", layout_phantoms / "ircadb_zip", "--json", tmp_path / "c.json"
     )
     assert code == 0, err
     assert "layout ircadb, 3 cases" in out
@@ -56,17 +56,17 @@ def test_check_reports_every_case(phantom_root, run_cli, tmp_path):
     assert rows[0]["case"] == "3Dircadb1.1" and rows[0]["tumour"] is False  # index 2: none
     assert rows[0]["shape"][2] == ref.image.shape[2]
     assert rows[0]["hu_min"] == float(ref.image.min())
-    code, out, _ = run_cli("datasets", "check", phantom_root / "lits")
+    code, out, _ = run_cli("datasets", "check", layout_phantoms / "lits")
     assert code == 0 and "1x1x1 mm" in out  # the planted IRCAD-style header is flagged
 
 
 @pytest.mark.parametrize("folder", ["ircadb", "ircadb_zip"])
-def test_convert_dicom_to_nifti_equals_generator(phantom_root, run_cli, tmp_path, folder):
+def test_convert_dicom_to_nifti_equals_generator(layout_phantoms, run_cli, tmp_path, folder):
     out = tmp_path / "nii"
-    code, _, err = run_cli("datasets", "convert", phantom_root / folder, out)
+    code, _, err = run_cli("datasets", "convert", layout_phantoms / folder, out)
     assert code == 0, err
     conv = open_dataset(out)
-    src = open_dataset(phantom_root / folder)
+    src = open_dataset(layout_phantoms / folder)
     assert conv.layout == "lits" and conv.case_ids() == src.case_ids()
     for cid, index in zip(conv.case_ids(), [2, 1, 5], strict=True):
         case, dcm, ref = conv.load(cid), src.load(cid), phantom_case(SEED, index, SIZE, SLICES)
@@ -84,15 +84,15 @@ def test_convert_dicom_to_nifti_equals_generator(phantom_root, run_cli, tmp_path
         assert np.allclose(box, np.sort((ref.affine @ ref_corners)[:3], axis=1), atol=1e-3)
 
 
-def test_convert_lits_preserves_header(phantom_root, run_cli, tmp_path):
-    code, _, err = run_cli("datasets", "convert", phantom_root / "msd", tmp_path / "o")
+def test_convert_lits_preserves_header(layout_phantoms, run_cli, tmp_path):
+    code, _, err = run_cli("datasets", "convert", layout_phantoms / "msd", tmp_path / "o")
     assert code == 0, err
-    a, b = open_dataset(phantom_root / "msd").load("1"), open_dataset(tmp_path / "o").load("1")
+    a, b = open_dataset(layout_phantoms / "msd").load("1"), open_dataset(tmp_path / "o").load("1")
     assert np.array_equal(a.image, b.image) and np.array_equal(a.label, b.label)
     assert np.allclose(a.affine, b.affine) and a.spacing == pytest.approx(b.spacing)
 
 
-def test_split_paper_sizes_and_determinism(run_cli, phantom_root, tmp_path):
+def test_split_paper_sizes_and_determinism(run_cli, layout_phantoms, tmp_path):
     ids = [str(i) for i in range(131)]
     s = make_split(ids, seed=5)
     assert len(s["train"]) == 111 and len(s["validation"]) == 20
@@ -105,7 +105,7 @@ def test_split_paper_sizes_and_determinism(run_cli, phantom_root, tmp_path):
     assert ex["n_cases"] == 111 and len(ex["validation"]) == 17
     assert not set(ex["exclude"]) & set(ex["train"] + ex["validation"])
     out = tmp_path / "split.json"
-    code, _, err = run_cli("datasets", "split", phantom_root / "lits", "--seed", "1", "-o", out)
+    code, _, err = run_cli("datasets", "split", layout_phantoms / "lits", "--seed", "1", "-o", out)
     assert code == 0, err
     data = json.loads(out.read_text())
     assert data["seed"] == 1 and len(data["validation"]) == 1 and len(data["train"]) == 7

@@ -12,11 +12,11 @@ from e2net_eval.data.nifti import write_nifti
 from tests.helpers.phantom_data import SIZE, SLICES, canonical
 
 
-def test_overlap_finds_planted_copies(phantom_root, run_cli, tmp_path):
+def test_overlap_finds_planted_copies(layout_phantoms, run_cli, tmp_path):
     """LiTS 8 cases (case 2 with a 1x1x1 mm header); 3DIRCADb copies of 2, 1 (x-flipped), 5."""
     out = tmp_path / "ov.json"
     code, stdout, err = run_cli(
-        "datasets", "overlap", phantom_root / "lits", phantom_root / "ircadb_zip", "-o", out
+        "datasets", "overlap", layout_phantoms / "lits", layout_phantoms / "ircadb_zip", "-o", out
     )
     assert code == 0, err
     matches = json.loads(out.read_text())["matches"]
@@ -26,7 +26,7 @@ def test_overlap_finds_planted_copies(phantom_root, run_cli, tmp_path):
     assert any(m["candidates"] > 1 for m in matches)  # shape alone did not decide
     assert "3 of 3" in stdout
     code, stdout, err = run_cli(
-        "datasets", "split", phantom_root / "lits", "--seed", "0", "--exclude-overlap", out
+        "datasets", "split", layout_phantoms / "lits", "--seed", "0", "--exclude-overlap", out
     )
     split = json.loads(stdout)
     assert code == 0 and split["exclude"] == ["1", "2", "5"]
@@ -63,9 +63,11 @@ def test_overlap_with_z_flip_and_unlabelled_flip(tmp_path):
     assert "flip x" in got["3", "3Dircadb1.2"]["orientation"]
 
 
-def test_no_false_matches(phantom_root, tmp_path):
+def test_no_false_matches(layout_phantoms, tmp_path):
     """Different cases with identical shapes are never matched."""
     write_phantom(
         tmp_path / "irc", "ircadb", seed=99, indices=[0, 1, 2, 3], size=SIZE, slices=SLICES
     )
-    assert find_overlap(open_dataset(phantom_root / "lits"), open_dataset(tmp_path / "irc")) == []
+    assert (
+        find_overlap(open_dataset(layout_phantoms / "lits"), open_dataset(tmp_path / "irc")) == []
+    )

@@ -18,8 +18,8 @@ def gen(index):
 
 
 @pytest.mark.parametrize("layout", ["lits", "lits_gz", "msd"])
-def test_nifti_layouts_read_back_exactly(phantom_root, layout):
-    ds = open_dataset(phantom_root / layout)
+def test_nifti_layouts_read_back_exactly(layout_phantoms, layout):
+    ds = open_dataset(layout_phantoms / layout)
     assert ds.layout == ("msd" if layout == "msd" else "lits")
     assert ds.case_ids()[:2] == ["0", "1"]
     for cid in ds.case_ids()[:3]:
@@ -35,8 +35,8 @@ def test_nifti_layouts_read_back_exactly(phantom_root, layout):
             assert np.allclose(case.affine, ref.affine, atol=1e-4)
 
 
-def test_natural_order_and_lazy_label_only(phantom_root):
-    ds = open_dataset(phantom_root / "lits")
+def test_natural_order_and_lazy_label_only(layout_phantoms):
+    ds = open_dataset(layout_phantoms / "lits")
     assert ds.case_ids() == [str(i) for i in range(8)]
     case = ds.load("3", image=False)
     assert case.image is None and case.label.shape == gen(3).label.shape
@@ -44,8 +44,8 @@ def test_natural_order_and_lazy_label_only(phantom_root):
 
 
 @pytest.mark.parametrize("folder", ["ircadb", "ircadb_zip"])
-def test_ircadb_reads_dicom_geometry_and_tumour_union(phantom_root, folder):
-    ds = open_dataset(phantom_root / folder)
+def test_ircadb_reads_dicom_geometry_and_tumour_union(layout_phantoms, folder):
+    ds = open_dataset(layout_phantoms / folder)
     assert ds.layout == "ircadb"
     assert ds.case_ids() == ["3Dircadb1.1", "3Dircadb1.2", "3Dircadb1.3"]
     for cid, index in zip(ds.case_ids(), [2, 1, 5], strict=True):
@@ -69,9 +69,9 @@ def test_ircadb_reads_dicom_geometry_and_tumour_union(phantom_root, folder):
         assert (case.label == 2).any() == bool(ref.tumour_masks)
 
 
-def test_ircadb_slice_axis_follows_the_normal(phantom_root):
+def test_ircadb_slice_axis_follows_the_normal(layout_phantoms):
     """DICOM slices are ordered by increasing position along cross(row, column cosines)."""
-    ds = open_dataset(phantom_root / "ircadb")
+    ds = open_dataset(layout_phantoms / "ircadb")
     for cid in ds.case_ids():
         lps = np.diag([-1.0, -1.0, 1.0, 1.0]) @ ds.load(cid, label=False).affine
         normal = np.cross(lps[:3, 0], lps[:3, 1])
@@ -122,14 +122,14 @@ def test_window_hu():
     assert x[0] == -1000  # input untouched
 
 
-def test_masks_without_positions_match_by_file_name(phantom_root, tmp_path):
+def test_masks_without_positions_match_by_file_name(layout_phantoms, tmp_path):
     import shutil
 
     import pydicom
 
     root = tmp_path / "irc"
-    shutil.copytree(phantom_root / "ircadb", root)
-    ref = open_dataset(phantom_root / "ircadb").load("3Dircadb1.1")  # slices in write order
+    shutil.copytree(layout_phantoms / "ircadb", root)
+    ref = open_dataset(layout_phantoms / "ircadb").load("3Dircadb1.1")  # slices in write order
     n = ref.shape[2]
     for path in (root / "3Dircadb1.1" / "MASKS_DICOM").rglob("image_*"):
         ds = pydicom.dcmread(path)

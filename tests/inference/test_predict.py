@@ -56,10 +56,10 @@ def _models():
     )
 
 
-def test_flipped_case_prediction_aligns_voxelwise(phantom_root):
+def test_flipped_case_prediction_aligns_voxelwise(lits6_phantom):
     from e2net_eval.data import open_dataset
 
-    case = open_dataset(phantom_root).load(open_dataset(phantom_root).case_ids()[0])
+    case = open_dataset(lits6_phantom).load(open_dataset(lits6_phantom).case_ids()[0])
     s1, s2 = _models()
     pred = predict_volume(case.image, case.affine, s1, s2)
     assert pred.dtype == np.uint8 and pred.shape == case.image.shape
@@ -70,10 +70,10 @@ def test_flipped_case_prediction_aligns_voxelwise(phantom_root):
         assert np.array_equal(np.flip(flipped, axes), pred), axes
 
 
-def test_stage1_only_and_largest_component(phantom_root):
+def test_stage1_only_and_largest_component(lits6_phantom):
     from e2net_eval.data import open_dataset
 
-    ds = open_dataset(phantom_root)
+    ds = open_dataset(lits6_phantom)
     case = ds.load(ds.case_ids()[1])
     s1, _ = _models()
     liver = predict_volume(case.image, case.affine, s1)
@@ -93,7 +93,7 @@ def _evaluate(run_cli, pred, ref, out):
 
 
 @pytest.fixture(scope="module")
-def trained_run(phantom_root, tmp_path_factory):
+def trained_run(lits6_phantom, tmp_path_factory):
     """A run with stage1 and dist trained for two steps each, from the command line."""
     from e2net_eval.cli import main
 
@@ -105,7 +105,7 @@ def trained_run(phantom_root, tmp_path_factory):
                     "train",
                     config,
                     "--data",
-                    str(phantom_root),
+                    str(lits6_phantom),
                     "-o",
                     str(run),
                     "--device",
@@ -117,17 +117,17 @@ def trained_run(phantom_root, tmp_path_factory):
     return run
 
 
-def test_train_predict_evaluate_cli(run_cli, phantom_root, trained_run, tmp_path):
+def test_train_predict_evaluate_cli(run_cli, lits6_phantom, trained_run, tmp_path):
     """stage1 + one stage-2 config, a few steps each, then predict and evaluate."""
     run = trained_run
     for config in ("stage1", "dist"):
         assert (run / config / "done.json").is_file() and (run / config / "best.pt").is_file()
-    code, out, _ = run_cli("train", "stage1", "--data", phantom_root, "-o", run, *STEPS)
+    code, out, _ = run_cli("train", "stage1", "--data", lits6_phantom, "-o", run, *STEPS)
     assert code == 0 and "max_steps" in out  # done: skipped, reported
 
     pred = tmp_path / "pred"
     code, _, err = run_cli(
-        "predict", run, "--data", phantom_root, "-o", pred, "--device", "cpu", "--no-progress"
+        "predict", run, "--data", lits6_phantom, "-o", pred, "--device", "cpu", "--no-progress"
     )
     assert code == 0, err
     meta = json.loads((pred / "predict.json").read_text())
@@ -137,7 +137,7 @@ def test_train_predict_evaluate_cli(run_cli, phantom_root, trained_run, tmp_path
     for i in range(6):
         p, r = (
             nib.load(str(pred / f"{i}.nii.gz")),
-            nib.load(str(phantom_root / f"segmentation-{i}.nii")),
+            nib.load(str(lits6_phantom / f"segmentation-{i}.nii")),
         )
         assert p.get_data_dtype() == np.uint8 and p.shape == r.shape
         assert np.allclose(p.affine, r.affine)
@@ -146,7 +146,7 @@ def test_train_predict_evaluate_cli(run_cli, phantom_root, trained_run, tmp_path
         "predict",
         run,
         "--data",
-        phantom_root,
+        lits6_phantom,
         "-o",
         liver_only,
         "--config",
@@ -160,25 +160,25 @@ def test_train_predict_evaluate_cli(run_cli, phantom_root, trained_run, tmp_path
     assert set(np.unique(np.asarray(nib.load(str(liver_only / "0.nii.gz")).dataobj))) <= {0, 1}
 
     code, _, err = run_cli(
-        "predict", run, "--data", phantom_root, "-o", tmp_path / "x", "--config", "edge"
+        "predict", run, "--data", lits6_phantom, "-o", tmp_path / "x", "--config", "edge"
     )
     assert code == 2 and "not trained" in err
-    code, _, err = run_cli("predict", tmp_path, "--data", phantom_root, "-o", tmp_path / "x")
+    code, _, err = run_cli("predict", tmp_path, "--data", lits6_phantom, "-o", tmp_path / "x")
     assert code == 2 and "stage1" in err
     code, _, err = run_cli(
-        "predict", run, "--data", phantom_root, "-o", tmp_path / "x", "--cases", "77"
+        "predict", run, "--data", lits6_phantom, "-o", tmp_path / "x", "--cases", "77"
     )
     assert code == 2 and "77" in err
 
-    summary = _evaluate(run_cli, pred, phantom_root, tmp_path / "eval")  # last: skips if absent
+    summary = _evaluate(run_cli, pred, lits6_phantom, tmp_path / "eval")  # last: skips if absent
     assert summary["n_cases"] == 6 and "liver" in summary["regions"]
 
 
-def test_predict_flipped_and_dicom_layouts(run_cli, phantom_root, trained_run, tmp_path):
+def test_predict_flipped_and_dicom_layouts(run_cli, lits6_phantom, trained_run, tmp_path):
     """A flipped copy lands on its own voxels; 3DIRCADb DICOM cases get the reader's grid."""
     from e2net_eval.data import open_dataset, write_phantom
 
-    case = open_dataset(phantom_root).load("0")
+    case = open_dataset(lits6_phantom).load("0")
     flipped_root = tmp_path / "flipped"
     _write_lits(
         flipped_root,
@@ -214,7 +214,7 @@ def test_predict_flipped_and_dicom_layouts(run_cli, phantom_root, trained_run, t
     from e2net_eval.runtime.orientation import Orientation
 
     dicom_first = ds.load(ds.case_ids()[0], image=False)
-    lits = open_dataset(phantom_root).load("0", image=False)
+    lits = open_dataset(lits6_phantom).load("0", image=False)
     canon = Orientation.from_affine(lits.affine).slices
     canon_dicom = Orientation.from_affine(dicom_first.affine).slices
     assert np.array_equal(canon_dicom(dicom_first.label), canon(lits.label))
@@ -223,19 +223,19 @@ def test_predict_flipped_and_dicom_layouts(run_cli, phantom_root, trained_run, t
 
 
 @pytest.mark.slow
-def test_every_configuration_trains_predicts_and_evaluates(run_cli, phantom_root, tmp_path):
+def test_every_configuration_trains_predicts_and_evaluates(run_cli, lits6_phantom, tmp_path):
     import reference_models
 
     run = tmp_path / "run"
     for config in reference_models.list_models():
-        code, _, err = run_cli("train", config, "--data", phantom_root, "-o", run, *STEPS)
+        code, _, err = run_cli("train", config, "--data", lits6_phantom, "-o", run, *STEPS)
         assert code == 0, err
         pred = tmp_path / f"pred-{config}"
         code, _, err = run_cli(
-            "predict", run, "--data", phantom_root, "-o", pred, "--config", config, "--no-progress"
+            "predict", run, "--data", lits6_phantom, "-o", pred, "--config", config, "--no-progress"
         )
         assert code == 0, err
-        summary = _evaluate(run_cli, pred, phantom_root, tmp_path / f"eval-{config}")
+        summary = _evaluate(run_cli, pred, lits6_phantom, tmp_path / f"eval-{config}")
         assert summary["n_cases"] == 6
         labels = np.unique(np.asarray(nib.load(str(pred / "0.nii.gz")).dataobj))
         assert set(labels) <= ({0, 1} if config == "stage1" else {0, 1, 2})
@@ -292,7 +292,7 @@ def test_stage1_never_keeps_pixels_training_left_unsupervised(side, crop, fed):
 
 
 def test_stage2_from_saved_stage1_predictions_equals_running_stage1(
-    trained_run, phantom_root, tmp_path
+    trained_run, lits6_phantom, tmp_path
 ):
     """The ablation predicts stage 1 once per set and lets every stage-2 configuration reuse
     it: the result must be the same labels as running stage 1 again (flipped cases too)."""
@@ -301,7 +301,7 @@ def test_stage2_from_saved_stage1_predictions_equals_running_stage1(
     ids = ["0", "3"]
     s1 = predict(
         trained_run,
-        phantom_root,
+        lits6_phantom,
         tmp_path / "s1",
         config="stage1",
         case_ids=ids,
@@ -310,7 +310,7 @@ def test_stage2_from_saved_stage1_predictions_equals_running_stage1(
     )
     direct = predict(
         trained_run,
-        phantom_root,
+        lits6_phantom,
         tmp_path / "direct",
         config="dist",
         case_ids=ids,
@@ -319,7 +319,7 @@ def test_stage2_from_saved_stage1_predictions_equals_running_stage1(
     )
     reused = predict(
         trained_run,
-        phantom_root,
+        lits6_phantom,
         tmp_path / "reused",
         config="dist",
         case_ids=ids,
@@ -342,7 +342,7 @@ def test_stage2_from_saved_stage1_predictions_equals_running_stage1(
                 "predict",
                 str(trained_run),
                 "--data",
-                str(phantom_root),
+                str(lits6_phantom),
                 "-o",
                 str(tmp_path / "cli"),
                 "--config",
@@ -363,7 +363,7 @@ def test_stage2_from_saved_stage1_predictions_equals_running_stage1(
     with pytest.raises(InputError, match="stage-1 prediction missing"):
         predict(
             trained_run,
-            phantom_root,
+            lits6_phantom,
             tmp_path / "again",
             config="dist",
             case_ids=ids,

@@ -31,7 +31,7 @@ def train_data(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def trained_run(train_data, tmp_path_factory):
+def one_step_run(train_data, tmp_path_factory):
     """A run folder with stage1 trained for one step (weights to predict with)."""
     from tests.helpers.reliability import run_proc
 

@@ -101,9 +101,9 @@ def _fingerprint(folder):
     }
 
 
-def test_item05_failed_predict_keeps_the_old_set_untouched(trained_run, train_data, tmp_path):
+def test_item05_failed_predict_keeps_the_old_set_untouched(one_step_run, train_data, tmp_path):
     out = tmp_path / "pred"
-    args = ["predict", trained_run, "-o", out, "--config", "stage1", "--no-progress"]
+    args = ["predict", one_step_run, "-o", out, "--config", "stage1", "--no-progress"]
     res = run_proc(*args, "--data", train_data)
     assert res.returncode == 0, res.stderr
     old = _fingerprint(out)

@@ -207,9 +207,9 @@ def test_item10_nifti2_is_read_like_nifti1(data, tmp_path):
     assert res.returncode == 0, res.stderr
 
 
-def test_item10_truncated_checkpoints_are_input_errors(trained_run, train_data, tmp_path):
+def test_item10_truncated_checkpoints_are_input_errors(one_step_run, train_data, tmp_path):
     run = tmp_path / "run"
-    shutil.copytree(trained_run, run)
+    shutil.copytree(one_step_run, run)
     best, last = run / "stage1" / "best.pt", run / "stage1" / "checkpoint_last.pt"
     best.write_bytes(best.read_bytes()[: best.stat().st_size // 2])
     res = run_proc(
@@ -227,7 +227,7 @@ def test_item10_truncated_checkpoints_are_input_errors(trained_run, train_data, 
 
 @pytest.mark.parametrize("command", ["evaluate", "predict"])
 def test_item10_an_unwritable_output_is_found_before_any_work(
-    data, trained_run, train_data, tmp_path, command
+    data, one_step_run, train_data, tmp_path, command
 ):
     """The first case would be killed by the fault point: exit 2 proves nothing ran first."""
     locked = tmp_path / "locked"
@@ -236,7 +236,7 @@ def test_item10_an_unwritable_output_is_found_before_any_work(
     if command == "evaluate":
         args = ["evaluate", _predictions(data, tmp_path), data / "lits", "-o", locked / "out"]
     else:
-        args = ["predict", trained_run, "--data", train_data, "-o", locked / "out"]
+        args = ["predict", one_step_run, "--data", train_data, "-o", locked / "out"]
     res = run_proc(*args, "--no-progress", fault=f"{command}.case:kill", obey_modes=True)
     assert res.returncode == 2, res.stderr
     one_error_line(res.stderr, "locked", "permission denied")

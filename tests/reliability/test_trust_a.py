@@ -37,9 +37,9 @@ def _plant(path, marker, *, legacy_pickle: bool = False) -> None:
 
 
 @pytest.mark.parametrize("legacy_pickle", [False, True], ids=["torch-zip", "plain-pickle"])
-def test_s1_planted_checkpoint_code_never_runs(trained_run, train_data, tmp_path, legacy_pickle):
+def test_s1_planted_checkpoint_code_never_runs(one_step_run, train_data, tmp_path, legacy_pickle):
     run = tmp_path / "run"
-    shutil.copytree(trained_run, run)
+    shutil.copytree(one_step_run, run)
     marker = tmp_path / "pwned"
     # a plain pickle of tensors is refused at its first global (torch's storage rebuilder)
     named = "refused checkpoint" if legacy_pickle else "posix.system"
@@ -75,10 +75,10 @@ def test_s1_a_pickle_torch_cannot_read_as_data_is_refused(tmp_path):
     assert not marker.exists()
 
 
-def test_s1_checkpoints_load_as_data_and_round_trip(trained_run, train_data, tmp_path):
+def test_s1_checkpoints_load_as_data_and_round_trip(one_step_run, train_data, tmp_path):
     """What this version writes loads with weights_only=True, resumes and predicts."""
     run = tmp_path / "run"
-    shutil.copytree(trained_run, run)
+    shutil.copytree(one_step_run, run)
     for name in ("best.pt", "checkpoint_last.pt"):
         payload = torch.load(run / "stage1" / name, map_location="cpu", weights_only=True)
         assert "model" in payload
@@ -141,9 +141,9 @@ def test_s1_older_checkpoint_with_numpy_random_state_still_resumes():
 
 
 @pytest.mark.parametrize("key", ["step", "rng", "model"])
-def test_c7_resume_from_a_checkpoint_missing_an_entry(trained_run, train_data, tmp_path, key):
+def test_c7_resume_from_a_checkpoint_missing_an_entry(one_step_run, train_data, tmp_path, key):
     run = tmp_path / "run"
-    shutil.copytree(trained_run, run)
+    shutil.copytree(one_step_run, run)
     last = run / "stage1" / "checkpoint_last.pt"
     payload = torch.load(last, map_location="cpu", weights_only=True)
     del payload[key]
@@ -155,9 +155,9 @@ def test_c7_resume_from_a_checkpoint_missing_an_entry(trained_run, train_data, t
     one_error_line(res.stderr, "checkpoint_last.pt", repr(key))
 
 
-def test_c7_resume_from_a_checkpoint_with_a_wrong_entry(trained_run, train_data, tmp_path):
+def test_c7_resume_from_a_checkpoint_with_a_wrong_entry(one_step_run, train_data, tmp_path):
     run = tmp_path / "run"
-    shutil.copytree(trained_run, run)
+    shutil.copytree(one_step_run, run)
     last = run / "stage1" / "checkpoint_last.pt"
     payload = torch.load(last, map_location="cpu", weights_only=True)
     payload["optimizer"] = {"state": 3}
@@ -238,9 +238,9 @@ def test_s2_every_lock_refuses_what_is_not_its_own_regular_file(tmp_path, kind, 
     assert os.path.lexists(path)
 
 
-def test_s2_training_log_is_not_appended_through_a_symlink(trained_run, train_data, tmp_path):
+def test_s2_training_log_is_not_appended_through_a_symlink(one_step_run, train_data, tmp_path):
     run = tmp_path / "run"
-    shutil.copytree(trained_run, run)
+    shutil.copytree(one_step_run, run)
     log = run / "stage1" / "metrics.jsonl"
     log.unlink()
     victim = tmp_path / "empty.txt"  # nothing for the log's reconciliation to drop
@@ -480,10 +480,10 @@ def test_l1_sweep_spares_a_users_folder_named_like_a_temporary(tmp_path):
     assert (mine / "n.txt").read_text() == "mine"
 
 
-def test_c7_a_refused_resume_names_the_checkpoint(trained_run, train_data, tmp_path):
+def test_c7_a_refused_resume_names_the_checkpoint(one_step_run, train_data, tmp_path):
     """Other settings than the run's: the one line names the checkpoint it compared."""
     run = tmp_path / "run"
-    shutil.copytree(trained_run, run)
+    shutil.copytree(one_step_run, run)
     res = run_proc(
         "train",
         "stage1",

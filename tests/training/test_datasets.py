@@ -18,18 +18,18 @@ from e2net_eval.training.schedule import DECREASE, NONE, STOP, Plateau
 
 
 @pytest.fixture(scope="module")
-def cached(phantom_root, tmp_path_factory):
-    cache = SliceCache(tmp_path_factory.mktemp("cache"), phantom_root)
+def cached(lits6_phantom, tmp_path_factory):
+    cache = SliceCache(tmp_path_factory.mktemp("cache"), lits6_phantom)
     ids = cache.case_ids()
     return cache, ids, cache.open(ids, progress=False)
 
 
-def test_cache_matches_the_reader_and_is_reused(cached, phantom_root):
+def test_cache_matches_the_reader_and_is_reused(cached, lits6_phantom):
     from e2net_eval.data import open_dataset, window_hu
     from e2net_eval.runtime.orientation import Orientation
 
     cache, ids, cases = cached
-    ds = open_dataset(phantom_root)
+    ds = open_dataset(lits6_phantom)
     case = ds.load(ids[0])
     o = Orientation.from_affine(case.affine)
     c = cases[0]

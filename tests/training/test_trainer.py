@@ -33,25 +33,25 @@ def _assert_same_state(a, b):
         assert torch.equal(a[k], b[k]), k
 
 
-def test_resume_reaches_the_same_weights(phantom_root, tmp_path):
+def test_resume_reaches_the_same_weights(lits6_phantom, tmp_path):
     """5 steps straight == 2 steps + resume to 5 == (epoch 1 ends at 3) killed + resume."""
     straight = tmp_path / "straight"
-    done = train("stage1", phantom_root, straight, max_steps=5, **TINY)
+    done = train("stage1", lits6_phantom, straight, max_steps=5, **TINY)
     assert done["reason"] == "max_steps" and done["steps"] == 5 and done["epochs"] == 1
 
     halves = tmp_path / "halves"
-    first = train("stage1", phantom_root, halves, max_steps=2, **TINY)
+    first = train("stage1", lits6_phantom, halves, max_steps=2, **TINY)
     assert first["steps"] == 2
-    assert train("stage1", phantom_root, halves, max_steps=2, **TINY) == first  # done: skipped
-    second = train("stage1", phantom_root, halves, max_steps=5, resume=True, **TINY)
+    assert train("stage1", lits6_phantom, halves, max_steps=2, **TINY) == first  # done: skipped
+    second = train("stage1", lits6_phantom, halves, max_steps=5, resume=True, **TINY)
     assert second["steps"] == 5
 
     killed = tmp_path / "killed"
-    train("stage1", phantom_root, killed, max_steps=3, **TINY)  # stops at the epoch end
+    train("stage1", lits6_phantom, killed, max_steps=3, **TINY)  # stops at the epoch end
     (killed / "stage1" / "done.json").unlink()  # as if killed after the epoch checkpoint
     with pytest.raises(InputError, match="--resume"):
-        train("stage1", phantom_root, killed, max_steps=5, **TINY)
-    train("stage1", phantom_root, killed, max_steps=5, resume=True, **TINY)
+        train("stage1", lits6_phantom, killed, max_steps=5, **TINY)
+    train("stage1", lits6_phantom, killed, max_steps=5, resume=True, **TINY)
 
     ref = _last(straight)
     assert ref["step"] == 5 and ref["epoch"] == 1 and ref["step_in_epoch"] == 2
@@ -75,27 +75,27 @@ def test_resume_reaches_the_same_weights(phantom_root, tmp_path):
     assert (straight / "stage1" / "best.pt").is_file() and (straight / "split.json").is_file()
 
 
-def test_seed_changes_weights_and_force_restarts(phantom_root, tmp_path):
-    a = train("stage1", phantom_root, tmp_path / "a", max_steps=1, seed=1, **TINY)
-    b = train("stage1", phantom_root, tmp_path / "b", max_steps=1, seed=2, **TINY)
+def test_seed_changes_weights_and_force_restarts(lits6_phantom, tmp_path):
+    a = train("stage1", lits6_phantom, tmp_path / "a", max_steps=1, seed=1, **TINY)
+    b = train("stage1", lits6_phantom, tmp_path / "b", max_steps=1, seed=2, **TINY)
     assert a["weights_sha256"] != b["weights_sha256"]
-    again = train("stage1", phantom_root, tmp_path / "a", max_steps=1, seed=1, force=True, **TINY)
+    again = train("stage1", lits6_phantom, tmp_path / "a", max_steps=1, seed=1, force=True, **TINY)
     assert again["weights_sha256"] == a["weights_sha256"]  # deterministic on the CPU
     lines = (tmp_path / "a" / "stage1" / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == 1  # --force started the log over too
     workers = train(
-        "stage1", phantom_root, tmp_path / "w", max_steps=1, seed=1, num_workers=2, **TINY
+        "stage1", lits6_phantom, tmp_path / "w", max_steps=1, seed=1, num_workers=2, **TINY
     )
     assert workers["weights_sha256"] == a["weights_sha256"]  # loader processes change nothing
 
 
-def test_bad_inputs(phantom_root, tmp_path):
+def test_bad_inputs(lits6_phantom, tmp_path):
     with pytest.raises(InputError, match="unknown configuration"):
-        train("nope", phantom_root, tmp_path / "r", max_steps=1, **TINY)
+        train("nope", lits6_phantom, tmp_path / "r", max_steps=1, **TINY)
     split = tmp_path / "split.json"
     split.write_text(json.dumps({"train": ["0", "1"], "validation": ["99"]}))
     with pytest.raises(InputError, match="not in the dataset"):
-        train("stage1", phantom_root, tmp_path / "r", split=split, max_steps=1, **TINY)
+        train("stage1", lits6_phantom, tmp_path / "r", split=split, max_steps=1, **TINY)
 
 
 def _free_port() -> int:
@@ -118,13 +118,13 @@ def _ddp_worker(rank, world, port, root, run, out):
         json.dump(done, fh)
 
 
-def test_ddp_gloo_two_processes(phantom_root, tmp_path):
+def test_ddp_gloo_two_processes(lits6_phantom, tmp_path):
     import torch.multiprocessing as mp
 
     run = tmp_path / "ddp"
     mp.spawn(
         _ddp_worker,
-        args=(2, _free_port(), str(phantom_root), str(run), str(tmp_path)),
+        args=(2, _free_port(), str(lits6_phantom), str(run), str(tmp_path)),
         nprocs=2,
         join=True,
     )
@@ -141,23 +141,23 @@ def test_ddp_gloo_two_processes(phantom_root, tmp_path):
     assert [json.loads(x)["step"] for x in lines] == [3, 4]  # written once, by rank 0
 
 
-def test_context_slices_and_settings_guard(phantom_root, tmp_path):
+def test_context_slices_and_settings_guard(lits6_phantom, tmp_path):
     """context=3 trains and predicts with 3 input channels; resume refuses other settings."""
     from e2net_eval.data import open_dataset
     from e2net_eval.inference.predictor import predict_volume
     from e2net_eval.runtime.weights import load_trained
 
     run = tmp_path / "ctx"
-    train("stage1", phantom_root, run, max_steps=1, context=3, **TINY)
+    train("stage1", lits6_phantom, run, max_steps=1, context=3, **TINY)
     model = load_trained(run, "stage1", torch.device("cpu"))
     assert model.in_channels == 3 and model.config.context == 3
-    case = open_dataset(phantom_root).load("0")
+    case = open_dataset(lits6_phantom).load("0")
     assert predict_volume(case.image, case.affine, model).shape == case.image.shape
     (run / "stage1" / "done.json").unlink()
     with pytest.raises(InputError, match="batch_size"):
         train(
             "stage1",
-            phantom_root,
+            lits6_phantom,
             run,
             max_steps=2,
             context=3,
@@ -165,7 +165,7 @@ def test_context_slices_and_settings_guard(phantom_root, tmp_path):
             **{**TINY, "batch_size": 4},
         )
     with pytest.raises(InputError, match="different network"):
-        train("stage1", phantom_root, run, max_steps=2, resume=True, **TINY)
+        train("stage1", lits6_phantom, run, max_steps=2, resume=True, **TINY)
 
 
 def test_backbone_weights_load_into_every_encoder(tmp_path):
@@ -187,20 +187,20 @@ def test_backbone_weights_load_into_every_encoder(tmp_path):
         load_backbone(target, bad)
 
 
-def test_split_file_with_exclusions(phantom_root, tmp_path):
+def test_split_file_with_exclusions(lits6_phantom, tmp_path):
     """A leak-free split (cases left out) is used as given: excluded cases are never read."""
     from e2net_eval.data import make_split, open_dataset
     from e2net_eval.util.jsonio import dump_json
 
-    split = make_split(open_dataset(phantom_root).case_ids(), 0, exclude=["5"])
+    split = make_split(open_dataset(lits6_phantom).case_ids(), 0, exclude=["5"])
     path = tmp_path / "split.json"
     dump_json(path, split)
     run = tmp_path / "run"
-    train("stage1", phantom_root, run, split=path, max_steps=1, **TINY)
+    train("stage1", lits6_phantom, run, split=path, max_steps=1, **TINY)
     assert json.loads((run / "split.json").read_text()) == split
     cached = {p.name for p in next((run / "cache").iterdir()).iterdir()}
     assert cached == set(split["train"]) | set(split["validation"]) and "5" not in cached
     other = tmp_path / "other.json"
-    dump_json(other, make_split(open_dataset(phantom_root).case_ids(), 1))
+    dump_json(other, make_split(open_dataset(lits6_phantom).case_ids(), 1))
     with pytest.raises(InputError, match="different split"):
-        train("stage1", phantom_root, run, split=other, max_steps=1, **TINY)
+        train("stage1", lits6_phantom, run, split=other, max_steps=1, **TINY)

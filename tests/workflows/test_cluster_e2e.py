@@ -44,13 +44,6 @@ def jobs_env(monkeypatch):
     return monkeypatch
 
 
-@pytest.fixture(scope="module")
-def tiny_lits(lits6_phantom):
-    """Six phantom LiTS cases (no 3DIRCADb): five train, one validation (the session's
-    phantom of the training tests, `tests/conftest.py`)."""
-    return lits6_phantom
-
-
 def _results(run: Path) -> dict:
     """What must not depend on the launcher: every summary without its meta (times, hosts)
     and every trained configuration's weights digest."""
@@ -76,10 +69,10 @@ def _job_ids(run: Path) -> dict[str, str]:
 
 
 def test_submitit_local_jobs_give_the_local_launchers_results(
-    tmp_path, run_cli, jobs_env, tiny_lits
+    tmp_path, run_cli, jobs_env, lits6_phantom
 ):
     """Two replicates (their own split and seed), stage 1 only, 3 steps."""
-    common = ["--lits", tiny_lits, "--configs", "stage1", "--max-steps", "3", "--device", "cpu"]
+    common = ["--lits", lits6_phantom, "--configs", "stage1", "--max-steps", "3", "--device", "cpu"]
     common += ["--replicates", "2"]
     code, _, err = run_cli("ablation", *common, "-o", tmp_path / "local")
     assert code == 0, err
@@ -172,7 +165,7 @@ def test_killed_and_preempted_trainings_resume_to_the_same_results(tmp_path, run
 
 
 @pytest.mark.slow
-def test_slurm_launcher_on_a_stand_in_cluster(tmp_path, run_cli, jobs_env, tiny_lits):
+def test_slurm_launcher_on_a_stand_in_cluster(tmp_path, run_cli, jobs_env, lits6_phantom):
     """``--launcher slurm`` through submitit's SlurmExecutor with sbatch/srun/sacct played by
     `fake_slurm`: stage 1 trains with DDP over two tasks (gloo on the CPU), is preempted
     (SIGUSR2 -> checkpoint -> scontrol requeue) and resumes; the orchestrator is killed
@@ -184,7 +177,7 @@ def test_slurm_launcher_on_a_stand_in_cluster(tmp_path, run_cli, jobs_env, tiny_
     jobs_env.setenv("E2NET_TEST_INTERRUPT", f"stage1:1:2:USR2:{marks / 'stage1'}")
     run = tmp_path / "run"
     args = [
-        "ablation", "--lits", str(tiny_lits), "--configs", "stage1", "--max-steps", "30",
+        "ablation", "--lits", str(lits6_phantom), "--configs", "stage1", "--max-steps", "30",
         "--device", "cpu", "-o", str(run), "--launcher", "slurm", "--slurm-gpus-per-job", "2",
         "--slurm-partition", "gpu", "--slurm-time", "2:00:00", "--slurm-additional",
         "account=lab",
