@@ -3,12 +3,15 @@ that exist, documented devices that work, and README figures that match the docs
 
 from __future__ import annotations
 
+import importlib
+import importlib.metadata
 import re
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+from packaging.requirements import Requirement
 
 from e2net_eval.errors import InputError
 
@@ -64,6 +67,44 @@ def test_declared_test_dependencies_are_imported_never_skipped():
         if m.group(1).split(".")[0].lower() in declared | {"tomllib", "tomli"}
     ]
     assert not found, found
+
+
+#: The outside implementations the metric tests agree with (distribution: module).
+PEERS = {
+    "medpy": "medpy",
+    "monai": "monai",
+    "surface-distance": "surface_distance",
+    "panoptica": "panoptica",
+}
+
+
+def _test_extra() -> list[Requirement]:
+    config = _toml().loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    return [Requirement(r) for r in config["project"]["optional-dependencies"]["test"]]
+
+
+def test_peer_implementations_are_required_and_import():
+    """A missing peer is a failure, never a skip: each is in the `test` extra and imports."""
+    declared = {req.name.lower().replace("_", "-") for req in _test_extra()}
+    assert set(PEERS) <= declared, sorted(set(PEERS) - declared)
+    for module in PEERS.values():
+        importlib.import_module(module)
+
+
+def test_every_test_dependency_is_installed():
+    """Every requirement of the `test` extra that applies here is installed, in its range."""
+    wrong = []
+    for req in _test_extra():
+        if req.marker is not None and not req.marker.evaluate():
+            continue
+        try:
+            version = importlib.metadata.version(req.name)
+        except importlib.metadata.PackageNotFoundError:
+            wrong.append(f"{req}: not installed")
+            continue
+        if not req.specifier.contains(version, prereleases=True):
+            wrong.append(f"{req}: {version} installed")
+    assert not wrong, wrong
 
 
 def test_ci_runs_the_slow_tests_after_the_default_run():
