@@ -115,6 +115,39 @@ def test_ci_runs_the_slow_tests_after_the_default_run():
     assert default < slow
 
 
+def test_tests_import_their_helpers_one_way():
+    """A module of tests/ is imported as `tests.<folder>.<module>` (helpers from
+    `tests.helpers`): no relative or bare import of it, and no edit of the interpreter's
+    module path (a subprocess gets the repository on its PYTHONPATH instead)."""
+    ours = {p.stem for p in TESTS.rglob("*.py")} | {p.name for p in TESTS.iterdir() if p.is_dir()}
+    ours -= {"__init__", "sitecustomize"}
+    bad = re.compile(r"^\s*(?:from\s+(\.+\w*|\w+)[\w.]*\s+import|import\s+(\w+))", re.M)
+    path_edit = re.compile(r"\bsys\s*\.\s*path\b")
+    found = [
+        f"{p.relative_to(REPO)}: {m.group(0).strip()}"
+        for p, text in _test_sources()
+        for m in bad.finditer(text)
+        if (m.group(1) or "").startswith(".") or (m.group(1) or m.group(2)) in ours
+    ]
+    found += [
+        f"{p.relative_to(REPO)}: path edit" for p, text in _test_sources() if path_edit.search(text)
+    ]
+    assert not found, found
+
+
+def test_conftest_fixture_names_mean_one_thing():
+    """A fixture of a conftest.py (seen by a whole folder) shares its name with no other
+    fixture (two different `phantom_root`s once did)."""
+    fixture = re.compile(r"^@pytest\.fixture\b.*\n(?:@.*\n)*def (\w+)\(", re.M)
+    defined: dict[str, list[str]] = {}
+    for p, text in _test_sources():
+        for m in fixture.finditer(text):
+            defined.setdefault(m.group(1), []).append(p.relative_to(REPO).as_posix())
+    shared = {n for n, where in defined.items() if any(w.endswith("conftest.py") for w in where)}
+    doubled = {n: defined[n] for n in shared if len(defined[n]) > 1}
+    assert not doubled, doubled
+
+
 def test_no_machine_paths_in_tests():
     """Tests run from any clone: no absolute path of one machine."""
     machine_path = re.compile(r"[\"'](/work/|/home/|/Users/|/tmp/house)")
