@@ -5,7 +5,12 @@ import sys
 from pathlib import Path
 
 PATTERNS = [
-    (re.compile(r'"(created|started|finished|elapsed_s|seconds|wall_s|time|timestamp|date|host|hostname|python|torch|numpy|version|e2net_eval|platform)": [^,\n}]+'), r'"\1": "-"'),
+    (
+        re.compile(
+            r'"(created|started|finished|elapsed_s|seconds|wall_s|time|timestamp|date|host|hostname|python|torch|numpy|version|e2net_eval|platform)": [^,\n}]+'
+        ),
+        r'"\1": "-"',
+    ),
     (re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(\+00:00|Z)?"), "<time>"),
     (re.compile(r"\d+(\.\d+)? s\b"), "<secs>"),
 ]
