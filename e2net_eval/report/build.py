@@ -13,7 +13,12 @@ from typing import Any
 
 from e2net_eval.report import stats
 from e2net_eval.report.document import Document, write_document
+from e2net_eval.report.metric_tables import run_peer_table
+from e2net_eval.report.paired import run_paired_table, run_wins_table
+from e2net_eval.report.paper_tables import run_spread_table, table1, table2, table3
+from e2net_eval.report.ranking_tables import ranking_tables
 from e2net_eval.report.results import RunResults, load_run
+from e2net_eval.report.tables import ReportTable
 from e2net_eval.rundir import SET_TITLES
 from reference_models.registry import model_label
 
@@ -167,29 +172,16 @@ def _published_dice(set_name: str) -> dict[str, dict[str, float | None]]:
     }
 
 
-def ranking_tables(run: RunResults) -> list:
-    """The ranking of the configurations on each evaluation set (`e2net-eval rank`'s
-    engine): mean-Dice ranks with bootstrap intervals, the other methods, the consensus;
-    with replicates, also the ranks in each replicate and their consensus."""
-    from e2net_eval.report.ranking_report import ranking_table, replicate_ranking_table
-
-    out = []
-    for set_name, title in SET_TITLES.items():
-        groups = run.replicated(set_name)
-        table = replicate_ranking_table(
-            groups, f"ranking_replicates_{set_name}", f"Ranking over replicates, {title}"
-        )
-        if groups and table is not None:
-            out.append(table)
-        if set_name in run.evaluations:
-            table = ranking_table(
-                run.entries(set_name),
-                f"ranking_{set_name}",
-                f"Ranking of the configurations, {title}",
-            )
-            if table is not None:
-                out.append(table)
-    return out
+def build_tables(run: RunResults) -> list[ReportTable]:
+    """Every table a report shows but the rankings, in order (add a report section here)."""
+    out = [table1(run), table2(run), table3(run)]
+    for s in ("lits_val", "ircadb"):  # a run of several replicates: their spread and wins
+        out += [run_spread_table(run, s), run_wins_table(run, s)]
+    out += [run_paired_table(run, s) for s in ("lits_val", "ircadb")]
+    out += [
+        run_peer_table(run, s, k) for s in ("lits_val", "ircadb") for k in ("surface", "lesion")
+    ]
+    return [t for t in out if t is not None]
 
 
 def report_notes() -> list[str]:
@@ -213,8 +205,6 @@ def write_report(
     a report e2net-eval wrote; never the run itself, a folder holding it, or a data root
     (``RUN/report`` inside the run is allowed).
     """
-    from e2net_eval.report.tables import build_tables
-
     run = load_run(run_dir)
     roots = [
         Path(r) if Path(r).is_absolute() else run.root / r

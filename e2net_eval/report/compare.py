@@ -38,16 +38,12 @@ from e2net_eval.report.comparable import (
     scoring_options,
 )
 from e2net_eval.report.document import Document, write_document
-from e2net_eval.report.entries import Entry, per_case_column
+from e2net_eval.report.entries import Entry
 from e2net_eval.report.leaderboards import TABLES, load_table
-from e2net_eval.report.tables import (
-    ReportTable,
-    leaderboard_table,
-    metrics_table,
-    paired_notes,
-    paired_table,
-    peer_table,
-)
+from e2net_eval.report.metric_tables import metrics_table, peer_table
+from e2net_eval.report.paired import paired_notes, paired_table
+from e2net_eval.report.paper_tables import leaderboard_table
+from e2net_eval.report.tables import ReportTable
 from e2net_eval.rundir import is_ablation_run
 from e2net_eval.scores import Evaluation, read_evaluation
 
@@ -312,13 +308,12 @@ def comparison_tables(
             pairs = [(base, e) for e in entries if e is not base]
         else:
             pairs = [(a, b) for i, a in enumerate(entries) for b in entries[i + 1 :]]
-        keys = [c["summary_key"] for c in published["columns"] if per_case_column(c["summary_key"])]
         n = max(len(e.case_ids()) for e in entries)
         paired = paired_table(
             "paired",
             "Paired comparisons on the cases both entries have",
             pairs,
-            keys,
+            published["columns"],
             holm=True,
             notes=paired_notes(n, holm=True, what="entries"),
         )

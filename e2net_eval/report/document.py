@@ -8,14 +8,20 @@ output-folder policy (`util.outdir.result_folder`: checked, locked, swapped in w
 
 from __future__ import annotations
 
+import base64
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from html import escape
 from pathlib import Path
 
-from e2net_eval.report.html import page_html
-from e2net_eval.report.render import document_latex, table_markdown, tables_csv
-from e2net_eval.report.tables import ReportTable
+from e2net_eval.report.tables import (
+    ReportTable,
+    document_latex,
+    table_html,
+    table_markdown,
+    tables_csv,
+)
 from e2net_eval.util.outdir import result_folder
 from e2net_eval.util.textsafe import md_escape
 
@@ -28,6 +34,25 @@ FILES = {
     "csv": "tables.csv",
     "html": "report.html",
 }
+
+_CSS = """
+body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:1200px;margin:2em auto;
+padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:0.5em 0 0.3em;font-size:0.9em}
+th,td{padding:0.25em 0.7em;border-bottom:1px solid #ddd;text-align:right}
+th:first-child,td:first-child{text-align:left}
+thead th{border-bottom:2px solid #333}
+tr.section td{font-weight:600;text-align:left;border-bottom:1px solid #333;padding-top:0.8em}
+tr.measured td{background:#eef6ff}
+tr.published td{background:#f7f7f7;color:#444}
+.notes{font-size:0.85em;color:#444}
+figure{display:inline-block;margin:0.5em 1em 1em 0;vertical-align:top;max-width:100%}
+figure img{max-width:100%;height:auto}
+figcaption{font-size:0.85em;color:#444;max-width:560px}
+code{background:#f2f2f2;padding:0 0.2em}
+.v,.ci{white-space:nowrap}
+.ci{color:#555;font-size:0.92em}
+"""
 
 
 @dataclass
@@ -60,6 +85,39 @@ def render_document(doc: Document) -> dict[str, bytes]:
         doc.title, doc.lines, doc.tables, doc.figures, doc.notes
     ).encode("utf-8")
     return files
+
+
+def figure_html(png: bytes, caption: str) -> str:
+    data = base64.b64encode(png).decode("ascii")
+    return (
+        f'<figure><img alt="{escape(caption)}" src="data:image/png;base64,{data}">'
+        f"<figcaption>{escape(caption)}</figcaption></figure>\n"
+    )
+
+
+def page_html(
+    title: str,
+    run_lines: list[str],
+    tables: list[ReportTable],
+    figures: list[tuple[str, str, bytes]],
+    notes: list[str],
+) -> str:
+    """The whole page; `figures` are (name, caption, PNG bytes)."""
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{escape(title)}</h1>",
+        "<ul>" + "".join(f"<li>{escape(x)}</li>" for x in run_lines) + "</ul>",
+        "<h2>Tables</h2>",
+        *[table_html(t) for t in tables],
+        *(["<h2>Figures</h2>"] if figures else []),
+        *[figure_html(png, caption) for _, caption, png in figures],
+        "<h2>Notes</h2>",
+        '<ul class="notes">' + "".join(f"<li>{escape(n)}</li>" for n in notes) + "</ul>",
+        "</body></html>",
+    ]
+    return "\n".join(parts) + "\n"
 
 
 def write_document(

@@ -170,6 +170,10 @@ class Replicated:
     meta: dict[str, Any] = field(default_factory=dict)
     segments_tumour: bool = True
 
+    @property
+    def short_label(self) -> str:
+        return self.label
+
     def values(self, key: str, replicates: list[int] | None = None) -> list[float | None]:
         """The set figure at `key` of each replicate (in `replicates` order, default all);
         None where a replicate lacks it."""

@@ -138,23 +138,31 @@ def complete(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)[COLUMNS]
 
 
-def apply_missing(frame: pd.DataFrame, higher: Mapping[str, bool], policy: str) -> pd.DataFrame:
-    """Missing and undefined values by `policy`: ``drop`` the rows (challengeR's
-    ``na.treat="na.rm"``), a number (``na.treat=<number>``), or ``worst``: kept as NaN
-    here; `method_scores` gives them the task's worst observed value, and within a case
-    the rank after every observed one (challengeR's rank-then-aggregate without na.treat)."""
-    out = complete(frame)
-    if policy == "drop":
-        return out[out["value"].notna()].reset_index(drop=True)
-    if policy == "worst":
-        return out
+def check_missing(policy: str) -> float | None:
+    """The number of a numeric missing-value policy, None for ``drop`` and ``worst``;
+    InputError for anything else."""
+    if policy in ("drop", "worst"):
+        return None
     try:
         number = float(policy)
     except ValueError:
         raise InputError(f"--missing must be drop, worst or a number, got {policy!r}") from None
     if math.isnan(number):
         raise InputError("--missing must not be NaN")
-    out["value"] = out["value"].fillna(number)
+    return number
+
+
+def apply_missing(frame: pd.DataFrame, higher: Mapping[str, bool], policy: str) -> pd.DataFrame:
+    """Missing and undefined values by `policy`: ``drop`` the rows (challengeR's
+    ``na.treat="na.rm"``), a number (``na.treat=<number>``), or ``worst``: kept as NaN
+    here; `method_scores` gives them the task's worst observed value, and within a case
+    the rank after every observed one (challengeR's rank-then-aggregate without na.treat)."""
+    number = check_missing(policy)
+    out = complete(frame)
+    if policy == "drop":
+        return out[out["value"].notna()].reset_index(drop=True)
+    if number is not None:
+        out["value"] = out["value"].fillna(number)
     return out
 
 

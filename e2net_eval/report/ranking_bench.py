@@ -15,8 +15,7 @@ import numpy as np
 import pandas as pd
 
 from e2net_eval.errors import InputError
-from e2net_eval.report import ranking
-from e2net_eval.report.ranking_report import rank_frame
+from e2net_eval.report.ranking_report import Request, rank_frame
 
 log = logging.getLogger(__name__)
 SCRIPT = Path(__file__).resolve().parents[2] / "tools" / "challenger_agreement.R"
@@ -77,7 +76,7 @@ def run_bench(
     frame = bench_frame(n_entries, n_cases, n_tasks, seed)
     higher = {t: True for t in frame["task"].unique()}
     start = time.perf_counter()
-    rank_frame(frame, higher, ranking.Options(), n_boot=n_boot, seed=seed, jobs=jobs)
+    rank_frame(frame, higher, Request(n_boot=n_boot, seed=seed, jobs=jobs))
     ours = time.perf_counter() - start
     size = f"{n_entries} entries x {n_cases} cases x {n_tasks} tasks, {n_boot} bootstrap draws"
     lines = [

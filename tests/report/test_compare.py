@@ -306,14 +306,14 @@ def test_a_registered_metric_appears_without_touching_compare(scored, tmp_path, 
 
 
 def test_report_and_compare_share_one_engine(scored, tmp_path, monkeypatch):
-    """Both commands fill measured cells through tables.figure_cell, draw through
+    """Both commands fill measured cells through paper_tables.figure_cell, draw through
     figures.to_png and write through document.write_document's renderer."""
-    from e2net_eval.report import figures, tables
+    from e2net_eval.report import figures, paper_tables
     from e2net_eval.report.build import write_report
     from e2net_eval.report.compare import write_comparison
     from e2net_eval.report.tables import Cell
 
-    monkeypatch.setattr(tables, "figure_cell", lambda *a, **k: Cell(12345.0, decimals=0))
+    monkeypatch.setattr(paper_tables, "figure_cell", lambda *a, **k: Cell(12345.0, decimals=0))
     monkeypatch.setattr(figures, "to_png", lambda fig: PNG + b"engine")
     fake_run(tmp_path / "run")
     write_report(tmp_path / "run", tmp_path / "rep")

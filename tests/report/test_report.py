@@ -13,9 +13,10 @@ import pytest
 from scipy import stats as sstats
 
 from e2net_eval.report import figures, stats
-from e2net_eval.report.build import write_report
+from e2net_eval.report.build import build_tables, write_report
+from e2net_eval.report.paper_tables import table3
 from e2net_eval.report.results import load_run
-from e2net_eval.report.tables import MEASURED, PUBLISHED, build_tables, table3
+from e2net_eval.report.tables import MEASURED, PUBLISHED
 from e2net_eval.scores import per_case_frame
 
 from .fakes import fake_run
