@@ -15,7 +15,7 @@ from e2net_eval.metrics.registry import metric_for
 from e2net_eval.report import stats
 from e2net_eval.report.entries import Entry, Replicated, aligned, per_case_column
 from e2net_eval.report.leaderboards import load_table
-from e2net_eval.report.paper_tables import chance_note
+from e2net_eval.report.paper_tables import chance_note, published_by_config
 from e2net_eval.report.results import RunResults
 from e2net_eval.report.tables import MEASURED, Cell, ReportTable, Row
 from e2net_eval.rundir import SET_TITLES
@@ -185,8 +185,7 @@ def _paper_differences(set_name: str) -> dict[tuple[str, str, str], float]:
     """The paper's B - A of each catalogue pair in Table 3 (its one run), by summary key."""
     if set_name != "lits_val":
         return {}
-    table = load_table(3)
-    by_config = {r["config"]: r["values"] for r in table["rows"] if r.get("config")}
+    table, by_config = published_by_config(3)
     out = {}
     for a, b in paired_comparisons():
         if a not in by_config or b not in by_config:

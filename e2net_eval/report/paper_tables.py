@@ -58,6 +58,13 @@ def published_rows(number: int) -> tuple[dict[str, Any], list[Row]]:
     return table, rows
 
 
+def published_by_config(number: int) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """(the paper's Table `number`, the published values of its rows that are catalogue
+    configurations, by configuration)."""
+    table = load_table(number)
+    return table, {r["config"]: r["values"] for r in table["rows"] if r.get("config")}
+
+
 def leaderboard_table(
     number: int, entries: Sequence[Entry], key: str, title: str, notes: Sequence[str] = ()
 ) -> ReportTable:
@@ -107,6 +114,16 @@ def spread_table(
             cells += [cell] + [Cell(None, decimals=c["decimals"]) for _ in range(3)]
         rows.append(Row(r.section, r.label, cells, r.source, dict(r.meta)))
     return ReportTable(key, title, table_columns, rows, list(notes))
+
+
+def estimate_notes() -> list[str]:
+    """What the measured numbers of a report or comparison are."""
+    return [
+        f"Intervals: 95% percentile bootstrap over cases, {stats.N_RESAMPLES} resamples, "
+        f"seed {stats.BOOTSTRAP_SEED}; global Dice resamples cases with their voxel counts.",
+        "Point estimates are those of each summary.json (written by `e2net-eval evaluate`).",
+        "Dice per case follows the LiTS rule: 1 when prediction and reference are both empty.",
+    ]
 
 
 def replicate_notes(k: int, varies: str = "split and training seed") -> list[str]:

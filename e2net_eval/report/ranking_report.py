@@ -28,7 +28,7 @@ import pandas as pd
 from e2net_eval.errors import InputError
 from e2net_eval.metrics.registry import METRICS, REGIONS, Metric
 from e2net_eval.report import ranking
-from e2net_eval.report.compare import differences
+from e2net_eval.report.compare import aspects_text, check_comparable
 from e2net_eval.report.tables import tex_escape
 from e2net_eval.rundir import SETS, eval_summaries, is_ablation_run
 from e2net_eval.scores import Evaluation, read_evaluation
@@ -367,13 +367,7 @@ def rank_entries(req: Request) -> tuple[Ranked, list[str]]:
     """Read the entries, check they can be ranked together, rank them; plus the lines
     saying what was ranked."""
     entries = load_entries(req.specs, req.set_name)
-    aspects = differences(entries)
-    if aspects and not req.allow_mixed:
-        raise InputError(
-            "entries differ in "
-            + "; ".join(f"{k} ({v})" for k, v in aspects.items())
-            + "; pass --allow-mixed to rank them anyway"
-        )
+    aspects = check_comparable(entries, req.allow_mixed, "rank them anyway")
     r = rank_frame(*long_frame(entries, parse_tasks(req.metrics)), req)
     lines = [f"Entry {n}: {ev.path.resolve()} ({len(ev.case_ids())} cases)" for n, ev in entries]
     lines += [
@@ -385,9 +379,7 @@ def rank_entries(req: Request) -> tuple[Ranked, list[str]]:
         f"p-value adjustment {req.opts.p_adjust} over the n(n-1) ordered pairs of a task",
     ]
     if aspects:
-        lines.append(
-            "MIXED (--allow-mixed): " + "; ".join(f"{k} ({v})" for k, v in aspects.items())
-        )
+        lines.append(f"MIXED (--allow-mixed): {aspects_text(aspects)}")
     return r, lines + r.lines
 
 

@@ -102,7 +102,7 @@ def fake_run(
         "phantom": True,
         "split": {
             "seed": 7,
-            "train": ["0", "1", "2"],
+            "train": ["10", "11", "12"],
             "validation": [str(i) for i in range(n)],
             "exclude": ["3"] if protocol == "leak-free" else [],
         },

@@ -9,8 +9,7 @@ import pytest
 from e2net_eval.data import write_phantom
 from e2net_eval.metrics import evaluate
 from e2net_eval.report.build import build_tables
-from e2net_eval.report.directions import higher_is_better
-from e2net_eval.report.regress import compare, flatten_summary, load_metrics
+from e2net_eval.report.regress import compare, flatten_summary, higher_is_better, load_metrics
 from e2net_eval.report.results import load_run
 from e2net_eval.util.jsonio import dump_json
 
