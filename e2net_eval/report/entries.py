@@ -117,13 +117,7 @@ class Entry:
         inter = rows["intersection"].astype("Float64").fillna(rows["dice"] * size / 2.0)
         if inter.isna().any():
             return None
-        return np.column_stack(
-            [
-                inter.to_numpy(dtype=float),
-                sizes.to_numpy(dtype=float)[:, 0],
-                sizes.to_numpy(dtype=float)[:, 1],
-            ]
-        )
+        return np.column_stack([inter.to_numpy(dtype=float), sizes.to_numpy(dtype=float)])
 
 
 def _interval_source(metric: Metric) -> tuple[str | None, str | None]:

@@ -33,12 +33,8 @@ from scipy.stats import rankdata
 
 from e2net_eval.errors import InputError
 
-MEAN, MEDIAN, RANK_THEN_AGGREGATE, TEST_THEN_RANK = (
-    "mean",
-    "median",
-    "rank_then_aggregate",
-    "test_then_rank",
-)
+MEAN, MEDIAN = "mean", "median"
+RANK_THEN_AGGREGATE, TEST_THEN_RANK = "rank_then_aggregate", "test_then_rank"
 #: The methods every ranking reports, in output order.
 METHODS = (MEAN, MEDIAN, RANK_THEN_AGGREGATE, TEST_THEN_RANK)
 P_ADJUST = ("none", "holm", "bonferroni")

@@ -30,16 +30,9 @@ def bench_frame(n_entries: int, n_cases: int, n_tasks: int, seed: int) -> pd.Dat
         skill = rng.normal(0, 0.03, n_entries)
         values = difficulty[None, :] + skill[:, None] + rng.normal(0, 0.05, (n_entries, n_cases))
         e, c = np.meshgrid(np.arange(n_entries), np.arange(n_cases), indexing="ij")
-        parts.append(
-            pd.DataFrame(
-                {
-                    "task": f"T{t + 1}",
-                    "entry": [f"E{i + 1:02d}" for i in e.ravel()],
-                    "case": [f"C{i + 1:03d}" for i in c.ravel()],
-                    "value": values.ravel(),
-                }
-            )
-        )
+        entry, case = [f"E{i + 1:02d}" for i in e.ravel()], [f"C{i + 1:03d}" for i in c.ravel()]
+        frame = {"task": f"T{t + 1}", "entry": entry, "case": case, "value": values.ravel()}
+        parts.append(pd.DataFrame(frame))
     return pd.concat(parts, ignore_index=True)
 
 

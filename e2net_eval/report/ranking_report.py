@@ -1,16 +1,10 @@
 """`e2net-eval rank NAME=PATH ... -o OUT`: read the entries, rank them, write the result.
 
 Each PATH is an `evaluate` output folder, a ``summary.json`` or an ablation run (its
-configurations on one evaluation set become the entries, named ``NAME/<config>``, or just
-``<config>`` when it is the only PATH). Entries must share the reference set, protocol
-and scoring options (`compare.differences`) unless ``allow_mixed``.
-
-Tasks are (region, metric) pairs named ``<region>/<metric>`` (``tumour/dice``); the
-metric's direction comes from the registry. The engine is `ranking`; this module only
-turns evaluations into its long frame and its frames into files: ``rankings.csv``,
-``bootstrap.csv``, ``consensus.csv``, ``significance.csv``, ``robustness.csv``,
-``stability.csv``, ``ranking.md``, ``ranking.tex``, ``ranking.html`` and
-``figures/*.png``, written through the one output-folder policy (all or nothing).
+configurations on one set become the entries, ``NAME/<config>``, or ``<config>`` when it is
+the only PATH). Tasks are ``<region>/<metric>`` pairs, directions from the registry. The
+engine is `ranking`; this module turns evaluations into its long frame and its frames into
+the CSVs, ``ranking.md``/``.tex``/``.html`` and ``figures/*.png`` (all or nothing).
 """
 
 from __future__ import annotations
@@ -38,6 +32,8 @@ from e2net_eval.util.textsafe import csv_cell, md_escape
 log = logging.getLogger(__name__)
 
 KIND = "ranking"
+#: The frames of a `Ranked` written as ``<name>.csv``, in writing order.
+CSV_FRAMES = ("rankings", "bootstrap", "consensus", "significance", "robustness", "stability")
 #: Metrics ranked when no --metric is given (per case, both regions).
 DEFAULT_METRICS = ("dice", "hd95")
 
@@ -142,15 +138,10 @@ def long_frame(
             values = pd.to_numeric(rows[metric.csv].astype("Float64"), errors="coerce")
             if metric.absolute:  # a signed metric (RVD): its magnitude is what counts
                 values = values.abs()
+            cases = rows["case"].astype(str).to_numpy()
+            values = values.to_numpy(dtype=float, na_value=math.nan)
             parts.append(
-                pd.DataFrame(
-                    {
-                        "task": task,
-                        "entry": name,
-                        "case": rows["case"].astype(str).to_numpy(),
-                        "value": values.to_numpy(dtype=float, na_value=math.nan),
-                    }
-                )
+                pd.DataFrame({"task": task, "entry": name, "case": cases, "value": values})
             )
             higher[task] = bool(metric.higher_is_better)
     if not parts:
@@ -205,9 +196,8 @@ def _missing_lines(raw: pd.DataFrame, prepared: pd.DataFrame, policy: str) -> li
     for task, rows in full.groupby("task", sort=False):
         n = int(rows["value"].isna().sum())
         if n:
-            what = {"drop": "dropped", "worst": "set to the task's worst value"}.get(
-                policy, f"set to {policy}"
-            )
+            what = {"drop": "dropped", "worst": "set to the task's worst value"}
+            what = what.get(policy, f"set to {policy}")
             out.append(f"{task}: {n} missing or undefined value(s) {what} (--missing {policy})")
     return out
 
@@ -249,9 +239,7 @@ def latex_text(value: object) -> str:
 
 def latex_table(frame: pd.DataFrame) -> str:
     rows = [" & ".join(latex_text(c) for c in frame.columns) + r" \\ \hline"]
-    rows += [
-        " & ".join(latex_text(v) for v in row) + r" \\" for row in frame.itertuples(index=False)
-    ]
+    rows += [" & ".join(map(latex_text, row)) + r" \\" for row in frame.itertuples(index=False)]
     spec = "l" * len(frame.columns)
     return f"\\begin{{tabular}}{{{spec}}}\n" + "\n".join(rows) + "\n\\end{tabular}\n"
 
@@ -342,23 +330,11 @@ def render(
         ]
     md += ["## Notes", "", *[f"- {cell(n)}" for n in notes], ""]
     tex += ["\\section*{Notes}", *[latex_text(n) + "\n" for n in notes], "\\end{document}", ""]
-    page += [
-        "<h2>Notes</h2><ul>",
-        *[f"<li>{html.escape(n)}</li>" for n in notes],
-        "</ul></body></html>",
-    ]
-    files = {
-        "rankings.csv": csv_text(r.rankings),
-        "bootstrap.csv": csv_text(r.bootstrap),
-        "consensus.csv": csv_text(r.consensus),
-        "significance.csv": csv_text(r.significance),
-        "robustness.csv": csv_text(r.robustness),
-        "stability.csv": csv_text(r.stability),
-        "ranking.md": "\n".join(md),
-        "ranking.tex": "\n".join(tex),
-        "ranking.html": "\n".join(page),
-    }
-    out = {k: v.encode("utf-8") for k, v in files.items()}
+    page += ["<h2>Notes</h2><ul>", *[f"<li>{html.escape(n)}</li>" for n in notes]]
+    page.append("</ul></body></html>")
+    files = {f"{name}.csv": csv_text(getattr(r, name)) for name in CSV_FRAMES}
+    files |= {"ranking.md": md, "ranking.tex": tex, "ranking.html": page}
+    out = {k: (v if isinstance(v, str) else "\n".join(v)).encode("utf-8") for k, v in files.items()}
     out.update({f"figures/{stem}.png": png for stem, _, png in figures})
     return out
 

@@ -20,7 +20,7 @@ from e2net_eval.metrics import evaluate
 from e2net_eval.metrics.registry import Metric, registered
 from e2net_eval.report import stats
 
-from .fakes import fake_run
+from .fakes import column, fake_run
 
 PNG = b"\x89PNG\r\n\x1a\n"
 N = 6
@@ -96,12 +96,12 @@ def test_two_entries_four_formats_paired_tests_and_figures(scored, tmp_path, run
     # Table 1 style by default: measured rows per entry beside the paper's rows
     t1 = [r for r in rows if r["table"] == "table1"]
     assert {r["section"] for r in t1} == {"measured", "published"}
+    col = column(1, "regions.tumour.dice_per_case")
     for name in ("a", "b"):
         summary = json.loads((scored / f"eval_{name}" / "summary.json").read_text())
-        cell = next(r for r in t1 if r["config"] == name and r["column"] == "tumour_dice_per_case")
-        assert float(cell["value"]) == pytest.approx(
-            100 * summary["regions"]["tumour"]["dice_per_case"]
-        )
+        cell = next(r for r in t1 if r["config"] == name and r["column"] == col["key"])
+        value = summary["regions"]["tumour"]["dice_per_case"]
+        assert float(cell["value"]) == pytest.approx(col["scale"] * value)
         assert float(cell["ci_low"]) <= float(cell["value"]) <= float(cell["ci_high"])
         assert cell["protocol"] == PROTOCOL and cell["n"] == str(N)
     assert any(r["row"] == "a (baseline)" for r in t1)
@@ -114,7 +114,8 @@ def test_two_entries_four_formats_paired_tests_and_figures(scored, tmp_path, run
             for r in rows
             if r["table"] == "paired" and r["row"] == f"b vs a (baseline), {region}"
         }
-        assert float(cells["diff"]["value"]) == pytest.approx(100 * diff.mean())
+        scale = column(1, f"regions.{region}.dice_per_case")["scale"]
+        assert float(cells["diff"]["value"]) == pytest.approx(scale * diff.mean())
         assert float(cells["p"]["value"]) == pytest.approx(sstats.wilcoxon(diff).pvalue)
         assert cells["p_holm"]["value"] == cells["p"]["value"] and cells["n"]["value"] == "6.0"
     # every metric of the registry, and the figures
