@@ -75,18 +75,10 @@ def rank_cmd(entries: tuple[str, ...], out_dir: str, **kw) -> None:
         missing=kw["missing"],
         methods=tuple(dict.fromkeys(kw["methods"])) or METHODS,
     )
-    req = Request(
-        specs=tuple(parse_spec(s) for s in entries),
-        metrics=kw["metrics"],
-        opts=opts,
-        n_boot=kw["n_boot"],
-        seed=kw["seed"],
-        jobs=kw["jobs"],
-        challenger=kw["challenger"],
-        allow_mixed=kw["allow_mixed"],
-        set_name=kw["set_name"],
-        figures=not kw["no_figures"],
-    )
+    same = ("metrics", "n_boot", "seed", "jobs", "challenger", "allow_mixed", "set_name")
+    specs = tuple(parse_spec(s) for s in entries)
+    figures = not kw["no_figures"]
+    req = Request(specs, opts=opts, figures=figures, **{k: kw[k] for k in same})
     out = write_ranking(req, out_dir, overwrite=kw["overwrite"])
     for name in ("rankings.csv", "bootstrap.csv", "consensus.csv", "ranking.html"):
         click.echo(str(Path(out) / name))

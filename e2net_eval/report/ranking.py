@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -473,8 +474,6 @@ def bootstrap(
         for t, m, s in zip(names, mats, seeds, strict=True)
     ]
     if jobs > 1 and len(args) > 1:
-        from concurrent.futures import ProcessPoolExecutor
-
         with ProcessPoolExecutor(max_workers=min(jobs, len(args))) as pool:
             results = list(pool.map(_bootstrap_job, args))
     else:
