@@ -266,17 +266,10 @@ def format_deltas(deltas: list[Delta]) -> str:
         if uses_absolute_value(d.key) and d.higher_is_better is not None:
             direction = "|lower|"
         delta = "" if d.delta is None else f"{d.delta:+.6g}"
-        rows.append(
-            [
-                printable(d.key),  # keys are a JSON file's: no terminal escapes
-                _fmt(d.baseline),
-                _fmt(d.current),
-                delta,
-                f"{d.tolerance:g}",
-                direction,
-                d.status.upper() if d.status == "worse" else d.status,
-            ]
-        )
+        status = d.status.upper() if d.status == "worse" else d.status
+        key = printable(d.key)  # keys are a JSON file's: no terminal escapes
+        values = [_fmt(d.baseline), _fmt(d.current), delta, f"{d.tolerance:g}"]
+        rows.append([key, *values, direction, status])
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))

@@ -196,27 +196,16 @@ def _number(value: float | None) -> str:
 def tables_csv(tables: list[ReportTable]) -> str:
     """Every cell of every table, one line each, with its provenance (long format)."""
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
-    writer.writeheader()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(CSV_FIELDS)
     for t in tables:
         for r in t.rows:
-            meta = {k: r.meta.get(k, "") for k in _META_FIELDS}
-            meta["config"] = r.meta.get("config", r.meta.get("b", ""))
+            meta = [r.meta.get("config", r.meta.get("b", ""))]
+            meta += [r.meta.get(k, "") for k in _META_FIELDS[1:]]
             for (key, _), c in zip(t.columns, r.cells, strict=True):
-                row = {
-                    "table": t.key,
-                    "section": r.section,
-                    "row": r.label,
-                    "column": key,
-                    "value": _number(c.value),
-                    "ci_low": _number(c.low),
-                    "ci_high": _number(c.high),
-                    "n": "" if c.n is None else c.n,
-                    "text": c.text,
-                    **meta,
-                    "source": r.source,
-                }
-                writer.writerow({k: csv_cell(v) for k, v in row.items()})
+                numbers = [_number(c.value), _number(c.low), _number(c.high)]
+                row = [t.key, r.section, r.label, key, *numbers, "" if c.n is None else c.n]
+                writer.writerow([csv_cell(v) for v in [*row, c.text, *meta, r.source]])
     return buf.getvalue()
 
 
