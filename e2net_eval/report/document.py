@@ -81,9 +81,7 @@ def render_document(doc: Document) -> dict[str, bytes]:
     files[FILES["markdown"]] = "\n".join(md).encode("utf-8")
     files[FILES["latex"]] = document_latex(doc.tables, doc.title).encode("utf-8")
     files[FILES["csv"]] = tables_csv(doc.tables).encode("utf-8")
-    files[FILES["html"]] = page_html(
-        doc.title, doc.lines, doc.tables, doc.figures, doc.notes
-    ).encode("utf-8")
+    files[FILES["html"]] = page_html(doc).encode("utf-8")
     return files
 
 
@@ -95,26 +93,20 @@ def figure_html(png: bytes, caption: str) -> str:
     )
 
 
-def page_html(
-    title: str,
-    run_lines: list[str],
-    tables: list[ReportTable],
-    figures: list[tuple[str, str, bytes]],
-    notes: list[str],
-) -> str:
-    """The whole page; `figures` are (name, caption, PNG bytes)."""
+def page_html(doc: Document) -> str:
+    """The whole self-contained page, figures embedded."""
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>",
-        f"<h1>{escape(title)}</h1>",
-        "<ul>" + "".join(f"<li>{escape(x)}</li>" for x in run_lines) + "</ul>",
+        f"<title>{escape(doc.title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{escape(doc.title)}</h1>",
+        "<ul>" + "".join(f"<li>{escape(x)}</li>" for x in doc.lines) + "</ul>",
         "<h2>Tables</h2>",
-        *[table_html(t) for t in tables],
-        *(["<h2>Figures</h2>"] if figures else []),
-        *[figure_html(png, caption) for _, caption, png in figures],
+        *[table_html(t) for t in doc.tables],
+        *(["<h2>Figures</h2>"] if doc.figures else []),
+        *[figure_html(png, caption) for _, caption, png in doc.figures],
         "<h2>Notes</h2>",
-        '<ul class="notes">' + "".join(f"<li>{escape(n)}</li>" for n in notes) + "</ul>",
+        '<ul class="notes">' + "".join(f"<li>{escape(n)}</li>" for n in doc.notes) + "</ul>",
         "</body></html>",
     ]
     return "\n".join(parts) + "\n"
@@ -148,11 +140,6 @@ def write_document(
         (tmp / "figures").mkdir()
         for rel, data in files.items():
             (tmp / rel).write_bytes(data)
-    log.info(
-        "%s written to %s (%d tables, %d figures)",
-        doc.title,
-        out_dir,
-        len(doc.tables),
-        len(doc.figures),
-    )
+    counts = (len(doc.tables), len(doc.figures))
+    log.info("%s written to %s (%d tables, %d figures)", doc.title, out_dir, *counts)
     return {fmt: out_dir / name for fmt, name in FILES.items()}
