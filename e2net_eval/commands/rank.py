@@ -10,21 +10,6 @@ from pathlib import Path
 
 import click
 
-from e2net_eval.errors import InputError
-
-
-def _missing(value: str) -> str:
-    """``drop``, ``worst`` or a number (kept as text; the engine parses it)."""
-    if value in ("drop", "worst"):
-        return value
-    try:
-        number = float(value)
-    except ValueError:
-        raise InputError(f"--missing must be drop, worst or a number, got {value!r}") from None
-    if number != number:
-        raise InputError("--missing must not be NaN")
-    return value
-
 
 @click.command("rank")
 @click.argument("entries", nargs=-1, required=True, metavar="NAME=PATH...")
@@ -80,27 +65,20 @@ def rank_cmd(entries: tuple[str, ...], out_dir: str, **kw) -> None:
     """Rank prediction sets (evaluate outputs, summary.json files, ablation runs) the way
     challenge analyses do (challengeR), with bootstrap uncertainty and a consensus."""
     from e2net_eval.report.compare import parse_spec
-    from e2net_eval.report.ranking import METHODS, Options
+    from e2net_eval.report.ranking import METHODS, Options, check_missing
     from e2net_eval.report.ranking_report import Request, write_ranking
 
+    check_missing(kw["missing"])
     opts = Options(
         alpha=kw["alpha"],
         p_adjust=kw["p_adjust"],
-        missing=_missing(kw["missing"]),
+        missing=kw["missing"],
         methods=tuple(dict.fromkeys(kw["methods"])) or METHODS,
     )
-    req = Request(
-        specs=tuple(parse_spec(s) for s in entries),
-        metrics=kw["metrics"],
-        opts=opts,
-        n_boot=kw["n_boot"],
-        seed=kw["seed"],
-        jobs=kw["jobs"],
-        challenger=kw["challenger"],
-        allow_mixed=kw["allow_mixed"],
-        set_name=kw["set_name"],
-        figures=not kw["no_figures"],
-    )
+    same = ("metrics", "n_boot", "seed", "jobs", "challenger", "allow_mixed", "set_name")
+    specs = tuple(parse_spec(s) for s in entries)
+    figures = not kw["no_figures"]
+    req = Request(specs, opts=opts, figures=figures, **{k: kw[k] for k in same})
     out = write_ranking(req, out_dir, overwrite=kw["overwrite"])
     for name in ("rankings.csv", "bootstrap.csv", "consensus.csv", "ranking.html"):
         click.echo(str(Path(out) / name))

@@ -86,7 +86,7 @@ def regress_cmd(
     except InputError as exc:  # what CURRENT lacks: name it (found by tests/fuzz)
         if exc.path is not None:
             raise
-        files = list(_regress.find_summaries(current).values())
+        files = [file for file, _ in cur_summaries.values()]
         raise InputError(str(exc), path=files[0] if len(files) == 1 else current) from None
     mixed = _regress.incomparable(cur_summaries, base_summaries)
     if mixed and not allow_mixed:
@@ -138,9 +138,7 @@ def report_cmd(run_dir: str, out_dir: str | None, overwrite: bool) -> None:
     from e2net_eval.report.build import write_report
     from e2net_eval.rundir import report_dir
 
-    written = write_report(run_dir, out_dir or report_dir(run_dir), overwrite=overwrite)
-    for kind, path in written.items():
-        click.echo(f"{kind:9s} {path}")
+    _echo_written(write_report(run_dir, out_dir or report_dir(run_dir), overwrite=overwrite))
 
 
 @click.command("compare")
@@ -187,14 +185,13 @@ def compare_cmd(
     """
     from e2net_eval.report.compare import parse_spec, write_comparison
 
-    written = write_comparison(
-        [parse_spec(e) for e in entries],
-        out_dir,
-        table=None if table is None else int(table),
-        baseline=baseline,
-        allow_mixed=allow_mixed,
-        overwrite=overwrite,
-    )
+    specs = [parse_spec(e) for e in entries]
+    number = None if table is None else int(table)
+    options = {"table": number, "baseline": baseline, "allow_mixed": allow_mixed}
+    _echo_written(write_comparison(specs, out_dir, overwrite=overwrite, **options))
+
+
+def _echo_written(written: dict[str, object]) -> None:
     for kind, path in written.items():
         click.echo(f"{kind:9s} {path}")
 

@@ -11,44 +11,48 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from e2net_eval.report import stats
+from e2net_eval.data.split import PAPER_TOTAL, PAPER_TRAIN, PAPER_VALIDATION
 from e2net_eval.report.document import Document, write_document
+from e2net_eval.report.metric_tables import run_peer_table
+from e2net_eval.report.paired import run_paired_table, run_wins_table
+from e2net_eval.report.paper_tables import (
+    estimate_notes,
+    published_by_config,
+    run_spread_table,
+    table1,
+    table2,
+    table3,
+)
+from e2net_eval.report.ranking_tables import ranking_tables
 from e2net_eval.report.results import RunResults, load_run
-from e2net_eval.rundir import SET_TITLES
+from e2net_eval.report.tables import ReportTable
+from e2net_eval.rundir import ABLATION_JSON, SET_TITLES, split_lists
 from reference_models.registry import model_label
 
 log = logging.getLogger(__name__)
 TITLE = "e2net-eval report"
-#: The paper's split of the 131 LiTS training cases: training, validation.
-PAPER_SPLIT = (111, 20)
 
 
 def run_lines(run: RunResults) -> list[str]:
     """The run's description shown above the tables."""
     info = run.info
     split = info.get("split") or {}
+    protocol = {
+        "leak-free": " (3DIRCADb patients found in LiTS excluded from training)",
+        "paper": " (as the paper: 3DIRCADb patients stay in LiTS training)",
+    }.get(run.protocol, "")
     lines = [
         f"Run directory: {run.root}",
-        f"Protocol: {run.protocol}"
-        + (
-            " (3DIRCADb patients found in LiTS excluded from training)"
-            if run.protocol == "leak-free"
-            else ""
-        )
-        + (
-            " (as the paper: 3DIRCADb patients stay in LiTS training)"
-            if run.protocol == "paper"
-            else ""
-        ),
+        f"Protocol: {run.protocol}{protocol}",
         f"Profile: {run.profile}; seed: {run.seed}; device: {info.get('device', 'unknown')}",
     ]
     if split:
-        n_train = len(split.get("train", []))
-        n_val = len(split.get("validation", split.get("val", [])))
+        train, val = split_lists(split, run.root / ABLATION_JSON)
         lines.append(
-            f"Split (seed {split.get('seed', '?')}): trains on {n_train} and validates on "
-            f"{n_val} {'phantom ' if info.get('phantom') else ''}LiTS cases; the paper trained "
-            f"on {PAPER_SPLIT[0]} and validated on {PAPER_SPLIT[1]} of the 131 LiTS cases. "
+            f"Split (seed {split.get('seed', '?')}): trains on {len(train)} and validates on "
+            f"{len(val)} {'phantom ' if info.get('phantom') else ''}LiTS cases; the paper "
+            f"trained on {PAPER_TRAIN} and validated on {PAPER_VALIDATION} of the {PAPER_TOTAL} "
+            "LiTS cases. "
             f"Excluded from training and validation: "
             f"{', '.join(map(str, split.get('exclude', []))) or 'none'}"
         )
@@ -99,55 +103,43 @@ def _any_meta(run: RunResults) -> dict[str, Any]:
 
 def collect_figures(run: RunResults) -> list[tuple[str, str, bytes]]:
     """(file stem, caption, PNG) for every figure the run's files allow."""
-    from e2net_eval.report import figures as figs
+    from e2net_eval.report import figures as figs  # matplotlib: only when drawing
 
-    out: list[tuple[str, str, bytes]] = []
+    out = []
     for set_name, title in SET_TITLES.items():
         groups = run.replicated(set_name)
-        png = figs.replicate_lines(
-            groups,
-            run.replicates_label(set_name) if groups else "",
-            _published_dice(set_name),
+        label = run.replicates_label(set_name) if groups else ""
+        cross = "; cross: the paper's one run)" if set_name == "lits_val" else ")"
+        caption = (
+            f"Dice per case per configuration over {run.n_replicates} replicates, {title} "
+            f"(lines: replicates; bar: mean{cross}"
         )
-        if png:
-            out.append(
-                (
-                    f"replicates_{set_name}",
-                    f"Dice per case per configuration over {run.n_replicates} replicates, "
-                    f"{title} (lines: replicates; bar: mean"
-                    + ("; cross: the paper's one run)" if set_name == "lits_val" else ")"),
-                    png,
-                )
-            )
-        if set_name not in run.evaluations:
-            continue
-        entries = run.entries(set_name)
-        png = figs.dice_distributions(entries, run.provenance(set_name))
-        if png:
-            out.append(
-                (
-                    f"dice_{set_name}",
-                    f"Per-case Dice per configuration, {title} "
-                    "(box: quartiles, triangle: mean, dots: cases)",
-                    png,
-                )
-            )
-        png = figs.burden_scatter(entries, title)
-        if png:
-            out.append(
-                (f"burden_{set_name}", f"Tumour burden predicted vs reference, {title}", png)
-            )
-        final = ([e for e in entries if e.segments_tumour] or entries)[-1].name
-        picked = figs.best_worst(run.evaluations[set_name][final].per_case)
-        if picked is None:
-            continue
-        for which, case_id in zip(
-            ("best", "worst"), picked[: 1 if picked[0] == picked[1] else 2], strict=False
-        ):
-            label = f"{title}, {model_label(final)}, {which} case {case_id}"
-            png = figs.case_slices(run, set_name, final, case_id, label)
-            if png:
-                out.append((f"slice_{set_name}_{which}", label, png))
+        png = figs.replicate_lines(groups, label, _published_dice(set_name))
+        out.append((f"replicates_{set_name}", caption, png))
+        if set_name in run.evaluations:
+            out += _set_figures(figs, run, set_name, title)
+    return [f for f in out if f[2]]
+
+
+def _set_figures(figs: Any, run: RunResults, set_name: str, title: str) -> list[tuple]:
+    """Dice distributions, tumour burden and the best and worst case of the last
+    configuration (with tumour output) on one set; None for a figure not drawn."""
+    entries = run.entries(set_name)
+    dice = f"Per-case Dice per configuration, {title} (box: quartiles, triangle: mean, dots: cases)"
+    out = [
+        (f"dice_{set_name}", dice, figs.dice_distributions(entries, run.provenance(set_name))),
+        (
+            f"burden_{set_name}",
+            f"Tumour burden predicted vs reference, {title}",
+            figs.burden_scatter(entries, title),
+        ),
+    ]
+    final = ([e for e in entries if e.segments_tumour] or entries)[-1].name
+    picked = figs.best_worst(run.evaluations[set_name][final].per_case)
+    for which, case_id in zip(("best", "worst"), dict.fromkeys(picked or ()), strict=False):
+        label = f"{title}, {model_label(final)}, {which} case {case_id}"
+        png = figs.case_slices(run, set_name, final, case_id, label)
+        out.append((f"slice_{set_name}_{which}", label, png))
     return out
 
 
@@ -156,48 +148,29 @@ def _published_dice(set_name: str) -> dict[str, dict[str, float | None]]:
     only: the other tables have no row per configuration)."""
     if set_name != "lits_val":
         return {}
-    from e2net_eval.report.leaderboards import load_table
-
-    table = load_table(3)
+    table, by_config = published_by_config(3)
     regions = {c["key"]: c["summary_key"].split(".")[1] for c in table["columns"]}
     return {
-        r["config"]: {regions[k]: v for k, v in r["values"].items() if k in regions}
-        for r in table["rows"]
-        if r.get("config")
+        config: {regions[k]: v for k, v in values.items() if k in regions}
+        for config, values in by_config.items()
     }
 
 
-def ranking_tables(run: RunResults) -> list:
-    """The ranking of the configurations on each evaluation set (`e2net-eval rank`'s
-    engine): mean-Dice ranks with bootstrap intervals, the other methods, the consensus;
-    with replicates, also the ranks in each replicate and their consensus."""
-    from e2net_eval.report.ranking_report import ranking_table, replicate_ranking_table
-
-    out = []
-    for set_name, title in SET_TITLES.items():
-        groups = run.replicated(set_name)
-        table = replicate_ranking_table(
-            groups, f"ranking_replicates_{set_name}", f"Ranking over replicates, {title}"
-        )
-        if groups and table is not None:
-            out.append(table)
-        if set_name in run.evaluations:
-            table = ranking_table(
-                run.entries(set_name),
-                f"ranking_{set_name}",
-                f"Ranking of the configurations, {title}",
-            )
-            if table is not None:
-                out.append(table)
-    return out
+def build_tables(run: RunResults) -> list[ReportTable]:
+    """Every table a report shows but the rankings, in order (add a report section here)."""
+    out = [table1(run), table2(run), table3(run)]
+    for s in ("lits_val", "ircadb"):  # a run of several replicates: their spread and wins
+        out += [run_spread_table(run, s), run_wins_table(run, s)]
+    out += [run_paired_table(run, s) for s in ("lits_val", "ircadb")]
+    out += [
+        run_peer_table(run, s, k) for s in ("lits_val", "ircadb") for k in ("surface", "lesion")
+    ]
+    return [t for t in out if t is not None]
 
 
 def report_notes() -> list[str]:
     return [
-        f"Intervals: 95% percentile bootstrap over cases, {stats.N_RESAMPLES} resamples, "
-        f"seed {stats.BOOTSTRAP_SEED}; global Dice resamples cases with their voxel counts.",
-        "Point estimates are those of each summary.json (written by `e2net-eval evaluate`).",
-        "Dice per case follows the LiTS rule: 1 when prediction and reference are both empty.",
+        *estimate_notes(),
         "Measured and published numbers come from different cases (and, for Table 1, a different "
         "split); the published rows are shown for orientation, not as a like-for-like comparison.",
     ]
@@ -213,8 +186,6 @@ def write_report(
     a report e2net-eval wrote; never the run itself, a folder holding it, or a data root
     (``RUN/report`` inside the run is allowed).
     """
-    from e2net_eval.report.tables import build_tables
-
     run = load_run(run_dir)
     roots = [
         Path(r) if Path(r).is_absolute() else run.root / r

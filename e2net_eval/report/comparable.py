@@ -45,7 +45,8 @@ def scoring_differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
     return [k for k in a if k in b and a[k] != b[k]]
 
 
-def _listed(ids: list[str]) -> str:
+def listed(ids: list[str]) -> str:
+    """The first `SHOWN` ids, comma-separated, "..." when there are more."""
     return ", ".join(ids[:SHOWN]) + (" ..." if len(ids) > SHOWN else "")
 
 
@@ -95,14 +96,14 @@ def _case_difference(cur: dict[str, Any], base: dict[str, Any]) -> str | None:
         lost = [c for c in bc if c not in cc]
         new = [c for c in cc if c not in bc]
         if lost:
-            parts.append(f"{len(lost)} missing from CURRENT: {_listed(lost)}")
+            parts.append(f"{len(lost)} missing from CURRENT: {listed(lost)}")
         if new:
-            parts.append(f"{len(new)} only in CURRENT: {_listed(new)}")
+            parts.append(f"{len(new)} only in CURRENT: {listed(new)}")
         return "; ".join(parts) + ")"
     changed = [c for c in bc if not same_reference(cc[c], bc[c])]
     if changed:
         return (
-            f"reference labels differ in {len(changed)} case(s): {_listed(changed)} "
+            f"reference labels differ in {len(changed)} case(s): {listed(changed)} "
             "(other reference voxel counts or label digest)"
         )
     return None

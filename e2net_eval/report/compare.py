@@ -1,22 +1,16 @@
 """`e2net-eval compare NAME=PATH [NAME=PATH ...] -o OUT`: anyone's predictions side by side.
 
-Each PATH is an `evaluate` output folder (``summary.json`` + ``per_case.csv``) or a
-``summary.json``. The comparison is a report like `report`'s, through the same engine
-(`entries.py`, `tables.py`, `figures.py`, `document.py`):
-
-- the paper's Table 1, 2 or 3 (``table``; default 2 when every entry was scored on
-  3DIRCADb, else 1) with one measured row per entry, 95% bootstrap intervals, beside the
-  published rows;
-- paired differences and Wilcoxon tests on the cases two entries share, for the table's
-  per-case figures (Dice per case): every entry against ``baseline``, or all pairs; p-values
-  Holm-adjusted within each figure's family of comparisons;
-- every metric of the registry found in the summaries (liver, tumour, burden and lesions);
-- per-case Dice distributions per entry (lines join the same case) and tumour burden.
+Each PATH is an `evaluate` output folder or a ``summary.json``. The comparison is a report
+like `report`'s, through the same engine: the paper's Table 1, 2 or 3 (default 2 when every
+entry was scored on 3DIRCADb, else 1) with one measured row per entry beside the published
+rows; paired tests on the cases two entries share (against ``baseline``, or all pairs;
+Holm-adjusted); every metric of the registry found in the summaries; per-case Dice and
+tumour burden figures.
 
 Entries must have been scored on the same reference set (the same cases with the same
 reference voxel counts and volumes), under the same protocol and with the same scoring
-options (``meta.scoring_options``); otherwise a one-line error names what differs, unless
-``allow_mixed``, and then every row says what is different about it.
+options; otherwise a one-line error names what differs, unless ``allow_mixed``, and then
+every row says what is different about it.
 """
 
 from __future__ import annotations
@@ -29,8 +23,8 @@ from typing import Any
 import pandas as pd
 
 from e2net_eval.errors import InputError
-from e2net_eval.report import stats
 from e2net_eval.report.comparable import (
+    listed,
     protocol_of,
     reference_cases,
     same_reference,
@@ -38,16 +32,12 @@ from e2net_eval.report.comparable import (
     scoring_options,
 )
 from e2net_eval.report.document import Document, write_document
-from e2net_eval.report.entries import Entry, per_case_column
+from e2net_eval.report.entries import Entry
 from e2net_eval.report.leaderboards import TABLES, load_table
-from e2net_eval.report.tables import (
-    ReportTable,
-    leaderboard_table,
-    metrics_table,
-    paired_notes,
-    paired_table,
-    peer_table,
-)
+from e2net_eval.report.metric_tables import metrics_table, peer_table
+from e2net_eval.report.paired import paired_notes, paired_table
+from e2net_eval.report.paper_tables import estimate_notes, leaderboard_table
+from e2net_eval.report.tables import ReportTable
 from e2net_eval.rundir import is_ablation_run
 from e2net_eval.scores import Evaluation, read_evaluation
 
@@ -89,31 +79,19 @@ def load_evaluations(specs: Sequence[tuple[str, Path]]) -> list[tuple[str, Evalu
 
 
 # -- what differs between entries ------------------------------------------------------------
-def _scoring(ev: Evaluation) -> dict[str, Any]:
-    return scoring_options(ev.meta)
-
-
-def _protocol(ev: Evaluation) -> str:
-    return protocol_of(ev.meta)
-
-
 def _reference_difference(a: tuple[str, Evaluation], b: tuple[str, Evaluation]) -> str | None:
     """How b's reference set differs from a's: other cases, other label voxel counts or
     other voxel sizes (volumes) for a common case; None when they agree."""
     (na, ea), (nb, eb) = a, b
     ca, cb = ea.case_ids(), eb.case_ids()
     if set(ca) != set(cb):
-        only_a = [c for c in ca if c not in set(cb)]
-        only_b = [c for c in cb if c not in set(ca)]
         parts = [f"{na}: {len(ca)} cases, {nb}: {len(cb)} cases"]
-        if only_a:
-            parts.append(
-                f"only in {na}: {', '.join(only_a[:5])}" + (" ..." if len(only_a) > 5 else "")
-            )
-        if only_b:
-            parts.append(
-                f"only in {nb}: {', '.join(only_b[:5])}" + (" ..." if len(only_b) > 5 else "")
-            )
+        for name, only in (
+            (na, [c for c in ca if c not in cb]),
+            (nb, [c for c in cb if c not in ca]),
+        ):
+            if only:
+                parts.append(f"only in {name}: {listed(only)}")
         return "; ".join(parts)
     keys = ["case", "region"]
     cols = ["ref_voxels", "ref_volume_ml"]
@@ -151,23 +129,35 @@ def differences(evaluations: Sequence[tuple[str, Evaluation]]) -> dict[str, str]
     """What differs between the entries (aspect -> the first difference found, against the
     first entry); empty when they can be compared as they are."""
     found: dict[str, str] = {}
-    first = evaluations[0]
-    for other in evaluations[1:]:
+    n1, first = evaluations[0]
+    p1, s1 = protocol_of(first.meta), scoring_options(first.meta)
+    for name, other in evaluations[1:]:
         if REFERENCE not in found:
-            diff = _reference_difference(first, other)
+            diff = _reference_difference(evaluations[0], (name, other))
             if diff:
                 found[REFERENCE] = diff
-        if PROTOCOL not in found and _protocol(first[1]) != _protocol(other[1]):
-            found[PROTOCOL] = (
-                f"{first[0]}: {_protocol(first[1])!r}, {other[0]}: {_protocol(other[1])!r}"
-            )
-        keys = scoring_differences(_scoring(first[1]), _scoring(other[1]))
+        p2, s2 = protocol_of(other.meta), scoring_options(other.meta)
+        if PROTOCOL not in found and p1 != p2:
+            found[PROTOCOL] = f"{n1}: {p1!r}, {name}: {p2!r}"
+        keys = scoring_differences(s1, s2)
         if SCORING not in found and keys:
-            sa, sb = _scoring(first[1]), _scoring(other[1])
-            found[SCORING] = ", ".join(
-                f"{k} {first[0]}: {sa[k]!r}, {other[0]}: {sb[k]!r}" for k in keys
-            )
+            found[SCORING] = ", ".join(f"{k} {n1}: {s1[k]!r}, {name}: {s2[k]!r}" for k in keys)
     return found
+
+
+def aspects_text(aspects: dict[str, str]) -> str:
+    return "; ".join(f"{k} ({v})" for k, v in aspects.items())
+
+
+def check_comparable(
+    evaluations: Sequence[tuple[str, Evaluation]], allow_mixed: bool, hint: str
+) -> dict[str, str]:
+    """`differences`; InputError naming them unless `allow_mixed` (`hint`: what
+    --allow-mixed does)."""
+    aspects = differences(evaluations)
+    if aspects and not allow_mixed:
+        raise InputError(f"entries differ in {aspects_text(aspects)}; pass --allow-mixed to {hint}")
+    return aspects
 
 
 def _reference_text(ev: Evaluation) -> str:
@@ -182,20 +172,15 @@ def _row_facts(ev: Evaluation, evaluations: Sequence[tuple[str, Evaluation]], as
     by its case count, and its folder only when the folders differ too)."""
     facts = []
     if PROTOCOL in aspects:
-        facts.append(f"protocol {_protocol(ev)}")
+        facts.append(f"protocol {protocol_of(ev.meta)}")
     if REFERENCE in aspects:
         roots = {Path(str(e.meta.get("reference_root"))).name for _, e in evaluations}
         root = Path(str(ev.meta.get("reference_root"))).name
-        facts.append(
-            f"{root}, {len(ev.case_ids())} cases"
-            if len(roots) > 1
-            else f"{len(ev.case_ids())} cases"
-        )
+        facts.append(f"{root + ', ' if len(roots) > 1 else ''}{len(ev.case_ids())} cases")
     if SCORING in aspects:
-        opts, first = _scoring(ev), _scoring(evaluations[0][1])
-        keys = [k for k in scoring_differences(opts, first) if "rules" not in k] or [
-            k for k in opts if "rules" not in k
-        ]
+        opts, first = scoring_options(ev.meta), scoring_options(evaluations[0][1].meta)
+        keys = [k for k in scoring_differences(opts, first) if "rules" not in k]
+        keys = keys or [k for k in opts if "rules" not in k]
         facts.append(", ".join(f"{k} {opts[k]}" for k in keys) or "scoring rules differ")
     return "; ".join(facts)
 
@@ -209,17 +194,17 @@ def _default_table(evaluations: Sequence[tuple[str, Evaluation]]) -> int:
 def make_entries(
     evaluations: Sequence[tuple[str, Evaluation]], aspects: Sequence[str], baseline: str | None
 ) -> list[Entry]:
-    common = f"protocol {_protocol(evaluations[0][1])}, {_reference_text(evaluations[0][1])}"
+    common = f"protocol {protocol_of(evaluations[0][1].meta)}, {_reference_text(evaluations[0][1])}"
     entries = []
     for name, ev in evaluations:
         short = name + (" (baseline)" if name == baseline else "")
         label, source = short, common
         if aspects:
             label = f"{short} [{_row_facts(ev, evaluations, aspects)}]"
-            source = f"protocol {_protocol(ev)}, {_reference_text(ev)}"
+            source = f"protocol {protocol_of(ev.meta)}, {_reference_text(ev)}"
         meta = {
             "config": name,
-            "protocol": _protocol(ev),
+            "protocol": protocol_of(ev.meta),
             "split": _reference_text(ev),
             "dataset": str(ev.meta.get("reference_layout") or ""),
         }
@@ -233,13 +218,11 @@ def _lines(
     lines = []
     for e in entries:
         meta = e.evaluation.meta
-        abl = meta.get("ablation") if isinstance(meta.get("ablation"), dict) else None
-        run = (
-            f"; ablation: protocol {abl.get('protocol')}, profile {abl.get('profile')}, "
-            f"seed {abl.get('seed')}"
-            if abl
-            else ""
-        )
+        abl = meta.get("ablation")
+        run = ""
+        if isinstance(abl, dict) and abl:
+            run = f"; ablation: protocol {abl.get('protocol')}, profile {abl.get('profile')}, "
+            run += f"seed {abl.get('seed')}"
         lines.append(
             f"Entry {e.name}: {e.evaluation.path.resolve()} ({len(e.case_ids())} cases; predictions "
             f"{meta.get('prediction_dir', '?')}; e2net-eval {meta.get('version', '?')}, "
@@ -260,9 +243,9 @@ def _lines(
             f"{len(first.case_ids())} cases)"
         )
     if PROTOCOL not in aspects:
-        lines.append(f"Protocol: {_protocol(first)}")
+        lines.append(f"Protocol: {protocol_of(first.meta)}")
     if SCORING not in aspects:
-        opts = _scoring(first)
+        opts = scoring_options(first.meta)
         settings = ", ".join(f"{k} {v}" for k, v in opts.items() if "rules" not in k)
         rules = "; ".join(str(v) for k, v in opts.items() if "rules" in k)
         lines.append(
@@ -271,10 +254,8 @@ def _lines(
         )
     if aspects:
         lines.append(
-            "MIXED (--allow-mixed): the entries differ in "
-            + "; ".join(f"{k} ({v})" for k, v in aspects.items())
-            + ". Each row names what is particular to it; paired tests use the cases both "
-            "entries have."
+            f"MIXED (--allow-mixed): the entries differ in {aspects_text(aspects)}. Each row "
+            "names what is particular to it; paired tests use the cases both entries have."
         )
     if len(entries) > 1:
         lines.append(
@@ -289,10 +270,7 @@ def _lines(
 def _notes(table: int) -> list[str]:
     published = load_table(table)
     return [
-        f"Intervals: 95% percentile bootstrap over cases, {stats.N_RESAMPLES} resamples, "
-        f"seed {stats.BOOTSTRAP_SEED}; global Dice resamples cases with their voxel counts.",
-        "Point estimates are those of each summary.json (written by `e2net-eval evaluate`).",
-        "Dice per case follows the LiTS rule: 1 when prediction and reference are both empty.",
+        *estimate_notes(),
         f"Published rows (Table {table}): {published['split']}. {published['split_note']} "
         "Measured rows are scored on the reference set above: not the same cases, so the "
         "published rows are shown for orientation, not as a like-for-like comparison.",
@@ -307,23 +285,16 @@ def comparison_tables(
     title = f"Table {table} style: the entries beside the paper's rows ({published['split']})"
     tables = [leaderboard_table(table, entries, f"table{table}", title)]
     if len(entries) > 1:
-        if baseline:
-            base = next(e for e in entries if e.name == baseline)
-            pairs = [(base, e) for e in entries if e is not base]
-        else:
-            pairs = [(a, b) for i, a in enumerate(entries) for b in entries[i + 1 :]]
-        keys = [c["summary_key"] for c in published["columns"] if per_case_column(c["summary_key"])]
+        base = next((e for e in entries if e.name == baseline), None)
+        pairs = [(base, e) for e in entries if e is not base] if base else []
+        pairs = pairs or [(a, b) for i, a in enumerate(entries) for b in entries[i + 1 :]]
         n = max(len(e.case_ids()) for e in entries)
-        paired = paired_table(
-            "paired",
-            "Paired comparisons on the cases both entries have",
-            pairs,
-            keys,
-            holm=True,
-            notes=paired_notes(n, holm=True, what="entries"),
+        notes = paired_notes(n, holm=True, what="entries")
+        title = "Paired comparisons on the cases both entries have"
+        tables.append(
+            paired_table("paired", title, pairs, published["columns"], holm=True, notes=notes)
         )
-        if paired is not None:
-            tables.append(paired)
+    noted = False  # the first of the every-metric tables says what they show
     for key, title, regions, levels in (
         ("metrics_liver", "The LiTS score set: liver", ["liver"], ["region", "case"]),
         ("metrics_tumour", "The LiTS score set: tumour", ["tumour"], ["region", "case"]),
@@ -331,35 +302,30 @@ def comparison_tables(
     ):
         t = metrics_table(key, title, entries, regions, levels)
         if t is not None:
-            if any(x.key.startswith("metrics_") for x in tables):
-                t.notes = []  # the first of these tables says what they show
-            tables.append(t)
+            t.notes, noted = ([] if noted else t.notes), True
+        tables.append(t)
     where = _reference_text(entries[0].evaluation)
-    for kind in ("surface", "lesion"):  # the metrics other tools report, as `report` shows them
-        t = peer_table(entries, kind, f"peer_{kind}", where)
-        if t is not None:
-            tables.append(t)
-    return tables
+    # the metrics other tools report, as `report` shows them
+    tables += [peer_table(entries, kind, f"peer_{kind}", where) for kind in ("surface", "lesion")]
+    return [t for t in tables if t is not None]
 
 
 def comparison_figures(entries: Sequence[Entry], title: str) -> list[tuple[str, str, bytes]]:
     from e2net_eval.report import figures as figs  # matplotlib: only when drawing
 
-    out = []
-    png = figs.dice_distributions(list(entries), title, paired=True)
-    if png:
-        out.append(
-            (
-                "dice",
-                "Per-case Dice per entry (box: quartiles, triangle: mean, dots: cases, "
-                "grey lines join the same case)",
-                png,
-            )
-        )
-    png = figs.burden_scatter(list(entries), title)
-    if png:
-        out.append(("burden", "Tumour burden predicted vs reference", png))
-    return out
+    dice = (
+        "Per-case Dice per entry (box: quartiles, triangle: mean, dots: cases, "
+        "grey lines join the same case)"
+    )
+    out = [
+        ("dice", dice, figs.dice_distributions(list(entries), title, paired=True)),
+        (
+            "burden",
+            "Tumour burden predicted vs reference",
+            figs.burden_scatter(list(entries), title),
+        ),
+    ]
+    return [f for f in out if f[2]]
 
 
 def compare_document(
@@ -376,13 +342,8 @@ def compare_document(
         raise InputError(f"--baseline {baseline!r} is not one of the entries: {', '.join(names)}")
     if table is not None and table not in TABLES:
         raise InputError(f"--table must be one of {TABLES}, got {table}")
-    aspects = differences(evaluations)
-    if aspects and not allow_mixed:
-        raise InputError(
-            "entries differ in "
-            + "; ".join(f"{k} ({v})" for k, v in aspects.items())
-            + "; pass --allow-mixed to compare them anyway (rows then say what differs)"
-        )
+    hint = "compare them anyway (rows then say what differs)"
+    aspects = check_comparable(evaluations, allow_mixed, hint)
     number = table or _default_table(evaluations)
     entries = make_entries(evaluations, list(aspects), baseline)
     title = entries[0].source if not aspects else "entries differ: " + ", ".join(aspects)

@@ -8,14 +8,20 @@ output-folder policy (`util.outdir.result_folder`: checked, locked, swapped in w
 
 from __future__ import annotations
 
+import base64
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from html import escape
 from pathlib import Path
 
-from e2net_eval.report.html import page_html
-from e2net_eval.report.render import document_latex, table_markdown, tables_csv
-from e2net_eval.report.tables import ReportTable
+from e2net_eval.report.tables import (
+    ReportTable,
+    document_latex,
+    table_html,
+    table_markdown,
+    tables_csv,
+)
 from e2net_eval.util.outdir import result_folder
 from e2net_eval.util.textsafe import md_escape
 
@@ -28,6 +34,25 @@ FILES = {
     "csv": "tables.csv",
     "html": "report.html",
 }
+
+_CSS = """
+body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:1200px;margin:2em auto;
+padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:0.5em 0 0.3em;font-size:0.9em}
+th,td{padding:0.25em 0.7em;border-bottom:1px solid #ddd;text-align:right}
+th:first-child,td:first-child{text-align:left}
+thead th{border-bottom:2px solid #333}
+tr.section td{font-weight:600;text-align:left;border-bottom:1px solid #333;padding-top:0.8em}
+tr.measured td{background:#eef6ff}
+tr.published td{background:#f7f7f7;color:#444}
+.notes{font-size:0.85em;color:#444}
+figure{display:inline-block;margin:0.5em 1em 1em 0;vertical-align:top;max-width:100%}
+figure img{max-width:100%;height:auto}
+figcaption{font-size:0.85em;color:#444;max-width:560px}
+code{background:#f2f2f2;padding:0 0.2em}
+.v,.ci{white-space:nowrap}
+.ci{color:#555;font-size:0.92em}
+"""
 
 
 @dataclass
@@ -56,10 +81,35 @@ def render_document(doc: Document) -> dict[str, bytes]:
     files[FILES["markdown"]] = "\n".join(md).encode("utf-8")
     files[FILES["latex"]] = document_latex(doc.tables, doc.title).encode("utf-8")
     files[FILES["csv"]] = tables_csv(doc.tables).encode("utf-8")
-    files[FILES["html"]] = page_html(
-        doc.title, doc.lines, doc.tables, doc.figures, doc.notes
-    ).encode("utf-8")
+    files[FILES["html"]] = page_html(doc).encode("utf-8")
     return files
+
+
+def figure_html(png: bytes, caption: str) -> str:
+    data = base64.b64encode(png).decode("ascii")
+    return (
+        f'<figure><img alt="{escape(caption)}" src="data:image/png;base64,{data}">'
+        f"<figcaption>{escape(caption)}</figcaption></figure>\n"
+    )
+
+
+def page_html(doc: Document) -> str:
+    """The whole self-contained page, figures embedded."""
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{escape(doc.title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{escape(doc.title)}</h1>",
+        "<ul>" + "".join(f"<li>{escape(x)}</li>" for x in doc.lines) + "</ul>",
+        "<h2>Tables</h2>",
+        *[table_html(t) for t in doc.tables],
+        *(["<h2>Figures</h2>"] if doc.figures else []),
+        *[figure_html(png, caption) for _, caption, png in doc.figures],
+        "<h2>Notes</h2>",
+        '<ul class="notes">' + "".join(f"<li>{escape(n)}</li>" for n in doc.notes) + "</ul>",
+        "</body></html>",
+    ]
+    return "\n".join(parts) + "\n"
 
 
 def write_document(
@@ -90,11 +140,6 @@ def write_document(
         (tmp / "figures").mkdir()
         for rel, data in files.items():
             (tmp / rel).write_bytes(data)
-    log.info(
-        "%s written to %s (%d tables, %d figures)",
-        doc.title,
-        out_dir,
-        len(doc.tables),
-        len(doc.figures),
-    )
+    counts = (len(doc.tables), len(doc.figures))
+    log.info("%s written to %s (%d tables, %d figures)", doc.title, out_dir, *counts)
     return {fmt: out_dir / name for fmt, name in FILES.items()}

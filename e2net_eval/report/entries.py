@@ -117,13 +117,7 @@ class Entry:
         inter = rows["intersection"].astype("Float64").fillna(rows["dice"] * size / 2.0)
         if inter.isna().any():
             return None
-        return np.column_stack(
-            [
-                inter.to_numpy(dtype=float),
-                sizes.to_numpy(dtype=float)[:, 0],
-                sizes.to_numpy(dtype=float)[:, 1],
-            ]
-        )
+        return np.column_stack([inter.to_numpy(dtype=float), sizes.to_numpy(dtype=float)])
 
 
 def _interval_source(metric: Metric) -> tuple[str | None, str | None]:
@@ -169,6 +163,10 @@ class Replicated:
     source: str
     meta: dict[str, Any] = field(default_factory=dict)
     segments_tumour: bool = True
+
+    @property
+    def short_label(self) -> str:
+        return self.label
 
     def values(self, key: str, replicates: list[int] | None = None) -> list[float | None]:
         """The set figure at `key` of each replicate (in `replicates` order, default all);

@@ -22,7 +22,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 
+from e2net_eval.data import open_dataset  # noqa: E402
+from e2net_eval.data.preprocess import HU_MAX, HU_MIN  # noqa: E402  (the paper's window)
+from e2net_eval.metrics.predictions import PredictionFinder  # noqa: E402
 from e2net_eval.report.entries import Entry, Replicated  # noqa: E402
 from e2net_eval.report.results import RunResults  # noqa: E402
 from e2net_eval.rundir import pred_dir  # noqa: E402
@@ -30,7 +34,6 @@ from e2net_eval.rundir import pred_dir  # noqa: E402
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
 R = TypeVar("R")
-HU_WINDOW = (-100.0, 240.0)  # the paper's clipping window, also used for display
 DPI = 110
 
 
@@ -52,6 +55,13 @@ def to_png(fig: plt.Figure) -> bytes:
     fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
     plt.close(fig)
     return buf.getvalue()
+
+
+def _dice_axes(ax: plt.Axes, region: str, x, labels: list[str]) -> None:
+    ax.set_xticks(x, labels, rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel(f"{region} Dice per case (%)")
+    ax.set_title(region)
+    ax.grid(axis="y", alpha=0.3)
 
 
 @plain_text
@@ -78,21 +88,11 @@ def dice_distributions(entries: list[Entry], title: str, *, paired: bool = False
             for case in y.index:
                 ok = y.loc[case].notna().to_numpy()
                 if ok.sum() > 1:
-                    ax.plot(
-                        frame.loc[case].to_numpy()[ok],
-                        y.loc[case].to_numpy()[ok],
-                        color="0.6",
-                        lw=0.6,
-                        alpha=0.6,
-                        zorder=2,
-                    )
+                    xs, ys = frame.loc[case].to_numpy()[ok], y.loc[case].to_numpy()[ok]
+                    ax.plot(xs, ys, color="0.6", lw=0.6, alpha=0.6, zorder=2)
         for xi, values in zip(x, series, strict=True):
             ax.scatter(xi, values.to_numpy(), s=12, alpha=0.7, zorder=3)
-        labels = [e.label for e in shown]
-        ax.set_xticks(range(1, len(labels) + 1), labels, rotation=30, ha="right", fontsize=8)
-        ax.set_ylabel(f"{region} Dice per case (%)")
-        ax.set_title(region)
-        ax.grid(axis="y", alpha=0.3)
+        _dice_axes(ax, region, range(1, len(shown) + 1), [e.label for e in shown])
     fig.suptitle(title, fontsize=8)
     return to_png(fig)
 
@@ -130,18 +130,9 @@ def replicate_lines(
         ax.scatter(x, means, marker="_", s=400, color="black", zorder=4, label="mean")
         paper = [published.get(g.name, {}).get(region) for g in shown]
         if any(v is not None for v in paper):
-            ax.scatter(
-                x,
-                [np.nan if v is None else v for v in paper],
-                marker="x",
-                color="red",
-                zorder=5,
-                label="paper (one run)",
-            )
-        ax.set_xticks(x, [g.label for g in shown], rotation=30, ha="right", fontsize=8)
-        ax.set_ylabel(f"{region} Dice per case (%)")
-        ax.set_title(region)
-        ax.grid(axis="y", alpha=0.3)
+            paper = [np.nan if v is None else v for v in paper]
+            ax.scatter(x, paper, marker="x", color="red", zorder=5, label="paper (one run)")
+        _dice_axes(ax, region, x, [g.label for g in shown])
     axes[0].legend(fontsize=7)
     fig.suptitle(title, fontsize=8)
     return to_png(fig)
@@ -157,10 +148,7 @@ def burden_scatter(entries: list[Entry], title: str) -> bytes | None:
     top = 0.0
     for e in shown:
         rows = e.region_rows("tumour")[["burden_ref", "burden_pred"]].astype("Float64").dropna()
-        ref, pred = (
-            rows["burden_ref"].to_numpy(dtype=float),
-            rows["burden_pred"].to_numpy(dtype=float),
-        )
+        ref, pred = rows.to_numpy(dtype=float).T
         if len(ref):
             ax.scatter(ref, pred, s=16, alpha=0.75, label=e.label)
             top = max(top, ref.max(), pred.max())
@@ -225,7 +213,7 @@ def slice_panel(
     area = tumour_area if tumour_area.any() else (ref >= 1).sum(axis=(0, 1))
     z = int(np.argmax(area))
     fig, ax = plt.subplots(figsize=(4.2, 4.2))
-    ax.imshow(img[:, :, z].T, cmap="gray", origin="lower", vmin=HU_WINDOW[0], vmax=HU_WINDOW[1])
+    ax.imshow(img[:, :, z].T, cmap="gray", origin="lower", vmin=HU_MIN, vmax=HU_MAX)
     styles = [
         (ref >= 1, "lime", "solid"),
         (pred >= 1, "yellow", "dashed"),
@@ -238,24 +226,13 @@ def slice_panel(
             ax.contour(
                 sl, levels=[0.5], colors=colour, linestyles=ls, linewidths=1.0, origin="lower"
             )
-    from matplotlib.lines import Line2D
-
+    names = ("liver, reference", "liver, predicted", "tumour, reference", "tumour, predicted")
     handles = [
         Line2D([], [], color=c, ls=ls, label=name)
-        for name, (_, c, ls) in zip(
-            ("liver, reference", "liver, predicted", "tumour, reference", "tumour, predicted"),
-            styles,
-            strict=True,
-        )
+        for name, (_, c, ls) in zip(names, styles, strict=True)
     ]
-    ax.legend(
-        handles=handles,
-        loc="upper center",
-        bbox_to_anchor=(0.5, -0.01),
-        ncol=2,
-        fontsize=7,
-        frameon=False,
-    )
+    legend = {"loc": "upper center", "bbox_to_anchor": (0.5, -0.01), "ncol": 2, "fontsize": 7}
+    ax.legend(handles=handles, frameon=False, **legend)
     ax.invert_xaxis()  # RAS: +x is the patient's right; radiological view shows it on the left
     ax.set_axis_off()
     ax.set_title(f"{title}\nslice {z}; solid = reference, dashed = prediction", fontsize=8)
@@ -265,33 +242,23 @@ def slice_panel(
 def case_slices(
     run: RunResults, set_name: str, config: str, case_id: str, title: str
 ) -> bytes | None:
-    """Load one case (data layer) and its prediction NIfTI and draw `slice_panel`; None (and a
-    log line) when the data or the prediction cannot be read."""
+    """Load one case (data layer) and its prediction NIfTI (found as `evaluate` finds it)
+    and draw `slice_panel`; None (and a log line) when the data or the prediction cannot be
+    read."""
     import nibabel as nib
 
-    roots = run.info.get("data") or {}
-    root = roots.get("lits" if set_name == "lits_val" else "ircadb")
-    pred_path = next(
-        (
-            p
-            for p in (
-                pred_dir(run.root, set_name, config) / f"{case_id}{s}" for s in (".nii.gz", ".nii")
-            )
-            if p.is_file()
-        ),
-        None,
-    )
-    if root is None or pred_path is None:
-        log.warning(
-            "no data root or prediction for case %s (%s/%s): slice figure skipped",
-            case_id,
-            set_name,
-            config,
-        )
-        return None
+    root = (run.info.get("data") or {}).get("lits" if set_name == "lits_val" else "ircadb")
+    folder = pred_dir(run.root, set_name, config)
     try:
-        from e2net_eval.data import open_dataset
-
+        pred_path = PredictionFinder(folder).find(case_id) if folder.is_dir() else None
+        if root is None or pred_path is None:
+            log.warning(
+                "no data root or prediction for case %s (%s/%s): slice figure skipped",
+                case_id,
+                set_name,
+                config,
+            )
+            return None
         root_path = Path(root) if Path(root).is_absolute() else run.root / root
         case = open_dataset(root_path).load(case_id)
         pred = np.asarray(nib.load(str(pred_path)).dataobj)

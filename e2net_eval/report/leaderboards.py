@@ -15,7 +15,6 @@ from e2net_eval.errors import InputError
 from e2net_eval.util.jsonio import load_json
 
 
-#: The checkout's `leaderboards/` folder (two levels above this package).
 def _leaderboard_dir() -> Path:
     """`leaderboards/` of the source tree, else the copy a wheel installs under the prefix."""
     in_tree = Path(__file__).resolve().parents[2] / "leaderboards"

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,12 +34,8 @@ from scipy.stats import rankdata
 
 from e2net_eval.errors import InputError
 
-MEAN, MEDIAN, RANK_THEN_AGGREGATE, TEST_THEN_RANK = (
-    "mean",
-    "median",
-    "rank_then_aggregate",
-    "test_then_rank",
-)
+MEAN, MEDIAN = "mean", "median"
+RANK_THEN_AGGREGATE, TEST_THEN_RANK = "rank_then_aggregate", "test_then_rank"
 #: The methods every ranking reports, in output order.
 METHODS = (MEAN, MEDIAN, RANK_THEN_AGGREGATE, TEST_THEN_RANK)
 P_ADJUST = ("none", "holm", "bonferroni")
@@ -138,23 +135,31 @@ def complete(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)[COLUMNS]
 
 
-def apply_missing(frame: pd.DataFrame, higher: Mapping[str, bool], policy: str) -> pd.DataFrame:
-    """Missing and undefined values by `policy`: ``drop`` the rows (challengeR's
-    ``na.treat="na.rm"``), a number (``na.treat=<number>``), or ``worst``: kept as NaN
-    here; `method_scores` gives them the task's worst observed value, and within a case
-    the rank after every observed one (challengeR's rank-then-aggregate without na.treat)."""
-    out = complete(frame)
-    if policy == "drop":
-        return out[out["value"].notna()].reset_index(drop=True)
-    if policy == "worst":
-        return out
+def check_missing(policy: str) -> float | None:
+    """The number of a numeric missing-value policy, None for ``drop`` and ``worst``;
+    InputError for anything else."""
+    if policy in ("drop", "worst"):
+        return None
     try:
         number = float(policy)
     except ValueError:
         raise InputError(f"--missing must be drop, worst or a number, got {policy!r}") from None
     if math.isnan(number):
         raise InputError("--missing must not be NaN")
-    out["value"] = out["value"].fillna(number)
+    return number
+
+
+def apply_missing(frame: pd.DataFrame, higher: Mapping[str, bool], policy: str) -> pd.DataFrame:
+    """Missing and undefined values by `policy`: ``drop`` the rows (challengeR's
+    ``na.treat="na.rm"``), a number (``na.treat=<number>``), or ``worst``: kept as NaN
+    here; `method_scores` gives them the task's worst observed value, and within a case
+    the rank after every observed one (challengeR's rank-then-aggregate without na.treat)."""
+    number = check_missing(policy)
+    out = complete(frame)
+    if policy == "drop":
+        return out[out["value"].notna()].reset_index(drop=True)
+    if number is not None:
+        out["value"] = out["value"].fillna(number)
     return out
 
 
@@ -469,8 +474,6 @@ def bootstrap(
         for t, m, s in zip(names, mats, seeds, strict=True)
     ]
     if jobs > 1 and len(args) > 1:
-        from concurrent.futures import ProcessPoolExecutor
-
         with ProcessPoolExecutor(max_workers=min(jobs, len(args))) as pool:
             results = list(pool.map(_bootstrap_job, args))
     else:

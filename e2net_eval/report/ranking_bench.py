@@ -15,8 +15,7 @@ import numpy as np
 import pandas as pd
 
 from e2net_eval.errors import InputError
-from e2net_eval.report import ranking
-from e2net_eval.report.ranking_report import rank_frame
+from e2net_eval.report.ranking_report import Request, rank_frame
 
 log = logging.getLogger(__name__)
 SCRIPT = Path(__file__).resolve().parents[2] / "tools" / "challenger_agreement.R"
@@ -31,16 +30,9 @@ def bench_frame(n_entries: int, n_cases: int, n_tasks: int, seed: int) -> pd.Dat
         skill = rng.normal(0, 0.03, n_entries)
         values = difficulty[None, :] + skill[:, None] + rng.normal(0, 0.05, (n_entries, n_cases))
         e, c = np.meshgrid(np.arange(n_entries), np.arange(n_cases), indexing="ij")
-        parts.append(
-            pd.DataFrame(
-                {
-                    "task": f"T{t + 1}",
-                    "entry": [f"E{i + 1:02d}" for i in e.ravel()],
-                    "case": [f"C{i + 1:03d}" for i in c.ravel()],
-                    "value": values.ravel(),
-                }
-            )
-        )
+        entry, case = [f"E{i + 1:02d}" for i in e.ravel()], [f"C{i + 1:03d}" for i in c.ravel()]
+        frame = {"task": f"T{t + 1}", "entry": entry, "case": case, "value": values.ravel()}
+        parts.append(pd.DataFrame(frame))
     return pd.concat(parts, ignore_index=True)
 
 
@@ -77,7 +69,7 @@ def run_bench(
     frame = bench_frame(n_entries, n_cases, n_tasks, seed)
     higher = {t: True for t in frame["task"].unique()}
     start = time.perf_counter()
-    rank_frame(frame, higher, ranking.Options(), n_boot=n_boot, seed=seed, jobs=jobs)
+    rank_frame(frame, higher, Request(n_boot=n_boot, seed=seed, jobs=jobs))
     ours = time.perf_counter() - start
     size = f"{n_entries} entries x {n_cases} cases x {n_tasks} tasks, {n_boot} bootstrap draws"
     lines = [

@@ -1,16 +1,10 @@
 """`e2net-eval rank NAME=PATH ... -o OUT`: read the entries, rank them, write the result.
 
 Each PATH is an `evaluate` output folder, a ``summary.json`` or an ablation run (its
-configurations on one evaluation set become the entries, named ``NAME/<config>``, or just
-``<config>`` when it is the only PATH). Entries must share the reference set, protocol
-and scoring options (`compare.differences`) unless ``allow_mixed``.
-
-Tasks are (region, metric) pairs named ``<region>/<metric>`` (``tumour/dice``); the
-metric's direction comes from the registry. The engine is `ranking`; this module only
-turns evaluations into its long frame and its frames into files: ``rankings.csv``,
-``bootstrap.csv``, ``consensus.csv``, ``significance.csv``, ``robustness.csv``,
-``stability.csv``, ``ranking.md``, ``ranking.tex``, ``ranking.html`` and
-``figures/*.png``, written through the one output-folder policy (all or nothing).
+configurations on one set become the entries, ``NAME/<config>``, or ``<config>`` when it is
+the only PATH). Tasks are ``<region>/<metric>`` pairs, directions from the registry. The
+engine is `ranking`; this module turns evaluations into its long frame and its frames into
+the CSVs, ``ranking.md``/``.tex``/``.html`` and ``figures/*.png`` (all or nothing).
 """
 
 from __future__ import annotations
@@ -22,14 +16,14 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
 from e2net_eval.errors import InputError
 from e2net_eval.metrics.registry import METRICS, REGIONS, Metric
 from e2net_eval.report import ranking
-from e2net_eval.report.compare import differences
+from e2net_eval.report.compare import aspects_text, check_comparable
+from e2net_eval.report.tables import tex_escape
 from e2net_eval.rundir import SETS, eval_summaries, is_ablation_run
 from e2net_eval.scores import Evaluation, read_evaluation
 from e2net_eval.util.outdir import result_folder
@@ -38,6 +32,8 @@ from e2net_eval.util.textsafe import csv_cell, md_escape
 log = logging.getLogger(__name__)
 
 KIND = "ranking"
+#: The frames of a `Ranked` written as ``<name>.csv``, in writing order.
+CSV_FRAMES = ("rankings", "bootstrap", "consensus", "significance", "robustness", "stability")
 #: Metrics ranked when no --metric is given (per case, both regions).
 DEFAULT_METRICS = ("dice", "hd95")
 
@@ -142,15 +138,10 @@ def long_frame(
             values = pd.to_numeric(rows[metric.csv].astype("Float64"), errors="coerce")
             if metric.absolute:  # a signed metric (RVD): its magnitude is what counts
                 values = values.abs()
+            cases = rows["case"].astype(str).to_numpy()
+            values = values.to_numpy(dtype=float, na_value=math.nan)
             parts.append(
-                pd.DataFrame(
-                    {
-                        "task": task,
-                        "entry": name,
-                        "case": rows["case"].astype(str).to_numpy(),
-                        "value": values.to_numpy(dtype=float, na_value=math.nan),
-                    }
-                )
+                pd.DataFrame({"task": task, "entry": name, "case": cases, "value": values})
             )
             higher[task] = bool(metric.higher_is_better)
     if not parts:
@@ -158,22 +149,32 @@ def long_frame(
     return pd.concat(parts, ignore_index=True), higher
 
 
+@dataclass(frozen=True)
+class Request:
+    """What `e2net-eval rank` was asked (CLI options, one place); `rank_frame` reads the
+    ranking and bootstrap settings."""
+
+    specs: tuple[tuple[str, Path], ...] = ()
+    metrics: tuple[str, ...] = ()
+    opts: ranking.Options = ranking.Options()
+    n_boot: int = 1000
+    seed: int = 0
+    jobs: int = 1
+    challenger: bool = False
+    allow_mixed: bool = False
+    set_name: str | None = None
+    figures: bool = True
+
+
 # -- ranking -----------------------------------------------------------------------------------
-def rank_frame(
-    frame: pd.DataFrame,
-    higher: dict[str, bool],
-    opts: ranking.Options,
-    *,
-    n_boot: int = 1000,
-    seed: int = 0,
-    jobs: int = 1,
-    challenger: bool = False,
-) -> Ranked:
-    """Every frame of a ranking of `frame` (the library entry point)."""
+def rank_frame(frame: pd.DataFrame, higher: dict[str, bool], req: Request) -> Ranked:
+    """Every frame of a ranking of `frame` as `req` says (the library entry point)."""
+    opts = req.opts
     prepared = ranking.prepare(frame, higher, opts)
     ranked = ranking.rankings(prepared, higher, opts)
-    boot, draws = ranking.bootstrap(prepared, higher, opts, n_boot, seed, jobs, challenger)
-    lines = _missing_lines(frame, prepared, opts.missing)
+    boot, draws = ranking.bootstrap(
+        prepared, higher, opts, req.n_boot, req.seed, req.jobs, req.challenger
+    )
     return Ranked(
         prepared,
         higher,
@@ -184,7 +185,7 @@ def rank_frame(
         ranking.consensus(ranked),
         ranking.robustness(ranked),
         ranking.stability_across_tasks(ranked),
-        lines,
+        _missing_lines(frame, prepared, opts.missing),
     )
 
 
@@ -195,9 +196,8 @@ def _missing_lines(raw: pd.DataFrame, prepared: pd.DataFrame, policy: str) -> li
     for task, rows in full.groupby("task", sort=False):
         n = int(rows["value"].isna().sum())
         if n:
-            what = {"drop": "dropped", "worst": "set to the task's worst value"}.get(
-                policy, f"set to {policy}"
-            )
+            what = {"drop": "dropped", "worst": "set to the task's worst value"}
+            what = what.get(policy, f"set to {policy}")
             out.append(f"{task}: {n} missing or undefined value(s) {what} (--missing {policy})")
     return out
 
@@ -225,12 +225,6 @@ def csv_text(frame: pd.DataFrame) -> str:
     return safe.to_csv(index=False)
 
 
-def _wide(r: Ranked) -> pd.DataFrame:
-    """rank per entry (rows) and task x method (columns)."""
-    w = r.rankings.pivot_table(index="entry", columns=["task", "method"], values="rank", sort=False)
-    return w.astype(float)
-
-
 def markdown_table(frame: pd.DataFrame) -> str:
     head = "| " + " | ".join(cell(c) for c in frame.columns) + " |"
     rule = "|" + "---|" * len(frame.columns)
@@ -240,24 +234,12 @@ def markdown_table(frame: pd.DataFrame) -> str:
 
 def latex_text(value: object) -> str:
     """A cell's text with LaTeX's special characters escaped."""
-    out = []
-    for ch in cell(value, "text"):
-        if ch == "\\":
-            out.append(r"\textbackslash{}")
-        elif ch in "&%$#_{}":
-            out.append("\\" + ch)
-        elif ch in "~^":
-            out.append(r"\textasciitilde{}" if ch == "~" else r"\textasciicircum{}")
-        else:
-            out.append(ch)
-    return "".join(out)
+    return tex_escape(cell(value, "text"), symbols=False)
 
 
 def latex_table(frame: pd.DataFrame) -> str:
     rows = [" & ".join(latex_text(c) for c in frame.columns) + r" \\ \hline"]
-    rows += [
-        " & ".join(latex_text(v) for v in row) + r" \\" for row in frame.itertuples(index=False)
-    ]
+    rows += [" & ".join(map(latex_text, row)) + r" \\" for row in frame.itertuples(index=False)]
     spec = "l" * len(frame.columns)
     return f"\\begin{{tabular}}{{{spec}}}\n" + "\n".join(rows) + "\n\\end{tabular}\n"
 
@@ -348,77 +330,32 @@ def render(
         ]
     md += ["## Notes", "", *[f"- {cell(n)}" for n in notes], ""]
     tex += ["\\section*{Notes}", *[latex_text(n) + "\n" for n in notes], "\\end{document}", ""]
-    page += [
-        "<h2>Notes</h2><ul>",
-        *[f"<li>{html.escape(n)}</li>" for n in notes],
-        "</ul></body></html>",
-    ]
-    files = {
-        "rankings.csv": csv_text(r.rankings),
-        "bootstrap.csv": csv_text(r.bootstrap),
-        "consensus.csv": csv_text(r.consensus),
-        "significance.csv": csv_text(r.significance),
-        "robustness.csv": csv_text(r.robustness),
-        "stability.csv": csv_text(r.stability),
-        "ranking.md": "\n".join(md),
-        "ranking.tex": "\n".join(tex),
-        "ranking.html": "\n".join(page),
-    }
-    out = {k: v.encode("utf-8") for k, v in files.items()}
+    page += ["<h2>Notes</h2><ul>", *[f"<li>{html.escape(n)}</li>" for n in notes]]
+    page.append("</ul></body></html>")
+    files = {f"{name}.csv": csv_text(getattr(r, name)) for name in CSV_FRAMES}
+    files |= {"ranking.md": md, "ranking.tex": tex, "ranking.html": page}
+    out = {k: (v if isinstance(v, str) else "\n".join(v)).encode("utf-8") for k, v in files.items()}
     out.update({f"figures/{stem}.png": png for stem, _, png in figures})
     return out
-
-
-@dataclass(frozen=True)
-class Request:
-    """What `e2net-eval rank` was asked (CLI options, one place)."""
-
-    specs: tuple[tuple[str, Path], ...]
-    metrics: tuple[str, ...] = ()
-    opts: ranking.Options = ranking.Options()
-    n_boot: int = 1000
-    seed: int = 0
-    jobs: int = 1
-    challenger: bool = False
-    allow_mixed: bool = False
-    set_name: str | None = None
-    figures: bool = True
 
 
 def rank_entries(req: Request) -> tuple[Ranked, list[str]]:
     """Read the entries, check they can be ranked together, rank them; plus the lines
     saying what was ranked."""
     entries = load_entries(req.specs, req.set_name)
-    aspects = differences(entries)
-    if aspects and not req.allow_mixed:
-        raise InputError(
-            "entries differ in "
-            + "; ".join(f"{k} ({v})" for k, v in aspects.items())
-            + "; pass --allow-mixed to rank them anyway"
-        )
-    frame, higher = long_frame(entries, parse_tasks(req.metrics))
-    r = rank_frame(
-        frame,
-        higher,
-        req.opts,
-        n_boot=req.n_boot,
-        seed=req.seed,
-        jobs=req.jobs,
-        challenger=req.challenger,
-    )
+    aspects = check_comparable(entries, req.allow_mixed, "rank them anyway")
+    r = rank_frame(*long_frame(entries, parse_tasks(req.metrics)), req)
     lines = [f"Entry {n}: {ev.path.resolve()} ({len(ev.case_ids())} cases)" for n, ev in entries]
     lines += [
         "Tasks: "
-        + ", ".join(f"{t} ({'higher' if h else 'lower'} is better)" for t, h in higher.items()),
+        + ", ".join(f"{t} ({'higher' if h else 'lower'} is better)" for t, h in r.higher.items()),
         f"Bootstrap: {req.n_boot} draws over cases, seed {req.seed}"
         + (", challengeR-compatible (--challenger-compatible)" if req.challenger else ""),
         f"Test-then-rank: one-sided Wilcoxon signed-rank, alpha {req.opts.alpha}, "
         f"p-value adjustment {req.opts.p_adjust} over the n(n-1) ordered pairs of a task",
     ]
     if aspects:
-        lines.append(
-            "MIXED (--allow-mixed): " + "; ".join(f"{k} ({v})" for k, v in aspects.items())
-        )
+        lines.append(f"MIXED (--allow-mixed): {aspects_text(aspects)}")
     return r, lines + r.lines
 
 
@@ -454,115 +391,3 @@ def write_ranking(req: Request, out_dir: str | Path, *, overwrite: bool = False)
             (tmp / rel).write_bytes(data)
     log.info("ranking written to %s", out_dir)
     return out_dir
-
-
-# -- the ablation report's ranking section -----------------------------------------------------
-#: Tasks of the ablation report's ranking (the paper's per-case figures).
-REPORT_TASKS = ("liver/dice", "tumour/dice")
-#: Bootstrap draws and seed of the ablation report's ranking.
-REPORT_BOOT, REPORT_SEED = 1000, 0
-
-
-def ranking_table(entries: Sequence[Any], key: str, title: str) -> Any:
-    """The report's ranking of its configurations (`Entry` objects of one set): per task
-    the mean-Dice rank with its bootstrap 95% interval, the rank-then-aggregate and
-    test-then-rank ranks, and the consensus over the tasks; None when fewer than two
-    configurations, or fewer than two cases, have per-case values (a bootstrap over one
-    case says nothing)."""
-    from e2net_eval.report.tables import Cell, ReportTable, Row
-
-    named = [(e.name, e.evaluation) for e in entries]
-    frame, higher = long_frame(named, parse_tasks(REPORT_TASKS))
-    frame = frame[frame.groupby("task")["value"].transform(lambda v: v.notna().any())]
-    if frame.empty or frame["entry"].nunique() < 2 or frame["case"].nunique() < 2:
-        return None
-    higher = {t: h for t, h in higher.items() if t in set(frame["task"])}
-    r = rank_frame(frame, higher, ranking.Options(), n_boot=REPORT_BOOT, seed=REPORT_SEED)
-    tasks = list(higher)
-    columns = [("consensus", "Consensus (mean)")]
-    for t in tasks:
-        columns += [(f"{t}:mean", f"{t} mean [95% boot]"), (f"{t}:rta", f"{t} rank-then-agg.")]
-        columns += [(f"{t}:ttr", f"{t} test-then-rank")]
-    rows = []
-    for e in entries:
-        cells = [_rank_cell(r.consensus, {"method": ranking.MEAN, "entry": e.name})]
-        for t in tasks:
-            boot = r.bootstrap[(r.bootstrap["task"] == t) & (r.bootstrap["method"] == ranking.MEAN)]
-            b = boot[boot["entry"] == e.name]
-            full = _rank_cell(r.rankings, {"task": t, "method": ranking.MEAN, "entry": e.name})
-            if not b.empty and full.value is not None:
-                full = Cell(
-                    full.value,
-                    float(b["rank_q025"].iloc[0]),
-                    float(b["rank_q975"].iloc[0]),
-                    decimals=0,
-                )
-            cells += [full]
-            for m in (ranking.RANK_THEN_AGGREGATE, ranking.TEST_THEN_RANK):
-                cells.append(_rank_cell(r.rankings, {"task": t, "method": m, "entry": e.name}))
-        rows.append(Row("measured", e.label, cells, e.source, dict(e.meta)))
-    notes = [
-        "Ranks (1 best, ties min) of the configurations as `e2net-eval rank` computes them "
-        f"(docs/reports.md): mean Dice per case with the 2.5-97.5% bootstrap rank interval "
-        f"({REPORT_BOOT} draws over cases, seed {REPORT_SEED}), rank-then-aggregate, "
-        "test-then-rank (one-sided Wilcoxon, alpha 0.05, no adjustment); consensus: mean of "
-        "the mean-Dice ranks over the tasks, ties averaged, ranked. Undefined values dropped."
-    ]
-    return ReportTable(key, title, columns, rows, notes)
-
-
-def _rank_cell(frame: pd.DataFrame, where: dict[str, str]) -> Any:
-    from e2net_eval.report.tables import Cell
-
-    hit = frame
-    for k, v in where.items():
-        hit = hit[hit[k] == v]
-    return Cell(None if hit.empty else float(hit["rank"].iloc[0]), decimals=0)
-
-
-def replicate_ranking_table(groups: Sequence[Any], key: str, title: str) -> Any:
-    """The configurations (`Replicated` groups of one set) ranked by mean Dice per case in
-    each replicate: per task the consensus over the replicates with the range of the
-    replicates' ranks, and each replicate's rank; None with fewer than two configurations."""
-    from e2net_eval.report.tables import Cell, ReportTable, Row
-
-    reps = sorted({r for g in groups for r in g.by_replicate})
-    parts, higher = [], {}
-    for r in reps:
-        named = [(g.name, g.by_replicate[r].evaluation) for g in groups if r in g.by_replicate]
-        if len(named) < 2:
-            continue
-        frame, h = long_frame(named, parse_tasks(REPORT_TASKS))
-        parts.append(frame.assign(task=f"r{r} " + frame["task"]))
-        higher.update({f"r{r} {t}": v for t, v in h.items()})
-    if not parts:
-        return None
-    frame = pd.concat(parts, ignore_index=True)
-    frame = frame[frame.groupby("task")["value"].transform(lambda v: v.notna().any())]
-    opts = ranking.Options(methods=(ranking.MEAN,))
-    ranked = ranking.rankings(ranking.prepare(frame, higher, opts), higher, opts)
-    columns, cells = [], {g.name: [] for g in groups}
-    for task in REPORT_TASKS:
-        part = ranked[ranked["task"].str.endswith(" " + task)]
-        if part.empty:
-            continue
-        cons = ranking.consensus(part).set_index("entry")
-        columns.append((f"{task}:consensus", f"{task}: consensus [range]"))
-        columns += [
-            (f"{task}:{t.split()[0]}", f"{task}: {t.split()[0]}") for t in ranking.tasks(part)
-        ]
-        for g in groups:
-            mine = part[part["entry"] == g.name]["rank"].astype(float)
-            c = cons["rank"].get(g.name)
-            cells[g.name].append(
-                Cell(None if c is None else float(c), mine.min(), mine.max(), decimals=0)
-            )
-            for t in ranking.tasks(part):
-                cells[g.name].append(_rank_cell(part, {"task": t, "entry": g.name}))
-    rows = [Row("measured", g.label, cells[g.name], g.source, dict(g.meta)) for g in groups]
-    notes = [
-        "Rank (1 best, ties min) of each configuration by mean Dice per case in each "
-        "replicate (rN); consensus: mean of the replicates' ranks, ties averaged, ranked; "
-        "[range]: its best and worst rank over the replicates."
-    ]
-    return ReportTable(key, title, columns, rows, notes)

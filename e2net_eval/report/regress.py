@@ -18,11 +18,9 @@ from e2net_eval.errors import InputError, printable
 from e2net_eval.metrics.registry import SET_SECTIONS, metric_for, out_of_range
 from e2net_eval.metrics.summary_types import check_types
 from e2net_eval.report.comparable import difference, reference_cases
-from e2net_eval.report.directions import higher_is_better, uses_absolute_value
 from e2net_eval.rundir import SUMMARY_JSON, is_ablation_run
 from e2net_eval.util.jsonio import load_json
 
-SUMMARY = SUMMARY_JSON
 # Counts and bookkeeping in a summary: reported by other tools, never gated.
 _NOT_GATED = {"n", "n_undefined", "n_cases", "n_nonfinite", "tp", "fp", "fn"}
 _NOT_GATED |= {"n_no_liver_predicted", "reference", "predicted", "iou_threshold"}
@@ -46,6 +44,18 @@ class Delta:
         if self.baseline is None or self.current is None:
             return None
         return self.current - self.baseline
+
+
+def higher_is_better(key: str) -> bool | None:
+    """Direction of a flattened summary key (the registry's), None when no metric is known."""
+    metric = metric_for(key)
+    return None if metric is None else bool(metric.higher_is_better)
+
+
+def uses_absolute_value(key: str) -> bool:
+    """True for signed metrics (RVD) whose magnitude is what gets better or worse."""
+    metric = metric_for(key)
+    return metric is not None and metric.absolute
 
 
 def flatten_summary(summary: dict[str, Any]) -> dict[str, float | None]:
@@ -95,13 +105,15 @@ def find_summaries(path: str | Path) -> dict[str, Path]:
         return {"": path}
     if not path.is_dir():
         raise InputError("no such file or directory", path=path)
-    if (path / SUMMARY).is_file():
-        return {"": path / SUMMARY}
+    if (path / SUMMARY_JSON).is_file():
+        return {"": path / SUMMARY_JSON}
     # an ablation run: only its evaluation summaries (RUN/eval/<set>/<config>/)
     base = path / "eval" if is_ablation_run(path) and (path / "eval").is_dir() else path
-    found = {str(p.parent.relative_to(path).as_posix()): p for p in sorted(base.rglob(SUMMARY))}
+    found = {
+        str(p.parent.relative_to(path).as_posix()): p for p in sorted(base.rglob(SUMMARY_JSON))
+    }
     if not found:
-        raise InputError(f"no {SUMMARY} in this directory or below", path=path)
+        raise InputError(f"no {SUMMARY_JSON} in this directory or below", path=path)
     return found
 
 
@@ -254,17 +266,10 @@ def format_deltas(deltas: list[Delta]) -> str:
         if uses_absolute_value(d.key) and d.higher_is_better is not None:
             direction = "|lower|"
         delta = "" if d.delta is None else f"{d.delta:+.6g}"
-        rows.append(
-            [
-                printable(d.key),  # keys are a JSON file's: no terminal escapes
-                _fmt(d.baseline),
-                _fmt(d.current),
-                delta,
-                f"{d.tolerance:g}",
-                direction,
-                d.status.upper() if d.status == "worse" else d.status,
-            ]
-        )
+        status = d.status.upper() if d.status == "worse" else d.status
+        key = printable(d.key)  # keys are a JSON file's: no terminal escapes
+        values = [_fmt(d.baseline), _fmt(d.current), delta, f"{d.tolerance:g}"]
+        rows.append([key, *values, direction, status])
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))

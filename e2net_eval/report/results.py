@@ -13,13 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from e2net_eval.errors import InputError
+from e2net_eval.metrics.registry import REGIONS
 from e2net_eval.report.entries import Entry, Replicated
 from e2net_eval.rundir import ABLATION_JSON, SET_TITLES, eval_summaries, replicate_summaries
 from e2net_eval.scores import Evaluation, read_evaluation
 from e2net_eval.util.jsonio import load_json
 from reference_models.registry import get_model, list_models, model_label, model_sort_key
-
-config_sort_key = model_sort_key
 
 
 def segments_tumour(config: str) -> bool:
@@ -77,14 +76,29 @@ class RunResults:
         """Replicates with evaluations (1 for a run of one)."""
         return max(1, len(self.replicates))
 
+    def _reps(self, set_name: str) -> list[ReplicateResults]:
+        return [r for r in self.replicates if set_name in r.evaluations]
+
+    def _meta(self, config: str, set_name: str, seed: Any, split: str) -> dict[str, Any]:
+        """The provenance columns of a measured row in tables.csv."""
+        return {
+            "config": config,
+            "protocol": self.protocol,
+            "profile": self.profile,
+            "seed": seed,
+            "split": split,
+            "dataset": set_name,
+        }
+
     def replicated(self, set_name: str) -> list[Replicated]:
         """Each configuration of the set over the replicates that evaluated it, in catalogue
         order (empty when the run has fewer than two replicates)."""
-        reps = [r for r in self.replicates if set_name in r.evaluations]
+        reps = self._reps(set_name)
         if len(reps) < 2:
             return []
-        configs = sorted({c for r in reps for c in r.evaluations[set_name]}, key=config_sort_key)
+        configs = sorted({c for r in reps for c in r.evaluations[set_name]}, key=model_sort_key)
         source = self.replicates_label(set_name)
+        seeds = ",".join(str(r.seed) for r in reps)
         out = []
         for config in configs:
             by_rep = {
@@ -92,25 +106,15 @@ class RunResults:
                 for r in reps
                 if config in r.evaluations[set_name]
             }
-            meta = {
-                "config": config,
-                "protocol": self.protocol,
-                "profile": self.profile,
-                "seed": ",".join(str(r.seed) for r in reps),
-                "split": source,
-                "dataset": set_name,
-            }
-            out.append(
-                Replicated(
-                    config, model_label(config), by_rep, source, meta, segments_tumour(config)
-                )
-            )
+            meta = self._meta(config, set_name, seeds, source)
+            tumour = segments_tumour(config)
+            out.append(Replicated(config, model_label(config), by_rep, source, meta, tumour))
         return out
 
     def replicates_vary(self, set_name: str) -> str:
         """What differs between the replicates that evaluated the set: "split and training
         seed", "split seed" or "training seed"."""
-        reps = [r for r in self.replicates if set_name in r.evaluations]
+        reps = self._reps(set_name)
         split = len({str(r.split_seed) for r in reps}) > 1
         train = len({str(r.seed) for r in reps}) > 1
         if split and train:
@@ -120,17 +124,8 @@ class RunResults:
     def replicates_label(self, set_name: str) -> str:
         """E.g. "3 replicates (split seeds 0, 1, 2; seeds 0, 1, 2), LiTS validation, 12
         cases each" (the provenance of a row over replicates)."""
-        reps = [r for r in self.replicates if set_name in r.evaluations]
-        counts = sorted(
-            {
-                max(
-                    (ev.summary.get("n_cases", 0) for ev in r.evaluations[set_name].values()),
-                    default=0,
-                )
-                for r in reps
-            }
-        )
-        cases = "/".join(str(c) for c in counts)
+        reps = self._reps(set_name)
+        cases = "/".join(str(c) for c in sorted({_n_cases(r.evaluations, set_name) for r in reps}))
         return (
             f"protocol {self.protocol}, profile {self.profile}, {len(reps)} replicates "
             f"(split seeds {', '.join(str(r.split_seed) for r in reps)}; "
@@ -139,15 +134,13 @@ class RunResults:
         )
 
     def configs(self, set_name: str) -> list[str]:
-        return sorted(self.evaluations.get(set_name, {}), key=config_sort_key)
+        return sorted(self.evaluations.get(set_name, {}), key=model_sort_key)
 
     def entries(self, set_name: str) -> list[Entry]:
         """One `Entry` per configuration of the set (replicate 0), in catalogue order with its
         label."""
-        return [
-            self._entry(set_name, config, self.evaluations[set_name][config])
-            for config in self.configs(set_name)
-        ]
+        by_config = self.evaluations.get(set_name, {})
+        return [self._entry(set_name, c, by_config[c]) for c in self.configs(set_name)]
 
     def _entry(
         self,
@@ -161,37 +154,20 @@ class RunResults:
             seed, split, source = self.seed, self.split_label(set_name), self.provenance(set_name)
         else:
             seed = rep.seed
-            split = self._set_size(set_name, rep.evaluations)
+            split = _set_size(set_name, rep.evaluations)
             if set_name == "lits_val":
                 split += f" (split seed {rep.split_seed})"
             source = (
                 f"protocol {self.protocol}, profile {self.profile}, replicate {rep.index}, "
                 f"seed {seed}, {split}"
             )
-        return Entry(
-            config,
-            model_label(config),
-            evaluation,
-            source,
-            {
-                "config": config,
-                "protocol": self.protocol,
-                "profile": self.profile,
-                "seed": seed,
-                "split": split,
-                "dataset": set_name,
-            },
-            segments_tumour(config),
-        )
-
-    def _set_size(self, set_name: str, evaluations: dict[str, dict[str, Evaluation]]) -> str:
-        summaries = [ev.summary for ev in evaluations.get(set_name, {}).values()]
-        n = max((s.get("n_cases", 0) for s in summaries), default=0)
-        return f"{SET_TITLES.get(set_name, set_name)}, {n} cases"
+        meta = self._meta(config, set_name, seed, split)
+        tumour = segments_tumour(config)
+        return Entry(config, model_label(config), evaluation, source, meta, tumour)
 
     def split_label(self, set_name: str) -> str:
         """E.g. "LiTS validation, 4 cases (split seed 0)" or "3DIRCADb, 3 cases"."""
-        text = self._set_size(set_name, self.evaluations)
+        text = _set_size(set_name, self.evaluations)
         split = self.info.get("split") or {}
         if set_name == "lits_val" and "seed" in split:
             text += f" (split seed {split['seed']})"
@@ -205,6 +181,16 @@ class RunResults:
             f"protocol {self.protocol}, profile {self.profile}, {which}seed {self.seed}, "
             f"{self.split_label(set_name)}"
         )
+
+
+def _n_cases(evaluations: dict[str, dict[str, Evaluation]], set_name: str) -> int:
+    """The largest case count of the set's evaluations (0 when none)."""
+    by_config = evaluations.get(set_name, {})
+    return max((ev.summary.get("n_cases", 0) for ev in by_config.values()), default=0)
+
+
+def _set_size(set_name: str, evaluations: dict[str, dict[str, Evaluation]]) -> str:
+    return f"{SET_TITLES.get(set_name, set_name)}, {_n_cases(evaluations, set_name)} cases"
 
 
 def load_run(run: str | Path) -> RunResults:
@@ -237,14 +223,8 @@ def load_run(run: str | Path) -> RunResults:
                 "seed": info.get("seed"),
             }
         evaluations = results.evaluations if index == 0 else _read_evaluations(found)
-        results.replicates.append(
-            ReplicateResults(
-                index,
-                recorded.get("split_seed", "unknown"),
-                recorded.get("seed", "unknown"),
-                evaluations,
-            )
-        )
+        seeds_of = (recorded.get("split_seed", "unknown"), recorded.get("seed", "unknown"))
+        results.replicates.append(ReplicateResults(index, *seeds_of, evaluations))
     return results
 
 
@@ -271,6 +251,6 @@ def _check_summary(summary: Any, path: Path) -> None:
     for key in ("regions", "metric_per_case", "tumour_burden"):
         if key not in summary:
             raise InputError(f"summary.json lacks '{key}'", path=path)
-    for region in ("liver", "tumour"):
+    for region in REGIONS:
         if region not in summary["regions"]:
             raise InputError(f"summary.json lacks region '{region}'", path=path)

@@ -82,6 +82,16 @@ def global_dice(rows: np.ndarray) -> float:
     return 1.0 if denom == 0 else float(2 * rows[:, 0].sum() / denom)
 
 
+def _differences(values_a, values_b, what: str) -> np.ndarray:
+    """b - a where both are defined (same positions; None/NaN in either: left out)."""
+    xa = np.asarray([np.nan if v is None else v for v in values_a], dtype=float)
+    xb = np.asarray([np.nan if v is None else v for v in values_b], dtype=float)
+    if xa.shape != xb.shape:
+        raise ValueError(f"{what}: {xa.shape} vs {xb.shape}")
+    keep = np.isfinite(xa) & np.isfinite(xb)
+    return xb[keep] - xa[keep]
+
+
 @dataclass(frozen=True)
 class PairedTest:
     """B versus A on the same cases: mean difference (B - A) with its bootstrap interval and
@@ -98,12 +108,7 @@ class PairedTest:
 
 def paired_test(a: str, b: str, values_a, values_b, *, seed: int = BOOTSTRAP_SEED) -> PairedTest:
     """Compare two configurations case by case (cases undefined in either are left out)."""
-    xa = np.asarray([np.nan if v is None else v for v in values_a], dtype=float)
-    xb = np.asarray([np.nan if v is None else v for v in values_b], dtype=float)
-    if xa.shape != xb.shape:
-        raise ValueError(f"paired test needs the same cases: {xa.shape} vs {xb.shape}")
-    keep = np.isfinite(xa) & np.isfinite(xb)
-    diff = xb[keep] - xa[keep]
+    diff = _differences(values_a, values_b, "paired test needs the same cases")
     interval = bootstrap(diff, seed=seed)
     p = None
     if diff.size and np.any(diff != 0):
@@ -171,12 +176,7 @@ class Wins:
 
 def wins(values_a, values_b) -> Wins:
     """Replicate by replicate (same positions; undefined in either: left out)."""
-    xa = np.asarray([np.nan if v is None else v for v in values_a], dtype=float)
-    xb = np.asarray([np.nan if v is None else v for v in values_b], dtype=float)
-    if xa.shape != xb.shape:
-        raise ValueError(f"wins need the same replicates: {xa.shape} vs {xb.shape}")
-    keep = np.isfinite(xa) & np.isfinite(xb)
-    diff = xb[keep] - xa[keep]
+    diff = _differences(values_a, values_b, "wins need the same replicates")
     n = int(diff.size)
     won, tied = int(np.sum(diff > 0)), int(np.sum(diff == 0))
     fraction = None if n == 0 else (won + 0.5 * tied) / n

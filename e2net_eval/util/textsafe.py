@@ -1,7 +1,7 @@
 """Names from other people's files (case ids, entry names, protocols, paths) written safely
 into text formats: every Markdown writer escapes with `md_escape`, every CSV writer guards
 its cells with `csv_cell` and every CSV reader of ours undoes it with `csv_uncell` (HTML
-and LaTeX escape in `report.html` / `report.render`).
+and LaTeX escape in `report.tables`).
 """
 
 from __future__ import annotations

@@ -102,7 +102,7 @@ def fake_run(
         "phantom": True,
         "split": {
             "seed": 7,
-            "train": ["0", "1", "2"],
+            "train": ["10", "11", "12"],
             "validation": [str(i) for i in range(n)],
             "exclude": ["3"] if protocol == "leak-free" else [],
         },
@@ -117,3 +117,16 @@ def fake_run(
                 root / "eval" / set_name / config / "summary.json",
                 fake_summary(liver, tumour, meta={"config": config}),
             )
+
+
+def column(number: int, summary_key: str) -> dict[str, Any]:
+    """The column of the paper's Table `number` that shows `summary_key` (its ``key`` in
+    tables.csv, its ``scale``: the one home of those facts, `leaderboards/table*.json`)."""
+    from e2net_eval.report.leaderboards import load_table
+
+    return next(c for c in load_table(number)["columns"] if c["summary_key"] == summary_key)
+
+
+def cell_of(table: Any, row: Any, key: str) -> Any:
+    """The cell of `row` in the column `key` of a report table (looked up exactly)."""
+    return row.cells[[k for k, _ in table.columns].index(key)]

@@ -19,7 +19,7 @@ from e2net_eval.data import write_phantom
 from e2net_eval.metrics import evaluate
 from e2net_eval.metrics.registry import Metric, registered
 from e2net_eval.report import stats
-from tests.helpers.report_fakes import fake_run
+from tests.helpers.report_fakes import column, fake_run
 
 PNG = b"\x89PNG\r\n\x1a\n"
 N = 6
@@ -95,12 +95,12 @@ def test_two_entries_four_formats_paired_tests_and_figures(scored, tmp_path, run
     # Table 1 style by default: measured rows per entry beside the paper's rows
     t1 = [r for r in rows if r["table"] == "table1"]
     assert {r["section"] for r in t1} == {"measured", "published"}
+    col = column(1, "regions.tumour.dice_per_case")
     for name in ("a", "b"):
         summary = json.loads((scored / f"eval_{name}" / "summary.json").read_text())
-        cell = next(r for r in t1 if r["config"] == name and r["column"] == "tumour_dice_per_case")
-        assert float(cell["value"]) == pytest.approx(
-            100 * summary["regions"]["tumour"]["dice_per_case"]
-        )
+        cell = next(r for r in t1 if r["config"] == name and r["column"] == col["key"])
+        value = summary["regions"]["tumour"]["dice_per_case"]
+        assert float(cell["value"]) == pytest.approx(col["scale"] * value)
         assert float(cell["ci_low"]) <= float(cell["value"]) <= float(cell["ci_high"])
         assert cell["protocol"] == PROTOCOL and cell["n"] == str(N)
     assert any(r["row"] == "a (baseline)" for r in t1)
@@ -113,7 +113,8 @@ def test_two_entries_four_formats_paired_tests_and_figures(scored, tmp_path, run
             for r in rows
             if r["table"] == "paired" and r["row"] == f"b vs a (baseline), {region}"
         }
-        assert float(cells["diff"]["value"]) == pytest.approx(100 * diff.mean())
+        scale = column(1, f"regions.{region}.dice_per_case")["scale"]
+        assert float(cells["diff"]["value"]) == pytest.approx(scale * diff.mean())
         assert float(cells["p"]["value"]) == pytest.approx(sstats.wilcoxon(diff).pvalue)
         assert cells["p_holm"]["value"] == cells["p"]["value"] and cells["n"]["value"] == "6.0"
     # every metric of the registry, and the figures
@@ -305,14 +306,14 @@ def test_a_registered_metric_appears_without_touching_compare(scored, tmp_path, 
 
 
 def test_report_and_compare_share_one_engine(scored, tmp_path, monkeypatch):
-    """Both commands fill measured cells through tables.figure_cell, draw through
+    """Both commands fill measured cells through paper_tables.figure_cell, draw through
     figures.to_png and write through document.write_document's renderer."""
-    from e2net_eval.report import figures, tables
+    from e2net_eval.report import figures, paper_tables
     from e2net_eval.report.build import write_report
     from e2net_eval.report.compare import write_comparison
     from e2net_eval.report.tables import Cell
 
-    monkeypatch.setattr(tables, "figure_cell", lambda *a, **k: Cell(12345.0, decimals=0))
+    monkeypatch.setattr(paper_tables, "figure_cell", lambda *a, **k: Cell(12345.0, decimals=0))
     monkeypatch.setattr(figures, "to_png", lambda fig: PNG + b"engine")
     fake_run(tmp_path / "run")
     write_report(tmp_path / "run", tmp_path / "rep")

@@ -8,7 +8,8 @@ import io
 
 import pytest
 
-from e2net_eval.report.build import ranking_tables, write_report
+from e2net_eval.report.build import write_report
+from e2net_eval.report.ranking_tables import ranking_tables
 from e2net_eval.report.results import load_run
 from tests.helpers.report_fakes import fake_run
 

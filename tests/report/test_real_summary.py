@@ -8,11 +8,12 @@ import pytest
 
 from e2net_eval.data import write_phantom
 from e2net_eval.metrics import evaluate
-from e2net_eval.report.directions import higher_is_better
-from e2net_eval.report.regress import compare, flatten_summary, load_metrics
+from e2net_eval.report.build import build_tables
+from e2net_eval.report.regress import compare, flatten_summary, higher_is_better, load_metrics
 from e2net_eval.report.results import load_run
-from e2net_eval.report.tables import build_tables
 from e2net_eval.util.jsonio import dump_json
+
+from tests.helpers.report_fakes import cell_of, column
 
 
 @pytest.fixture(scope="module")
@@ -74,10 +75,16 @@ def test_tables_from_a_real_summary(real_summary):
     run = load_run(real_summary)
     table1 = build_tables(run)[0]
     row = table1.section("measured")[0]
-    assert row.cells[0].text == "100.0 [100.0, 100.0]"  # liver Dice per case
-    assert row.cells[1].value == pytest.approx(100.0)  # liver Dice global, interval from counts
-    assert row.cells[1].low == pytest.approx(100.0)
-    assert row.cells[4].value == pytest.approx(0.0)  # burden RMSE
+
+    def cell(summary_key):
+        col = column(1, summary_key)
+        return cell_of(table1, row, col["key"]), col["scale"]
+
+    got, scale = cell("regions.liver.dice_per_case")  # the reference itself: Dice 1
+    assert (got.value, got.low, got.high) == pytest.approx((scale, scale, scale))
+    got, scale = cell("regions.liver.dice_global")  # interval from the voxel counts
+    assert got.value == pytest.approx(scale) and got.low == pytest.approx(scale)
+    assert cell("tumour_burden.rmse")[0].value == pytest.approx(0.0)
     flat = flatten_summary(run.summaries["lits_val"]["dist_dcff"])
     assert flat["tumour_burden.rmse"] == pytest.approx(0.0)
 

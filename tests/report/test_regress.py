@@ -7,8 +7,13 @@ import json
 import pytest
 
 from e2net_eval.errors import InputError
-from e2net_eval.report.directions import higher_is_better
-from e2net_eval.report.regress import compare, flatten_summary, load_metrics, parse_tolerance
+from e2net_eval.report.regress import (
+    compare,
+    flatten_summary,
+    higher_is_better,
+    load_metrics,
+    parse_tolerance,
+)
 from tests.helpers.report_fakes import fake_summary, write_summary
 
 LIVER = [0.95, 0.96, 0.94, 0.97]

@@ -8,9 +8,8 @@ import pytest
 from scipy import stats as sstats
 
 from e2net_eval.report import stats
-from e2net_eval.report.build import run_lines
+from e2net_eval.report.build import build_tables, run_lines
 from e2net_eval.report.results import load_run
-from e2net_eval.report.tables import build_tables
 from e2net_eval.util.jsonio import dump_json, load_json
 from tests.helpers.report_fakes import fake_run
 

@@ -13,11 +13,12 @@ import pytest
 from scipy import stats as sstats
 
 from e2net_eval.report import figures, stats
-from e2net_eval.report.build import write_report
+from e2net_eval.report.build import build_tables, write_report
+from e2net_eval.report.paper_tables import table3
 from e2net_eval.report.results import load_run
-from e2net_eval.report.tables import MEASURED, PUBLISHED, build_tables, table3
+from e2net_eval.report.tables import MEASURED, PUBLISHED
 from e2net_eval.scores import per_case_frame
-from tests.helpers.report_fakes import fake_run
+from tests.helpers.report_fakes import cell_of, column, fake_run
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -36,9 +37,12 @@ def test_table3_measured_and_published_apart(run_dir):
     assert [r.cells[0].text for r in published] == ["95.3", "96.1", "96.6", "97.1", "97.5", "97.8"]
     final = measured[-1]
     liver = [0.90 + 0.05 + 0.002 * i for i in range(5)]
-    assert final.cells[0].value == pytest.approx(100 * np.mean(liver))
-    assert final.cells[0].low <= final.cells[0].value <= final.cells[0].high
-    assert measured[0].cells[1].text == "-"  # 1st stage has no tumour output
+    col = column(3, "regions.liver.dice_per_case")
+    got = cell_of(table, final, col["key"])
+    assert got.value == pytest.approx(col["scale"] * np.mean(liver))
+    assert got.low <= got.value <= got.high
+    tumour = column(3, "regions.tumour.dice_per_case")["key"]
+    assert cell_of(table, measured[0], tumour).text == "-"  # 1st stage has no tumour output
     for row in measured:
         assert row.meta["protocol"] == "leak-free" and row.meta["profile"] == "small"
         assert row.meta["seed"] == 7 and "LiTS validation, 5 cases" in row.meta["split"]
@@ -52,15 +56,14 @@ def test_csv_carries_provenance(run_dir, tmp_path):
     assert measured and published
     assert all(r["protocol"] and r["profile"] and r["seed"] and r["split"] for r in measured)
     assert all(not r["protocol"] for r in published)
+    col = column(2, "regions.tumour.dice_per_case")
     cell = next(
         r
         for r in measured
-        if r["table"] == "table2"
-        and r["config"] == "dist_dcff"
-        and r["column"] == "tumour_dice_per_case"
+        if (r["table"], r["config"], r["column"]) == ("table2", "dist_dcff", col["key"])
     )
     tumour = [0.50 + 0.10 + 0.03 * i + 0.01 for i in range(5)]
-    assert float(cell["value"]) == pytest.approx(100 * np.mean(tumour))
+    assert float(cell["value"]) == pytest.approx(col["scale"] * np.mean(tumour))
     assert cell["dataset"] == "ircadb" and cell["n"] == "5"
     e2 = next(r for r in published if r["table"] == "table2" and r["row"] == "E2Net (Ours)")
     assert e2["text"] in ("98.9", "95.7")
@@ -139,7 +142,9 @@ def test_paired_tables_present(run_dir):
         if (r.meta["a"], r.meta["b"], r.meta["region"], r.meta["dataset"])
         == ("dist", "dist_dcff", "tumour", "lits_val")
     )
-    assert row.cells[1].value == pytest.approx(4.0)  # two configs apart: 2 x 2 points
+    scale = column(3, "regions.tumour.dice_per_case")["scale"]
+    # two configs apart: 2 x 0.02 Dice per case, in the table's scale (percentage points)
+    assert cell_of(paired, row, "diff").value == pytest.approx(2 * 0.02 * scale)
     assert any("little power" in n for n in paired.notes)
 
 
@@ -164,9 +169,7 @@ def test_slice_panel_and_case_slices(run_dir, tmp_path, monkeypatch):
         def load(self, case_id):
             return FakeCase()
 
-    import e2net_eval.data
-
-    monkeypatch.setattr(e2net_eval.data, "open_dataset", lambda root: FakeDataset(), raising=False)
+    monkeypatch.setattr(figures, "open_dataset", lambda root: FakeDataset())
     import json
 
     info = json.loads((run_dir / "ablation.json").read_text())
