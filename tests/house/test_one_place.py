@@ -72,8 +72,8 @@ def test_catalogue_order_without_the_toy():
 
 
 def test_a_seventh_configuration_shows_up_everywhere(toy_config, run_cli, tmp_path):
-    from e2net_eval.report.results import load_run
     from e2net_eval.report.build import build_tables
+    from e2net_eval.report.results import load_run
     from e2net_eval.workflows import ablation as wf
 
     # `e2net-eval models` lists it

@@ -12,7 +12,6 @@ from e2net_eval.report.build import build_tables
 from e2net_eval.report.regress import compare, flatten_summary, higher_is_better, load_metrics
 from e2net_eval.report.results import load_run
 from e2net_eval.util.jsonio import dump_json
-
 from tests.helpers.report_fakes import cell_of, column
 
 
