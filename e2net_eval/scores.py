@@ -52,7 +52,14 @@ import numpy as np
 import pandas as pd
 
 from e2net_eval.errors import InputError
-from e2net_eval.metrics.columns import BOOKKEEPING, METRIC_DTYPE, csv_columns, csv_dtypes
+from e2net_eval.metrics.columns import (
+    BOOKKEEPING,
+    LESION_ROW,
+    METRIC_DTYPE,
+    csv_columns,
+    csv_dtypes,
+    entry_rows,
+)
 from e2net_eval.metrics.registry import (
     METRICS,
     REGIONS,
@@ -105,8 +112,8 @@ _SUMMARY_DTYPES = {
     "level": "string",
 }
 #: The region of set-level and lesion-wise figures (tumour burden, lesion detection,
-#: lesion-wise panoptic scores).
-SET_REGION = "tumour"
+#: lesion-wise panoptic scores): the per_case.csv row that holds them.
+SET_REGION = LESION_ROW
 #: Suffix of the metric name of a lesion-wise score pooled over the set (``pq_pooled``:
 #: ``panoptic.pooled.pq``), beside its mean per case (``pq``: ``panoptic.pq``).
 POOLED = "_pooled"
@@ -250,41 +257,12 @@ def per_case_frame(summary: dict[str, Any]) -> pd.DataFrame:
     rows = []
     regions = [r for r in summary["regions"] if isinstance(summary["regions"][r], dict)]
     for entry in summary["metric_per_case"]:
-        burden = entry.get("tumour_burden") or {}
-        les = entry.get("lesions") or {}
-        anyo = les.get("any_overlap") or {}
-        panoptic = entry.get("panoptic") or {}
-        for region in regions:
-            values = entry.get(region) or {}
-            row: dict[str, Any] = {"case": str(entry.get("case")), "region": region}
-            for m in case_metrics(peer):
-                row[m.csv] = values.get(m.name)
-            for k in ("ref_voxels", "pred_voxels", "intersection"):
-                row[k] = values.get(k)
-            for k, v in values.items():  # metrics this registry does not know (newer files)
-                if k not in row and _number(v) and k not in known:
-                    row[k] = v
+        for row in entry_rows(entry, regions, peer):
+            for k, v in (entry.get(row["region"]) or {}).items():
+                if k not in row and _number(v) and k not in known:  # a metric this registry
+                    row[k] = v  # does not know (a newer file)
                     if k not in extra:
                         extra.append(k)
-            if region == SET_REGION:
-                ref, pred = burden.get("reference"), burden.get("predicted")
-                row.update(
-                    burden_ref=ref,
-                    burden_pred=pred,
-                    burden_error=None if ref is None or pred is None else pred - ref,
-                    no_liver_predicted=burden.get("no_liver_predicted"),
-                    n_ref_lesions=les.get("n_ref"),
-                    n_pred_lesions=les.get("n_pred"),
-                    tp=les.get("tp"),
-                    fp=les.get("fp"),
-                    fn=les.get("fn"),
-                    tp_any=anyo.get("tp"),
-                    fp_any=anyo.get("fp"),
-                    fn_any=anyo.get("fn"),
-                    lesion_dice_mean=les.get("lesion_dice_mean"),
-                )
-                row.update({m.csv: panoptic.get(m.name) for m in lesion_metrics(peer)})
-            row["missing_prediction"] = entry.get("missing_prediction")
             rows.append(row)
     frame = pd.DataFrame(rows, columns=[*columns, *extra])
     return _typed(frame, {**csv_dtypes(), **{k: METRIC_DTYPE for k in extra}}, SUMMARY_JSON)

@@ -178,25 +178,23 @@ def evaluate_command(
     for anything else. Writes OUT/per_case.csv and OUT/summary.json, together (a folder
     swapped in whole).
     """
-    from e2net_eval.metrics.evaluate import evaluate
+    from e2net_eval.metrics.evaluate import EvaluateOptions, evaluate
 
-    summary = evaluate(
-        pred,
-        ref,
-        out,
+    options = EvaluateOptions(
         jobs=jobs,
         allow_missing=allow_missing,
         allow_affine_mismatch=allow_affine_mismatch,
         connectivity=connectivity,
         lesion_connectivity=int(lesion_connectivity),
+        peer_metrics=peer_metrics,
+        nsd_tolerance=nsd_tolerance,
         case_ids=list(cases) or None,
         protocol=protocol,
         pred_pattern=pred_pattern,
         progress=not no_progress,
-        peer_metrics=peer_metrics,
-        nsd_tolerance=nsd_tolerance,
         overwrite=overwrite,
     )
+    summary = evaluate(pred, ref, out, options)
     click.echo(format_summary(summary))
     click.echo(f"wrote {out}/per_case.csv and {out}/summary.json")
 

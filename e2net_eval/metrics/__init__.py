@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import importlib
 
-from e2net_eval.metrics.evaluate import evaluate, find_prediction
-from e2net_eval.metrics.registry import METRICS, Metric, MetricInfo
+from e2net_eval.metrics.evaluate import EvaluateOptions, evaluate, find_prediction
+from e2net_eval.metrics.registry import METRICS, Metric
 
 _LAZY = {
     "SetAccumulator": "accumulate",
@@ -19,6 +19,7 @@ _LAZY = {
     "tumour_burden": "burden",
     "CaseScores": "case",
     "RegionScores": "case",
+    "ScoredCase": "case",
     "score_case": "case",
     "DetectionCounts": "lesions",
     "LesionMatch": "lesions",
@@ -38,7 +39,7 @@ _LAZY = {
     "panoptic_quality": "panoptic",
 }
 
-__all__ = ["METRICS", "Metric", "MetricInfo", "evaluate", "find_prediction", *_LAZY]
+__all__ = ["METRICS", "EvaluateOptions", "Metric", "evaluate", "find_prediction", *_LAZY]
 
 
 def __getattr__(name: str):

@@ -99,9 +99,6 @@ class Metric:
             object.__setattr__(self, "csv", self.name)
 
 
-#: Kept for readers of the old name: the registry entry type.
-MetricInfo = Metric
-
 METRICS: dict[str, Metric] = {}
 #: Bounds of a distance in mm.
 DISTANCE = (0.0, math.inf)
@@ -185,29 +182,27 @@ def metric_for(key: str) -> Metric | None:
     return None
 
 
-# -- per-case computations (imports inside, so this module stays light) ------------------
-def _overlap(name: str) -> Callable[[Any], float]:
-    def compute(region: Any) -> float:
-        from e2net_eval.metrics import overlap
-
-        return getattr(overlap, f"{name}_from_counts")(region.counts)
-
-    compute.__name__ = f"{name}_from_counts"
-    return compute
-
-
-def _dice_per_case(acc: Any) -> float:
-    from e2net_eval.metrics.accumulate import stats
-
-    return stats(acc.values["dice"])["mean"]
-
-
 def _panoptic(name: str) -> Callable[[Any], float]:
     def compute(counts: Any) -> float:
         return getattr(counts, name)
 
     compute.__name__ = f"panoptic_{name}"
     return compute
+
+
+def _distance(name: str, description: str, compute: Callable[[Any], float], **kw: Any) -> Metric:
+    """A per-case surface distance in mm: lower is better, undefined when one mask is empty."""
+    return Metric(
+        name,
+        False,
+        "mm",
+        description,
+        empty=_SURFACE_EMPTY,
+        level="case",
+        compute=compute,
+        bounds=DISTANCE,
+        **kw,
+    )
 
 
 _BOTH_EMPTY = "both empty: 0.0; "
@@ -223,7 +218,7 @@ register(
         "Dice 2|P∩R|/(|P|+|R|) per case; 1 if both empty, 0 if one is",
         empty="both empty: 1.0; one empty: 0.0",
         level="case",
-        compute=_overlap("dice"),
+        compute=lambda r: r.counts.dice,
         bounds=FRACTION,
     )
 )
@@ -235,7 +230,7 @@ register(
         "mean over cases of the per-case Dice",
         empty="mean of the defined per-case values",
         level="region",
-        compute=_dice_per_case,
+        compute=lambda acc: acc.dice_per_case,
         display=("dice/case", 9, 4),
         interval="mean",
         per_case="dice",
@@ -264,7 +259,7 @@ register(
         "volumetric overlap error 1 - |P∩R|/|P∪R|",
         empty="both empty: 0.0; one empty: 1.0",
         level="case",
-        compute=_overlap("voe"),
+        compute=lambda r: r.counts.voe,
         display=("voe", 7, 4),
         bounds=FRACTION,
     )
@@ -277,77 +272,34 @@ register(
         "relative volume difference (|P|-|R|)/|R| (LiTS paper sign); smaller |RVD| is better",
         empty="both empty: 0.0; reference empty: undefined; prediction empty: -1.0",
         level="case",
-        compute=_overlap("rvd"),
+        compute=lambda r: r.counts.rvd,
         absolute=True,
         bounds=(-1.0, math.inf),
         display=("rvd", 8, 4),
     )
 )
+for _name, _text, _compute in (
+    ("assd", "average symmetric surface distance", lambda r: r.surface.assd()),
+    ("rmsd", "root mean square symmetric surface distance", lambda r: r.surface.rmsd()),
+    ("mssd", "maximum symmetric surface distance (Hausdorff)", lambda r: r.surface.mssd()),
+):
+    register(_distance(_name, _text, _compute, display=(f"{_name} mm", 8, 2)))
 register(
-    Metric(
-        "assd",
-        False,
-        "mm",
-        "average symmetric surface distance",
-        empty=_SURFACE_EMPTY,
-        level="case",
-        compute=lambda r: r.surface.assd(),
-        display=("assd mm", 8, 2),
-        bounds=DISTANCE,
-    )
-)
-register(
-    Metric(
-        "rmsd",
-        False,
-        "mm",
-        "root mean square symmetric surface distance",
-        empty=_SURFACE_EMPTY,
-        level="case",
-        compute=lambda r: r.surface.rmsd(),
-        display=("rmsd mm", 8, 2),
-        bounds=DISTANCE,
-    )
-)
-register(
-    Metric(
-        "mssd",
-        False,
-        "mm",
-        "maximum symmetric surface distance (Hausdorff)",
-        empty=_SURFACE_EMPTY,
-        level="case",
-        compute=lambda r: r.surface.mssd(),
-        display=("mssd mm", 8, 2),
-        bounds=DISTANCE,
-    )
-)
-register(
-    Metric(
+    _distance(
         "hd95",
-        False,
-        "mm",
         "95th-percentile Hausdorff distance: the larger of the two directed 95th percentiles "
         f"(linear interpolation), {_PEER_SURFACE}; MONAI, MetricsReloaded hd_perc",
-        empty=_SURFACE_EMPTY,
-        level="case",
-        compute=lambda r: r.peer_surface.hd_percentile(HD_PERCENTILE),
+        lambda r: r.peer_surface.hd_percentile(HD_PERCENTILE),
         display=("hd95 mm", 8, 2),
         peer=True,
-        bounds=DISTANCE,
     )
 )
 register(
-    Metric(
+    _distance(
         "hd95_pooled",
-        False,
-        "mm",
         f"95th percentile of both directed distance sets pooled, {_PEER_SURFACE}; medpy hd95",
-        empty=_SURFACE_EMPTY,
-        level="case",
-        compute=lambda r: r.peer_surface.hd_percentile_pooled(HD_PERCENTILE),
+        lambda r: r.peer_surface.hd_percentile_pooled(HD_PERCENTILE),
         peer=True,
-        bounds=DISTANCE,
     )
 )
 register(
@@ -367,17 +319,12 @@ register(
     )
 )
 register(
-    Metric(
+    _distance(
         "masd",
-        False,
-        "mm",
         "mean of the two directed mean surface distances, "
         f"{_PEER_SURFACE}; MetricsReloaded masd, medpy < 0.5 assd",
-        empty=_SURFACE_EMPTY,
-        level="case",
-        compute=lambda r: r.peer_surface.masd(),
+        lambda r: r.peer_surface.masd(),
         peer=True,
-        bounds=DISTANCE,
     )
 )
 register(
