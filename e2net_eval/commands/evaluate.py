@@ -9,6 +9,7 @@ import math
 
 import click
 
+from e2net_eval.errors import InputError
 from e2net_eval.metrics.registry import (
     DEFAULT_CONNECTIVITY,
     LESION_CONNECTIVITY,
@@ -51,15 +52,11 @@ def format_summary(summary: dict) -> str:
         f"no liver predicted in {tb['n_no_liver_predicted']} case(s)"
     )
     d = summary["detection"]
-    a = d["any_overlap"]
-    lines.append(
-        f"lesions (IoU > {d['iou_threshold']}): TP {d['tp']} FP {d['fp']} FN {d['fn']}, "
-        f"precision {_fmt(d['precision'], 3)} recall {_fmt(d['recall'], 3)} F1 {_fmt(d['f1'], 3)}"
-    )
-    lines.append(
-        f"lesions (any overlap): TP {a['tp']} FP {a['fp']} FN {a['fn']}, "
-        f"precision {_fmt(a['precision'], 3)} recall {_fmt(a['recall'], 3)} F1 {_fmt(a['f1'], 3)}"
-    )
+    for how, c in ((f"IoU > {d['iou_threshold']}", d), ("any overlap", d["any_overlap"])):
+        lines.append(
+            f"lesions ({how}): TP {c['tp']} FP {c['fp']} FN {c['fn']}, precision "
+            f"{_fmt(c['precision'], 3)} recall {_fmt(c['recall'], 3)} F1 {_fmt(c['f1'], 3)}"
+        )
     pan = summary.get("panoptic")
     if pan:
         cells = ", ".join(
@@ -271,8 +268,6 @@ def bench_metrics(
 
 
 def _shape(text: str, option: str) -> tuple[int, int, int]:
-    from e2net_eval.errors import InputError
-
     try:
         shape = tuple(int(v) for v in text.lower().split("x"))
     except ValueError as exc:
@@ -283,8 +278,6 @@ def _shape(text: str, option: str) -> tuple[int, int, int]:
 
 
 def _spacing(text: str) -> tuple[float, float, float]:
-    from e2net_eval.errors import InputError
-
     try:
         sp = tuple(float(v) for v in text.lower().split("x"))
     except ValueError as exc:

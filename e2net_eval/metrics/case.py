@@ -80,9 +80,6 @@ class RegionScores:
     counts: OverlapCounts
     values: dict[str, float]
 
-    def metrics(self) -> dict[str, float]:
-        return dict(self.values)
-
     def __getattr__(self, name: str) -> float:
         values = self.__dict__.get("values")
         if values is not None and name in values:
@@ -101,10 +98,6 @@ class CaseScores:
     lesions: LesionMatch
     voxel_volume_mm3: float
     panoptic: PanopticCounts | None = None  # None when the peer metrics are off
-
-    @property
-    def burden_error(self) -> float:
-        return self.burden_pred - self.burden_ref
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from e2net_eval.metrics.registry import case_metrics, lesion_metrics
+from e2net_eval.metrics.registry import Metric, case_metrics, lesion_metrics
 
 #: Bookkeeping columns after the metric columns, with their pandas dtype (nullable types:
 #: an empty cell, an undefined value or a column a row does not fill, is ``<NA>``).
@@ -42,12 +42,17 @@ LESION_ROW = "tumour"
 METRIC_DTYPE = "Float64"
 
 
+def csv_metrics(peer: bool = True) -> list[Metric]:
+    """The metrics with a per_case.csv column: per-case, then lesion-wise (`peer`: with the
+    peer metrics)."""
+    return [*case_metrics(peer), *lesion_metrics(peer)]
+
+
 def csv_columns(peer: bool = True) -> tuple[str, ...]:
     """The columns of per_case.csv: case, region, each per-case metric's column, each
     lesion-wise metric's column (filled on the tumour row), bookkeeping. `peer`: with the
     peer metrics' columns."""
-    metric_columns = [m.csv for m in (*case_metrics(peer), *lesion_metrics(peer))]
-    return ("case", "region", *metric_columns, *BOOKKEEPING)
+    return ("case", "region", *(m.csv for m in csv_metrics(peer)), *BOOKKEEPING)
 
 
 def csv_dtypes() -> dict[str, str]:
@@ -55,7 +60,7 @@ def csv_dtypes() -> dict[str, str]:
     return {
         "case": "string",
         "region": "string",
-        **{m.csv: METRIC_DTYPE for m in (*case_metrics(), *lesion_metrics())},
+        **{m.csv: METRIC_DTYPE for m in csv_metrics()},
         **BOOKKEEPING,
     }
 

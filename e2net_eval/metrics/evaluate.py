@@ -116,11 +116,6 @@ class EvaluateOptions:
         return out
 
 
-def find_prediction(pred_dir: Path, case_id: str, pattern: str | None = None) -> Path | None:
-    """The prediction file of `case_id` in `pred_dir` (see `predictions`), or None."""
-    return PredictionFinder(pred_dir, pattern).find(case_id)
-
-
 def read_prediction(
     path: Path, case_id: str, shape: tuple[int, ...], affine: np.ndarray, options: EvaluateOptions
 ) -> np.ndarray:

@@ -1,21 +1,11 @@
 """Lesion detection: 3D components, LiTS-style matching, TP / FP / FN that never go negative.
 
-Matching (after the LiTS scorer's intent, without its negative-count bug):
-
-1. Label the tumour masks into 3D connected components (cc3d, 6-connectivity default).
-2. Reference lesions bridged by one prediction are merged: every reference lesion belongs
-   to the prediction that overlaps it most (ties: lowest prediction label); the reference
-   lesions owned by the same prediction form one reference group.
-3. Every prediction that touches a reference lesion is matched to the one group it overlaps
-   most (ties: lowest group); predictions matched to the same group are merged.
-4. A group is detected when IoU(merged prediction, group) > threshold (0.5, strictly).
-
-Counts, in units the reader can check: TP = reference lesions in detected groups, FN = the
-other reference lesions (so TP + FN = number of reference lesions), FP = predicted
-components not part of a detected match (including those touching nothing). The LiTS code
-started from the number of merged predictions and subtracted the merge count of each
-undetected group, which goes negative when one prediction bridges two lesions with low
-overlap.
+The matching (docs/metrics.md "Lesion detection", steps 1-4 below) follows the LiTS
+scorer's intent without its bug: the LiTS code started from the number of merged
+predictions and subtracted the merge count of each undetected group, which goes negative
+when one prediction bridges two lesions with low overlap. Here TP = reference lesions in
+detected groups, FN = the other reference lesions, FP = predicted components not part of
+a detected match.
 """
 
 from __future__ import annotations

@@ -1,31 +1,18 @@
 """The metric registry: every reported number, once. Case scoring, set accumulation,
 `per_case.csv`, the `evaluate` printout, `regress` and the report tables read it.
 
-A `Metric` says how to read a number (direction, unit, definition, empty-mask rule, whether
-its magnitude is what counts) and, by its `level`, where it comes from:
+A `Metric` says how to read a number (direction, unit, definition, empty-mask rule, range,
+whether its magnitude is what counts) and, by its `level`, where it comes from: ``"case"``
+(per case and region, `compute(RegionInputs)`: a CSV column, a ``metric_per_case`` value
+and a stats block ``regions.<region>.<name>``), ``"region"`` (per region and set,
+`compute(RegionAccumulator)`), ``"lesion"`` (per case, `compute(PanopticCounts)`, and
+pooled over the set: ``panoptic.<name>``, ``panoptic.pooled.<name>``) or ``"set"`` (tumour
+burden, lesion detection: accumulated on their own, named here for direction and meaning).
+``peer`` marks what `evaluate --no-peer-metrics` leaves out. docs/architecture.md.
 
-- ``"case"``: one value per case and region, computed by `compute(region)` from a
-  `RegionInputs` (overlap `counts`, lazily computed surface distances `surface`, the
-  boolean masks `pred`/`ref`, `spacing`). Each becomes a per-case CSV column (`csv`), a
-  per-case entry of ``metric_per_case`` and a stats block (mean, std, median, min, max,
-  n, n_undefined) under ``regions.<region>.<name>`` in ``summary.json``.
-- ``"region"``: one value per region and set, `compute(accumulator)` from the region's
-  accumulated values (``regions.<region>.<name>``: Dice per case, global Dice).
-- ``"lesion"``: one value per case from the case's lesion-wise panoptic counts
-  (`e2net_eval.metrics.panoptic.PanopticCounts`), `compute(counts)`: a column of the
-  tumour row in the per-case CSV, a per-case entry under ``metric_per_case[].panoptic``,
-  a stats block ``panoptic.<name>`` and the pooled value ``panoptic.pooled.<name>``
-  (`compute` of the counts summed over the set) in ``summary.json``.
-- ``"set"``: a set-level figure with its own accumulation (tumour burden, lesion
-  detection); named here for its direction and meaning.
-
-``peer`` marks the metrics that other tools report (HD95, pooled HD95, NSD, MASD on the
-6-neighbourhood surface; lesion-wise RQ, SQ, PQ, lesion Dice): `evaluate
---no-peer-metrics` leaves them out of every output.
-
-Adding a per-case metric is one `register(Metric(...))` in this file (or in any module
-imported before scoring): nothing else changes. This module imports no numpy, torch or
-matplotlib, so `regress` can read directions without the scoring stack.
+The ground floor of `metrics/`: this module imports no other metrics module and no numpy
+(a `compute` reads only what it is given), so `regress` reads directions without the
+scoring stack. Adding a per-case metric is one `register(Metric(...))` here.
 """
 
 from __future__ import annotations
@@ -34,6 +21,7 @@ import contextlib
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 #: Surface erosion neighbourhood of the LiTS distances (2: 18-neighbourhood, protocol.md).
@@ -180,14 +168,6 @@ def metric_for(key: str) -> Metric | None:
         if name in METRICS:
             return METRICS[name]
     return None
-
-
-def _panoptic(name: str) -> Callable[[Any], float]:
-    def compute(counts: Any) -> float:
-        return getattr(counts, name)
-
-    compute.__name__ = f"panoptic_{name}"
-    return compute
 
 
 def _distance(name: str, description: str, compute: Callable[[Any], float], **kw: Any) -> Metric:
@@ -401,7 +381,7 @@ for _name, _better, _text, _empty in (
             f"{_text}; {_PANOPTIC_HOW}",
             empty=_empty,
             level="lesion",
-            compute=_panoptic(_name),
+            compute=attrgetter(_name),
             peer=True,
             bounds=FRACTION,
         )
