@@ -148,23 +148,7 @@ def format_summary(summary: dict) -> str:
     help="Replace a non-empty OUT (only an evaluation e2net-eval wrote there).",
 )
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
-def evaluate_command(
-    pred,
-    ref,
-    out,
-    jobs,
-    allow_missing,
-    allow_affine_mismatch,
-    connectivity,
-    lesion_connectivity,
-    protocol,
-    peer_metrics,
-    nsd_tolerance,
-    pred_pattern,
-    cases,
-    overwrite,
-    no_progress,
-) -> None:
+def evaluate_command(pred, ref, out, lesion_connectivity, cases, no_progress, **options) -> None:
     """Score the label volumes in PRED against the reference REF.
 
     REF is a dataset (LiTS, Task03, 3DIRCADb) or a folder of reference labels only (LiTS
@@ -177,19 +161,11 @@ def evaluate_command(
     """
     from e2net_eval.metrics.evaluate import EvaluateOptions, evaluate
 
-    options = EvaluateOptions(
-        jobs=jobs,
-        allow_missing=allow_missing,
-        allow_affine_mismatch=allow_affine_mismatch,
-        connectivity=connectivity,
+    options = EvaluateOptions(  # the other options are named as its fields
         lesion_connectivity=int(lesion_connectivity),
-        peer_metrics=peer_metrics,
-        nsd_tolerance=nsd_tolerance,
         case_ids=list(cases) or None,
-        protocol=protocol,
-        pred_pattern=pred_pattern,
         progress=not no_progress,
-        overwrite=overwrite,
+        **options,
     )
     summary = evaluate(pred, ref, out, options)
     click.echo(format_summary(summary))

@@ -72,17 +72,6 @@ class PanopticCounts:
             return 1.0
         return self.sum_dice / (self.tp + self.fp + self.fn)
 
-    def as_dict(self) -> dict[str, float | int]:
-        return {
-            "tp": self.tp,
-            "fp": self.fp,
-            "fn": self.fn,
-            "rq": self.rq,
-            "sq": self.sq,
-            "pq": self.pq,
-            "lesion_dice": self.lesion_dice,
-        }
-
 
 def panoptic_from_overlaps(
     ov: LesionOverlaps, iou_threshold: float = PANOPTIC_IOU

@@ -1,16 +1,10 @@
 """Surface distances in mm with anisotropic spacing, computed once per direction, fast.
 
-A mask's surface is the mask minus its erosion; voxels outside the array count as
-background (like medpy and MONAI). Two neighbourhoods are in use:
-
-- the LiTS set (ASSD, RMSD, MSSD; protocol.md) erodes with the 18-neighbourhood,
-  ``scipy.ndimage.generate_binary_structure(3, 2)`` (``DEFAULT_CONNECTIVITY``);
-- the metrics today's tools report (HD95, pooled HD95, NSD, MASD) erode with the
-  6-neighbourhood (``PEER_CONNECTIVITY``), as MONAI, medpy's default, MetricsReloaded and
-  panoptica do, so that the numbers agree with those tools.
-
-Distances go from every surface voxel of one mask to the nearest surface voxel of the
-other, centre to centre, in mm.
+A mask's surface is the mask minus its erosion (outside the array is background): the
+18-neighbourhood for the LiTS set (``DEFAULT_CONNECTIVITY``), the 6-neighbourhood for the
+peer metrics (``PEER_CONNECTIVITY``); distances run centre to centre from each surface
+voxel of one mask to the nearest of the other. Definitions and empty-mask rules:
+docs/metrics.md "Surfaces and distances".
 
 Speed: both masks are cropped to the bounding box of their union and padded by one
 background voxel. The padding keeps the erosion identical to the full-volume one, and the
@@ -18,9 +12,6 @@ crop cannot change a distance because every surface voxel of both masks lies ins
 The directed distances are computed once per direction and neighbourhood
 (`SurfaceDistances`) and serve every metric of that neighbourhood, by one of the exact
 methods of `e2net_eval.metrics.nearest`.
-
-Empty masks, every metric here: exactly one mask empty -> the distances are undefined
-(NaN) and NSD is 0; both empty -> distances 0 and NSD 1 (two empty surfaces coincide).
 """
 
 from __future__ import annotations
