@@ -40,6 +40,8 @@ METHODS = ("auto", "scan", "kdtree", "edt")
 # scan (never much slower than the tree, usually several times faster).
 _KD_COST_PER_POINT = 8.5e-7
 _EDT_COST_PER_VOXEL = 4.5e-8
+Mask = np.ndarray  # boolean, one shape for both masks of a pair
+Spacing = Sequence[float]  # mm per array axis
 
 
 @dataclass(frozen=True)
@@ -186,9 +188,9 @@ def surface(mask: np.ndarray, connectivity: int = DEFAULT_CONNECTIVITY) -> np.nd
 
 
 def surface_distances(
-    pred: np.ndarray,
-    ref: np.ndarray,
-    spacing: Sequence[float],
+    pred: Mask,
+    ref: Mask,
+    spacing: Spacing,
     connectivity: int = DEFAULT_CONNECTIVITY,
     method: str = "auto",
 ) -> SurfaceDistances:
@@ -210,9 +212,9 @@ def _padded_crop(mask: np.ndarray, box: tuple[slice, ...], margin: Sequence[int]
 
 
 def surface_distances_multi(
-    pred: np.ndarray,
-    ref: np.ndarray,
-    spacing: Sequence[float],
+    pred: Mask,
+    ref: Mask,
+    spacing: Spacing,
     connectivities: Iterable[int],
     method: str = "auto",
 ) -> dict[int, SurfaceDistances]:
@@ -301,33 +303,22 @@ def _directed(
     return out
 
 
-def assd(
-    pred: np.ndarray, ref: np.ndarray, spacing: Sequence[float], connectivity: int = 2
-) -> float:
+def assd(pred: Mask, ref: Mask, spacing: Spacing, connectivity: int = 2) -> float:
     """Average symmetric surface distance in mm; NaN if exactly one mask is empty."""
     return surface_distances(pred, ref, spacing, connectivity).assd()
 
 
-def rmsd(
-    pred: np.ndarray, ref: np.ndarray, spacing: Sequence[float], connectivity: int = 2
-) -> float:
+def rmsd(pred: Mask, ref: Mask, spacing: Spacing, connectivity: int = 2) -> float:
     """Root mean square symmetric surface distance in mm; NaN if exactly one mask is empty."""
     return surface_distances(pred, ref, spacing, connectivity).rmsd()
 
 
-def mssd(
-    pred: np.ndarray, ref: np.ndarray, spacing: Sequence[float], connectivity: int = 2
-) -> float:
+def mssd(pred: Mask, ref: Mask, spacing: Spacing, connectivity: int = 2) -> float:
     """Maximum symmetric surface distance (Hausdorff) in mm; NaN if exactly one mask is empty."""
     return surface_distances(pred, ref, spacing, connectivity).mssd()
 
 
-def masd(
-    pred: np.ndarray,
-    ref: np.ndarray,
-    spacing: Sequence[float],
-    connectivity: int = PEER_CONNECTIVITY,
-) -> float:
+def masd(pred: Mask, ref: Mask, spacing: Spacing, connectivity: int = PEER_CONNECTIVITY) -> float:
     """Mean of the two directed mean surface distances in mm (MASD, MetricsReloaded).
 
     6-neighbourhood by default. NaN if exactly one mask is empty, 0 if both are.
@@ -336,9 +327,9 @@ def masd(
 
 
 def hd95(
-    pred: np.ndarray,
-    ref: np.ndarray,
-    spacing: Sequence[float],
+    pred: Mask,
+    ref: Mask,
+    spacing: Spacing,
     connectivity: int = PEER_CONNECTIVITY,
     percentile: float = HD_PERCENTILE,
 ) -> float:
@@ -351,9 +342,9 @@ def hd95(
 
 
 def hd95_pooled(
-    pred: np.ndarray,
-    ref: np.ndarray,
-    spacing: Sequence[float],
+    pred: Mask,
+    ref: Mask,
+    spacing: Spacing,
     connectivity: int = PEER_CONNECTIVITY,
     percentile: float = HD_PERCENTILE,
 ) -> float:
@@ -365,9 +356,9 @@ def hd95_pooled(
 
 
 def nsd(
-    pred: np.ndarray,
-    ref: np.ndarray,
-    spacing: Sequence[float],
+    pred: Mask,
+    ref: Mask,
+    spacing: Spacing,
     tolerance_mm: float = NSD_TOLERANCE_MM,
     connectivity: int = PEER_CONNECTIVITY,
 ) -> float:
