@@ -1,6 +1,7 @@
 """`e2net-eval evaluate` (score a prediction folder) and `e2net-eval bench metrics`.
 
-Light at import (click and the metric registry): `evaluate --help` loads no scoring code.
+Light at import (click, the metric registry and `metrics.evaluate`, which loads its scoring
+code when it runs): `evaluate --help` loads no scoring code.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import math
 import click
 
 from e2net_eval.errors import InputError
+from e2net_eval.metrics.evaluate import EvaluateOptions, evaluate
 from e2net_eval.metrics.registry import (
     DEFAULT_CONNECTIVITY,
     LESION_CONNECTIVITY,
@@ -159,8 +161,6 @@ def evaluate_command(pred, ref, out, lesion_connectivity, cases, no_progress, **
     for anything else. Writes OUT/per_case.csv and OUT/summary.json, together (a folder
     swapped in whole).
     """
-    from e2net_eval.metrics.evaluate import EvaluateOptions, evaluate
-
     options = EvaluateOptions(  # the other options are named as its fields
         lesion_connectivity=int(lesion_connectivity),
         case_ids=list(cases) or None,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -28,6 +29,7 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
+import e2net_eval
 from e2net_eval.metrics.case import score_case
 
 OVERLAP_TOL = 1e-9
@@ -242,10 +244,6 @@ def _time_command(
 
     `args` may be a function of the repetition, e.g. to give each run its own
     output folder (`evaluate` refuses to overwrite a previous run's)."""
-    import resource
-
-    import e2net_eval
-
     # The same package as this process's, whatever the working directory holds.
     root = str(Path(e2net_eval.__file__).resolve().parents[1])
     env = dict(os.environ)
