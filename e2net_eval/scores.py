@@ -1,43 +1,18 @@
 """`evaluate`'s outputs as pandas DataFrames (the report and `compare` build their tables
-from these frames).
+from these frames; docs/reports.md "pandas" shows their use).
 
-```python
-from e2net_eval.scores import read_per_case, read_summary
-cases = read_per_case("scores/")     # one row per case and region: the per_case.csv columns
-table = read_summary("scores/")      # one row per region and metric
-cases[cases.region == "tumour"].dice.mean()
-table.pivot(index="metric", columns="region", values="value")
-```
+- `read_per_case(PATH)` (an output folder, its ``per_case.csv`` or a ``summary.json``): the
+  columns and nullable types of ``per_case.csv`` (`e2net_eval.metrics.columns`), rebuilt
+  from the summary's ``metric_per_case`` when there is no CSV (volumes in ml then <NA>).
+- `read_summary(PATH)`: one row per region and metric (`SUMMARY_COLUMNS`); ``metric`` is
+  the registry's name (``<name>_pooled`` for a lesion-wise score pooled over the set),
+  ``key`` the dotted path in ``summary.json``, direction, unit and level the registry's.
+- `read_evaluation(PATH)`: both frames and the summary, checked against each other.
 
-- `read_per_case(PATH)`: PATH is an `evaluate` output folder, its ``per_case.csv`` or a
-  ``summary.json``. Columns and order are those of ``per_case.csv``
-  (`e2net_eval.metrics.columns`); ``case`` and ``region`` are strings (``"007"`` stays
-  ``"007"``), metrics ``Float64``, counts ``Int64``, flags ``boolean``, and an undefined
-  value or a cell a row does not fill is ``<NA>`` of that type. Without ``per_case.csv``
-  (a ``summary.json`` given, or a folder that lacks the CSV) the frame is built from the
-  summary's ``metric_per_case``; ``ref_volume_ml``/``pred_volume_ml`` are then ``<NA>``.
-- `read_summary(PATH)`: PATH is an output folder or a ``summary.json``. Columns:
-  ``region, metric, key, value, std, median, min, max, n, n_undefined, higher_is_better,
-  absolute, unit, level``. ``metric`` is the metric registry's name (``<name>_pooled`` for
-  a lesion-wise score pooled over the set, beside ``<name>``, its mean per case), ``key``
-  the dotted path of the number in ``summary.json`` (``regions.liver.dice_per_case``,
-  ``tumour_burden.rmse``, ``detection.any_overlap.f1``, ``panoptic.pooled.pq``), ``value``
-  the set figure (for a per-case metric, the mean of its defined values; ``std`` ...
-  ``n_undefined`` are its stats block). Direction, unit and level come from the registry
-  (``<NA>`` for a name the registry does not know). Tumour burden, lesion detection and
-  the lesion-wise scores are tumour figures: their region is ``tumour``.
-- `read_evaluation(PATH)`: both frames and the summary dict at once, checked against each
-  other: the same cases and rows in ``per_case.csv`` and ``summary.json``, a column for
-  every metric the summary's ``metric_per_case`` holds, the same value of every metric and
-  of every bookkeeping fact the summary holds too (voxel counts, burden, lesion counts,
-  flags) for every case, and each set mean the mean of its per-case values.
-
-Bad input (missing file, invalid JSON, a metric of another type than a number or null
-(`check_types`), a cell that is not a number, a row with fewer cells than the header, a
-value outside its metric's range in the registry (`Metric.bounds`: a Dice of 5, an
-infinite distance), a case and region listed twice, a malformed ``metric_per_case``
-item) is an `InputError`
-naming the file (and the case and metric): exit 2 in the CLI.
+Bad input (a missing file, invalid JSON, a metric that is not a number or null, a cell
+that is not a number, a cut row, a value outside its metric's `Metric.bounds`, a case and
+region listed twice, a malformed ``metric_per_case`` item) is an `InputError` naming the
+file (and the case and metric): exit 2 in the CLI.
 """
 
 from __future__ import annotations
@@ -52,7 +27,15 @@ import numpy as np
 import pandas as pd
 
 from e2net_eval.errors import InputError
-from e2net_eval.metrics.columns import BOOKKEEPING, METRIC_DTYPE, csv_columns, csv_dtypes
+from e2net_eval.metrics.columns import (
+    BOOKKEEPING,
+    LESION_ROW,
+    METRIC_DTYPE,
+    csv_columns,
+    csv_dtypes,
+    csv_metrics,
+    entry_rows,
+)
 from e2net_eval.metrics.registry import (
     METRICS,
     REGIONS,
@@ -67,30 +50,8 @@ from e2net_eval.rundir import PER_CASE_CSV, SUMMARY_JSON
 from e2net_eval.util.jsonio import load_json
 from e2net_eval.util.textsafe import csv_uncell
 
-__all__ = [
-    "SUMMARY_COLUMNS",
-    "Evaluation",
-    "check_types",
-    "load_summary",
-    "per_case_frame",
-    "read_evaluation",
-    "read_per_case",
-    "read_summary",
-    "summary_frame",
-]
-
 STATS = ("std", "median", "min", "max", "n", "n_undefined")
-SUMMARY_COLUMNS = (
-    "region",
-    "metric",
-    "key",
-    "value",
-    *STATS,
-    "higher_is_better",
-    "absolute",
-    "unit",
-    "level",
-)
+#: The columns of `read_summary`'s frame and their dtypes.
 _SUMMARY_DTYPES = {
     "region": "string",
     "metric": "string",
@@ -104,9 +65,10 @@ _SUMMARY_DTYPES = {
     "unit": "string",
     "level": "string",
 }
+SUMMARY_COLUMNS = tuple(_SUMMARY_DTYPES)
 #: The region of set-level and lesion-wise figures (tumour burden, lesion detection,
-#: lesion-wise panoptic scores).
-SET_REGION = "tumour"
+#: lesion-wise panoptic scores): the per_case.csv row that holds them.
+SET_REGION = LESION_ROW
 #: Suffix of the metric name of a lesion-wise score pooled over the set (``pq_pooled``:
 #: ``panoptic.pooled.pq``), beside its mean per case (``pq``: ``panoptic.pq``).
 POOLED = "_pooled"
@@ -250,41 +212,12 @@ def per_case_frame(summary: dict[str, Any]) -> pd.DataFrame:
     rows = []
     regions = [r for r in summary["regions"] if isinstance(summary["regions"][r], dict)]
     for entry in summary["metric_per_case"]:
-        burden = entry.get("tumour_burden") or {}
-        les = entry.get("lesions") or {}
-        anyo = les.get("any_overlap") or {}
-        panoptic = entry.get("panoptic") or {}
-        for region in regions:
-            values = entry.get(region) or {}
-            row: dict[str, Any] = {"case": str(entry.get("case")), "region": region}
-            for m in case_metrics(peer):
-                row[m.csv] = values.get(m.name)
-            for k in ("ref_voxels", "pred_voxels", "intersection"):
-                row[k] = values.get(k)
-            for k, v in values.items():  # metrics this registry does not know (newer files)
-                if k not in row and _number(v) and k not in known:
-                    row[k] = v
+        for row in entry_rows(entry, regions, peer):
+            for k, v in (entry.get(row["region"]) or {}).items():
+                if k not in row and _number(v) and k not in known:  # a metric this registry
+                    row[k] = v  # does not know (a newer file)
                     if k not in extra:
                         extra.append(k)
-            if region == SET_REGION:
-                ref, pred = burden.get("reference"), burden.get("predicted")
-                row.update(
-                    burden_ref=ref,
-                    burden_pred=pred,
-                    burden_error=None if ref is None or pred is None else pred - ref,
-                    no_liver_predicted=burden.get("no_liver_predicted"),
-                    n_ref_lesions=les.get("n_ref"),
-                    n_pred_lesions=les.get("n_pred"),
-                    tp=les.get("tp"),
-                    fp=les.get("fp"),
-                    fn=les.get("fn"),
-                    tp_any=anyo.get("tp"),
-                    fp_any=anyo.get("fp"),
-                    fn_any=anyo.get("fn"),
-                    lesion_dice_mean=les.get("lesion_dice_mean"),
-                )
-                row.update({m.csv: panoptic.get(m.name) for m in lesion_metrics(peer)})
-            row["missing_prediction"] = entry.get("missing_prediction")
             rows.append(row)
     frame = pd.DataFrame(rows, columns=[*columns, *extra])
     return _typed(frame, {**csv_dtypes(), **{k: METRIC_DTYPE for k in extra}}, SUMMARY_JSON)
@@ -372,13 +305,7 @@ def _bad_cell(path: Path, dtypes: dict[str, str]) -> InputError | None:
                 bad |= numbers.notna() & (numbers % 1 != 0)
         if bad.any():
             i = int(bad.to_numpy().nonzero()[0][0])
-            what = (
-                "a boolean"
-                if dtype == "boolean"
-                else "an integer"
-                if dtype == "Int64"
-                else "a number"
-            )
+            what = {"boolean": "a boolean", "Int64": "an integer"}.get(dtype, "a number")
             return InputError(
                 f"column {col}: {raw[col].iloc[i]!r} is not {what}",
                 case=csv_uncell(str(raw["case"].iloc[i])),
@@ -391,16 +318,14 @@ def read_per_case(path: str | Path) -> pd.DataFrame:
     """One row per case and region of an `evaluate` output (see the module docstring),
     every value checked (`check_per_case`)."""
     path = Path(path)
-    if path.is_dir() and (path / PER_CASE_CSV).is_file():
-        source = path / PER_CASE_CSV
-        frame = _read_csv(source)
-    elif path.suffix == ".csv":
-        if not path.is_file():
-            raise InputError("file not found", path=path)
-        source, frame = path, _read_csv(path)
-    else:
+    source = per_case_source(path)
+    if source is None:
         source = _summary_path(path)
         frame = per_case_frame(load_summary(source))
+    elif not source.is_file():
+        raise InputError("file not found", path=path)
+    else:
+        frame = _read_csv(source)
     check_per_case(frame, source)
     return frame
 
@@ -421,7 +346,7 @@ def check_per_case(frame: pd.DataFrame, source: str | Path) -> None:
             case=str(frame["case"].iloc[i]),
             path=source,
         )
-    for m in (*case_metrics(), *lesion_metrics()):
+    for m in csv_metrics():
         if m.csv not in frame.columns:
             continue
         for i, value in enumerate(_floats(frame[m.csv])):
@@ -550,7 +475,7 @@ def check_agreement(csv: pd.DataFrame, items: pd.DataFrame, source: Path) -> Non
             path=source,
         )
     merged = csv.merge(items, on=keys, suffixes=("", "__json"), how="inner")
-    for m in (*case_metrics(), *lesion_metrics()):
+    for m in csv_metrics():
         _agree(merged, m.csv, m.name, source, undefined_too=True)
     for col in BOOKKEEPING:  # a fact the summary lacks (<NA>: a volume in ml) is not compared
         _agree(merged, col, col, source, undefined_too=False)

@@ -1,6 +1,7 @@
 """`e2net-eval evaluate` (score a prediction folder) and `e2net-eval bench metrics`.
 
-Light at import (click and the metric registry): `evaluate --help` loads no scoring code.
+Light at import (click, the metric registry and `metrics.evaluate`, which loads its scoring
+code when it runs): `evaluate --help` loads no scoring code.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ import math
 
 import click
 
+from e2net_eval.errors import InputError
+from e2net_eval.metrics.evaluate import EvaluateOptions, evaluate
 from e2net_eval.metrics.registry import (
     DEFAULT_CONNECTIVITY,
     LESION_CONNECTIVITY,
@@ -51,15 +54,11 @@ def format_summary(summary: dict) -> str:
         f"no liver predicted in {tb['n_no_liver_predicted']} case(s)"
     )
     d = summary["detection"]
-    a = d["any_overlap"]
-    lines.append(
-        f"lesions (IoU > {d['iou_threshold']}): TP {d['tp']} FP {d['fp']} FN {d['fn']}, "
-        f"precision {_fmt(d['precision'], 3)} recall {_fmt(d['recall'], 3)} F1 {_fmt(d['f1'], 3)}"
-    )
-    lines.append(
-        f"lesions (any overlap): TP {a['tp']} FP {a['fp']} FN {a['fn']}, "
-        f"precision {_fmt(a['precision'], 3)} recall {_fmt(a['recall'], 3)} F1 {_fmt(a['f1'], 3)}"
-    )
+    for how, c in ((f"IoU > {d['iou_threshold']}", d), ("any overlap", d["any_overlap"])):
+        lines.append(
+            f"lesions ({how}): TP {c['tp']} FP {c['fp']} FN {c['fn']}, precision "
+            f"{_fmt(c['precision'], 3)} recall {_fmt(c['recall'], 3)} F1 {_fmt(c['f1'], 3)}"
+        )
     pan = summary.get("panoptic")
     if pan:
         cells = ", ".join(
@@ -151,23 +150,7 @@ def format_summary(summary: dict) -> str:
     help="Replace a non-empty OUT (only an evaluation e2net-eval wrote there).",
 )
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
-def evaluate_command(
-    pred,
-    ref,
-    out,
-    jobs,
-    allow_missing,
-    allow_affine_mismatch,
-    connectivity,
-    lesion_connectivity,
-    protocol,
-    peer_metrics,
-    nsd_tolerance,
-    pred_pattern,
-    cases,
-    overwrite,
-    no_progress,
-) -> None:
+def evaluate_command(pred, ref, out, lesion_connectivity, cases, no_progress, **options) -> None:
     """Score the label volumes in PRED against the reference REF.
 
     REF is a dataset (LiTS, Task03, 3DIRCADb) or a folder of reference labels only (LiTS
@@ -178,25 +161,13 @@ def evaluate_command(
     for anything else. Writes OUT/per_case.csv and OUT/summary.json, together (a folder
     swapped in whole).
     """
-    from e2net_eval.metrics.evaluate import evaluate
-
-    summary = evaluate(
-        pred,
-        ref,
-        out,
-        jobs=jobs,
-        allow_missing=allow_missing,
-        allow_affine_mismatch=allow_affine_mismatch,
-        connectivity=connectivity,
+    options = EvaluateOptions(  # the other options are named as its fields
         lesion_connectivity=int(lesion_connectivity),
         case_ids=list(cases) or None,
-        protocol=protocol,
-        pred_pattern=pred_pattern,
         progress=not no_progress,
-        peer_metrics=peer_metrics,
-        nsd_tolerance=nsd_tolerance,
-        overwrite=overwrite,
+        **options,
     )
+    summary = evaluate(pred, ref, out, options)
     click.echo(format_summary(summary))
     click.echo(f"wrote {out}/per_case.csv and {out}/summary.json")
 
@@ -273,8 +244,6 @@ def bench_metrics(
 
 
 def _shape(text: str, option: str) -> tuple[int, int, int]:
-    from e2net_eval.errors import InputError
-
     try:
         shape = tuple(int(v) for v in text.lower().split("x"))
     except ValueError as exc:
@@ -285,8 +254,6 @@ def _shape(text: str, option: str) -> tuple[int, int, int]:
 
 
 def _spacing(text: str) -> tuple[float, float, float]:
-    from e2net_eval.errors import InputError
-
     try:
         sp = tuple(float(v) for v in text.lower().split("x"))
     except ValueError as exc:

@@ -1,25 +1,31 @@
-"""Read cases (LiTS, Decathlon Task03, 3DIRCADb DICOM) and write the synthetic phantom."""
+"""Read cases (LiTS, Decathlon Task03, 3DIRCADb DICOM) and write the synthetic phantom.
+
+The names below load on first access, so reading a label value (`LIVER`) or a NIfTI
+dataset imports neither the phantom writer nor the DICOM reader (pydicom).
+"""
 
 from __future__ import annotations
 
-from e2net_eval.data.case import BACKGROUND, LABEL_VALUES, LIVER, TUMOUR, Case
-from e2net_eval.data.dataset import Dataset, detect_layout, open_dataset
-from e2net_eval.data.overlap import find_overlap
-from e2net_eval.data.phantom import write_phantom
-from e2net_eval.data.preprocess import window_hu
-from e2net_eval.data.split import make_split
+import importlib
 
-__all__ = [
-    "BACKGROUND",
-    "LABEL_VALUES",
-    "LIVER",
-    "TUMOUR",
-    "Case",
-    "Dataset",
-    "detect_layout",
-    "find_overlap",
-    "make_split",
-    "open_dataset",
-    "window_hu",
-    "write_phantom",
-]
+from e2net_eval.data.case import BACKGROUND, LABEL_VALUES, LIVER, TUMOUR, Case
+
+_LAZY = {
+    "Dataset": "dataset",
+    "detect_layout": "dataset",
+    "open_dataset": "dataset",
+    "find_overlap": "overlap",
+    "write_phantom": "phantom",
+    "window_hu": "preprocess",
+    "make_split": "split",
+}
+
+__all__ = ["BACKGROUND", "LABEL_VALUES", "LIVER", "TUMOUR", "Case", *_LAZY]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:  # importing the label values stays light (no numpy)
+    import numpy as np
 
 BACKGROUND, LIVER, TUMOUR = 0, 1, 2
 LABEL_VALUES = (BACKGROUND, LIVER, TUMOUR)
@@ -36,13 +38,3 @@ class Case:
     def shape(self) -> tuple[int, ...]:
         arr = self.image if self.image is not None else self.label
         return tuple(arr.shape) if arr is not None else ()
-
-    def liver_mask(self) -> np.ndarray:
-        """Liver as scored: label >= 1 (tumour counts as liver)."""
-        assert self.label is not None, f"case {self.case_id}: no label loaded"
-        return self.label >= LIVER
-
-    def tumour_mask(self) -> np.ndarray:
-        """Tumour as scored: label == 2."""
-        assert self.label is not None, f"case {self.case_id}: no label loaded"
-        return self.label == TUMOUR

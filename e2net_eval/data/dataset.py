@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from e2net_eval.data import dicom, nifti
+from e2net_eval.data import nifti
 from e2net_eval.data.case import Case
 from e2net_eval.data.spacing import AFFINE_ATOL  # label and image affines agree to this
 from e2net_eval.errors import InputError, ReadError
@@ -99,6 +99,8 @@ class Dataset:
         """(shape, affine) of a case's image without reading voxel data (DICOM: headers only)."""
         entry = self._entry(case_id)
         if self.layout == "ircadb":
+            from e2net_eval.data import dicom  # pydicom: only 3DIRCADb needs it
+
             src = dicom.open_folder(entry["dir"], "PATIENT_DICOM", case_id)
             geom = dicom.read_geometry(src.get("") or next(iter(src.values())), case_id)
             return geom.shape, geom.affine
@@ -109,6 +111,8 @@ class Dataset:
         """Read one case; InputError names the case and file on any problem."""
         entry = self._entry(case_id)
         if self.layout == "ircadb":
+            from e2net_eval.data import dicom  # pydicom: only 3DIRCADb needs it
+
             r = dicom.read_patient(entry["dir"], case_id, image=image, label=label)
             return Case(
                 case_id,

@@ -13,10 +13,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from e2net_eval.errors import InputError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 #: Affines (and a spacing against its affine) must agree to this, in mm; headers written
 #: by different tools round differently.
@@ -51,6 +53,8 @@ def check_spacing(
         )
     if affine is None:
         return sp
+    import numpy as np  # here: `AFFINE_ATOL` is read by light modules (metrics.evaluate)
+
     a = np.asarray(affine, dtype=np.float64)
     if not np.isfinite(a).all():
         raise InputError("affine holds NaN or infinite values", case=case, path=path)

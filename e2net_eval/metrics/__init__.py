@@ -9,36 +9,22 @@ from __future__ import annotations
 
 import importlib
 
-from e2net_eval.metrics.evaluate import evaluate, find_prediction
-from e2net_eval.metrics.registry import METRICS, Metric, MetricInfo
+from e2net_eval.metrics.evaluate import EvaluateOptions, evaluate
+from e2net_eval.metrics.registry import METRICS, Metric
 
-_LAZY = {
-    "SetAccumulator": "accumulate",
-    "stats": "accumulate",
-    "BurdenAccumulator": "burden",
-    "tumour_burden": "burden",
-    "CaseScores": "case",
-    "RegionScores": "case",
-    "score_case": "case",
-    "DetectionCounts": "lesions",
-    "LesionMatch": "lesions",
-    "match_lesions": "lesions",
-    "dice": "overlap",
-    "rvd": "overlap",
-    "voe": "overlap",
-    "assd": "surface",
-    "mssd": "surface",
-    "rmsd": "surface",
-    "surface_distances": "surface",
-    "hd95": "surface",
-    "hd95_pooled": "surface",
-    "masd": "surface",
-    "nsd": "surface",
-    "PanopticCounts": "panoptic",
-    "panoptic_quality": "panoptic",
+#: module -> the names it gives this package, loaded on first access
+_MODULES = {
+    "accumulate": ("SetAccumulator", "stats"),
+    "burden": ("BurdenAccumulator", "tumour_burden"),
+    "case": ("CaseScores", "RegionScores", "ScoredCase", "score_case"),
+    "lesions": ("DetectionCounts", "LesionMatch", "match_lesions"),
+    "overlap": ("dice", "rvd", "voe"),
+    "surface": ("assd", "mssd", "rmsd", "surface_distances", "hd95", "hd95_pooled", "masd", "nsd"),
+    "panoptic": ("PanopticCounts", "panoptic_quality"),
 }
+_LAZY = {name: module for module, names in _MODULES.items() for name in names}
 
-__all__ = ["METRICS", "Metric", "MetricInfo", "evaluate", "find_prediction", *_LAZY]
+__all__ = ["METRICS", "EvaluateOptions", "Metric", "evaluate", *_LAZY]
 
 
 def __getattr__(name: str):

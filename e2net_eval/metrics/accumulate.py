@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from e2net_eval.metrics.burden import BurdenAccumulator
-from e2net_eval.metrics.case import CaseScores
-from e2net_eval.metrics.columns import CSV_BOOKKEEPING, csv_columns
+from e2net_eval.metrics.case import CaseScores, ScoredCase
+from e2net_eval.metrics.columns import entry_rows
 from e2net_eval.metrics.lesions import DetectionCounts
 from e2net_eval.metrics.panoptic import PanopticCounts
 from e2net_eval.metrics.registry import (
@@ -23,8 +23,6 @@ from e2net_eval.metrics.registry import (
     lesion_metrics,
     region_metrics,
 )
-
-__all__ = ["CSV_BOOKKEEPING", "RegionAccumulator", "SetAccumulator", "csv_columns", "stats"]
 
 
 def stats(values: list[float]) -> dict[str, float | int]:
@@ -62,6 +60,11 @@ class RegionAccumulator:
             self.values[name].append(float(metrics[name]))
         self.sum_intersection += intersection
         self.sum_sizes += pred + ref
+
+    @property
+    def dice_per_case(self) -> float:
+        """Mean of the defined per-case Dice values."""
+        return stats(self.values["dice"])["mean"]
 
     @property
     def dice_global(self) -> float:
@@ -129,54 +132,39 @@ class SetAccumulator:
             names = [m.name for m in case_metrics(self.peer)]
             self.regions = {r: RegionAccumulator({n: [] for n in names}) for r in REGIONS}
 
-    def add(self, case_id: str, scores: CaseScores, *, missing_prediction: bool = False) -> None:
-        """Add one scored case (`missing_prediction`: it was scored as an empty prediction)."""
+    def add(self, case: ScoredCase) -> None:
+        """Add one scored case: its ``metric_per_case`` entry, then its CSV rows made from
+        that entry (`columns.entry_rows`)."""
+        scores = case.scores
         if self.peer and scores.panoptic is None:
-            raise ValueError(f"case {case_id}: scored without the peer metrics")
-        entry: dict = {"case": case_id}
-        ml = scores.voxel_volume_mm3 / 1000.0
-        les = scores.lesions
-        lesion_dice_mean = stats(les.lesion_dice)["mean"]
-        panoptic = self.panoptic.add(scores.panoptic) if self.peer else {}
+            raise ValueError(f"case {case.case_id}: scored without the peer metrics")
+        entry: dict = {"case": case.case_id}
         for region in REGIONS:
-            rs = scores.regions[region]
-            c = rs.counts
-            metrics = {name: rs.values[name] for name in self.regions[region].values}
-            self.regions[region].add(metrics, c.intersection, c.pred, c.ref)
+            c, acc = scores.regions[region].counts, self.regions[region]
+            metrics = {name: scores.regions[region].values[name] for name in acc.values}
+            acc.add(metrics, c.intersection, c.pred, c.ref)
             entry[region] = {
                 **metrics,
                 "ref_voxels": c.ref,
                 "pred_voxels": c.pred,
                 "intersection": c.intersection,
             }
-            row: dict = {"case": case_id, "region": region}
-            row.update({m.csv: metrics[m.name] for m in case_metrics(self.peer)})
-            row.update(
-                ref_voxels=c.ref,
-                pred_voxels=c.pred,
-                intersection=c.intersection,
-                ref_volume_ml=c.ref * ml,
-                pred_volume_ml=c.pred * ml,
-                missing_prediction=missing_prediction,
-            )
-            if region == "tumour":
-                row.update(
-                    burden_ref=scores.burden_ref,
-                    burden_pred=scores.burden_pred,
-                    burden_error=scores.burden_error,
-                    no_liver_predicted=scores.no_liver_predicted,
-                    n_ref_lesions=les.n_ref,
-                    n_pred_lesions=les.n_pred,
-                    tp=les.at_iou.tp,
-                    fp=les.at_iou.fp,
-                    fn=les.at_iou.fn,
-                    tp_any=les.any_overlap.tp,
-                    fp_any=les.any_overlap.fp,
-                    fn_any=les.any_overlap.fn,
-                    lesion_dice_mean=lesion_dice_mean,
-                )
-                row.update({m.csv: panoptic[m.name] for m in lesion_metrics(self.peer)})
-            self.rows.append(row)
+        entry.update(self._add_lesions(scores))
+        entry["missing_prediction"] = case.missing
+        if case.reference_sha256 is not None:
+            entry["reference_sha256"] = case.reference_sha256
+        self.per_case.append(entry)
+        ml = scores.voxel_volume_mm3 / 1000.0
+        for row in entry_rows(entry, REGIONS, self.peer):
+            c = scores.regions[row["region"]].counts
+            self.rows.append({**row, "ref_volume_ml": c.ref * ml, "pred_volume_ml": c.pred * ml})
+        if case.missing:
+            self.missing.append(case.case_id)
+
+    def _add_lesions(self, scores: CaseScores) -> dict:
+        """Add a case's tumour burden, lesion detection and panoptic counts to the set;
+        return its entry blocks (``tumour_burden``, ``lesions``, ``panoptic``)."""
+        les = scores.lesions
         self.burden.add(
             scores.burden_pred, scores.burden_ref, no_liver_predicted=scores.no_liver_predicted
         )
@@ -185,25 +173,24 @@ class SetAccumulator:
         self.lesion_dice.extend(les.lesion_dice)
         self.n_ref_lesions += les.n_ref
         self.n_pred_lesions += les.n_pred
-        entry["tumour_burden"] = {
-            "reference": scores.burden_ref,
-            "predicted": scores.burden_pred,
-            "no_liver_predicted": scores.no_liver_predicted,
-        }
-        entry["lesions"] = {
-            "n_ref": les.n_ref,
-            "n_pred": les.n_pred,
-            **les.at_iou.as_dict(),
-            "any_overlap": les.any_overlap.as_dict(),
-            "lesion_dice_mean": lesion_dice_mean,
+        out: dict = {
+            "tumour_burden": {
+                "reference": scores.burden_ref,
+                "predicted": scores.burden_pred,
+                "no_liver_predicted": scores.no_liver_predicted,
+            },
+            "lesions": {
+                "n_ref": les.n_ref,
+                "n_pred": les.n_pred,
+                **les.at_iou.as_dict(),
+                "any_overlap": les.any_overlap.as_dict(),
+                "lesion_dice_mean": stats(les.lesion_dice)["mean"],
+            },
         }
         if self.peer:
             p = scores.panoptic
-            entry["panoptic"] = {"tp": p.tp, "fp": p.fp, "fn": p.fn, **panoptic}
-        entry["missing_prediction"] = missing_prediction
-        self.per_case.append(entry)
-        if missing_prediction:
-            self.missing.append(case_id)
+            out["panoptic"] = {"tp": p.tp, "fp": p.fp, "fn": p.fn, **self.panoptic.add(p)}
+        return out
 
     def summary(self) -> dict:
         """The set-level part of summary.json (architecture.md "Metrics")."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -28,6 +29,7 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
+import e2net_eval
 from e2net_eval.metrics.case import score_case
 
 OVERLAP_TOL = 1e-9
@@ -179,27 +181,30 @@ def run_benchmark(
         "ours_runs_s": runs,
     }
     if medpy:
-        t0 = time.perf_counter()
-        theirs = _medpy_scores(pred, ref, spacing)
-        t_medpy = time.perf_counter() - t0
-        result["medpy_s"] = t_medpy
-        echo(
-            f"medpy dc+assd+hd+asd: {t_medpy:8.3f} s  "
-            f"(our LiTS set is {t_medpy / t_lits:.0f}x faster)"
-        )
-        agree = True
-        for region in ("liver", "tumour"):
-            mine = ours.regions[region].metrics()
-            for name in ("dice", "rvd", "assd", "mssd"):
-                ok = _agree(mine[name], theirs[region][name], name)
-                agree &= ok
-                echo(
-                    f"  {region:<6} {name:<4} ours {mine[name]:.10g}  medpy "
-                    f"{theirs[region][name]:.10g}  {'agree' if ok else 'DISAGREE'}"
-                )
-        result["agree"] = agree
-        echo("values agree" if agree else "VALUES DISAGREE")
+        result.update(_against_medpy(pred, ref, spacing, ours, t_lits, echo))
     return result
+
+
+def _against_medpy(pred, ref, spacing, ours, t_lits: float, echo: Callable[[str], None]) -> dict:
+    """Time medpy's LiTS calls once and compare its values with ours (`ours`: `score_case`)."""
+    t0 = time.perf_counter()
+    theirs = _medpy_scores(pred, ref, spacing)
+    t_medpy = time.perf_counter() - t0
+    echo(
+        f"medpy dc+assd+hd+asd: {t_medpy:8.3f} s  (our LiTS set is {t_medpy / t_lits:.0f}x faster)"
+    )
+    agree = True
+    for region in ("liver", "tumour"):
+        mine = ours.regions[region].values
+        for name in ("dice", "rvd", "assd", "mssd"):
+            ok = _agree(mine[name], theirs[region][name], name)
+            agree &= ok
+            echo(
+                f"  {region:<6} {name:<4} ours {mine[name]:.10g}  medpy "
+                f"{theirs[region][name]:.10g}  {'agree' if ok else 'DISAGREE'}"
+            )
+    echo("values agree" if agree else "VALUES DISAGREE")
+    return {"medpy_s": t_medpy, "agree": agree}
 
 
 START_ALLOWANCE_S = 0.5  # what a command may spend starting, in the floor
@@ -239,10 +244,6 @@ def _time_command(
 
     `args` may be a function of the repetition, e.g. to give each run its own
     output folder (`evaluate` refuses to overwrite a previous run's)."""
-    import resource
-
-    import e2net_eval
-
     # The same package as this process's, whatever the working directory holds.
     root = str(Path(e2net_eval.__file__).resolve().parents[1])
     env = dict(os.environ)
@@ -272,6 +273,18 @@ def _time_command(
     return walls, cpus
 
 
+def _read_times(paths: list[Path], repeat: int) -> tuple[float, float]:
+    """Best wall and CPU time of reading every file of `paths` with nibabel."""
+    walls, cpus = [], []
+    for _ in range(repeat):
+        t0, c0 = time.perf_counter(), time.process_time()
+        for path in paths:
+            np.asanyarray(nib.load(str(path)).dataobj)
+        walls.append(time.perf_counter() - t0)
+        cpus.append(time.process_time() - c0)
+    return min(walls), min(cpus)
+
+
 def run_evaluate_benchmark(
     n_cases: int,
     shape: tuple[int, int, int],
@@ -280,7 +293,6 @@ def run_evaluate_benchmark(
     jobs: int = 2,
     seed: int = 0,
     repeat: int = 3,
-    extra_args: tuple[str, ...] = (),
     workdir: str | Path | None = None,
     echo: Callable[[str], None] = print,
 ) -> dict:
@@ -293,28 +305,17 @@ def run_evaluate_benchmark(
         write_case_set(root, n_cases, shape, spacing, seed=seed)
         labels = sorted((root / "ref").glob("segmentation-*.nii.gz"))
         labels += sorted((root / "pred").glob("*.nii.gz"))
-        reads, read_cpus = [], []
-        for _ in range(repeat):
-            t0, c0 = time.perf_counter(), time.process_time()
-            for path in labels:
-                np.asanyarray(nib.load(str(path)).dataobj)
-            reads.append(time.perf_counter() - t0)
-            read_cpus.append(time.process_time() - c0)
-        t_read, c_read = min(reads), min(read_cpus)
+        t_read, c_read = _read_times(labels, repeat)
 
         def args(k: int) -> list[str]:
             out = ["evaluate", str(root / "pred"), str(root / "ref"), "-o", str(root / f"out{k}")]
-            return out + ["--jobs", str(jobs), "--no-progress", *extra_args]
+            return out + ["--jobs", str(jobs), "--no-progress"]
 
         walls, cpus = _time_command(args, repeat)
         t_cmd, c_cmd = min(walls), min(cpus)
         t_help = min(_time_command(["evaluate", "--help"], repeat)[0])
     floor = t_read / jobs + START_ALLOWANCE_S
-    echo(
-        f"evaluate {n_cases} cases {shape} --jobs {jobs}"
-        + (f" {' '.join(extra_args)}" if extra_args else "")
-        + f" (best of {repeat}, fresh processes):"
-    )
+    echo(f"evaluate {n_cases} cases {shape} --jobs {jobs} (best of {repeat}, fresh processes):")
     echo(f"{f'read {len(labels)} label files':<25}: {t_read:8.3f} s  (nibabel)")
     echo(
         f"floor                    : {floor:8.3f} s  (read / {jobs} workers + "

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-LIVER, TUMOUR = 1, 2
+from e2net_eval.data.case import LIVER, TUMOUR
 
 
 def tumour_burden(label: np.ndarray) -> float:

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from e2net_eval.metrics.burden import LIVER, TUMOUR, burden_from_counts
+from e2net_eval.data.case import LIVER, TUMOUR
+from e2net_eval.metrics.burden import burden_from_counts
 from e2net_eval.metrics.lesions import LesionMatch, lesion_overlaps, match_from_overlaps
 from e2net_eval.metrics.overlap import OverlapCounts, overlap_counts
 from e2net_eval.metrics.panoptic import PanopticCounts, panoptic_from_overlaps
@@ -29,8 +30,6 @@ from e2net_eval.metrics.registry import (
     case_metrics,
 )
 from e2net_eval.metrics.surface import SurfaceDistances, bounding_box, surface_distances_multi
-
-__all__ = ["REGIONS", "CaseScores", "RegionInputs", "RegionScores", "score_case", "score_region"]
 
 
 class RegionInputs:
@@ -81,9 +80,6 @@ class RegionScores:
     counts: OverlapCounts
     values: dict[str, float]
 
-    def metrics(self) -> dict[str, float]:
-        return dict(self.values)
-
     def __getattr__(self, name: str) -> float:
         values = self.__dict__.get("values")
         if values is not None and name in values:
@@ -103,9 +99,16 @@ class CaseScores:
     voxel_volume_mm3: float
     panoptic: PanopticCounts | None = None  # None when the peer metrics are off
 
-    @property
-    def burden_error(self) -> float:
-        return self.burden_pred - self.burden_ref
+
+@dataclass(frozen=True)
+class ScoredCase:
+    """One case as `evaluate` scored it: what `SetAccumulator.add` takes. `missing`: scored
+    as an empty prediction (no file); `reference_sha256`: `evaluate.reference_digest`."""
+
+    case_id: str
+    scores: CaseScores
+    missing: bool = False
+    reference_sha256: str | None = None
 
 
 def score_region(

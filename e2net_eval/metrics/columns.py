@@ -8,7 +8,10 @@ then the bookkeeping below.
 
 from __future__ import annotations
 
-from e2net_eval.metrics.registry import case_metrics, lesion_metrics
+from collections.abc import Iterable
+from typing import Any
+
+from e2net_eval.metrics.registry import Metric, case_metrics, lesion_metrics
 
 #: Bookkeeping columns after the metric columns, with their pandas dtype (nullable types:
 #: an empty cell, an undefined value or a column a row does not fill, is ``<NA>``).
@@ -33,17 +36,23 @@ BOOKKEEPING: dict[str, str] = {
     "lesion_dice_mean": "Float64",
     "missing_prediction": "boolean",
 }
-CSV_BOOKKEEPING = tuple(BOOKKEEPING)
+#: The row that holds a case's tumour burden, lesion counts and lesion-wise metrics.
+LESION_ROW = "tumour"
 #: Metric columns are floats (NaN inside Python, empty in the CSV, <NA> in a frame).
 METRIC_DTYPE = "Float64"
+
+
+def csv_metrics(peer: bool = True) -> list[Metric]:
+    """The metrics with a per_case.csv column: per-case, then lesion-wise (`peer`: with the
+    peer metrics)."""
+    return [*case_metrics(peer), *lesion_metrics(peer)]
 
 
 def csv_columns(peer: bool = True) -> tuple[str, ...]:
     """The columns of per_case.csv: case, region, each per-case metric's column, each
     lesion-wise metric's column (filled on the tumour row), bookkeeping. `peer`: with the
     peer metrics' columns."""
-    metric_columns = [m.csv for m in (*case_metrics(peer), *lesion_metrics(peer))]
-    return ("case", "region", *metric_columns, *CSV_BOOKKEEPING)
+    return ("case", "region", *(m.csv for m in csv_metrics(peer)), *BOOKKEEPING)
 
 
 def csv_dtypes() -> dict[str, str]:
@@ -51,6 +60,44 @@ def csv_dtypes() -> dict[str, str]:
     return {
         "case": "string",
         "region": "string",
-        **{m.csv: METRIC_DTYPE for m in (*case_metrics(), *lesion_metrics())},
+        **{m.csv: METRIC_DTYPE for m in csv_metrics()},
         **BOOKKEEPING,
     }
+
+
+def entry_rows(entry: dict[str, Any], regions: Iterable[str], peer: bool) -> list[dict[str, Any]]:
+    """The per_case.csv rows of one ``metric_per_case`` entry of summary.json, one per
+    region, without the volumes in ml (they need the voxel size); a value the entry lacks is
+    None. The writer (`accumulate`) and the reader of a summary (`e2net_eval.scores`) both
+    make their rows here."""
+    burden = entry.get("tumour_burden") or {}
+    les = entry.get("lesions") or {}
+    anyo = les.get("any_overlap") or {}
+    panoptic = entry.get("panoptic") or {}
+    rows = []
+    for region in regions:
+        values = entry.get(region) or {}
+        row: dict[str, Any] = {"case": str(entry.get("case")), "region": region}
+        row.update({m.csv: values.get(m.name) for m in case_metrics(peer)})
+        row.update({k: values.get(k) for k in ("ref_voxels", "pred_voxels", "intersection")})
+        if region == LESION_ROW:
+            ref, pred = burden.get("reference"), burden.get("predicted")
+            row.update(
+                burden_ref=ref,
+                burden_pred=pred,
+                burden_error=None if ref is None or pred is None else pred - ref,
+                no_liver_predicted=burden.get("no_liver_predicted"),
+                n_ref_lesions=les.get("n_ref"),
+                n_pred_lesions=les.get("n_pred"),
+                tp=les.get("tp"),
+                fp=les.get("fp"),
+                fn=les.get("fn"),
+                tp_any=anyo.get("tp"),
+                fp_any=anyo.get("fp"),
+                fn_any=anyo.get("fn"),
+                lesion_dice_mean=les.get("lesion_dice_mean"),
+            )
+            row.update({m.csv: panoptic.get(m.name) for m in lesion_metrics(peer)})
+        row["missing_prediction"] = entry.get("missing_prediction")
+        rows.append(row)
+    return rows

@@ -1,21 +1,11 @@
 """Lesion detection: 3D components, LiTS-style matching, TP / FP / FN that never go negative.
 
-Matching (after the LiTS scorer's intent, without its negative-count bug):
-
-1. Label the tumour masks into 3D connected components (cc3d, 6-connectivity default).
-2. Reference lesions bridged by one prediction are merged: every reference lesion belongs
-   to the prediction that overlaps it most (ties: lowest prediction label); the reference
-   lesions owned by the same prediction form one reference group.
-3. Every prediction that touches a reference lesion is matched to the one group it overlaps
-   most (ties: lowest group); predictions matched to the same group are merged.
-4. A group is detected when IoU(merged prediction, group) > threshold (0.5, strictly).
-
-Counts, in units the reader can check: TP = reference lesions in detected groups, FN = the
-other reference lesions (so TP + FN = number of reference lesions), FP = predicted
-components not part of a detected match (including those touching nothing). The LiTS code
-started from the number of merged predictions and subtracted the merge count of each
-undetected group, which goes negative when one prediction bridges two lesions with low
-overlap.
+The matching (docs/metrics.md "Lesion detection", steps 1-4 below) follows the LiTS
+scorer's intent without its bug: the LiTS code started from the number of merged
+predictions and subtracted the merge count of each undetected group, which goes negative
+when one prediction bridges two lesions with low overlap. Here TP = reference lesions in
+detected groups, FN = the other reference lesions, FP = predicted components not part of
+a detected match.
 """
 
 from __future__ import annotations
@@ -152,17 +142,12 @@ def match_lesions(
     return match_from_overlaps(lesion_overlaps(pred, ref, connectivity), iou_threshold)
 
 
-def match_from_overlaps(ov: LesionOverlaps, iou_threshold: float = DETECTION_IOU) -> LesionMatch:
-    """`match_lesions` on an already computed overlap table."""
-    return _match_from_overlaps(ov.inter, ov.pred_size, ov.ref_size, iou_threshold)
-
-
-def _match_from_overlaps(
-    inter: np.ndarray, p_size: np.ndarray, r_size: np.ndarray, iou_threshold: float
-) -> LesionMatch:
-    """The matching of the module docstring, on the overlap matrix (n_pred, n_ref)."""
+def _reference_groups(
+    inter: np.ndarray, r_size: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Step 2: reference lesions owned by the same prediction form one group -> lesions
+    and voxels per group, and the overlap matrix (n_pred, n_groups)."""
     n_p, n_r = inter.shape
-    # Step 2: reference lesions owned by the same prediction form one group.
     group_of_ref = np.arange(n_r)
     if n_p and n_r:
         owner = np.argmax(inter, axis=0)  # first maximum: lowest label wins ties
@@ -175,11 +160,18 @@ def _match_from_overlaps(
     gi = {int(g): k for k, g in enumerate(groups)}
     n_g = len(groups)
     g_index = np.array([gi[int(g)] for g in group_of_ref], dtype=np.int64)
-    g_lesions = np.bincount(g_index, minlength=n_g)
     g_size = np.bincount(g_index, weights=r_size, minlength=n_g).astype(np.int64)
     inter_g = np.zeros((n_p, n_g), dtype=np.int64)
     for j in range(n_r):
         inter_g[:, g_index[j]] += inter[:, j]
+    return np.bincount(g_index, minlength=n_g), g_size, inter_g
+
+
+def match_from_overlaps(ov: LesionOverlaps, iou_threshold: float = DETECTION_IOU) -> LesionMatch:
+    """`match_lesions` on an already computed overlap table (the module docstring's steps)."""
+    n_p, p_size = ov.n_pred, ov.pred_size
+    g_lesions, g_size, inter_g = _reference_groups(ov.inter, ov.ref_size)
+    n_g = g_size.size
     # Step 3: each touching prediction joins the group it overlaps most.
     match_of_pred = np.full(n_p, -1, dtype=np.int64)
     if n_g:
@@ -212,7 +204,7 @@ def _match_from_overlaps(
     at_iou += DetectionCounts(fp=int(np.count_nonzero(~detected_pred)))
     any_overlap += DetectionCounts(fp=int(np.count_nonzero(match_of_pred < 0)))
     return LesionMatch(
-        n_ref=n_r,
+        n_ref=ov.n_ref,
         n_pred=n_p,
         at_iou=at_iou,
         any_overlap=any_overlap,

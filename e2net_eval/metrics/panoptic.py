@@ -1,25 +1,11 @@
 """Lesion-wise panoptic scores: recognition, segmentation and panoptic quality, lesion Dice.
 
-Lesions are the 3D connected components of the tumour masks (6-connectivity by default,
-as lesion detection). A predicted and a reference lesion match when their IoU is > 0.5,
-strictly; at that threshold a lesion can match at most one other (two matches would need
-more than all of its voxels), so the matching is unique and equals panoptica's naive
-threshold matcher (``NaiveThresholdMatching(IOU, 0.5, strict_threshold=True)``) and the
-COCO panoptic matching. Unlike lesion detection (`e2net_eval.metrics.lesions`), nothing is
-merged. With TP matched pairs, FP unmatched predictions and FN unmatched reference lesions
-(Kirillov et al., "Panoptic segmentation", CVPR 2019; BraTS 2023 lesion-wise Dice):
-
-- RQ = TP / (TP + FP/2 + FN/2), the lesion F1;
-- SQ = mean IoU of the matched pairs;
-- PQ = sum of matched IoU / (TP + FP/2 + FN/2) = SQ x RQ;
-- lesion Dice = sum of matched Dice / (TP + FP + FN): every missed and every false lesion
-  counts as Dice 0 (the BraTS 2023 lesion-wise Dice, with this matching).
-
-Empty rules (also for sums over a set): no lesion in either mask -> RQ = PQ = lesion
-Dice = 1 and SQ undefined (nothing matched to average; the BraTS rule that two empty masks
-agree perfectly). Lesions but no match (one side empty, or no pair above 0.5) -> RQ = PQ =
-lesion Dice = 0, SQ undefined. panoptica returns NaN for all four in the first case and
-SQ = 0 in the second (its default edge-case handler); docs/metrics.md lists both.
+Lesions are the 3D components of `lesions`, matched one to one at IoU > 0.5 strictly, with
+no merging (unique at that threshold: panoptica's ``NaiveThresholdMatching(IOU, 0.5,
+strict_threshold=True)``, COCO's panoptic matching). RQ = TP / (TP + FP/2 + FN/2), SQ =
+mean matched IoU, PQ = SQ x RQ, lesion Dice = sum of matched Dice / (TP + FP + FN)
+(Kirillov et al., CVPR 2019; BraTS 2023). Empty rules (also for sums over a set) and where
+panoptica differs: docs/metrics.md "Lesion-wise panoptic scores".
 """
 
 from __future__ import annotations
@@ -85,17 +71,6 @@ class PanopticCounts:
         if self._no_lesions:
             return 1.0
         return self.sum_dice / (self.tp + self.fp + self.fn)
-
-    def as_dict(self) -> dict[str, float | int]:
-        return {
-            "tp": self.tp,
-            "fp": self.fp,
-            "fn": self.fn,
-            "rq": self.rq,
-            "sq": self.sq,
-            "pq": self.pq,
-            "lesion_dice": self.lesion_dice,
-        }
 
 
 def panoptic_from_overlaps(

@@ -1,26 +1,15 @@
 """Find each reference case's prediction file, named as the tools people use name them.
 
-Without a pattern, the prediction of reference case ``<id>`` is the one file among these
-candidates (each with ``.nii.gz`` or ``.nii``), for every stem ``S`` of ``STEMS``:
-
-- ``S`` directly in the prediction folder: ours and nnU-Net (``<case>.nii.gz``), the LiTS
-  submission names (``segmentation-<id>``, ``test-segmentation-<id>``), Task03's
-  ``liver_<id>``, and ``volume-<id>`` (tools that name the output after the input image);
-- MONAI ``SaveImage``: ``S/S_<postfix>`` (its default ``separate_folder=True``) and
-  ``S_<postfix>``, for the postfixes of ``MONAI_POSTFIXES`` (``trans`` is SaveImage's
-  default, ``seg`` what MONAI's tutorials pass).
-
-Two existing candidates for one case are an error naming both (which one did you mean?).
-A file that is a candidate of several reference cases (``liver_3.nii.gz`` is case
-``liver_3``'s by its exact name and case ``3``'s by the ``liver_{id}`` stem) belongs to the
-case whose exact name it is (``<id>.nii.gz`` / ``<id>.nii``, or the pattern's name); the
-looser stems apply only when no other case claims the file so. A file two cases claim
-equally is an error naming both cases (`PredictionFinder.claim`).
-A candidate name that exists but is no file (a symlink loop, a broken link, a directory)
-is an error saying so: never "no prediction", so never scored
-as empty with ``--allow-missing``.
-A pattern (``--pred-pattern '{id}/{id}_seg.nii.gz'``) replaces the candidates: ``{id}``
-is the case id and may carry a format spec (``'case_{id:0>5}.nii.gz'`` zero-pads it).
+Without a pattern the candidates of case ``<id>`` are, for every stem ``S`` of ``STEMS``
+and with ``.nii.gz`` or ``.nii``, ``S`` itself and MONAI ``SaveImage``'s ``S/S_<postfix>``
+and ``S_<postfix>`` (``MONAI_POSTFIXES``); a pattern (``'{id}/{id}_seg.nii.gz'``,
+``'case_{id:0>5}.nii.gz'``) replaces them (docs/metrics.md, "PRED").
+Two existing candidates for one case are an error naming both. A file that is a candidate
+of several cases (``liver_3.nii.gz`` is case ``liver_3``'s by its exact name and case
+``3``'s by the ``liver_{id}`` stem) belongs to the case whose exact name it is; one that
+two cases claim equally is an error (`PredictionFinder.claim`). A candidate that exists
+but is no file (a symlink loop, a directory) is an error, never "no prediction", so never
+scored as empty with ``--allow-missing``.
 """
 
 from __future__ import annotations

@@ -1,31 +1,18 @@
 """The metric registry: every reported number, once. Case scoring, set accumulation,
 `per_case.csv`, the `evaluate` printout, `regress` and the report tables read it.
 
-A `Metric` says how to read a number (direction, unit, definition, empty-mask rule, whether
-its magnitude is what counts) and, by its `level`, where it comes from:
+A `Metric` says how to read a number (direction, unit, definition, empty-mask rule, range,
+whether its magnitude is what counts) and, by its `level`, where it comes from: ``"case"``
+(per case and region, `compute(RegionInputs)`: a CSV column, a ``metric_per_case`` value
+and a stats block ``regions.<region>.<name>``), ``"region"`` (per region and set,
+`compute(RegionAccumulator)`), ``"lesion"`` (per case, `compute(PanopticCounts)`, and
+pooled over the set: ``panoptic.<name>``, ``panoptic.pooled.<name>``) or ``"set"`` (tumour
+burden, lesion detection: accumulated on their own, named here for direction and meaning).
+``peer`` marks what `evaluate --no-peer-metrics` leaves out. docs/architecture.md.
 
-- ``"case"``: one value per case and region, computed by `compute(region)` from a
-  `RegionInputs` (overlap `counts`, lazily computed surface distances `surface`, the
-  boolean masks `pred`/`ref`, `spacing`). Each becomes a per-case CSV column (`csv`), a
-  per-case entry of ``metric_per_case`` and a stats block (mean, std, median, min, max,
-  n, n_undefined) under ``regions.<region>.<name>`` in ``summary.json``.
-- ``"region"``: one value per region and set, `compute(accumulator)` from the region's
-  accumulated values (``regions.<region>.<name>``: Dice per case, global Dice).
-- ``"lesion"``: one value per case from the case's lesion-wise panoptic counts
-  (`e2net_eval.metrics.panoptic.PanopticCounts`), `compute(counts)`: a column of the
-  tumour row in the per-case CSV, a per-case entry under ``metric_per_case[].panoptic``,
-  a stats block ``panoptic.<name>`` and the pooled value ``panoptic.pooled.<name>``
-  (`compute` of the counts summed over the set) in ``summary.json``.
-- ``"set"``: a set-level figure with its own accumulation (tumour burden, lesion
-  detection); named here for its direction and meaning.
-
-``peer`` marks the metrics that other tools report (HD95, pooled HD95, NSD, MASD on the
-6-neighbourhood surface; lesion-wise RQ, SQ, PQ, lesion Dice): `evaluate
---no-peer-metrics` leaves them out of every output.
-
-Adding a per-case metric is one `register(Metric(...))` in this file (or in any module
-imported before scoring): nothing else changes. This module imports no numpy, torch or
-matplotlib, so `regress` can read directions without the scoring stack.
+The ground floor of `metrics/`: this module imports no other metrics module and no numpy
+(a `compute` reads only what it is given), so `regress` reads directions without the
+scoring stack. Adding a per-case metric is one `register(Metric(...))` here.
 """
 
 from __future__ import annotations
@@ -34,6 +21,7 @@ import contextlib
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 #: Surface erosion neighbourhood of the LiTS distances (2: 18-neighbourhood, protocol.md).
@@ -98,9 +86,6 @@ class Metric:
         if self.level in ("case", "lesion") and self.csv is None:
             object.__setattr__(self, "csv", self.name)
 
-
-#: Kept for readers of the old name: the registry entry type.
-MetricInfo = Metric
 
 METRICS: dict[str, Metric] = {}
 #: Bounds of a distance in mm.
@@ -185,29 +170,19 @@ def metric_for(key: str) -> Metric | None:
     return None
 
 
-# -- per-case computations (imports inside, so this module stays light) ------------------
-def _overlap(name: str) -> Callable[[Any], float]:
-    def compute(region: Any) -> float:
-        from e2net_eval.metrics import overlap
-
-        return getattr(overlap, f"{name}_from_counts")(region.counts)
-
-    compute.__name__ = f"{name}_from_counts"
-    return compute
-
-
-def _dice_per_case(acc: Any) -> float:
-    from e2net_eval.metrics.accumulate import stats
-
-    return stats(acc.values["dice"])["mean"]
-
-
-def _panoptic(name: str) -> Callable[[Any], float]:
-    def compute(counts: Any) -> float:
-        return getattr(counts, name)
-
-    compute.__name__ = f"panoptic_{name}"
-    return compute
+def _distance(name: str, description: str, compute: Callable[[Any], float], **kw: Any) -> Metric:
+    """A per-case surface distance in mm: lower is better, undefined when one mask is empty."""
+    return Metric(
+        name,
+        False,
+        "mm",
+        description,
+        empty=_SURFACE_EMPTY,
+        level="case",
+        compute=compute,
+        bounds=DISTANCE,
+        **kw,
+    )
 
 
 _BOTH_EMPTY = "both empty: 0.0; "
@@ -223,7 +198,7 @@ register(
         "Dice 2|P∩R|/(|P|+|R|) per case; 1 if both empty, 0 if one is",
         empty="both empty: 1.0; one empty: 0.0",
         level="case",
-        compute=_overlap("dice"),
+        compute=lambda r: r.counts.dice,
         bounds=FRACTION,
     )
 )
@@ -235,7 +210,7 @@ register(
         "mean over cases of the per-case Dice",
         empty="mean of the defined per-case values",
         level="region",
-        compute=_dice_per_case,
+        compute=lambda acc: acc.dice_per_case,
         display=("dice/case", 9, 4),
         interval="mean",
         per_case="dice",
@@ -264,7 +239,7 @@ register(
         "volumetric overlap error 1 - |P∩R|/|P∪R|",
         empty="both empty: 0.0; one empty: 1.0",
         level="case",
-        compute=_overlap("voe"),
+        compute=lambda r: r.counts.voe,
         display=("voe", 7, 4),
         bounds=FRACTION,
     )
@@ -277,77 +252,34 @@ register(
         "relative volume difference (|P|-|R|)/|R| (LiTS paper sign); smaller |RVD| is better",
         empty="both empty: 0.0; reference empty: undefined; prediction empty: -1.0",
         level="case",
-        compute=_overlap("rvd"),
+        compute=lambda r: r.counts.rvd,
         absolute=True,
         bounds=(-1.0, math.inf),
         display=("rvd", 8, 4),
     )
 )
+for _name, _text, _compute in (
+    ("assd", "average symmetric surface distance", lambda r: r.surface.assd()),
+    ("rmsd", "root mean square symmetric surface distance", lambda r: r.surface.rmsd()),
+    ("mssd", "maximum symmetric surface distance (Hausdorff)", lambda r: r.surface.mssd()),
+):
+    register(_distance(_name, _text, _compute, display=(f"{_name} mm", 8, 2)))
 register(
-    Metric(
-        "assd",
-        False,
-        "mm",
-        "average symmetric surface distance",
-        empty=_SURFACE_EMPTY,
-        level="case",
-        compute=lambda r: r.surface.assd(),
-        display=("assd mm", 8, 2),
-        bounds=DISTANCE,
-    )
-)
-register(
-    Metric(
-        "rmsd",
-        False,
-        "mm",
-        "root mean square symmetric surface distance",
-        empty=_SURFACE_EMPTY,
-        level="case",
-        compute=lambda r: r.surface.rmsd(),
-        display=("rmsd mm", 8, 2),
-        bounds=DISTANCE,
-    )
-)
-register(
-    Metric(
-        "mssd",
-        False,
-        "mm",
-        "maximum symmetric surface distance (Hausdorff)",
-        empty=_SURFACE_EMPTY,
-        level="case",
-        compute=lambda r: r.surface.mssd(),
-        display=("mssd mm", 8, 2),
-        bounds=DISTANCE,
-    )
-)
-register(
-    Metric(
+    _distance(
         "hd95",
-        False,
-        "mm",
         "95th-percentile Hausdorff distance: the larger of the two directed 95th percentiles "
         f"(linear interpolation), {_PEER_SURFACE}; MONAI, MetricsReloaded hd_perc",
-        empty=_SURFACE_EMPTY,
-        level="case",
-        compute=lambda r: r.peer_surface.hd_percentile(HD_PERCENTILE),
+        lambda r: r.peer_surface.hd_percentile(HD_PERCENTILE),
         display=("hd95 mm", 8, 2),
         peer=True,
-        bounds=DISTANCE,
     )
 )
 register(
-    Metric(
+    _distance(
         "hd95_pooled",
-        False,
-        "mm",
         f"95th percentile of both directed distance sets pooled, {_PEER_SURFACE}; medpy hd95",
-        empty=_SURFACE_EMPTY,
-        level="case",
-        compute=lambda r: r.peer_surface.hd_percentile_pooled(HD_PERCENTILE),
+        lambda r: r.peer_surface.hd_percentile_pooled(HD_PERCENTILE),
         peer=True,
-        bounds=DISTANCE,
     )
 )
 register(
@@ -367,17 +299,12 @@ register(
     )
 )
 register(
-    Metric(
+    _distance(
         "masd",
-        False,
-        "mm",
         "mean of the two directed mean surface distances, "
         f"{_PEER_SURFACE}; MetricsReloaded masd, medpy < 0.5 assd",
-        empty=_SURFACE_EMPTY,
-        level="case",
-        compute=lambda r: r.peer_surface.masd(),
+        lambda r: r.peer_surface.masd(),
         peer=True,
-        bounds=DISTANCE,
     )
 )
 register(
@@ -454,7 +381,7 @@ for _name, _better, _text, _empty in (
             f"{_text}; {_PANOPTIC_HOW}",
             empty=_empty,
             level="lesion",
-            compute=_panoptic(_name),
+            compute=attrgetter(_name),
             peer=True,
             bounds=FRACTION,
         )

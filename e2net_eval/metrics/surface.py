@@ -1,16 +1,10 @@
 """Surface distances in mm with anisotropic spacing, computed once per direction, fast.
 
-A mask's surface is the mask minus its erosion; voxels outside the array count as
-background (like medpy and MONAI). Two neighbourhoods are in use:
-
-- the LiTS set (ASSD, RMSD, MSSD; protocol.md) erodes with the 18-neighbourhood,
-  ``scipy.ndimage.generate_binary_structure(3, 2)`` (``DEFAULT_CONNECTIVITY``);
-- the metrics today's tools report (HD95, pooled HD95, NSD, MASD) erode with the
-  6-neighbourhood (``PEER_CONNECTIVITY``), as MONAI, medpy's default, MetricsReloaded and
-  panoptica do, so that the numbers agree with those tools.
-
-Distances go from every surface voxel of one mask to the nearest surface voxel of the
-other, centre to centre, in mm.
+A mask's surface is the mask minus its erosion (outside the array is background): the
+18-neighbourhood for the LiTS set (``DEFAULT_CONNECTIVITY``), the 6-neighbourhood for the
+peer metrics (``PEER_CONNECTIVITY``); distances run centre to centre from each surface
+voxel of one mask to the nearest of the other. Definitions and empty-mask rules:
+docs/metrics.md "Surfaces and distances".
 
 Speed: both masks are cropped to the bounding box of their union and padded by one
 background voxel. The padding keeps the erosion identical to the full-volume one, and the
@@ -18,9 +12,6 @@ crop cannot change a distance because every surface voxel of both masks lies ins
 The directed distances are computed once per direction and neighbourhood
 (`SurfaceDistances`) and serve every metric of that neighbourhood, by one of the exact
 methods of `e2net_eval.metrics.nearest`.
-
-Empty masks, every metric here: exactly one mask empty -> the distances are undefined
-(NaN) and NSD is 0; both empty -> distances 0 and NSD 1 (two empty surfaces coincide).
 """
 
 from __future__ import annotations
@@ -49,6 +40,8 @@ METHODS = ("auto", "scan", "kdtree", "edt")
 # scan (never much slower than the tree, usually several times faster).
 _KD_COST_PER_POINT = 8.5e-7
 _EDT_COST_PER_VOXEL = 4.5e-8
+Mask = np.ndarray  # boolean, one shape for both masks of a pair
+Spacing = Sequence[float]  # mm per array axis
 
 
 @dataclass(frozen=True)
@@ -195,9 +188,9 @@ def surface(mask: np.ndarray, connectivity: int = DEFAULT_CONNECTIVITY) -> np.nd
 
 
 def surface_distances(
-    pred: np.ndarray,
-    ref: np.ndarray,
-    spacing: Sequence[float],
+    pred: Mask,
+    ref: Mask,
+    spacing: Spacing,
     connectivity: int = DEFAULT_CONNECTIVITY,
     method: str = "auto",
 ) -> SurfaceDistances:
@@ -219,9 +212,9 @@ def _padded_crop(mask: np.ndarray, box: tuple[slice, ...], margin: Sequence[int]
 
 
 def surface_distances_multi(
-    pred: np.ndarray,
-    ref: np.ndarray,
-    spacing: Sequence[float],
+    pred: Mask,
+    ref: Mask,
+    spacing: Spacing,
     connectivities: Iterable[int],
     method: str = "auto",
 ) -> dict[int, SurfaceDistances]:
@@ -310,33 +303,22 @@ def _directed(
     return out
 
 
-def assd(
-    pred: np.ndarray, ref: np.ndarray, spacing: Sequence[float], connectivity: int = 2
-) -> float:
+def assd(pred: Mask, ref: Mask, spacing: Spacing, connectivity: int = 2) -> float:
     """Average symmetric surface distance in mm; NaN if exactly one mask is empty."""
     return surface_distances(pred, ref, spacing, connectivity).assd()
 
 
-def rmsd(
-    pred: np.ndarray, ref: np.ndarray, spacing: Sequence[float], connectivity: int = 2
-) -> float:
+def rmsd(pred: Mask, ref: Mask, spacing: Spacing, connectivity: int = 2) -> float:
     """Root mean square symmetric surface distance in mm; NaN if exactly one mask is empty."""
     return surface_distances(pred, ref, spacing, connectivity).rmsd()
 
 
-def mssd(
-    pred: np.ndarray, ref: np.ndarray, spacing: Sequence[float], connectivity: int = 2
-) -> float:
+def mssd(pred: Mask, ref: Mask, spacing: Spacing, connectivity: int = 2) -> float:
     """Maximum symmetric surface distance (Hausdorff) in mm; NaN if exactly one mask is empty."""
     return surface_distances(pred, ref, spacing, connectivity).mssd()
 
 
-def masd(
-    pred: np.ndarray,
-    ref: np.ndarray,
-    spacing: Sequence[float],
-    connectivity: int = PEER_CONNECTIVITY,
-) -> float:
+def masd(pred: Mask, ref: Mask, spacing: Spacing, connectivity: int = PEER_CONNECTIVITY) -> float:
     """Mean of the two directed mean surface distances in mm (MASD, MetricsReloaded).
 
     6-neighbourhood by default. NaN if exactly one mask is empty, 0 if both are.
@@ -345,9 +327,9 @@ def masd(
 
 
 def hd95(
-    pred: np.ndarray,
-    ref: np.ndarray,
-    spacing: Sequence[float],
+    pred: Mask,
+    ref: Mask,
+    spacing: Spacing,
     connectivity: int = PEER_CONNECTIVITY,
     percentile: float = HD_PERCENTILE,
 ) -> float:
@@ -360,9 +342,9 @@ def hd95(
 
 
 def hd95_pooled(
-    pred: np.ndarray,
-    ref: np.ndarray,
-    spacing: Sequence[float],
+    pred: Mask,
+    ref: Mask,
+    spacing: Spacing,
     connectivity: int = PEER_CONNECTIVITY,
     percentile: float = HD_PERCENTILE,
 ) -> float:
@@ -374,9 +356,9 @@ def hd95_pooled(
 
 
 def nsd(
-    pred: np.ndarray,
-    ref: np.ndarray,
-    spacing: Sequence[float],
+    pred: Mask,
+    ref: Mask,
+    spacing: Spacing,
     tolerance_mm: float = NSD_TOLERANCE_MM,
     connectivity: int = PEER_CONNECTIVITY,
 ) -> float:

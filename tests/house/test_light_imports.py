@@ -29,19 +29,24 @@ HEAVY = (
 
 _PROBE = """
 import json, sys
+sys.modules.update(dict.fromkeys(json.loads(BLOCKED)))  # None: cannot be imported
 from e2net_eval.cli import main
 try:
     main(sys.argv[1:])
 except SystemExit as exc:
     code = exc.code
-heavy = sorted({m.split(".")[0] for m in sys.modules} & set(json.loads(HEAVY)))
+loaded = {m.split(".")[0] for m, module in sys.modules.items() if module is not None}
+heavy = sorted(loaded & set(json.loads(HEAVY)))
 print("@@" + json.dumps({"code": code, "heavy": heavy}))
 """
 
 
-def _imports(*args: str) -> tuple[int, set[str]]:
+def _imports(*args: str, blocked: tuple[str, ...] = ()) -> tuple[int, set[str]]:
+    """Exit code and heavy packages imported of `e2net-eval ARGS`, run where the packages
+    of `blocked` cannot be imported."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     code = _PROBE.replace("HEAVY", repr(json.dumps(HEAVY)))
+    code = code.replace("BLOCKED", repr(json.dumps(blocked)))
     out = subprocess.run(
         [sys.executable, "-c", code, *map(str, args)],
         capture_output=True,
@@ -81,7 +86,7 @@ def test_leaderboard_imports_nothing_heavy():
     assert code == 0 and heavy == set(), heavy
 
 
-def test_evaluate_scores_without_torch_or_matplotlib(tmp_path):
+def test_evaluate_of_nifti_scores_without_torch_matplotlib_or_pydicom(tmp_path):
     from e2net_eval.data import write_phantom
 
     write_phantom(tmp_path / "ref", "lits", 1, seed=1, size=32, slices=(8, 10))
@@ -92,6 +97,13 @@ def test_evaluate_scores_without_torch_or_matplotlib(tmp_path):
     assert code == 0, heavy
     assert not heavy & {"torch", "matplotlib"}, heavy
     assert (tmp_path / "out" / "summary.json").is_file()
+    # Only a 3DIRCADb reference needs the DICOM reader. nibabel imports pydicom itself when
+    # it is installed, so evaluate runs here where pydicom cannot be imported at all.
+    code, heavy = _imports(
+        "evaluate", preds, tmp_path / "ref", "-o", tmp_path / "out2", blocked=("pydicom",)
+    )
+    assert code == 0 and "pydicom" not in heavy, heavy
+    assert (tmp_path / "out2" / "summary.json").is_file()
 
 
 def test_compare_runs_without_torch(tmp_path):

@@ -7,7 +7,14 @@ import math
 import numpy as np
 import pytest
 
-from e2net_eval.metrics import BurdenAccumulator, SetAccumulator, score_case, stats, tumour_burden
+from e2net_eval.metrics import (
+    BurdenAccumulator,
+    ScoredCase,
+    SetAccumulator,
+    score_case,
+    stats,
+    tumour_burden,
+)
 
 
 def label(shape=(6, 6, 6)) -> np.ndarray:
@@ -83,8 +90,8 @@ def test_set_accumulator_dice_per_case_vs_global():
     b_pred = label((10, 10, 10))
     b_pred[0:1, 0:5, 0:2] = 1  # 10 voxels inside
     acc = SetAccumulator()
-    acc.add("a", score_case(a, a, (1, 1, 1)))
-    acc.add("b", score_case(b_pred, b_ref, (1, 1, 1)), missing_prediction=False)
+    acc.add(ScoredCase("a", score_case(a, a, (1, 1, 1))))
+    acc.add(ScoredCase("b", score_case(b_pred, b_ref, (1, 1, 1)), missing=False))
     out = acc.summary()
     liver = out["regions"]["liver"]
     assert liver["dice_per_case"] == pytest.approx((1.0 + 20 / 30) / 2)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from e2net_eval.metrics import SetAccumulator, nsd, score_case
+from e2net_eval.metrics import ScoredCase, SetAccumulator, nsd, score_case
 from e2net_eval.metrics.surface import surface_distances
 
 # Two single voxels two slices apart at spacing (1, 1, 0.3): each is the other's nearest
@@ -53,8 +53,8 @@ def test_global_dice_of_a_set_without_tumour_anywhere_is_one():
     """M16: no tumour in any reference or prediction: tumour global Dice is 1 (as per-case
     Dice of an empty pair), the liver's is 2 * sum(I) / sum(|P| + |R|) by hand."""
     acc = SetAccumulator()
-    acc.add("a", score_case(_liver_only(), _liver_only(), (1.0, 1.0, 1.0)))
-    acc.add("b", score_case(_liver_only(shift=1), _liver_only(), (1.0, 1.0, 1.0)))
+    acc.add(ScoredCase("a", score_case(_liver_only(), _liver_only(), (1.0, 1.0, 1.0))))
+    acc.add(ScoredCase("b", score_case(_liver_only(shift=1), _liver_only(), (1.0, 1.0, 1.0))))
     regions = acc.summary()["regions"]
     assert regions["tumour"]["dice_global"] == 1.0
     # case a: 18 of 18 voxels; case b: 12 of 18 overlap -> 2 * (18 + 12) / (36 + 36)
@@ -69,8 +69,8 @@ def test_global_dice_pools_voxels_not_cases():
     ref_small = np.zeros((5, 5, 5), np.uint8)
     ref_small[2, 2, 2] = 2
     acc = SetAccumulator()
-    acc.add("big", score_case(ref_big, ref_big, (1.0, 1.0, 1.0)))
-    acc.add("small", score_case(np.zeros_like(ref_small), ref_small, (1.0, 1.0, 1.0)))
+    acc.add(ScoredCase("big", score_case(ref_big, ref_big, (1.0, 1.0, 1.0))))
+    acc.add(ScoredCase("small", score_case(np.zeros_like(ref_small), ref_small, (1.0, 1.0, 1.0))))
     tumour = acc.summary()["regions"]["tumour"]
     assert tumour["dice_global"] == pytest.approx(54 / 55)
     assert tumour["dice_per_case"] == pytest.approx(0.5)
@@ -106,7 +106,7 @@ def test_volumes_in_millilitres_use_the_voxel_volume():
     acc = SetAccumulator()
     lab = _liver_only()  # 3 x 3 x 2 = 18 liver voxels
     lab[1:3, 1:3, 1:2] = 2  # ... of which 4 tumour
-    acc.add("a", score_case(lab, lab, (2.0, 2.0, 2.5)))
+    acc.add(ScoredCase("a", score_case(lab, lab, (2.0, 2.0, 2.5))))
     rows = {r["region"]: r for r in acc.rows}
     assert rows["liver"]["ref_volume_ml"] == pytest.approx(18 * 10 / 1000)
     assert rows["tumour"]["pred_volume_ml"] == pytest.approx(4 * 10 / 1000)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import math
 import shutil
@@ -13,7 +14,7 @@ import pytest
 
 from e2net_eval.data import write_phantom
 from e2net_eval.errors import InputError
-from e2net_eval.metrics import evaluate
+from e2net_eval.metrics import evaluate, registry
 from e2net_eval.metrics.columns import csv_columns
 from e2net_eval.metrics.registry import METRICS, Metric, registered
 from e2net_eval.scores import (
@@ -25,6 +26,15 @@ from e2net_eval.scores import (
 )
 
 VOLUME = ["ref_volume_ml", "pred_volume_ml"]
+
+
+def test_the_registry_is_the_ground_floor_of_metrics():
+    """registry.py imports no e2net_eval module, at the top or inside a function: no
+    circle through it, and every `compute` reads only what it is given."""
+    tree = ast.parse(open(registry.__file__, encoding="utf-8").read())
+    names = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    names |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert not {m for m in names if m and m.startswith("e2net_eval")}, names
 
 
 @pytest.fixture(scope="module")
