@@ -66,9 +66,6 @@ _SUMMARY_DTYPES = {
     "level": "string",
 }
 SUMMARY_COLUMNS = tuple(_SUMMARY_DTYPES)
-#: The region of set-level and lesion-wise figures (tumour burden, lesion detection,
-#: lesion-wise panoptic scores): the per_case.csv row that holds them.
-SET_REGION = LESION_ROW
 #: Suffix of the metric name of a lesion-wise score pooled over the set (``pq_pooled``:
 #: ``panoptic.pooled.pq``), beside its mean per case (``pq``: ``panoptic.pq``).
 POOLED = "_pooled"
@@ -185,7 +182,7 @@ def summary_frame(summary: dict[str, Any]) -> pd.DataFrame:
                 continue  # counts and bookkeeping (tp, n, ...) are not metrics
             name = metric.name + (POOLED if ".pooled." in f".{key}." else "")
             value = (stats or {}).get("mean", value)
-            rows.append(_row(SET_REGION, name, key, value, stats, metric))
+            rows.append(_row(LESION_ROW, name, key, value, stats, metric))
 
     for section, block in summary.items():
         if section not in _NOT_SECTIONS and isinstance(block, dict):

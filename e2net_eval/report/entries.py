@@ -18,12 +18,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from e2net_eval.metrics.columns import LESION_ROW
 from e2net_eval.metrics.registry import METRICS, Metric, metric_for
 from e2net_eval.report import stats
-from e2net_eval.scores import SET_REGION, Evaluation
-
-#: The per_case.csv row that holds the lesion-wise (panoptic) columns.
-LESION_REGION = SET_REGION
+from e2net_eval.scores import Evaluation
 
 
 @dataclass
@@ -93,7 +91,7 @@ class Entry:
         parts = key.split(".")
         region = parts[1] if parts[0] == "regions" and len(parts) > 2 else None
         if metric.level == "lesion":
-            region = LESION_REGION
+            region = LESION_ROW
         how, column = _interval_source(metric)
         if how == "mean" and region is not None and column is not None:
             return stats.bootstrap(self.values(region, column).to_numpy())

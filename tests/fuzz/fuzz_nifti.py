@@ -13,7 +13,7 @@ non-zero, so a wrong spacing changes the numbers), and a CT image; anisotropic s
 checked) and nibabel on the bytes, and applies the rules a reader must enforce: a 3-D
 numeric volume, labels 0/1/2, no NaN in an image, a finite affine, and a spacing (pixdim)
 that is finite, positive and agrees with the affine's column norms within
-`AFFINE_ATOL_MM` (issue 19, W1). Anything else must be refused. What it decodes is written
+`AFFINE_ATOL` (issue 19, W1). Anything else must be refused. What it decodes is written
 back as a canonical NIfTI, whose clean run gives the values a mutated run must equal.
 """
 
@@ -28,9 +28,9 @@ import warnings
 import nibabel as nib
 import numpy as np
 
+from e2net_eval.data.spacing import AFFINE_ATOL
 from tests.fuzz.fuzz_core import AS, REFUSE, SAME, Mutant
 
-AFFINE_ATOL_MM = 1e-3  # the tolerance evaluate and the data layer compare affines with
 CASE = "7"
 SHAPE = (20, 18, 7)
 AFFINE = np.array(
@@ -115,7 +115,7 @@ def _reference_read(data: bytes, role: str):
     if not _valid(values, affine, role):
         return None
     if not (np.isfinite(zooms).all() and (zooms > 0).all()) or not np.allclose(
-        np.linalg.norm(affine[:3, :3], axis=0), zooms, rtol=0, atol=AFFINE_ATOL_MM
+        np.linalg.norm(affine[:3, :3], axis=0), zooms, rtol=0, atol=AFFINE_ATOL
     ):
         return "spacing"
     return values, affine, zooms
