@@ -7,12 +7,13 @@ from pathlib import Path
 PATTERNS = [
     (
         re.compile(
-            r'"(created|started|finished|elapsed_s|seconds|wall_s|time|timestamp|date|host|hostname|python|torch|numpy|version|e2net_eval|platform)": [^,\n}]+'
+            r'"(created|started|finished|elapsed_s|seconds|wall_s|time|timestamp|date|host|hostname|python|torch|numpy|version|e2net_eval|platform|git_commit)": [^,\n}]+'
         ),
         r'"\1": "-"',
     ),
     (re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(\+00:00|Z)?"), "<time>"),
     (re.compile(r"\d+(\.\d+)? s\b"), "<secs>"),
+    (re.compile(r"\bgit [0-9a-f]{40}\b"), "git <commit>"),
 ]
 
 
