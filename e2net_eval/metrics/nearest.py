@@ -17,7 +17,7 @@ and returns float64 distances in that order; a query voxel on the target is at 0
   (``edt.edtsq``, float32, relative error about 1e-7). Cost grows with the array volume;
   it wins for scattered, noisy masks whose surface is most of the volume.
 
-``directed_scan``, ``directed_kdtree`` and ``directed_edt`` are the same on two boolean
+``directed_scan`` and ``directed_kdtree`` are the same on two boolean
 volumes (any shape, no margin needed), for tests and direct use.
 """
 
@@ -195,9 +195,3 @@ def directed_scan(src: np.ndarray, dst: np.ndarray, spacing, count: int = SCAN_O
     src = np.pad(np.asarray(src, bool), [(h, h) for h in half])
     dst = np.pad(np.asarray(dst, bool), [(h, h) for h in half])
     return nearest_scan(np.flatnonzero(src), dst, np.flatnonzero(dst), spacing, count)
-
-
-def directed_edt(src: np.ndarray, dst: np.ndarray, spacing) -> np.ndarray:
-    """As `directed_kdtree`, by a distance transform of the whole array."""
-    dst = np.ascontiguousarray(dst, bool)
-    return nearest_edt(np.flatnonzero(np.ascontiguousarray(src, bool)), dst, spacing)

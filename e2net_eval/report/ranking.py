@@ -73,15 +73,6 @@ def quantile7(values: np.ndarray, p: float) -> float:
     return float((1 - h) * x[lo] + h * x[hi])
 
 
-def rank_min(scores: np.ndarray, higher: bool) -> np.ndarray:
-    """Ranks with ties ``min`` (1 is best); NaN stays NaN."""
-    s = np.asarray(scores, dtype=float)
-    out = np.full(s.shape, np.nan)
-    ok = ~np.isnan(s)
-    out[ok] = rankdata(-s[ok] if higher else s[ok], method="min")
-    return out
-
-
 def aggregator(method: str) -> Callable[[np.ndarray], float]:
     """The aggregate of an aggregate-then-rank method name."""
     if method == MEAN:
