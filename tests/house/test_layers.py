@@ -101,12 +101,13 @@ def _import_module_targets(call: ast.Call, module: str, tables: dict[str, list[s
     return [prefix + value for t in tables_used for value in tables[t]]
 
 
-def imports(module: str) -> list[Import]:
+def imports(module: str, source: str | None = None) -> list[Import]:
     """Every import statement of `module` (top level or inside a function, not under
     ``if TYPE_CHECKING``) and every ``importlib.import_module`` it can name. ``from pkg
-    import name`` imports ``pkg.name`` if that is a module, else ``pkg``."""
+    import name`` imports ``pkg.name`` if that is a module, else ``pkg``. `source`: read
+    this text as the module's instead of its file."""
     path = MODULES[module]
-    tree = ast.parse(path.read_text(encoding="utf-8"))
+    tree = ast.parse(path.read_text(encoding="utf-8") if source is None else source)
     tables = _dict_literals(tree)
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     found: list[Import] = []
@@ -193,6 +194,38 @@ def test_cli_knows_every_command_of_every_module():
             for command in getattr(module, attr, []):
                 declared[command.name] = path.stem
         assert declared == mapping
+
+
+def test_the_import_reader_resolves_what_python_would():
+    source = """
+import importlib
+from typing import TYPE_CHECKING
+from . import dicom
+from .case import LIVER
+from ..errors import InputError
+from e2net_eval.util import jsonio, reading
+if TYPE_CHECKING:
+    import torch
+_LAZY = {"make_split": "split"}
+def __getattr__(name):
+    import numpy.linalg
+    return importlib.import_module(f"{__name__}.{_LAZY[name]}")
+class K:
+    def g(self):
+        importlib.import_module("e2net_eval.util.atomic")
+"""
+    assert {(i.target, i.function) for i in imports("e2net_eval.data", source)} == {
+        ("importlib", ""),
+        ("typing", ""),
+        ("e2net_eval.data.dicom", ""),
+        ("e2net_eval.data.case", ""),
+        ("e2net_eval.errors", ""),
+        ("e2net_eval.util.jsonio", ""),
+        ("e2net_eval.util.reading", ""),
+        ("numpy.linalg", "__getattr__"),
+        ("e2net_eval.data.split", "__getattr__"),
+        ("e2net_eval.util.atomic", "K.g"),
+    }
 
 
 def import_graph() -> dict[str, set[str]]:
