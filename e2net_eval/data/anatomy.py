@@ -53,6 +53,12 @@ def _ellipsoid(X, Y, Z, c, r) -> np.ndarray:
     return np.sqrt(((X - c[0]) / r[0]) ** 2 + ((Y - c[1]) / r[1]) ** 2 + ((Z - c[2]) / r[2]) ** 2)
 
 
+def _column(g: Grid, centre: tuple[float, float], radii: tuple[float, float]) -> np.ndarray:
+    """An elliptic cylinder along z (spine, vessels, muscles) as a mask of the grid's shape."""
+    c, r = (centre[0], centre[1], 0), (radii[0], radii[1], 1)
+    return np.broadcast_to(_ellipsoid(g.X, g.Y, 0, c, r) < 1, g.shape)
+
+
 def _interp_matrix(n: int, cells: int) -> np.ndarray:
     """(n, cells) weights that linearly interpolate `cells` knots onto `n` points."""
     pos = (np.arange(n) + 0.5) * cells / n - 0.5
@@ -136,9 +142,7 @@ def _organs(rng, g: Grid, torso: _Torso, hu: np.ndarray, liver_hu: float, zl: fl
     X, Y, Z, shape = g.X, g.Y, g.Z, g.shape
     (A, B), sy = torso.cavity_axes, torso.spine_y
     for side in (-1, 1):
-        hu[
-            np.broadcast_to(_ellipsoid(X, Y, 0, (side * 32, sy - 30, 0), (24, 18, 1)) < 1, shape)
-        ] = 52
+        hu[_column(g, (side * 32, sy - 30), (24, 18))] = 52
     kidney_z = zl - rng.uniform(55, 80)
     for side in (1, -1):
         c = (side * 0.42 * A, -0.5 * B, kidney_z + rng.uniform(-8, 8))
@@ -160,10 +164,8 @@ def _organs(rng, g: Grid, torso: _Torso, hu: np.ndarray, liver_hu: float, zl: fl
     adrenal = _ellipsoid(X, Y, Z, (-0.38 * A, -0.45 * B, kidney_z + 55), (9, 8, 10)) < 1
     hu[adrenal] = 35
     vessel_hu = liver_hu + rng.uniform(35, 70)
-    aorta = _ellipsoid(X, Y, 0, (-0.1 * A, sy + 38, 0), (11, 11, 1)) < 1
-    hu[np.broadcast_to(aorta, shape)] = vessel_hu + 20
-    ivc = _ellipsoid(X, Y, 0, (0.14 * A, sy + 45, 0), (13, 11, 1)) < 1
-    hu[np.broadcast_to(ivc, shape)] = vessel_hu
+    hu[_column(g, (-0.1 * A, sy + 38), (11, 11))] = vessel_hu + 20  # aorta
+    hu[_column(g, (0.14 * A, sy + 45), (13, 11))] = vessel_hu  # IVC
     return adrenal, vessel_hu
 
 
@@ -215,10 +217,8 @@ def _bones(rng, g: Grid, torso: _Torso, hu: np.ndarray, zl: float, origin) -> np
     vb = np.broadcast_to(_ellipsoid(X, Y, 0, (0, sy, 0), (sr_, sr_ * 0.85, 1)), shape)
     bone = vb < 1
     hu[bone] = np.where(disc[bone], 85, np.where(vb[bone] > 0.82, 700, 260))
-    canal = np.broadcast_to(_ellipsoid(X, Y, 0, (0, sy - sr_ - 9, 0), (8, 8, 1)) < 1, shape)
-    hu[canal] = 20
-    proc = np.broadcast_to(_ellipsoid(X, Y, 0, (0, sy - sr_ - 26, 0), (5, 10, 1)) < 1, shape)
-    hu[proc & ~disc] = 450
+    hu[_column(g, (0, sy - sr_ - 9), (8, 8))] = 20  # canal
+    hu[_column(g, (0, sy - sr_ - 26), (5, 10)) & ~disc] = 450  # spinous process
     rib_hu = rng.uniform(450, 750)
     ra = torso.a - torso.t_fat - torso.t_mus / 2
     rb = torso.b - torso.t_fat - torso.t_mus / 2
