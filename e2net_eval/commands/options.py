@@ -43,4 +43,3 @@ def profile_option(**kwargs):
         show_default=True,
         **kwargs,
     )
-
