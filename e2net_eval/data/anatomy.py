@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
+from e2net_eval.data.case import LIVER, TUMOUR
 from e2net_eval.data.phantom_lesions import MAX_LESIONS, Grid, ct_noise, draw_lesions
 
 DEFAULT_SIZE = 128
@@ -80,21 +81,14 @@ def _smooth_field(
 
 @dataclass(frozen=True)
 class _Torso:
-    """The body ellipse's semi-axes `a`, `b` and its fat and muscle wall (mm)."""
+    """Semi-axes (mm) of the abdominal cavity (A, B) and of the ribs' ellipse (ra, rb); the
+    spine's y."""
 
-    a: float
-    b: float
-    t_fat: float
-    t_mus: float
-
-    @property
-    def cavity_axes(self) -> tuple[float, float]:
-        """Semi-axes (A, B) of the abdominal cavity inside the wall."""
-        return self.a - self.t_fat - self.t_mus, self.b - self.t_fat - self.t_mus
-
-    @property
-    def spine_y(self) -> float:
-        return -self.cavity_axes[1] * 0.92
+    A: float
+    B: float
+    spine_y: float
+    ra: float
+    rb: float
 
 
 def _grid(rng: np.random.Generator, size: int, slices: tuple[int, int]):
@@ -122,9 +116,9 @@ def _body_wall(rng: np.random.Generator, g: Grid, hu: np.ndarray) -> tuple[_Tors
     b = min(rng.uniform(95, 122), 0.40 * fov)
     wobble = 1 + 0.04 * np.sin(Z / 60.0 + rng.uniform(0, 6.3))
     body = (X / (a * wobble)) ** 2 + (Y / (b * wobble)) ** 2
-    torso = _Torso(a, b, rng.uniform(8, 28), rng.uniform(8, 14))
-    inner = (X / (a * wobble - torso.t_fat)) ** 2 + (Y / (b * wobble - torso.t_fat)) ** 2
-    A, B = torso.cavity_axes
+    t_fat, t_mus = rng.uniform(8, 28), rng.uniform(8, 14)
+    inner = (X / (a * wobble - t_fat)) ** 2 + (Y / (b * wobble - t_fat)) ** 2
+    A, B = a - t_fat - t_mus, b - t_fat - t_mus
     cav = (X / (A * wobble)) ** 2 + (Y / (B * wobble)) ** 2
     hu[np.broadcast_to(body < 1, shape)] = rng.uniform(-110, -90)  # subcutaneous fat
     hu[np.broadcast_to(inner < 1, shape)] = rng.uniform(40, 55)  # muscle wall
@@ -133,14 +127,15 @@ def _body_wall(rng: np.random.Generator, g: Grid, hu: np.ndarray) -> tuple[_Tors
     belly = -45 + 70 * texture
     belly[texture < -0.75] = -700  # bowel gas
     hu[cavity] = belly[cavity]
-    return torso, cavity
+    ribs = a - t_fat - t_mus / 2, b - t_fat - t_mus / 2
+    return _Torso(A, B, -B * 0.92, *ribs), cavity
 
 
 def _organs(rng, g: Grid, torso: _Torso, hu: np.ndarray, liver_hu: float, zl: float):
     """Paraspinal muscles, kidneys, spleen, stomach, adrenal nodule, aorta and IVC around a
     liver at height `zl`; returns the adrenal mask and the vessels' HU."""
     X, Y, Z, shape = g.X, g.Y, g.Z, g.shape
-    (A, B), sy = torso.cavity_axes, torso.spine_y
+    A, B, sy = torso.A, torso.B, torso.spine_y
     for side in (-1, 1):
         hu[_column(g, (side * 32, sy - 30), (24, 18))] = 52
     kidney_z = zl - rng.uniform(55, 80)
@@ -172,7 +167,7 @@ def _organs(rng, g: Grid, torso: _Torso, hu: np.ndarray, liver_hu: float, zl: fl
 def _liver_shape(rng: np.random.Generator, g: Grid, torso: _Torso, zl: float) -> np.ndarray:
     """Two lobes with smooth bumps (before clipping to the cavity)."""
     X, Y, Z = g.X, g.Y, g.Z
-    A, B = torso.cavity_axes
+    A, B = torso.A, torso.B
     p = rng.uniform(0, 6.3, 4)
     bumps = 0.07 * np.sin(X / 23 + p[0]) * np.cos(Y / 19 + p[1]) + 0.05 * np.sin(Z / 17 + p[2])
     right = _ellipsoid(X, Y, Z, (0.45 * A, 0.02 * B, zl), (0.48 * A, 0.72 * B, rng.uniform(70, 95)))
@@ -185,7 +180,7 @@ def _liver_shape(rng: np.random.Generator, g: Grid, torso: _Torso, zl: float) ->
 def _paint_liver(rng, g: Grid, torso: _Torso, hu, liver: np.ndarray, liver_hu, vessel_hu):
     """Slightly uneven parenchyma and three hepatic / portal vessels (labelled liver)."""
     X, Y, Z = g.X, g.Y, g.Z
-    A, B = torso.cavity_axes
+    A, B = torso.A, torso.B
     hu[liver] = liver_hu + 5 * _smooth_field(rng, g.shape, (5, 5, 3))[liver]
     for _ in range(3):
         q = rng.uniform(0, 6.3, 2)
@@ -220,8 +215,7 @@ def _bones(rng, g: Grid, torso: _Torso, hu: np.ndarray, zl: float, origin) -> np
     hu[_column(g, (0, sy - sr_ - 9), (8, 8))] = 20  # canal
     hu[_column(g, (0, sy - sr_ - 26), (5, 10)) & ~disc] = 450  # spinous process
     rib_hu = rng.uniform(450, 750)
-    ra = torso.a - torso.t_fat - torso.t_mus / 2
-    rb = torso.b - torso.t_fat - torso.t_mus / 2
+    ra, rb = torso.ra, torso.rb
     bone = np.broadcast_to(bone, shape).copy()
     zs = Z.ravel()
     half = int(np.ceil(6 / dx)) + 1  # rib cross-section: 6 x 4 mm semi-axes
@@ -274,12 +268,12 @@ def phantom_case(
     liver = _liver_shape(rng, g, torso, zl) & cavity
     _paint_liver(rng, g, torso, hu, liver, liver_hu, vessel_hu)
     label = np.zeros(g.shape, dtype=np.uint8)
-    label[liver] = 1
+    label[liver] = LIVER
     other = {"leftsurretumor": adrenal, **_cyst(rng, g, hu, liver)}
     n_t = 0 if index % TUMOUR_FREE_EVERY == 2 else 1 + min(int(rng.poisson(1.5)), MAX_LESIONS - 1)
     tumours = draw_lesions(rng, hu, liver, g, liver_hu, n_t)
     for mask in tumours:
-        label[mask] = 2
+        label[mask] = TUMOUR
     label[_bones(rng, g, torso, hu, zl, origin)] = 0  # bone overrides everything, never liver
     # Partial volume (more blur across thick slices is already in the sampling), then noise.
     hu = ndimage.gaussian_filter(hu, sigma=(0.7, 0.7, 0.5), mode="nearest")

@@ -23,6 +23,7 @@ from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 from tqdm import tqdm
 
 from e2net_eval.data.anatomy import DEFAULT_SIZE, DEFAULT_SLICES, PhantomCase, phantom_case
+from e2net_eval.data.case import LIVER
 from e2net_eval.data.dicom import LPS_TO_RAS
 from e2net_eval.data.nifti import write_nifti
 from e2net_eval.errors import InputError
@@ -223,7 +224,7 @@ def _series(case: PhantomCase, volume: np.ndarray, name: str, study: str, *, ima
 def write_ircadb_patient(folder: Path, case: PhantomCase, *, zipped: bool = False) -> None:
     """Write one patient as ``PATIENT_DICOM`` and ``MASKS_DICOM/<structure>`` DICOM series."""
     study = _uid(case.seed, case.index, "study")
-    masks: dict[str, np.ndarray] = {"liver": case.label >= 1}
+    masks: dict[str, np.ndarray] = {"liver": case.label >= LIVER}
     style = TUMOUR_FOLDER_STYLES[case.index % len(TUMOUR_FOLDER_STYLES)]
     if len(case.tumour_masks) > 1 and "{" not in style:
         style = TUMOUR_FOLDER_STYLES[0]
