@@ -35,6 +35,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 try:  # Ctrl-C while the command line itself loads is an interruption too, not a traceback
     import importlib
     import logging
+    import traceback
 
     import click
 
@@ -200,8 +201,6 @@ def _run(argv: list[str] | None) -> None:
     except Exception as exc:  # a bug: never exit 1, which means "a regression was found"
         if _was_interrupted(exc):
             _interrupted()
-        import traceback
-
         traceback.print_exc()
         click.echo(f"internal error: {type(exc).__name__}: {exc}", err=True)
         sys.exit(INTERNAL_ERROR)

@@ -37,7 +37,8 @@ def lits6_phantom(tmp_path_factory):
     Written once per session for the training, inference and cluster end-to-end tests;
     read-only for its users."""
     from e2net_eval.data import write_phantom
+    from e2net_eval.data.phantom import PhantomSpec
 
     root = tmp_path_factory.mktemp("phantom6") / "lits"
-    write_phantom(root, "lits", 6, seed=0)
+    write_phantom(root, PhantomSpec("lits", 6, seed=0))
     return root

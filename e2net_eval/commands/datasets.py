@@ -11,7 +11,7 @@ from e2net_eval.data.anatomy import DEFAULT_SIZE, DEFAULT_SLICES
 from e2net_eval.data.convert import convert_dataset, describe_case
 from e2net_eval.data.dataset import open_dataset
 from e2net_eval.data.overlap import DEFAULT_THRESHOLD, find_overlap
-from e2net_eval.data.phantom import LAYOUTS, write_phantom
+from e2net_eval.data.phantom import LAYOUTS, PhantomSpec, write_phantom
 from e2net_eval.data.split import make_split
 from e2net_eval.errors import InputError
 from e2net_eval.util.jsonio import dump_json, load_json
@@ -69,8 +69,7 @@ def phantom(
     out, layout, n_cases, seed, start, indices, size, slices, zipped, gzip, unit_spacing, overwrite
 ) -> None:
     """Write synthetic abdominal CT cases to OUT in the LiTS, Task03 or 3DIRCADb layout."""
-    written = write_phantom(
-        out,
+    spec = PhantomSpec(
         layout,
         n_cases,
         seed,
@@ -81,9 +80,8 @@ def phantom(
         zipped=zipped,
         gzip=gzip,
         unit_spacing=_int_list(unit_spacing) or (),
-        overwrite=overwrite,
-        progress=True,
     )
+    written = write_phantom(out, spec, overwrite=overwrite, progress=True)
     click.echo(f"wrote {len(written)} {layout} phantom cases (seed {seed}) to {out}")
 
 

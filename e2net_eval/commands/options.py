@@ -9,7 +9,7 @@ import re
 
 import click
 
-from reference_models.registry import list_models, list_profiles
+from reference_models.registry import list_profiles
 
 #: What `--device` accepts; `e2net_eval.runtime.device.resolve_device` checks the card exists.
 DEVICE_HELP = "auto (CUDA when available), cpu, cuda or cuda:N"
@@ -43,8 +43,3 @@ def profile_option(**kwargs):
         show_default=True,
         **kwargs,
     )
-
-
-def config_choice() -> click.Choice:
-    """The configurations of the catalogue, as a click choice."""
-    return click.Choice(list_models())

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
+from e2net_eval.data.case import LIVER, TUMOUR
 from e2net_eval.data.phantom_lesions import MAX_LESIONS, Grid, ct_noise, draw_lesions
 
 DEFAULT_SIZE = 128
@@ -53,6 +54,12 @@ def _ellipsoid(X, Y, Z, c, r) -> np.ndarray:
     return np.sqrt(((X - c[0]) / r[0]) ** 2 + ((Y - c[1]) / r[1]) ** 2 + ((Z - c[2]) / r[2]) ** 2)
 
 
+def _column(g: Grid, centre: tuple[float, float], radii: tuple[float, float]) -> np.ndarray:
+    """An elliptic cylinder along z (spine, vessels, muscles) as a mask of the grid's shape."""
+    c, r = (centre[0], centre[1], 0), (radii[0], radii[1], 1)
+    return np.broadcast_to(_ellipsoid(g.X, g.Y, 0, c, r) < 1, g.shape)
+
+
 def _interp_matrix(n: int, cells: int) -> np.ndarray:
     """(n, cells) weights that linearly interpolate `cells` knots onto `n` points."""
     pos = (np.arange(n) + 0.5) * cells / n - 0.5
@@ -72,26 +79,39 @@ def _smooth_field(
     return np.clip(f / 1.5, -1, 1, out=f)
 
 
-def phantom_case(
-    seed: int, index: int, size: int = DEFAULT_SIZE, slices: tuple[int, int] = DEFAULT_SLICES
-) -> PhantomCase:
-    """Generate case `index` of phantom `seed`: in-plane `size` x `size`, slices in `slices`."""
-    rng = np.random.default_rng([int(seed), int(index)])
+@dataclass(frozen=True)
+class _Torso:
+    """Semi-axes (mm) of the abdominal cavity (A, B) and of the ribs' ellipse (ra, rb); the
+    spine's y."""
+
+    A: float
+    B: float
+    spine_y: float
+    ra: float
+    rb: float
+
+
+def _grid(rng: np.random.Generator, size: int, slices: tuple[int, int]):
+    """The case's voxel grid and its origin (mm). Axis 0 runs to patient left (x decreasing),
+    axis 1 posterior, axis 2 superior."""
     nx = ny = int(size)
     nz = int(rng.integers(slices[0], slices[1] + 1))
     dx = round(float(rng.uniform(0.62, 0.95)) * 512 / size, 4)
     extent = float(rng.uniform(150.0, 240.0))
     dz = round(float(np.clip(extent / nz, 0.7, 6.0)), 3)
-    fov = nx * dx
-    # Base grid: axis 0 runs to patient left (x decreasing), axis 1 posterior, axis 2 superior.
     x0 = (nx - 1) / 2 * dx + rng.uniform(-8, 8)
     y0 = (ny - 1) / 2 * dx + rng.uniform(-8, 8)
     z0 = -(nz - 1) / 2 * dz
     X = (x0 - np.arange(nx, dtype=np.float64) * dx)[:, None, None]
     Y = (y0 - np.arange(ny, dtype=np.float64) * dx)[None, :, None]
     Z = (z0 + np.arange(nz, dtype=np.float64) * dz)[None, None, :]
-    shape = (nx, ny, nz)
+    return Grid(X, Y, Z, (dx, dx, dz)), (x0, y0, z0)
 
+
+def _body_wall(rng: np.random.Generator, g: Grid, hu: np.ndarray) -> tuple[_Torso, np.ndarray]:
+    """Subcutaneous fat, muscle wall, bowel/fat texture; returns the torso and its cavity."""
+    X, Y, Z, shape = g.X, g.Y, g.Z, g.shape
+    fov = shape[0] * g.spacing[0]
     a = min(rng.uniform(130, 168), 0.46 * fov)
     b = min(rng.uniform(95, 122), 0.40 * fov)
     wobble = 1 + 0.04 * np.sin(Z / 60.0 + rng.uniform(0, 6.3))
@@ -100,9 +120,6 @@ def phantom_case(
     inner = (X / (a * wobble - t_fat)) ** 2 + (Y / (b * wobble - t_fat)) ** 2
     A, B = a - t_fat - t_mus, b - t_fat - t_mus
     cav = (X / (A * wobble)) ** 2 + (Y / (B * wobble)) ** 2
-
-    hu = np.full(shape, -1000.0)  # float64: see the module docstring
-    label = np.zeros(shape, dtype=np.uint8)
     hu[np.broadcast_to(body < 1, shape)] = rng.uniform(-110, -90)  # subcutaneous fat
     hu[np.broadcast_to(inner < 1, shape)] = rng.uniform(40, 55)  # muscle wall
     cavity = np.broadcast_to(cav < 1, shape)
@@ -110,31 +127,25 @@ def phantom_case(
     belly = -45 + 70 * texture
     belly[texture < -0.75] = -700  # bowel gas
     hu[cavity] = belly[cavity]
+    ribs = a - t_fat - t_mus / 2, b - t_fat - t_mus / 2
+    return _Torso(A, B, -B * 0.92, *ribs), cavity
 
-    liver_hu = rng.uniform(95, 130)
-    zl = rng.uniform(-5, 30)  # liver centre height
-    # Paraspinal muscles, spine with discs and canal, aorta, IVC.
-    sy = -B * 0.92
+
+def _organs(rng, g: Grid, torso: _Torso, hu: np.ndarray, liver_hu: float, zl: float):
+    """Paraspinal muscles, kidneys, spleen, stomach, adrenal nodule, aorta and IVC around a
+    liver at height `zl`; returns the adrenal mask and the vessels' HU."""
+    X, Y, Z, shape = g.X, g.Y, g.Z, g.shape
+    A, B, sy = torso.A, torso.B, torso.spine_y
     for side in (-1, 1):
-        hu[
-            np.broadcast_to(_ellipsoid(X, Y, 0, (side * 32, sy - 30, 0), (24, 18, 1)) < 1, shape)
-        ] = 52
+        hu[_column(g, (side * 32, sy - 30), (24, 18))] = 52
     kidney_z = zl - rng.uniform(55, 80)
     for side in (1, -1):
         c = (side * 0.42 * A, -0.5 * B, kidney_z + rng.uniform(-8, 8))
         r = (0.14 * A, 0.18 * B, rng.uniform(42, 55))
         d = _ellipsoid(X, Y, Z, c, r)
         hu[d < 1] = liver_hu + rng.uniform(5, 50)
-        hu[
-            _ellipsoid(
-                X,
-                Y,
-                Z,
-                (c[0] - side * 0.35 * r[0], c[1], c[2]),
-                (r[0] * 0.35, r[1] * 0.4, r[2] * 0.6),
-            )
-            < 1
-        ] = 8
+        pelvis = (c[0] - side * 0.35 * r[0], c[1], c[2]), (r[0] * 0.35, r[1] * 0.4, r[2] * 0.6)
+        hu[_ellipsoid(X, Y, Z, *pelvis) < 1] = 8
     spleen = _ellipsoid(
         X, Y, Z, (-0.55 * A, -0.3 * B, zl + 10), (0.2 * A, 0.32 * B, rng.uniform(40, 55))
     )
@@ -148,59 +159,63 @@ def phantom_case(
     adrenal = _ellipsoid(X, Y, Z, (-0.38 * A, -0.45 * B, kidney_z + 55), (9, 8, 10)) < 1
     hu[adrenal] = 35
     vessel_hu = liver_hu + rng.uniform(35, 70)
-    hu[np.broadcast_to(_ellipsoid(X, Y, 0, (-0.1 * A, sy + 38, 0), (11, 11, 1)) < 1, shape)] = (
-        vessel_hu + 20
-    )
-    hu[np.broadcast_to(_ellipsoid(X, Y, 0, (0.14 * A, sy + 45, 0), (13, 11, 1)) < 1, shape)] = (
-        vessel_hu
-    )
+    hu[_column(g, (-0.1 * A, sy + 38), (11, 11))] = vessel_hu + 20  # aorta
+    hu[_column(g, (0.14 * A, sy + 45), (13, 11))] = vessel_hu  # IVC
+    return adrenal, vessel_hu
 
-    # Liver: two lobes, smooth bumps, inside the cavity.
+
+def _liver_shape(rng: np.random.Generator, g: Grid, torso: _Torso, zl: float) -> np.ndarray:
+    """Two lobes with smooth bumps (before clipping to the cavity)."""
+    X, Y, Z = g.X, g.Y, g.Z
+    A, B = torso.A, torso.B
     p = rng.uniform(0, 6.3, 4)
     bumps = 0.07 * np.sin(X / 23 + p[0]) * np.cos(Y / 19 + p[1]) + 0.05 * np.sin(Z / 17 + p[2])
     right = _ellipsoid(X, Y, Z, (0.45 * A, 0.02 * B, zl), (0.48 * A, 0.72 * B, rng.uniform(70, 95)))
     left = _ellipsoid(
         X, Y, Z, (0.02 * A, 0.38 * B, zl + 25), (0.38 * A, 0.34 * B, rng.uniform(40, 55))
     )
-    liver = (np.minimum(right, left) + bumps < 1) & cavity
-    hu[liver] = liver_hu + 5 * _smooth_field(rng, shape, (5, 5, 3))[liver]  # parenchyma
-    for _ in range(3):  # hepatic / portal vessels, labelled liver
+    return np.minimum(right, left) + bumps < 1
+
+
+def _paint_liver(rng, g: Grid, torso: _Torso, hu, liver: np.ndarray, liver_hu, vessel_hu):
+    """Slightly uneven parenchyma and three hepatic / portal vessels (labelled liver)."""
+    X, Y, Z = g.X, g.Y, g.Z
+    A, B = torso.A, torso.B
+    hu[liver] = liver_hu + 5 * _smooth_field(rng, g.shape, (5, 5, 3))[liver]
+    for _ in range(3):
         q = rng.uniform(0, 6.3, 2)
         cx = 0.4 * A + 0.2 * A * np.sin(Z / 40 + q[0])
         cy = 0.1 * B * np.cos(Z / 50 + q[1])
         tube = ((X - cx) ** 2 + (Y - cy) ** 2 < rng.uniform(3, 6) ** 2) & liver
         hu[tube] = vessel_hu
-    label[liver] = 1
 
-    other: dict[str, np.ndarray] = {"leftsurretumor": adrenal}
+
+def _cyst(rng: np.random.Generator, g: Grid, hu: np.ndarray, liver: np.ndarray):
+    """A simple cyst in CYST_PREVALENCE of the cases: {"livercyst": mask} or {}."""
     liver_idx = np.flatnonzero(liver)
-    if liver_idx.size and rng.random() < CYST_PREVALENCE:
-        c = np.unravel_index(rng.choice(liver_idx), shape)
-        r = rng.uniform(5, 10)
-        cyst = (
-            _ellipsoid(X, Y, Z, (X.flat[c[0]], Y.flat[c[1]], Z.flat[c[2]]), (r, r, r)) < 1
-        ) & liver
-        hu[cyst] = rng.uniform(5, 15)
-        other["livercyst"] = cyst
+    if not (liver_idx.size and rng.random() < CYST_PREVALENCE):
+        return {}
+    X, Y, Z = g.X, g.Y, g.Z
+    c = np.unravel_index(rng.choice(liver_idx), g.shape)
+    r = rng.uniform(5, 10)
+    cyst = (_ellipsoid(X, Y, Z, (X.flat[c[0]], Y.flat[c[1]], Z.flat[c[2]]), (r, r, r)) < 1) & liver
+    hu[cyst] = rng.uniform(5, 15)
+    return {"livercyst": cyst}
 
-    grid = Grid(X, Y, Z, (dx, dx, dz))
-    n_t = 0 if index % TUMOUR_FREE_EVERY == 2 else 1 + min(int(rng.poisson(1.5)), MAX_LESIONS - 1)
-    tumours = draw_lesions(rng, hu, liver, grid, liver_hu, n_t)
-    for mask in tumours:
-        label[mask] = 2
 
-    # Spine and ribs (bone overrides everything; never liver).
+def _bones(rng, g: Grid, torso: _Torso, hu: np.ndarray, zl: float, origin) -> np.ndarray:
+    """Spine with discs, canal and process, and twelve pairs of ribs; returns the bone mask."""
+    X, Y, Z, shape, dx = g.X, g.Y, g.Z, g.shape, g.spacing[0]
+    sy, (x0, y0, _) = torso.spine_y, origin
     sr_ = rng.uniform(15, 20)
     disc = np.broadcast_to(((Z - rng.uniform(0, 30)) % 30) < 6, shape)
     vb = np.broadcast_to(_ellipsoid(X, Y, 0, (0, sy, 0), (sr_, sr_ * 0.85, 1)), shape)
     bone = vb < 1
     hu[bone] = np.where(disc[bone], 85, np.where(vb[bone] > 0.82, 700, 260))
-    canal = np.broadcast_to(_ellipsoid(X, Y, 0, (0, sy - sr_ - 9, 0), (8, 8, 1)) < 1, shape)
-    hu[canal] = 20
-    proc = np.broadcast_to(_ellipsoid(X, Y, 0, (0, sy - sr_ - 26, 0), (5, 10, 1)) < 1, shape)
-    hu[proc & ~disc] = 450
+    hu[_column(g, (0, sy - sr_ - 9), (8, 8))] = 20  # canal
+    hu[_column(g, (0, sy - sr_ - 26), (5, 10)) & ~disc] = 450  # spinous process
     rib_hu = rng.uniform(450, 750)
-    ra, rb = a - t_fat - t_mus / 2, b - t_fat - t_mus / 2
+    ra, rb = torso.ra, torso.rb
     bone = np.broadcast_to(bone, shape).copy()
     zs = Z.ravel()
     half = int(np.ceil(6 / dx)) + 1  # rib cross-section: 6 x 4 mm semi-axes
@@ -217,24 +232,54 @@ def phantom_case(
             ) ** 2 / 16 < 1
             hu[bi, bj, k][rib] = rib_hu
             bone[bi, bj, k] |= rib
-    label[np.broadcast_to(bone, shape)] = 0
+    return bone
 
-    # Partial volume (more blur across thick slices is already in the sampling), then noise.
-    hu = ndimage.gaussian_filter(hu, sigma=(0.7, 0.7, 0.5), mode="nearest")
-    hu += ct_noise(rng, shape, (dx, dx, dz))
-    image = np.clip(np.rint(hu), -1024, 3071).astype(np.int16)
 
-    affine = np.diag([-dx, -dx, dz, 1.0])
-    affine[:3, 3] = (x0, y0, z0)
-    flips = tuple(bool(f) for f in rng.random(3) < (0.2, 0.2, 0.3))
-    arrays = [image, label, *tumours, *other.values()]
-    for ax, flip in enumerate(flips):
+def _flip(rng: np.random.Generator, case: PhantomCase) -> PhantomCase:
+    """Flip some axes (as scanners and converters store them), keeping the world geometry."""
+    case.flips = tuple(bool(f) for f in rng.random(3) < (0.2, 0.2, 0.3))
+    affine, shape = case.affine, case.image.shape
+    arrays = [case.image, case.label, *case.tumour_masks, *case.other_masks.values()]
+    for ax, flip in enumerate(case.flips):
         if flip:
             arrays = [np.flip(arr, axis=ax) for arr in arrays]
             affine[:3, 3] += affine[:3, ax] * (shape[ax] - 1)
             affine[:3, ax] *= -1
     arrays = [np.ascontiguousarray(arr) for arr in arrays]
-    image, label = arrays[0], arrays[1]
-    tumours = arrays[2 : 2 + len(tumours)]
-    other = dict(zip(other, arrays[2 + len(tumours) :], strict=True))
-    return PhantomCase(index, seed, image, label, affine, (dx, dx, dz), flips, tumours, other)
+    n_t = len(case.tumour_masks)
+    case.image, case.label, case.tumour_masks = arrays[0], arrays[1], arrays[2 : 2 + n_t]
+    case.other_masks = dict(zip(case.other_masks, arrays[2 + n_t :], strict=True))
+    return case
+
+
+def phantom_case(
+    seed: int, index: int, size: int = DEFAULT_SIZE, slices: tuple[int, int] = DEFAULT_SLICES
+) -> PhantomCase:
+    """Generate case `index` of phantom `seed`: in-plane `size` x `size`, slices in `slices`.
+    The random draws happen in a fixed order (the functions below, as called here): the same
+    (seed, index) gives the same case bytes."""
+    rng = np.random.default_rng([int(seed), int(index)])
+    g, origin = _grid(rng, size, slices)
+    hu = np.full(g.shape, -1000.0)  # float64: see the module docstring
+    torso, cavity = _body_wall(rng, g, hu)
+    liver_hu = rng.uniform(95, 130)
+    zl = rng.uniform(-5, 30)  # liver centre height
+    adrenal, vessel_hu = _organs(rng, g, torso, hu, liver_hu, zl)
+    liver = _liver_shape(rng, g, torso, zl) & cavity
+    _paint_liver(rng, g, torso, hu, liver, liver_hu, vessel_hu)
+    label = np.zeros(g.shape, dtype=np.uint8)
+    label[liver] = LIVER
+    other = {"leftsurretumor": adrenal, **_cyst(rng, g, hu, liver)}
+    n_t = 0 if index % TUMOUR_FREE_EVERY == 2 else 1 + min(int(rng.poisson(1.5)), MAX_LESIONS - 1)
+    tumours = draw_lesions(rng, hu, liver, g, liver_hu, n_t)
+    for mask in tumours:
+        label[mask] = TUMOUR
+    label[_bones(rng, g, torso, hu, zl, origin)] = 0  # bone overrides everything, never liver
+    # Partial volume (more blur across thick slices is already in the sampling), then noise.
+    hu = ndimage.gaussian_filter(hu, sigma=(0.7, 0.7, 0.5), mode="nearest")
+    hu += ct_noise(rng, g.shape, g.spacing)
+    image = np.clip(np.rint(hu), -1024, 3071).astype(np.int16)
+    affine = np.diag([-g.spacing[0], -g.spacing[0], g.spacing[2], 1.0])
+    affine[:3, 3] = origin
+    case = PhantomCase(index, seed, image, label, affine, g.spacing, (False,) * 3, tumours, other)
+    return _flip(rng, case)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from e2net_eval.data.case import Case
+from e2net_eval.data.case import LIVER, TUMOUR, Case
 from e2net_eval.data.dataset import Dataset
 from e2net_eval.data.nifti import check_label_values, write_nifti
 from e2net_eval.util.faults import fault_point
@@ -27,7 +27,7 @@ def describe_case(case: Case) -> dict:
     if case.image is not None:
         lo, hi = float(case.image.min()), float(case.image.max())
     problems = []
-    if counts[1] + counts[2] == 0:
+    if counts[LIVER] + counts[TUMOUR] == 0:
         problems.append("no liver in the label")
     if np.allclose(case.spacing, 1.0):
         problems.append("spacing is exactly 1x1x1 mm (the IRCAD cases in LiTS carry this wrong)")
@@ -45,9 +45,9 @@ def describe_case(case: Case) -> dict:
         "hu_min": lo,
         "hu_max": hi,
         "label_values": [int(v) for v in np.nonzero(counts)[0]],
-        "liver_voxels": int(counts[1] + counts[2]),
-        "tumour_voxels": int(counts[2]),
-        "tumour": bool(counts[2] > 0),
+        "liver_voxels": int(counts[LIVER] + counts[TUMOUR]),
+        "tumour_voxels": int(counts[TUMOUR]),
+        "tumour": bool(counts[TUMOUR] > 0),
         "problems": problems,
     }
 

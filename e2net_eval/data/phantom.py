@@ -13,6 +13,7 @@ import json
 import logging
 import zipfile
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,7 @@ from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 from tqdm import tqdm
 
 from e2net_eval.data.anatomy import DEFAULT_SIZE, DEFAULT_SLICES, PhantomCase, phantom_case
+from e2net_eval.data.case import LIVER
 from e2net_eval.data.dicom import LPS_TO_RAS
 from e2net_eval.data.nifti import write_nifti
 from e2net_eval.errors import InputError
@@ -41,60 +43,61 @@ def unit_spacing_affine(affine: np.ndarray) -> np.ndarray:
     return out
 
 
-def write_phantom(
-    out: str | Path,
-    layout: str,
-    n_cases: int | None = None,
-    seed: int = 0,
-    *,
-    indices: Sequence[int] | None = None,
-    start: int = 0,
-    size: int = DEFAULT_SIZE,
-    slices: tuple[int, int] = DEFAULT_SLICES,
-    zipped: bool = False,
-    gzip: bool | None = None,
-    unit_spacing: Iterable[int] = (),
-    overwrite: bool = False,
-    progress: bool = False,
-) -> list[int]:
-    """Write phantom cases to `out` (atomically, by `util.outdir.result_folder`); returns the
-    case indices written.
+@dataclass(frozen=True)
+class PhantomSpec:
+    """Which phantom cases to write, and how: the same spec writes the same bytes.
 
     Indices are `indices` if given, else ``start .. start + n_cases - 1``. `unit_spacing`
     lists indices whose LiTS/MSD header gets 1x1x1 mm spacing (the LiTS copies of IRCAD
-    cases). `zipped` writes 3DIRCADb folders as ``PATIENT_DICOM.zip``/``MASKS_DICOM.zip``.
+    cases). `zipped` writes 3DIRCADb folders as ``PATIENT_DICOM.zip``/``MASKS_DICOM.zip``;
+    `gzip` NIfTI as ``.nii.gz`` (default: msd yes, lits no).
     """
-    if layout not in LAYOUTS:
-        raise InputError(f"unknown layout {layout!r} (choose {', '.join(LAYOUTS)})")
-    if indices is None:
-        if n_cases is None or n_cases < 1:
-            raise InputError("need --cases N >= 1 or --indices")
-        indices = list(range(start, start + n_cases))
-    indices = [int(i) for i in indices]
-    if not indices or min(indices) < 0 or len(set(indices)) != len(indices):
-        raise InputError(f"case indices must be distinct and >= 0, got {indices}")
-    if seed < 0 or size < 16 or slices[0] < 2 or slices[1] < slices[0]:
-        raise InputError(f"bad phantom parameters: seed {seed}, size {size}, slices {slices}")
-    unit = set(int(i) for i in unit_spacing)
-    gz = (layout == "msd") if gzip is None else gzip
+
+    layout: str = "lits"
+    n_cases: int | None = None
+    seed: int = 0
+    indices: Sequence[int] | None = None
+    start: int = 0
+    size: int = DEFAULT_SIZE
+    slices: tuple[int, int] = DEFAULT_SLICES
+    zipped: bool = False
+    gzip: bool | None = None
+    unit_spacing: Iterable[int] = ()
+
+    def case_indices(self) -> list[int]:
+        """The indices to write, after checking every field (InputError)."""
+        if self.layout not in LAYOUTS:
+            raise InputError(f"unknown layout {self.layout!r} (choose {', '.join(LAYOUTS)})")
+        indices = self.indices
+        if indices is None:
+            if self.n_cases is None or self.n_cases < 1:
+                raise InputError("need --cases N >= 1 or --indices")
+            indices = list(range(self.start, self.start + self.n_cases))
+        indices = [int(i) for i in indices]
+        if not indices or min(indices) < 0 or len(set(indices)) != len(indices):
+            raise InputError(f"case indices must be distinct and >= 0, got {indices}")
+        seed, size, slices = self.seed, self.size, self.slices
+        if seed < 0 or size < 16 or slices[0] < 2 or slices[1] < slices[0]:
+            raise InputError(f"bad phantom parameters: seed {seed}, size {size}, slices {slices}")
+        return indices
+
+    @property
+    def nifti_ext(self) -> str:
+        return ".nii.gz" if ((self.layout == "msd") if self.gzip is None else self.gzip) else ".nii"
+
+
+def write_phantom(
+    out: str | Path, spec: PhantomSpec, *, overwrite: bool = False, progress: bool = False
+) -> list[int]:
+    """Write the phantom cases of `spec` to `out` (atomically, by
+    `util.outdir.result_folder`); returns the case indices written."""
+    indices = spec.case_indices()
+    unit = set(int(i) for i in spec.unit_spacing)
     records = []
     with result_folder(out, kind="dataset", overwrite=overwrite) as tmp:
         for k, idx in enumerate(tqdm(indices, desc="phantom", disable=None if progress else True)):
-            case = phantom_case(seed, idx, size, slices)
-            affine = unit_spacing_affine(case.affine) if idx in unit else case.affine
-            if layout == "lits":
-                ext = ".nii.gz" if gz else ".nii"
-                write_nifti(tmp / f"volume-{idx}{ext}", case.image, affine)
-                write_nifti(tmp / f"segmentation-{idx}{ext}", case.label, affine)
-                case_id = str(idx)
-            elif layout == "msd":
-                ext = ".nii.gz" if gz else ".nii"
-                write_nifti(tmp / "imagesTr" / f"liver_{idx}{ext}", case.image, affine)
-                write_nifti(tmp / "labelsTr" / f"liver_{idx}{ext}", case.label, affine)
-                case_id = str(idx)
-            else:
-                case_id = f"3Dircadb1.{k + 1}"
-                write_ircadb_patient(tmp / case_id, case, zipped=zipped)
+            case = phantom_case(spec.seed, idx, spec.size, spec.slices)
+            case_id = _write_case(tmp, spec, case, k, unit_spacing=idx in unit)
             records.append(
                 {
                     "case_id": case_id,
@@ -104,37 +107,62 @@ def write_phantom(
                     "tumours": len(case.tumour_masks),
                 }
             )
-        meta = {
-            "generator": "e2net_eval.data.anatomy",
-            "seed": seed,
-            "size": size,
-            "slices": list(slices),
-            "layout": layout,
-            "cases": records,
-        }
-        if layout == "msd":
-            (tmp / "imagesTs").mkdir(exist_ok=True)
-            dataset = {
-                "name": "Liver (e2net-eval phantom)",
-                "modality": {"0": "CT"},
-                "labels": {"0": "background", "1": "liver", "2": "cancer"},
-                "numTraining": len(records),
-                "numTest": 0,
-                "training": [
-                    {
-                        "image": f"./imagesTr/liver_{r['index']}{ext}",
-                        "label": f"./labelsTr/liver_{r['index']}{ext}",
-                    }
-                    for r in records
-                ],
-                "test": [],
-                "phantom": meta,
-            }
-            (tmp / "dataset.json").write_text(json.dumps(dataset, indent=2) + "\n")
-        else:
-            dump_json(tmp / "phantom.json", meta)
-    log.info("wrote %d %s phantom cases to %s", len(indices), layout, out)
+        _write_index(tmp, spec, records)
+    log.info("wrote %d %s phantom cases to %s", len(indices), spec.layout, out)
     return indices
+
+
+def _write_case(tmp: Path, spec: PhantomSpec, case: PhantomCase, k: int, unit_spacing: bool):
+    """Write the `k`-th case of the set in `spec.layout`; returns its case id."""
+    idx = case.index
+    if spec.layout == "ircadb":
+        case_id = f"3Dircadb1.{k + 1}"
+        write_ircadb_patient(tmp / case_id, case, zipped=spec.zipped)
+        return case_id
+    affine = unit_spacing_affine(case.affine) if unit_spacing else case.affine
+    ext = spec.nifti_ext
+    image, label = (
+        (f"volume-{idx}{ext}", f"segmentation-{idx}{ext}")
+        if spec.layout == "lits"
+        else (f"imagesTr/liver_{idx}{ext}", f"labelsTr/liver_{idx}{ext}")
+    )
+    write_nifti(tmp / image, case.image, affine)
+    write_nifti(tmp / label, case.label, affine)
+    return str(idx)
+
+
+def _write_index(tmp: Path, spec: PhantomSpec, records: list[dict]) -> None:
+    """``phantom.json`` (lits, ircadb) or the Decathlon ``dataset.json`` (msd)."""
+    meta = {
+        "generator": "e2net_eval.data.anatomy",
+        "seed": spec.seed,
+        "size": spec.size,
+        "slices": list(spec.slices),
+        "layout": spec.layout,
+        "cases": records,
+    }
+    if spec.layout != "msd":
+        dump_json(tmp / "phantom.json", meta)
+        return
+    (tmp / "imagesTs").mkdir(exist_ok=True)
+    ext = spec.nifti_ext
+    dataset = {
+        "name": "Liver (e2net-eval phantom)",
+        "modality": {"0": "CT"},
+        "labels": {"0": "background", "1": "liver", "2": "cancer"},
+        "numTraining": len(records),
+        "numTest": 0,
+        "training": [
+            {
+                "image": f"./imagesTr/liver_{r['index']}{ext}",
+                "label": f"./labelsTr/liver_{r['index']}{ext}",
+            }
+            for r in records
+        ],
+        "test": [],
+        "phantom": meta,
+    }
+    (tmp / "dataset.json").write_text(json.dumps(dataset, indent=2) + "\n")
 
 
 def _uid(*parts: object) -> str:
@@ -196,7 +224,7 @@ def _series(case: PhantomCase, volume: np.ndarray, name: str, study: str, *, ima
 def write_ircadb_patient(folder: Path, case: PhantomCase, *, zipped: bool = False) -> None:
     """Write one patient as ``PATIENT_DICOM`` and ``MASKS_DICOM/<structure>`` DICOM series."""
     study = _uid(case.seed, case.index, "study")
-    masks: dict[str, np.ndarray] = {"liver": case.label >= 1}
+    masks: dict[str, np.ndarray] = {"liver": case.label >= LIVER}
     style = TUMOUR_FOLDER_STYLES[case.index % len(TUMOUR_FOLDER_STYLES)]
     if len(case.tumour_masks) > 1 and "{" not in style:
         style = TUMOUR_FOLDER_STYLES[0]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import itertools
 import os
 import stat
 from collections.abc import Iterator
@@ -55,10 +56,6 @@ def open_regular(path: Path, flags: int, *, what: str = "lock file", links: bool
     return fd
 
 
-def _open_lock(lock_path: Path) -> int:
-    return open_regular(lock_path, os.O_RDWR | os.O_CREAT)
-
-
 def _holder(fd: int) -> str:
     try:
         text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
@@ -67,14 +64,15 @@ def _holder(fd: int) -> str:
     return text if text.isdigit() else "?"
 
 
-def acquire(lock_path: Path, *, who: str, where: Path | str) -> int:
-    """Take the lock at `lock_path` or raise `Busy` naming the holder; returns the fd."""
+def _lock(lock_path: Path, *, wait: bool, who: str = "", where: Path | str = "") -> int:
+    """Take the lock at `lock_path` (waiting for it, or raising `Busy` naming the holder) and
+    write our pid into it; returns the fd."""
     lock_path = Path(lock_path)
     mkdirs(lock_path.parent)
-    for _ in range(100):
-        fd = _open_lock(lock_path)
+    for _ in itertools.count() if wait else range(100):
+        fd = open_regular(lock_path, os.O_RDWR | os.O_CREAT)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except OSError as exc:
             holder = _holder(fd)
             os.close(fd)
@@ -95,6 +93,11 @@ def acquire(lock_path: Path, *, who: str, where: Path | str) -> int:
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         return fd
     raise Busy("could not take the lock (it keeps changing hands)", path=where)
+
+
+def acquire(lock_path: Path, *, who: str, where: Path | str) -> int:
+    """Take the lock at `lock_path` or raise `Busy` naming the holder; returns the fd."""
+    return _lock(lock_path, wait=False, who=who, where=where)
 
 
 def release(fd: int, lock_path: Path) -> None:
@@ -123,24 +126,11 @@ def hold_waiting(lock_path: str | Path) -> Iterator[None]:
     For short critical sections over shared state (a run's split and slice cache) that
     several legitimate writers reach at about the same time.
     """
-    lock_path = Path(lock_path)
-    mkdirs(lock_path.parent)
-    while True:
-        fd = _open_lock(lock_path)
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        try:
-            same = os.stat(lock_path).st_ino == os.fstat(fd).st_ino
-        except FileNotFoundError:
-            same = False
-        if same:
-            break
-        os.close(fd)
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    fd = _lock(Path(lock_path), wait=True, where=lock_path)
     try:
         yield
     finally:
-        release(fd, lock_path)
+        release(fd, Path(lock_path))
 
 
 def lock_file_for(out: Path) -> Path:

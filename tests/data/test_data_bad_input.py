@@ -11,6 +11,7 @@ import pydicom
 import pytest
 
 from e2net_eval.data import write_phantom
+from e2net_eval.data.phantom import PhantomSpec
 
 KW = {"seed": 11, "size": 32, "slices": (6, 8)}
 
@@ -18,10 +19,10 @@ KW = {"seed": 11, "size": 32, "slices": (6, 8)}
 @pytest.fixture(scope="module")
 def clean(tmp_path_factory):
     root = tmp_path_factory.mktemp("clean")
-    write_phantom(root / "lits", "lits", 2, **KW)
-    write_phantom(root / "lits_gz", "lits", 2, gzip=True, **KW)
-    write_phantom(root / "ircadb", "ircadb", 2, **KW)
-    write_phantom(root / "ircadb_zip", "ircadb", 2, zipped=True, **KW)
+    write_phantom(root / "lits", PhantomSpec("lits", 2, **KW))
+    write_phantom(root / "lits_gz", PhantomSpec("lits", 2, gzip=True, **KW))
+    write_phantom(root / "ircadb", PhantomSpec("ircadb", 2, **KW))
+    write_phantom(root / "ircadb_zip", PhantomSpec("ircadb", 2, zipped=True, **KW))
     return root
 
 

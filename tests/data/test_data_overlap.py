@@ -9,6 +9,7 @@ import numpy as np
 from e2net_eval.data import find_overlap, open_dataset, write_phantom
 from e2net_eval.data.anatomy import phantom_case
 from e2net_eval.data.nifti import write_nifti
+from e2net_eval.data.phantom import PhantomSpec
 from tests.helpers.phantom_data import SIZE, SLICES, canonical
 
 
@@ -39,9 +40,14 @@ def test_overlap_with_z_flip_and_unlabelled_flip(tmp_path):
     # a case the generator stores z-flipped (which one depends on the generator's draws)
     zi = next(i for i in (0, 1, 2, 5) if phantom_case(seed, i, SIZE, SLICES).flips[2])
     indices = [zi, 3, 4]
-    write_phantom(tmp_path / "irc", "ircadb", seed=seed, indices=indices, size=SIZE, slices=SLICES)
+    write_phantom(
+        tmp_path / "irc",
+        PhantomSpec("ircadb", seed=seed, indices=indices, size=SIZE, slices=SLICES),
+    )
     lits = tmp_path / "lits"
-    write_phantom(lits, "lits", 6, seed=seed, size=SIZE, slices=SLICES, unit_spacing=[zi])
+    write_phantom(
+        lits, PhantomSpec("lits", 6, seed=seed, size=SIZE, slices=SLICES, unit_spacing=[zi])
+    )
     # Case 3: the voxels reversed along x, the affine left as it was (a wrong header).
     c3 = phantom_case(seed, 3, SIZE, SLICES)
     write_nifti(lits / "volume-3.nii", np.ascontiguousarray(c3.image[::-1]), c3.affine)
@@ -66,7 +72,8 @@ def test_overlap_with_z_flip_and_unlabelled_flip(tmp_path):
 def test_no_false_matches(layout_phantoms, tmp_path):
     """Different cases with identical shapes are never matched."""
     write_phantom(
-        tmp_path / "irc", "ircadb", seed=99, indices=[0, 1, 2, 3], size=SIZE, slices=SLICES
+        tmp_path / "irc",
+        PhantomSpec("ircadb", seed=99, indices=[0, 1, 2, 3], size=SIZE, slices=SLICES),
     )
     assert (
         find_overlap(open_dataset(layout_phantoms / "lits"), open_dataset(tmp_path / "irc")) == []

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from e2net_eval.data import open_dataset, write_phantom
+from e2net_eval.data.phantom import PhantomSpec
 from e2net_eval.errors import InputError
 from e2net_eval.metrics import evaluate
 
@@ -22,7 +23,7 @@ N = 3
 @pytest.fixture(scope="module")
 def lits(tmp_path_factory):
     root = tmp_path_factory.mktemp("ref") / "lits"
-    write_phantom(root, "lits", N, **KW)
+    write_phantom(root, PhantomSpec("lits", N, **KW))
     return root
 
 

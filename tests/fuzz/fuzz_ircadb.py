@@ -38,10 +38,11 @@ IMAGE, LABEL, ALL = "image", "label", "all"
 def base_tree(work: Path, zipped: bool) -> dict[str, bytes]:
     """{relative path: bytes} of one phantom patient under ``ircadb/``."""
     from e2net_eval.data import write_phantom
+    from e2net_eval.data.phantom import PhantomSpec
 
     root = work / ("clean_zip" if zipped else "clean_dir")
     if not root.exists():
-        write_phantom(root, "ircadb", 1, seed=4, size=16, slices=(5, 6), zipped=zipped)
+        write_phantom(root, PhantomSpec("ircadb", 1, seed=4, size=16, slices=(5, 6), zipped=zipped))
     return {
         "ircadb/" + p.relative_to(root).as_posix(): p.read_bytes()
         for p in sorted(root.rglob("*"))

@@ -70,9 +70,10 @@ def test_an_image_label_mismatch_names_both_files(tmp_path):
 
 def _ircadb(tmp_path, zipped: bool):
     from e2net_eval.data import write_phantom
+    from e2net_eval.data.phantom import PhantomSpec
 
     root = tmp_path / "ircadb"
-    write_phantom(root, "ircadb", 1, seed=4, size=16, slices=(5, 6), zipped=zipped)
+    write_phantom(root, PhantomSpec("ircadb", 1, seed=4, size=16, slices=(5, 6), zipped=zipped))
     return root, root / "3Dircadb1.1"
 
 

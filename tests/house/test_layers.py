@@ -1,9 +1,12 @@
 """The layering of docs/architecture.md, checked on every import statement (top level or
-inside a function): data flows one way and nothing calls up."""
+inside a function, and `importlib.import_module`'s names): data flows one way and nothing
+calls up; no import circles (issue 20); no deferred import of what a module already imports
+at module level. The allow-lists of today's circles and deferred imports may only shrink."""
 
 from __future__ import annotations
 
 import ast
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,14 +38,112 @@ ALLOWED = {
 SHARED = {"util", "errors", "rundir", "__init__"}
 
 
-def _imports(path: Path) -> set[str]:
-    names = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+SOURCES = ("e2net_eval", "reference_models")
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(REPO).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+#: module name -> source file, for every module of the package and the models.
+MODULES = {_module_name(p): p for top in SOURCES for p in sorted((REPO / top).rglob("*.py"))}
+
+
+@dataclass(frozen=True)
+class Import:
+    """One import of `target` (a module of ours, or an outside name) on `line`; `function`
+    is the enclosing function's qualified name for a deferred import, "" at module level."""
+
+    target: str
+    line: int
+    function: str
+
+
+def _ours(name: str) -> str | None:
+    """The longest prefix of dotted `name` that is one of our modules."""
+    parts = name.split(".")
+    for n in range(len(parts), 0, -1):
+        if ".".join(parts[:n]) in MODULES:
+            return ".".join(parts[:n])
+    return None
+
+
+def _type_checking(node: ast.AST) -> bool:
+    test = getattr(node, "test", None)
+    return isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(test)
+
+
+def _dict_literals(tree: ast.Module) -> dict[str, list[str]]:
+    """Module-level ``NAME = {...: "string", ...}`` tables (lazy-import maps)."""
+    out = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict):
+            values = [v.value for v in node.value.values if isinstance(v, ast.Constant)]
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    out[target.id] = [v for v in values if isinstance(v, str)]
+    return out
+
+
+def _import_module_targets(call: ast.Call, module: str, tables: dict[str, list[str]]):
+    """``importlib.import_module(...)``: a string literal, or a lazy-import table looked up
+    (``_LAZY[name]``, optionally as ``f"{__name__}.{_LAZY[name]}"``)."""
+    func = call.func
+    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+    if name != "import_module" or not call.args:
+        return []
+    arg = call.args[0]
+    if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+        return [arg.value]
+    prefix = f"{module}." if "{__name__}." in ast.unparse(arg) else ""
+    tables_used = [n.id for n in ast.walk(arg) if isinstance(n, ast.Name) and n.id in tables]
+    return [prefix + value for t in tables_used for value in tables[t]]
+
+
+def imports(module: str, source: str | None = None) -> list[Import]:
+    """Every import statement of `module` (top level or inside a function, not under
+    ``if TYPE_CHECKING``) and every ``importlib.import_module`` it can name. ``from pkg
+    import name`` imports ``pkg.name`` if that is a module, else ``pkg``. `source`: read
+    this text as the module's instead of its file."""
+    path = MODULES[module]
+    tree = ast.parse(path.read_text(encoding="utf-8") if source is None else source)
+    tables = _dict_literals(tree)
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found: list[Import] = []
+
+    def visit(node: ast.AST, scope: str, function: str) -> None:
+        if _type_checking(node):
+            return
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            scope = f"{scope}{node.name}."
+            if not isinstance(node, ast.ClassDef):
+                function = scope[:-1]
+        targets: list[str] = []
         if isinstance(node, ast.Import):
-            names |= {a.name for a in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module)
-    return names
+            targets = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                up = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*up, base] if base else up)
+            targets = [
+                f"{base}.{a.name}" if f"{base}.{a.name}" in MODULES else base for a in node.names
+            ]
+        elif isinstance(node, ast.Call):
+            targets = _import_module_targets(node, module, tables)
+        for target in targets:
+            found.append(Import(_ours(target) or target, node.lineno, function))
+        for child in ast.iter_child_nodes(node):
+            visit(child, scope, function)
+
+    visit(tree, "", "")
+    return found
+
+
+def _imports(path: Path) -> set[str]:
+    """The modules of ours that the file at `path` imports."""
+    return {i.target for i in imports(_module_name(path)) if i.target in MODULES}
 
 
 def _area(module: str) -> str | None:
@@ -95,14 +196,160 @@ def test_cli_knows_every_command_of_every_module():
         assert declared == mapping
 
 
-def test_no_training_function_over_60_lines():
-    """Issue 12: the trainer is an object of short steps; a function that grows past a
-    screen (60 lines, decorators excluded, docstring included) fails here."""
-    long = []
-    for path in sorted((PKG / "training").rglob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                n_lines = node.end_lineno - node.lineno + 1
-                if n_lines > 60:
-                    long.append(f"{path.relative_to(REPO)}:{node.lineno} {node.name} ({n_lines})")
-    assert long == []
+def test_the_import_reader_resolves_what_python_would():
+    source = """
+import importlib
+from typing import TYPE_CHECKING
+from . import dicom
+from .case import LIVER
+from ..errors import InputError
+from e2net_eval.util import jsonio, reading
+if TYPE_CHECKING:
+    import torch
+_LAZY = {"make_split": "split"}
+def __getattr__(name):
+    import numpy.linalg
+    return importlib.import_module(f"{__name__}.{_LAZY[name]}")
+class K:
+    def g(self):
+        importlib.import_module("e2net_eval.util.atomic")
+"""
+    assert {(i.target, i.function) for i in imports("e2net_eval.data", source)} == {
+        ("importlib", ""),
+        ("typing", ""),
+        ("e2net_eval.data.dicom", ""),
+        ("e2net_eval.data.case", ""),
+        ("e2net_eval.errors", ""),
+        ("e2net_eval.util.jsonio", ""),
+        ("e2net_eval.util.reading", ""),
+        ("numpy.linalg", "__getattr__"),
+        ("e2net_eval.data.split", "__getattr__"),
+        ("e2net_eval.util.atomic", "K.g"),
+    }
+
+
+def import_graph() -> dict[str, set[str]]:
+    """module -> the modules of ours it imports (anywhere in it)."""
+    return {m: {i.target for i in imports(m) if i.target in MODULES} - {m} for m in MODULES}
+
+
+def cycles(graph: dict[str, set[str]]) -> list[frozenset[str]]:
+    """The strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    out: list[frozenset[str]] = []
+
+    def connect(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                connect(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            cut = stack.index(v)
+            component = frozenset(stack[cut:])
+            del stack[cut:]
+            if len(component) > 1:
+                out.append(component)
+
+    for v in sorted(graph):
+        if v not in index:
+            connect(v)
+    return out
+
+
+#: The import circles of today (each a set of modules). May only shrink: the goal is none.
+CYCLES_ALLOWED: list[set[str]] = [
+    {
+        "e2net_eval.metrics.accumulate",
+        "e2net_eval.metrics.case",
+        "e2net_eval.metrics.columns",
+        "e2net_eval.metrics.lesions",
+        "e2net_eval.metrics.panoptic",
+        "e2net_eval.metrics.registry",
+        "e2net_eval.metrics.surface",
+    },
+    {
+        "reference_models.config",
+        "reference_models.e2net",
+        "reference_models.r2unet",
+        "reference_models.registry",
+    },
+]
+
+
+def _describe(cycle: frozenset[str]) -> str:
+    edges = {
+        f"    {m} -> {i.target} (line {i.line}{', in ' + i.function if i.function else ''})"
+        for m in cycle
+        for i in imports(m)
+        if i.target in cycle and i.target != m
+    }
+    return "\n".join(sorted(edges))
+
+
+def test_no_import_cycles():
+    """No circle among the modules of e2net_eval and reference_models, counting imports
+    inside functions and importlib.import_module's names; a package importing its own
+    submodules is no circle unless one of them imports the package back."""
+    found = cycles(import_graph())
+    allowed = [frozenset(c) for c in CYCLES_ALLOWED]
+    problems = [f"new import circle:\n{_describe(c)}" for c in found if c not in allowed]
+    problems += [
+        f"circle {sorted(c)} is gone or changed: update CYCLES_ALLOWED"
+        for c in allowed
+        if c not in found
+    ]
+    assert not problems, "\n".join(problems)
+
+
+def test_the_cycle_finder_finds_cycles():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a", "d"}, "d": set(), "e": {"e"}}
+    assert cycles(graph) == [frozenset("abc")]
+
+
+def _package(target: str) -> str:
+    """What an import loads: our module itself, or an outside distribution's top package."""
+    return target if target in MODULES else target.split(".")[0]
+
+
+def redundant_deferred_imports() -> dict[str, int]:
+    """ "path::function::package" -> line, for each import inside a function of a package
+    that its module already imports at module level (it defers nothing)."""
+    out = {}
+    for module, path in MODULES.items():
+        found = imports(module)
+        top = {_package(i.target) for i in found if not i.function}
+        for i in found:
+            if i.function and _package(i.target) in top:
+                rel = path.relative_to(REPO).as_posix()
+                out[f"{rel}::{i.function}::{_package(i.target)}"] = i.line
+    return out
+
+
+#: Today's redundant deferred imports ("path::function::package"). May only shrink.
+REDUNDANT_DEFERRED_ALLOWED: set[str] = {
+    "e2net_eval/report/figures.py::slice_panel::matplotlib",
+    "e2net_eval/workflows/cluster.py::run_on_cluster::e2net_eval.errors",
+    "e2net_eval/workflows/cluster.py::run_on_cluster::e2net_eval.workflows.jobs",
+    "e2net_eval/workflows/gpu_check.py::_ddp::torch",
+    "e2net_eval/workflows/gpu_check.py::_ddp_rank::torch",
+}
+
+
+def test_no_deferred_import_of_what_the_module_already_imports():
+    found = redundant_deferred_imports()
+    problems = [
+        f"{key} (line {line}): already imported at module level; import it there"
+        for key, line in sorted(found.items())
+        if key not in REDUNDANT_DEFERRED_ALLOWED
+    ]
+    problems += [
+        f"{key}: gone: remove it from REDUNDANT_DEFERRED_ALLOWED"
+        for key in sorted(REDUNDANT_DEFERRED_ALLOWED - set(found))
+    ]
+    assert not problems, "\n".join(problems)

@@ -88,8 +88,9 @@ def test_leaderboard_imports_nothing_heavy():
 
 def test_evaluate_of_nifti_scores_without_torch_matplotlib_or_pydicom(tmp_path):
     from e2net_eval.data import write_phantom
+    from e2net_eval.data.phantom import PhantomSpec
 
-    write_phantom(tmp_path / "ref", "lits", 1, seed=1, size=32, slices=(8, 10))
+    write_phantom(tmp_path / "ref", PhantomSpec("lits", 1, seed=1, size=32, slices=(8, 10)))
     preds = tmp_path / "pred"
     preds.mkdir()
     (preds / "0.nii").write_bytes((tmp_path / "ref" / "segmentation-0.nii").read_bytes())
@@ -109,9 +110,10 @@ def test_evaluate_of_nifti_scores_without_torch_matplotlib_or_pydicom(tmp_path):
 def test_compare_runs_without_torch(tmp_path):
     """compare reads two evaluations (pandas), draws (matplotlib) and never imports torch."""
     from e2net_eval.data import write_phantom
+    from e2net_eval.data.phantom import PhantomSpec
     from e2net_eval.metrics import evaluate
 
-    write_phantom(tmp_path / "ref", "lits", 2, seed=1, size=32, slices=(8, 10))
+    write_phantom(tmp_path / "ref", PhantomSpec("lits", 2, seed=1, size=32, slices=(8, 10)))
     preds = tmp_path / "pred"
     preds.mkdir()
     for i in range(2):

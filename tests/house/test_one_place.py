@@ -119,8 +119,9 @@ TOY_METRIC = Metric(
 
 def test_a_new_metric_shows_up_everywhere(run_cli, tmp_path):
     from e2net_eval.data import write_phantom
+    from e2net_eval.data.phantom import PhantomSpec
 
-    write_phantom(tmp_path / "ref", "lits", 2, seed=3, size=32, slices=(8, 10))
+    write_phantom(tmp_path / "ref", PhantomSpec("lits", 2, seed=3, size=32, slices=(8, 10)))
     preds = tmp_path / "pred"
     preds.mkdir()
     for i in range(2):

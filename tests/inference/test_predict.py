@@ -177,6 +177,7 @@ def test_train_predict_evaluate_cli(run_cli, lits6_phantom, trained_run, tmp_pat
 def test_predict_flipped_and_dicom_layouts(run_cli, lits6_phantom, trained_run, tmp_path):
     """A flipped copy lands on its own voxels; 3DIRCADb DICOM cases get the reader's grid."""
     from e2net_eval.data import open_dataset, write_phantom
+    from e2net_eval.data.phantom import PhantomSpec
 
     case = open_dataset(lits6_phantom).load("0")
     flipped_root = tmp_path / "flipped"
@@ -198,7 +199,7 @@ def test_predict_flipped_and_dicom_layouts(run_cli, lits6_phantom, trained_run, 
     assert np.allclose(b.affine, nib.load(str(flipped_root / "segmentation-1.nii")).affine)
 
     ircadb = tmp_path / "ircadb"
-    write_phantom(ircadb, "ircadb", indices=[0, 3])
+    write_phantom(ircadb, PhantomSpec("ircadb", indices=[0, 3]))
     ipred = tmp_path / "ipred"
     code, _, err = run_cli("predict", trained_run, "--data", ircadb, "-o", ipred, "--no-progress")
     assert code == 0, err

@@ -242,8 +242,9 @@ def test_bench_metrics_missing_workdir_is_bad_input(run_cli, tmp_path):
 def test_other_reference_layouts(tmp_path, layout):
     """REF may be any layout the data layer reads; predictions on the reference grid."""
     from e2net_eval.data import open_dataset, write_phantom
+    from e2net_eval.data.phantom import PhantomSpec
 
-    write_phantom(tmp_path / "ref", layout, 2, seed=1, size=48, slices=(12, 16))
+    write_phantom(tmp_path / "ref", PhantomSpec(layout, 2, seed=1, size=48, slices=(12, 16)))
     ds = open_dataset(tmp_path / "ref")
     (tmp_path / "pred").mkdir()
     for cid in ds.case_ids():

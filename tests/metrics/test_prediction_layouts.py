@@ -14,6 +14,7 @@ import torch
 from monai.transforms import LoadImage, SaveImage
 
 from e2net_eval.data import write_phantom
+from e2net_eval.data.phantom import PhantomSpec
 from e2net_eval.errors import InputError
 from e2net_eval.metrics import evaluate
 from e2net_eval.metrics.predictions import PredictionFinder, candidates, check_pattern
@@ -24,7 +25,7 @@ N = 2
 @pytest.fixture(scope="module")
 def lits(tmp_path_factory):
     root = tmp_path_factory.mktemp("ref") / "lits"
-    write_phantom(root, "lits", N, seed=9, size=32, slices=(8, 10))
+    write_phantom(root, PhantomSpec("lits", N, seed=9, size=32, slices=(8, 10)))
     return root
 
 

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from e2net_eval.data import write_phantom
+from e2net_eval.data.phantom import PhantomSpec
 from e2net_eval.errors import InputError
 from e2net_eval.metrics import evaluate, registry
 from e2net_eval.metrics.columns import csv_columns
@@ -42,7 +43,7 @@ def scored(tmp_path_factory):
     """A plain label folder with ids "007", "010", "3" and predictions, one of which puts
     tumour where the reference has none (undefined RVD and distances)."""
     tmp = tmp_path_factory.mktemp("scores")
-    write_phantom(tmp / "lits", "lits", 3, seed=4, size=32, slices=(8, 10))
+    write_phantom(tmp / "lits", PhantomSpec("lits", 3, seed=4, size=32, slices=(8, 10)))
     labels, preds = tmp / "labels", tmp / "pred"
     labels.mkdir()
     preds.mkdir()

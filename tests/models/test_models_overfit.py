@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from e2net_eval.data import open_dataset, window_hu, write_phantom
+from e2net_eval.data.phantom import PhantomSpec
 from reference_models import create_model, list_models
 from reference_models.losses import objective
 from reference_models.targets import edge_targets
@@ -40,7 +41,9 @@ def _crop_box(liver: np.ndarray, size: int) -> tuple[slice, slice]:
 
 def load_phantom_batch(root) -> tuple[torch.Tensor, torch.Tensor]:
     """(4, 1, 64, 64) windowed CT in [-1, 1] and (4, 2, 64, 64) liver/tumour masks."""
-    write_phantom(root, "lits", seed=0, indices=CASES, size=PHANTOM_SIZE, slices=PHANTOM_SLICES)
+    write_phantom(
+        root, PhantomSpec("lits", seed=0, indices=CASES, size=PHANTOM_SIZE, slices=PHANTOM_SLICES)
+    )
     dataset = open_dataset(root)
     images, masks = [], []
     for case_id in dataset.case_ids():

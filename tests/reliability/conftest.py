@@ -11,12 +11,13 @@ from tests.helpers.reliability import KW, TRAIN
 def data(tmp_path_factory):
     """Clean generated data sets: lits (3 cases, .nii), lits_gz (2), ircadb, ircadb_zip (2)."""
     from e2net_eval.data import write_phantom
+    from e2net_eval.data.phantom import PhantomSpec
 
     root = tmp_path_factory.mktemp("reliability")
-    write_phantom(root / "lits", "lits", 3, **KW)
-    write_phantom(root / "lits_gz", "lits", 2, gzip=True, **KW)
-    write_phantom(root / "ircadb", "ircadb", 2, **KW)
-    write_phantom(root / "ircadb_zip", "ircadb", 2, zipped=True, **KW)
+    write_phantom(root / "lits", PhantomSpec("lits", 3, **KW))
+    write_phantom(root / "lits_gz", PhantomSpec("lits", 2, gzip=True, **KW))
+    write_phantom(root / "ircadb", PhantomSpec("ircadb", 2, **KW))
+    write_phantom(root / "ircadb_zip", PhantomSpec("ircadb", 2, zipped=True, **KW))
     return root
 
 
@@ -24,9 +25,10 @@ def data(tmp_path_factory):
 def train_data(tmp_path_factory):
     """Four 128x128 phantom cases (LiTS layout), the smallest the small profile trains on."""
     from e2net_eval.data import write_phantom
+    from e2net_eval.data.phantom import PhantomSpec
 
     root = tmp_path_factory.mktemp("train") / "lits"
-    write_phantom(root, "lits", 4, seed=5, slices=(6, 8))
+    write_phantom(root, PhantomSpec("lits", 4, seed=5, slices=(6, 8)))
     return root
 
 

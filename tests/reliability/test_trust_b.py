@@ -18,10 +18,11 @@ CI_BASELINE = REPO / "leaderboards" / "ci-baseline"
 def preds(tmp_path_factory):
     """Perfect predictions of the 3-case LiTS phantom (`data` is session scoped)."""
     from e2net_eval.data import write_phantom
+    from e2net_eval.data.phantom import PhantomSpec
     from tests.helpers.reliability import KW
 
     root = tmp_path_factory.mktemp("trust_b")
-    write_phantom(root / "lits", "lits", 3, **KW)
+    write_phantom(root / "lits", PhantomSpec("lits", 3, **KW))
     pred = root / "pred"
     pred.mkdir()
     for seg in (root / "lits").glob("segmentation-*.nii"):

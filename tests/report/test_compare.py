@@ -16,6 +16,7 @@ import pytest
 from scipy import stats as sstats
 
 from e2net_eval.data import write_phantom
+from e2net_eval.data.phantom import PhantomSpec
 from e2net_eval.metrics import evaluate
 from e2net_eval.metrics.registry import Metric, registered
 from e2net_eval.report import stats
@@ -42,7 +43,7 @@ def _perturb(label: np.ndarray, name: str, i: int) -> np.ndarray:
 def scored(tmp_path_factory):
     """Label-only LiTS folder, three prediction sets in three layouts, their evaluations."""
     tmp = tmp_path_factory.mktemp("compare")
-    write_phantom(tmp / "lits", "lits", N, seed=21, size=32, slices=(8, 10))
+    write_phantom(tmp / "lits", PhantomSpec("lits", N, seed=21, size=32, slices=(8, 10)))
     labels = tmp / "labels"
     labels.mkdir()
     for i in range(N):

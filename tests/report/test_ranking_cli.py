@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from e2net_eval.data import write_phantom
+from e2net_eval.data.phantom import PhantomSpec
 from e2net_eval.metrics import evaluate
 from e2net_eval.report import ranking as R
 from e2net_eval.report.ranking_report import cell, long_frame, parse_tasks
@@ -25,7 +26,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
 def scored(tmp_path_factory):
     """A label-only phantom LiTS set and three prediction sets, evaluated."""
     tmp = tmp_path_factory.mktemp("rank")
-    write_phantom(tmp / "lits", "lits", N, seed=21, size=32, slices=(8, 10))
+    write_phantom(tmp / "lits", PhantomSpec("lits", N, seed=21, size=32, slices=(8, 10)))
     labels = tmp / "labels"
     labels.mkdir()
     for i in range(N):

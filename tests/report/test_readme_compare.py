@@ -16,6 +16,7 @@ import nibabel as nib
 import numpy as np
 
 from e2net_eval.data import write_phantom
+from e2net_eval.data.phantom import PhantomSpec
 
 REPO = Path(__file__).resolve().parents[2]
 N = 5
@@ -31,7 +32,7 @@ def readme_commands() -> list[str]:
 def make_data(root: Path) -> None:
     """labels/segmentation-N.nii only; predictions/nnunet/N.nii.gz and
     predictions/monai/volume-N/volume-N_seg.nii.gz, deterministic perturbations."""
-    write_phantom(root / "phantom", "lits", N, seed=13, size=32, slices=(8, 10))
+    write_phantom(root / "phantom", PhantomSpec("lits", N, seed=13, size=32, slices=(8, 10)))
     (root / "labels").mkdir()
     for i in range(N):
         src = root / "phantom" / f"segmentation-{i}.nii"

@@ -7,6 +7,7 @@ import shutil
 import pytest
 
 from e2net_eval.data import write_phantom
+from e2net_eval.data.phantom import PhantomSpec
 from e2net_eval.metrics import evaluate
 from e2net_eval.report.build import build_tables
 from e2net_eval.report.regress import compare, flatten_summary, higher_is_better, load_metrics
@@ -18,7 +19,7 @@ from tests.helpers.report_fakes import cell_of, column
 @pytest.fixture(scope="module")
 def real_summary(tmp_path_factory):
     root = tmp_path_factory.mktemp("real")
-    write_phantom(root / "lits", "lits", 3, seed=4, size=48, slices=(12, 16))
+    write_phantom(root / "lits", PhantomSpec("lits", 3, seed=4, size=48, slices=(12, 16)))
     preds = root / "pred"
     preds.mkdir()
     for i in range(3):  # the reference itself as prediction: every Dice is 1

@@ -13,9 +13,10 @@ import pytest
 @pytest.mark.slow
 def test_small_stage1_liver_dice_above_0_9(run_cli, tmp_path):
     from e2net_eval.data import write_phantom
+    from e2net_eval.data.phantom import PhantomSpec
 
     root = tmp_path / "phantom"
-    write_phantom(root, "lits", 10, seed=0)
+    write_phantom(root, PhantomSpec("lits", 10, seed=0))
     run = tmp_path / "run"
     t0 = time.perf_counter()
     code, _, err = run_cli(

@@ -6,6 +6,7 @@ schema-valid outputs; the real end-to-end run is `test_ablation_end_to_end` (slo
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -50,10 +51,10 @@ class Recorder:
             self.fail_on = None
             raise KeyboardInterrupt("killed")
 
-    def write_phantom(self, out, layout, n_cases=None, seed=0, **kw):
-        self._hit(("write_phantom", layout), {"n_cases": n_cases, "seed": seed, **kw})
+    def write_phantom(self, out, spec, **kw):
+        self._hit(("write_phantom", spec.layout), {**dataclasses.asdict(spec), **kw})
         Path(out).mkdir(parents=True, exist_ok=True)
-        return kw.get("indices") or list(range(n_cases))
+        return spec.case_indices()
 
     def find_overlap(self, lits, ircadb, **kw):
         self._hit(("find_overlap", None), kw)

@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from e2net_eval.data import write_phantom
+from e2net_eval.data.phantom import PhantomSpec
 from e2net_eval.runtime.weights import file_sha256
 from e2net_eval.training.trainer import Trainer
 from reference_models import create_model, list_models
@@ -45,7 +46,7 @@ def res2net_checkpoint(path: Path, profile: str = "small", seed: int = 7) -> dic
 @pytest.fixture(scope="module")
 def lits(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("data") / "lits"
-    write_phantom(root, "lits", 7, seed=0, size=64, slices=(12, 16))
+    write_phantom(root, PhantomSpec("lits", 7, seed=0, size=64, slices=(12, 16)))
     return root
 
 

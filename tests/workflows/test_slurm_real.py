@@ -38,9 +38,10 @@ SLURM += ["--slurm-time", "30"]
 @pytest.fixture(scope="module")
 def tiny_lits(tmp_path_factory):
     from e2net_eval.data import write_phantom
+    from e2net_eval.data.phantom import PhantomSpec
 
     root = tmp_path_factory.mktemp("tiny") / "lits"
-    write_phantom(root, "lits", 6, seed=0)
+    write_phantom(root, PhantomSpec("lits", 6, seed=0))
     return root
 
 
