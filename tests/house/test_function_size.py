@@ -22,14 +22,6 @@ LONG_ALLOWED: dict[str, int] = {
     "e2net_eval/commands/ablation.py::ablation_cmd": 84,
     "e2net_eval/inference/bench.py::bench_inference": 73,
     "e2net_eval/inference/predictor.py::predict": 87,
-    "e2net_eval/metrics/accumulate.py::SetAccumulator.add": 75,
-    "e2net_eval/metrics/bench.py::run_benchmark": 79,
-    "e2net_eval/metrics/bench.py::run_evaluate_benchmark": 65,
-    "e2net_eval/metrics/evaluate.py::evaluate": 134,
-    "e2net_eval/metrics/lesions.py::_match_from_overlaps": 62,
-    "e2net_eval/report/tables.py::metrics_table": 61,
-    "e2net_eval/report/tables.py::paired_table": 61,
-    "e2net_eval/report/tables.py::wins_table": 61,
     "e2net_eval/workflows/cluster.py::run_on_cluster": 187,
     "e2net_eval/workflows/jobs.py::run_jobs": 63,
 }
@@ -37,8 +29,6 @@ LONG_ALLOWED: dict[str, int] = {
 #: "path::qualname" -> parameters, for functions with more than MAX_PARAMS today.
 MANY_PARAMS_ALLOWED: dict[str, int] = {
     "e2net_eval/inference/predictor.py::predict": 11,
-    "e2net_eval/metrics/bench.py::run_evaluate_benchmark": 9,
-    "e2net_eval/metrics/evaluate.py::evaluate": 16,
     "e2net_eval/workflows/cluster.py::run_on_cluster": 12,
     "e2net_eval/workflows/jobs.py::run_jobs": 10,
 }
