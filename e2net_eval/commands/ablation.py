@@ -1,4 +1,4 @@
-"""`e2net-eval ablation`: the whole pipeline of the paper's Table 3 (workflows/ablation.py)."""
+"""`e2net-eval ablation`: the whole pipeline of the paper's Table 3 (workflows/ablation/)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from e2net_eval.commands.options import device_option, profile_option
+from e2net_eval.workflows.launch.base import LAUNCHERS, LOCAL
 from reference_models.registry import list_models
 
 
@@ -83,8 +84,8 @@ from reference_models.registry import list_models
 )
 @click.option(
     "--launcher",
-    type=click.Choice(["local", "slurm", "submitit-local"]),
-    default="local",
+    type=click.Choice(LAUNCHERS),
+    default=LOCAL,
     show_default=True,
     help="Where the steps run: this machine (--workers processes), SLURM jobs through "
     "submitit (data preparation, each configuration's training, then its predictions and "
@@ -160,40 +161,22 @@ def ablation_cmd(
     from e2net_eval.workflows.ablation import AblationArgs, run_ablation
 
     given = {
-        "--slurm-partition": slurm_partition,
-        "--slurm-gpus-per-job": slurm_gpus_per_job,
-        "--slurm-cpus-per-job": slurm_cpus_per_job,
-        "--slurm-time": slurm_time,
-        "--slurm-mem": slurm_mem,
-        "--slurm-array-parallelism": slurm_array_parallelism,
-        "--slurm-additional": slurm_additional or None,
+        "partition": slurm_partition,
+        "gpus-per-job": slurm_gpus_per_job,
+        "cpus-per-job": slurm_cpus_per_job,
+        "time": slurm_time,
+        "mem": slurm_mem,
+        "array-parallelism": slurm_array_parallelism,
+        "additional": slurm_additional or None,
     }
     slurm = None
-    if launcher != "local" or any(v is not None for v in given.values()):
-        if launcher == "local":
-            names = ", ".join(k for k, v in given.items() if v is not None)
+    if launcher != LOCAL or any(v is not None for v in given.values()):
+        if launcher == LOCAL:
+            names = ", ".join(f"--slurm-{k}" for k, v in given.items() if v is not None)
             raise click.UsageError(f"{names} need --launcher slurm")
-        from e2net_eval.workflows.cluster import (
-            SlurmOptions,
-            parse_additional,
-            parse_mem,
-            parse_time,
-        )
+        from e2net_eval.workflows.launch.slurm import options_from_cli
 
-        options: dict = {"executor": "local" if launcher == "submitit-local" else "slurm"}
-        if slurm_partition:
-            options["partition"] = slurm_partition
-        if slurm_gpus_per_job is not None:
-            options["gpus_per_job"] = slurm_gpus_per_job
-        if slurm_cpus_per_job is not None:
-            options["cpus_per_job"] = slurm_cpus_per_job
-        if slurm_time is not None:
-            options["time_min"] = parse_time(slurm_time)
-        if slurm_mem is not None:
-            options["mem"] = parse_mem(slurm_mem)
-        options["array_parallelism"] = slurm_array_parallelism
-        options["additional"] = parse_additional(slurm_additional)
-        slurm = SlurmOptions(**options)
+        slurm = options_from_cli(given)
     args = AblationArgs(
         out=out,
         lits=lits,

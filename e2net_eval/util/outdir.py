@@ -255,22 +255,6 @@ def result_folder(
             raise
 
 
-def adopt_legacy(folder: Path, kind: str) -> bool:
-    """Give a manifest listing its present files to a folder written before manifests.
-
-    Only for folders a run layout reserves, by the process holding that run's lock (the
-    ablation's ``RUN/pred/...``, ``RUN/eval/...``, ``RUN/report``): so a resumed old run
-    can replace its own outputs. True when a manifest was written.
-    """
-    if not folder.is_dir() or read_manifest(folder) is not None or _is_empty_dir(folder):
-        return False
-    write_manifest(folder, kind)
-    return True
-
-
-LEGACY_MARKS = {"train-run": ("split.json",), "ablation-run": ("ablation_state.json",)}
-
-
 @contextlib.contextmanager
 def work_folder(
     run: str | Path,
@@ -314,14 +298,12 @@ def work_folder(
 
 
 def _check_run_kind(run: Path, kind: str, ignore: set[str]) -> None:
-    """Refuse a non-empty folder that is not a run of `kind` (nor a pre-manifest one)."""
+    """Refuse a non-empty folder that is not a run of `kind`."""
     entries = [e for e in os.listdir(run) if e not in ignore and not is_temporary(e)]
     if not entries:
         return
     manifest = read_manifest(run)
     if manifest is not None and manifest.get("kind") == kind:
-        return
-    if manifest is None and any((run / f).is_file() for f in LEGACY_MARKS.get(kind, ())):
         return
     what = f"an e2net-eval {manifest.get('kind')}" if manifest else "not an e2net-eval run"
     raise InputError(

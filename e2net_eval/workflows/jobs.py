@@ -8,7 +8,7 @@ the workflow's state). A pool is where jobs run:
 
 - `InlinePool`: one after another in this process, in the given order (``workers=1``);
 - `ProcessPool`: N spawned worker processes on this machine (``workers=N``);
-- a cluster pool (`e2net_eval.workflows.cluster.SubmititPool`): one SLURM job per graph
+- a cluster pool (`e2net_eval.workflows.launch.submitit.SubmititPool`): one SLURM job per graph
   node, through submitit.
 
 The work itself is `execute(spec, name)`, a module-level function, so it can be sent to a
@@ -61,6 +61,18 @@ def available_cores() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - not Linux
         return max(1, os.cpu_count() or 1)
+
+
+def resolved_device(device: str) -> str:
+    """`auto` as the trainer resolves it (CUDA when available, else CPU), for the record."""
+    if device != "auto":
+        return device
+    try:
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    except ImportError:  # pragma: no cover
+        return "cpu"
 
 
 def check_graph(jobs: Iterable[Job], done: Iterable[str] = ()) -> list[Job]:

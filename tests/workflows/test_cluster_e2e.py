@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from e2net_eval.workflows import cluster
+from e2net_eval.workflows.launch import submitit as cluster
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
