@@ -255,6 +255,9 @@ def result_folder(
             raise
 
 
+LEGACY_MARKS = {"train-run": ("split.json",), "ablation-run": ("ablation_state.json",)}
+
+
 @contextlib.contextmanager
 def work_folder(
     run: str | Path,
@@ -298,12 +301,14 @@ def work_folder(
 
 
 def _check_run_kind(run: Path, kind: str, ignore: set[str]) -> None:
-    """Refuse a non-empty folder that is not a run of `kind`."""
+    """Refuse a non-empty folder that is not a run of `kind` (nor a pre-manifest one)."""
     entries = [e for e in os.listdir(run) if e not in ignore and not is_temporary(e)]
     if not entries:
         return
     manifest = read_manifest(run)
     if manifest is not None and manifest.get("kind") == kind:
+        return
+    if manifest is None and any((run / f).is_file() for f in LEGACY_MARKS.get(kind, ())):
         return
     what = f"an e2net-eval {manifest.get('kind')}" if manifest else "not an e2net-eval run"
     raise InputError(

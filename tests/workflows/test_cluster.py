@@ -346,7 +346,7 @@ def test_array_parallelism_caps_the_jobs_in_flight():
     for slots, peak in [(2, 2), (None, 5)]:
         log = Log()
         done: list[str] = []
-        run_jobs(GRAPH, pool=_pool(log, slots), on_done=lambda n, out, s, d=done: d.append(n))
+        run_jobs(GRAPH, _pool(log, slots), on_done=lambda n, out, s, d=done: d.append(n))
         assert log.peak == peak and sorted(done) == sorted(j.name for j in GRAPH)
         assert ("t0", "RUNNING") in log.states
 
@@ -370,7 +370,7 @@ def test_without_on_fail_the_first_failure_stops_the_run():
     log = Log()
     graph = [Job("p"), Job("a", ("p",)), Job("b", ("p",))]
     with pytest.raises(cluster.ClusterJobError, match="boom"):
-        run_jobs(graph, pool=_pool(log, 1, fail={"a"}))
+        run_jobs(graph, _pool(log, 1, fail={"a"}))
 
 
 def test_error_line_names_the_exception_of_a_failed_job():

@@ -22,16 +22,15 @@ folder (`rundir.replicate_dir`). Replicate 0 keeps the plain names and the plain
 the default one-replicate run is exactly the run it always was. The phantom data and the
 overlap are made once (they do not depend on the split), every replicate's training reads
 replicate 0's slice cache, and the one ``report`` step waits for every evaluation. The
-expansion is inside `job_graph`: whatever runs the graph (`run_jobs`, a cluster launcher) runs
-replicates without knowing about them.
+expansion is inside `job_graph`: whatever runs the graph (a launcher) runs replicates
+without knowing about them.
 
 The steps form a graph of typed `Step`s (`graph.job_graph`); `--workers N` runs independent
 steps in N processes at once (`launch.local`, `workflows.jobs`), the longest chain first.
 `--launcher slurm` runs the same graph as SLURM jobs through submitit (`launch.cluster`: one
 job per configuration's training, one for its predictions and evaluations, one for the data
-preparation). Every step is a function of its inputs,
-so the results equal a one-worker run's (the small profile trains with one torch thread per
-process either way). A step is marked done only after it finished, so a killed run resumes
+preparation). Every step is a function of its inputs, so the results equal a one-worker
+run's (the small profile trains with one torch thread per process either way). A step is marked done only after it finished, so a killed run resumes
 at the steps not done (training itself resumes from its last checkpoint); a rerun with the
 same arguments does nothing; a rerun with other arguments into the same folder is refused,
 except one that only appends replicates (`fingerprint_extends`): the finished replicates are

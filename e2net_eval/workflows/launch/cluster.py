@@ -21,12 +21,7 @@ from e2net_eval.rundir import jobs_dir
 from e2net_eval.workflows.jobs import JobsFailed, run_jobs
 from e2net_eval.workflows.launch import submitit as sub
 from e2net_eval.workflows.launch.base import SLURM, SUBMITIT_LOCAL, Launcher, Work
-from e2net_eval.workflows.launch.slurm import (
-    SlurmOptions,
-    SlurmQueue,
-    check_submittable,
-    still_queued,
-)
+from e2net_eval.workflows.launch.slurm import SlurmOptions, SlurmQueue, check_submittable
 from e2net_eval.workflows.launch.units import group_units, unit_kind
 
 
@@ -98,7 +93,7 @@ class _Orchestrator:
             f"running; submitit {self.executor} executor, logs in {self.folder}"
         )
         try:
-            run_jobs(self.units, pool=pool, done=done, on_done=self.on_done, on_fail=self.failed)
+            run_jobs(self.units, pool, done=done, on_done=self.on_done, on_fail=self.failed)
         except JobsFailed as exc:
             raise RunFailed(self.failure_report(exc)) from None
 
@@ -237,6 +232,36 @@ class _Orchestrator:
             lines.append(f"  not started because of them: {', '.join(exc.blocked)}")
         lines.append("rerun the same command to resubmit them (finished jobs are kept)")
         return "\n".join(lines)
+
+
+def in_flight(book: Any) -> list[str]:
+    """Units whose latest cluster job may still run (recorded as submitted and, for SLURM,
+    still in squeue; or recorded failed while SLURM still has it): a local launcher must
+    not train the same configuration beside it."""
+    out = []
+    queue: SlurmQueue | None = None
+    for unit, record in book.jobs().items():
+        if record.get("executor") == "slurm" and queue is None:
+            queue = SlurmQueue()
+            queue.refresh()  # without squeue here, a job recorded in flight may still run
+        if record.get("status") != "submitted" and not still_queued(record, queue):
+            continue
+        if record.get("executor") == "local" and not sub.pid_alive(record["job_id"]):
+            continue
+        if record.get("executor") == "slurm" and queue.gone(str(record["job_id"])):
+            continue  # left SLURM's queue: a rerun takes in its outcome
+        out.append(f"{unit} (job {record['job_id']}, {record.get('executor')})")
+    return out
+
+
+def still_queued(record: dict[str, Any], queue: SlurmQueue | None) -> bool:
+    """A SLURM job recorded as ended that SLURM still has in its queue."""
+    return (
+        queue is not None
+        and record.get("executor") == "slurm"
+        and record.get("status") != "submitted"
+        and not queue.gone(str(record["job_id"]))
+    )
 
 
 def _now() -> str:

@@ -7,9 +7,9 @@ from typing import Any
 from tqdm import tqdm
 
 from e2net_eval.errors import InputError
-from e2net_eval.workflows.jobs import available_cores, resolved_device, run_jobs
+from e2net_eval.workflows.jobs import available_cores, local_pool, resolved_device, run_jobs
 from e2net_eval.workflows.launch.base import LOCAL, Launcher, Work
-from e2net_eval.workflows.launch.slurm import in_flight
+from e2net_eval.workflows.launch.cluster import in_flight
 
 
 def default_workers(profile: Any, device: str) -> int:
@@ -52,13 +52,5 @@ class LocalLauncher(Launcher):
             bar.update(1)
 
         with bar:
-            run_jobs(
-                jobs,
-                work.execute,
-                work.spec,
-                workers=workers,
-                done=done,
-                on_start=started,
-                on_done=finished,
-                worker_threads=work.threads,
-            )
+            pool = local_pool(work.execute, work.spec, workers, work.threads)
+            run_jobs(jobs, pool, done=done, on_start=started, on_done=finished)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import getpass
 import logging
 import math
-import os
 import re
 import shlex
 import subprocess
@@ -246,50 +245,6 @@ _TESTED = {
     "nodes": None,
     "ntasks_per_node": None,
 }
-
-
-def in_flight(book: Any) -> list[str]:
-    """Units whose latest cluster job may still run (recorded as submitted and, for SLURM,
-    still in squeue; or recorded failed while SLURM still has it): a local launcher must
-    not train the same configuration beside it."""
-    out = []
-    queue: SlurmQueue | None = None
-    for unit, record in book.jobs().items():
-        if record.get("executor") == "slurm" and queue is None:
-            queue = SlurmQueue()
-            queue.refresh()  # without squeue here, a job recorded in flight may still run
-        if record.get("status") != "submitted" and not still_queued(record, queue):
-            continue
-        if record.get("executor") == "local" and not pid_alive(record["job_id"]):
-            continue
-        if record.get("executor") == "slurm" and queue.gone(str(record["job_id"])):
-            continue  # left SLURM's queue: a rerun takes in its outcome
-        out.append(f"{unit} (job {record['job_id']}, {record.get('executor')})")
-    return out
-
-
-def still_queued(record: dict[str, Any], queue: SlurmQueue | None) -> bool:
-    """A SLURM job recorded as ended that SLURM still has in its queue."""
-    return (
-        queue is not None
-        and record.get("executor") == "slurm"
-        and record.get("status") != "submitted"
-        and not queue.gone(str(record["job_id"]))
-    )
-
-
-def pid_alive(pid: str | int) -> bool:
-    try:
-        os.kill(int(pid), 0)
-    except (ProcessLookupError, ValueError):
-        return False
-    except PermissionError:
-        return True
-    stat = Path(f"/proc/{int(pid)}/stat")
-    try:
-        return stat.read_text().split()[2] != "Z"
-    except OSError:
-        return True
 
 
 class SlurmQueue:

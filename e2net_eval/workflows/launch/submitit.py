@@ -29,7 +29,6 @@ from e2net_eval.workflows.launch.slurm import (
     SlurmOptions,
     SlurmQueue,
     code_root,
-    pid_alive,
     sbatch_error,
     slurm_parameters,
 )
@@ -293,6 +292,20 @@ def _log(job: Any) -> str:
     """Where a job's log lines are: task 0's stderr."""
     task0 = job._sub_jobs[0] if getattr(job, "_sub_jobs", None) else job
     return str(task0.paths.stderr)
+
+
+def pid_alive(pid: str | int) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (ProcessLookupError, ValueError):
+        return False
+    except PermissionError:
+        return True
+    stat = Path(f"/proc/{int(pid)}/stat")
+    try:
+        return stat.read_text().split()[2] != "Z"
+    except OSError:
+        return True
 
 
 def _local(job: Any) -> bool:
