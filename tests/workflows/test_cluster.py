@@ -227,6 +227,35 @@ def test_local_executor_gets_the_same_tasks_and_time():
     assert cluster.local_parameters(opts, "score")["tasks_per_node"] == 1
 
 
+def test_every_launcher_name_gives_its_launcher():
+    """The launcher names live in `launch.base`; the CLI offers exactly those."""
+    from e2net_eval.commands.ablation import ablation_cmd
+    from e2net_eval.workflows.launch.base import LAUNCHERS, make_launcher
+
+    profile = get_profile("small")
+    launchers = {name: make_launcher(name, profile) for name in LAUNCHERS}
+    assert {n: type(x).__name__ for n, x in launchers.items()} == {
+        "local": "LocalLauncher",
+        "slurm": "SubmititLauncher",
+        "submitit-local": "SubmititLauncher",
+    }
+    assert [x.name for x in launchers.values()] == list(LAUNCHERS)
+    assert [x.remote for x in launchers.values()] == [False, True, True]
+    assert launchers["submitit-local"].executor == "local"
+    choice = next(p for p in ablation_cmd.params if p.name == "launcher").type
+    assert list(choice.choices) == list(LAUNCHERS)
+    for kwargs, why in [
+        ({"name": "ssh"}, "unknown launcher"),
+        ({"name": "local", "slurm": SlurmOptions()}, "--slurm-* options need --launcher slurm"),
+        ({"name": "slurm", "workers": 2}, "--workers is for --launcher local"),
+        ({"name": "local", "workers": 0}, "--workers must be at least 1"),
+    ]:
+        with pytest.raises(InputError, match=re.escape(why)):
+            make_launcher(profile=profile, **kwargs)
+    with pytest.raises(InputError, match="does not split evenly"):
+        make_launcher("submitit-local", profile, slurm=SlurmOptions(gpus_per_job=3)).check()
+
+
 def test_cli_refuses_mixed_launcher_options(tmp_path, run_cli, monkeypatch):
     monkeypatch.setattr(local, "run_jobs", _never)
     code, _, err = run_cli("ablation", "-o", tmp_path / "a", "--slurm-partition", "gpu")

@@ -59,12 +59,8 @@ class StepContext:
     @classmethod
     def for_run(cls, args: AblationArgs, run: Path) -> StepContext:
         lits = Path(args.lits) if args.lits else data_dir(run, "lits")
-        ircadb = (
-            Path(args.ircadb)
-            if args.ircadb
-            else (data_dir(run, "ircadb") if args.phantom else None)
-        )
-        return cls(args, run, lits, ircadb)
+        ircadb = data_dir(run, "ircadb") if args.phantom else None
+        return cls(args, run, lits, Path(args.ircadb) if args.ircadb else ircadb)
 
     # -- bookkeeping ---------------------------------------------------------------------
     def replicate(self, index: int) -> Replicate:
@@ -125,20 +121,13 @@ class StepContext:
 
     def make_data(self, which: str) -> list[str]:
         # the phantom depends on --seed alone, never on a replicate's seeds: made once
-        seed = self.args.seed
+        seed, ircadb = self.args.seed, list(PHANTOM_IRCADB_INDICES)
         if which == "lits":
             data.write_phantom(
-                self.lits,
-                "lits",
-                PHANTOM_LITS_CASES,
-                seed,
-                unit_spacing=PHANTOM_IRCADB_INDICES,
-                overwrite=True,
+                self.lits, "lits", PHANTOM_LITS_CASES, seed, unit_spacing=ircadb, overwrite=True
             )
             return [str(self.lits)]
-        data.write_phantom(
-            self.ircadb, "ircadb", seed=seed, indices=list(PHANTOM_IRCADB_INDICES), overwrite=True
-        )
+        data.write_phantom(self.ircadb, "ircadb", seed=seed, indices=ircadb, overwrite=True)
         return [str(self.ircadb)]
 
     def find_overlap(self) -> list[dict[str, Any]]:
