@@ -147,8 +147,14 @@ def ablation_cmd(configs: str | None, launcher: str, **options: Any) -> None:
 
 #: The --slurm-* options, in the order a usage error names them.
 SLURM_OPTIONS = (
-    "partition", "gpus-per-job", "cpus-per-job", "time", "mem", "array-parallelism", "additional"
-)  # fmt: skip
+    "partition",
+    "gpus-per-job",
+    "cpus-per-job",
+    "time",
+    "mem",
+    "array-parallelism",
+    "additional",
+)
 
 
 def _slurm_options(launcher: str, options: dict[str, Any]) -> Any:

@@ -51,9 +51,18 @@ def run_ablation(args: AblationArgs, *, echo: Callable[[str], None] = log.info) 
             _announce(args, run, (jobs, done, stale), where, echo)
 
         work = Work(
-            jobs, done, execute_step, ctx, book, run, profile.cpu_threads, mark, announce, echo,
+            jobs=jobs,
+            done=done,
+            execute=execute_step,
+            spec=ctx,
+            book=book,
+            run=run,
+            threads=profile.cpu_threads,
+            mark=mark,
+            announce=announce,
+            echo=echo,
             kind_of=step_kind,
-        )  # fmt: skip
+        )
         launcher.run(work)
         write_info(ctx, book, launcher)
         return report_dir(run)

@@ -20,7 +20,7 @@ from e2net_eval.errors import InputError, RunFailed
 from e2net_eval.rundir import jobs_dir
 from e2net_eval.workflows.jobs import JobsFailed, run_jobs
 from e2net_eval.workflows.launch import submitit as sub
-from e2net_eval.workflows.launch.base import SLURM, SUBMITIT_LOCAL, Launcher, Work
+from e2net_eval.workflows.launch.base import SLURM, Launcher, Work
 from e2net_eval.workflows.launch.slurm import SlurmOptions, SlurmQueue, check_submittable
 from e2net_eval.workflows.launch.units import group_units, unit_kind
 
@@ -32,8 +32,7 @@ class SubmititLauncher(Launcher):
 
     def __init__(self, name: str, profile: Any, opts: SlurmOptions | None):
         self.name, self.profile, self.opts = name, profile, opts or SlurmOptions()
-        #: submitit's executor, as the job records name it: ``slurm`` or ``local``
-        self.executor = "local" if name == SUBMITIT_LOCAL else "slurm"
+        self.executor = sub.EXECUTORS[name]
 
     def check(self) -> None:
         if self.name == SLURM and (shutil.which("sbatch") is None or shutil.which("srun") is None):

@@ -24,6 +24,7 @@ from typing import Any
 
 from e2net_eval.errors import InputError
 from e2net_eval.workflows.jobs import Finished, Pool, set_worker_threads
+from e2net_eval.workflows.launch.base import SLURM, SUBMITIT_LOCAL
 from e2net_eval.workflows.launch.slurm import (
     SETTLE_S,
     SlurmOptions,
@@ -35,6 +36,8 @@ from e2net_eval.workflows.launch.slurm import (
 
 log = logging.getLogger(__name__)
 
+#: submitit's executor of each cluster launcher, as the job records in the state file name it.
+EXECUTORS = {SLURM: "slurm", SUBMITIT_LOCAL: "local"}
 #: How often a preempted or timed-out job may be requeued (submitit's max_num_timeout).
 MAX_REQUEUES = 20
 #: Seconds between two looks at the jobs (one squeue for all; sacct once a job has left),
