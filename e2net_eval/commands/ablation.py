@@ -1,12 +1,14 @@
-"""`e2net-eval ablation`: the whole pipeline of the paper's Table 3 (workflows/ablation.py)."""
+"""`e2net-eval ablation`: the whole pipeline of the paper's Table 3 (workflows/ablation/)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
 from e2net_eval.commands.options import device_option, profile_option
+from e2net_eval.workflows.launch.base import LAUNCHERS, LOCAL
 from reference_models.registry import list_models
 
 
@@ -83,8 +85,8 @@ from reference_models.registry import list_models
 )
 @click.option(
     "--launcher",
-    type=click.Choice(["local", "slurm", "submitit-local"]),
-    default="local",
+    type=click.Choice(LAUNCHERS),
+    default=LOCAL,
     show_default=True,
     help="Where the steps run: this machine (--workers processes), SLURM jobs through "
     "submitit (data preparation, each configuration's training, then its predictions and "
@@ -130,90 +132,44 @@ from reference_models.registry import list_models
     show_default=True,
     help="Run directory; rerunning with the same arguments resumes it.",
 )
-def ablation_cmd(
-    lits: Path | None,
-    ircadb: Path | None,
-    profile: str,
-    configs: str | None,
-    device: str,
-    seed: int,
-    paper_protocol: bool,
-    max_steps: int | None,
-    workers: int | None,
-    replicates: int | None,
-    split_seeds: list[int] | None,
-    train_seeds: list[int] | None,
-    backbone_weights: Path | None,
-    launcher: str,
-    slurm_partition: str | None,
-    slurm_gpus_per_job: int | None,
-    slurm_cpus_per_job: int | None,
-    slurm_time: str | None,
-    slurm_mem: str | None,
-    slurm_array_parallelism: int | None,
-    slurm_additional: tuple[str, ...],
-    out: Path,
-) -> None:
+def ablation_cmd(configs: str | None, launcher: str, **options: Any) -> None:
     """Split, train stage 1 and the stage-2 configurations of Table 3, predict the LiTS
     validation cases and 3DIRCADb, evaluate, and write the report (RUN/report). Without
     --lits it generates phantom data sets. Resumable: finished steps are never redone."""
     from e2net_eval.workflows.ablation import AblationArgs, run_ablation
 
-    given = {
-        "--slurm-partition": slurm_partition,
-        "--slurm-gpus-per-job": slurm_gpus_per_job,
-        "--slurm-cpus-per-job": slurm_cpus_per_job,
-        "--slurm-time": slurm_time,
-        "--slurm-mem": slurm_mem,
-        "--slurm-array-parallelism": slurm_array_parallelism,
-        "--slurm-additional": slurm_additional or None,
-    }
-    slurm = None
-    if launcher != "local" or any(v is not None for v in given.values()):
-        if launcher == "local":
-            names = ", ".join(k for k, v in given.items() if v is not None)
-            raise click.UsageError(f"{names} need --launcher slurm")
-        from e2net_eval.workflows.cluster import (
-            SlurmOptions,
-            parse_additional,
-            parse_mem,
-            parse_time,
-        )
-
-        options: dict = {"executor": "local" if launcher == "submitit-local" else "slurm"}
-        if slurm_partition:
-            options["partition"] = slurm_partition
-        if slurm_gpus_per_job is not None:
-            options["gpus_per_job"] = slurm_gpus_per_job
-        if slurm_cpus_per_job is not None:
-            options["cpus_per_job"] = slurm_cpus_per_job
-        if slurm_time is not None:
-            options["time_min"] = parse_time(slurm_time)
-        if slurm_mem is not None:
-            options["mem"] = parse_mem(slurm_mem)
-        options["array_parallelism"] = slurm_array_parallelism
-        options["additional"] = parse_additional(slurm_additional)
-        slurm = SlurmOptions(**options)
-    args = AblationArgs(
-        out=out,
-        lits=lits,
-        ircadb=ircadb,
-        profile=profile,
-        configs=[c.strip() for c in configs.split(",") if c.strip()] if configs else None,
-        seed=seed,
-        paper_protocol=paper_protocol,
-        max_steps=max_steps,
-        device=device,
-        workers=workers,
-        replicates=replicates,
-        split_seeds=split_seeds,
-        train_seeds=train_seeds,
-        backbone_weights=backbone_weights,
-        launcher=launcher,
-        slurm=slurm,
-    )
+    slurm = _slurm_options(launcher, options)  # the rest are AblationArgs' fields
+    chosen = [c.strip() for c in configs.split(",") if c.strip()] if configs else None
+    args = AblationArgs(configs=chosen, launcher=launcher, slurm=slurm, **options)
     report = run_ablation(args, echo=lambda text: click.echo(text, err=True))
     click.echo(f"report: {report / 'report.html'}")
+
+
+#: The --slurm-* options, in the order a usage error names them.
+SLURM_OPTIONS = (
+    "partition",
+    "gpus-per-job",
+    "cpus-per-job",
+    "time",
+    "mem",
+    "array-parallelism",
+    "additional",
+)
+
+
+def _slurm_options(launcher: str, options: dict[str, Any]) -> Any:
+    """The `SlurmOptions` of a cluster launcher (None for the local one), taking the
+    ``slurm_*`` values out of `options`; a --slurm-* option without one is a usage error."""
+    given = {k: options.pop("slurm_" + k.replace("-", "_")) for k in SLURM_OPTIONS}
+    given["additional"] = given["additional"] or None
+    if launcher == LOCAL:
+        names = ", ".join(f"--slurm-{k}" for k, v in given.items() if v is not None)
+        if names:
+            raise click.UsageError(f"{names} need --launcher slurm")
+        return None
+    from e2net_eval.workflows.launch.slurm import options_from_cli
+
+    return options_from_cli(given)
 
 
 def _seed_list(value: str | None, option: str) -> list[int] | None:

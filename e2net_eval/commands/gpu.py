@@ -7,6 +7,10 @@ from pathlib import Path
 import click
 
 from e2net_eval.commands.options import DeviceType
+from e2net_eval.errors import RunFailed
+from e2net_eval.util.atomic import write_text
+from e2net_eval.util.jsonio import dump_json
+from e2net_eval.util.outdir import result_folder
 from reference_models.registry import list_profiles
 
 
@@ -40,11 +44,7 @@ def bench_gpu(out: Path, device: str, steps: int, ddp_steps: int, profile: str) 
     """Train every configuration STEPS steps (AMP, channels-last), time two-stage inference
     of a paper-size case, run DDP (NCCL) over the GPUs present, compare CUDA with the CPU,
     and write one JSON and Markdown summary. Exit 4 when a part failed its check."""
-    from e2net_eval.errors import RunFailed
     from e2net_eval.runtime.device import resolve_device
-    from e2net_eval.util.atomic import write_text
-    from e2net_eval.util.jsonio import dump_json
-    from e2net_eval.util.outdir import result_folder
     from e2net_eval.workflows.gpu_check import markdown, run_check
 
     resolve_device(device)  # a device that is not there: exit 2 before any work

@@ -255,19 +255,6 @@ def result_folder(
             raise
 
 
-def adopt_legacy(folder: Path, kind: str) -> bool:
-    """Give a manifest listing its present files to a folder written before manifests.
-
-    Only for folders a run layout reserves, by the process holding that run's lock (the
-    ablation's ``RUN/pred/...``, ``RUN/eval/...``, ``RUN/report``): so a resumed old run
-    can replace its own outputs. True when a manifest was written.
-    """
-    if not folder.is_dir() or read_manifest(folder) is not None or _is_empty_dir(folder):
-        return False
-    write_manifest(folder, kind)
-    return True
-
-
 LEGACY_MARKS = {"train-run": ("split.json",), "ablation-run": ("ablation_state.json",)}
 
 

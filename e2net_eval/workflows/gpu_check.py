@@ -31,8 +31,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
 
+from e2net_eval.runtime.device import resolve_device
 from e2net_eval.runtime.timing import machine
+from reference_models import create_model, list_models, stage1_name
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +50,6 @@ def run_check(
     *, device: str = "cuda", steps: int = 200, profile: str = "paper", ddp_steps: int = 20
 ) -> dict[str, Any]:
     """Run the four parts; the summary (``ok`` is False when a part failed its check)."""
-    from e2net_eval.runtime.device import resolve_device
-
     dev = resolve_device(device)
     dry = dev.type != "cuda"
     profile = DRY["profile"] if dry else profile
@@ -75,7 +77,6 @@ def _train(dev: torch.device, profile: str, steps: int, dry: bool) -> dict[str, 
     from e2net_eval.training.bench import _synthetic_batch
     from e2net_eval.training.distributed import DistInfo
     from e2net_eval.training.trainer import Trainer, TrainJob
-    from reference_models import list_models
 
     rows = []
     for name in list_models():
@@ -119,8 +120,6 @@ def _inference(dev: torch.device, profile: str, dry: bool) -> dict[str, Any]:
 
 def _ddp(dev: torch.device, profile: str, steps: int, dry: bool) -> dict[str, Any]:
     """The stage-1 network under DDP, one spawned process per GPU (gloo on the CPU)."""
-    import torch.multiprocessing as mp
-
     world = DRY["world"] if dry else torch.cuda.device_count()
     with tempfile.TemporaryDirectory() as tmp:
         port = _free_port()
@@ -145,10 +144,6 @@ def _ddp_rank(
     rank: int, world: int, port: int, kind: str, profile: str, steps: int, out: str
 ) -> None:
     """One DDP process: a few SGD steps of stage 1 on its share of a synthetic batch."""
-    import torch.distributed as dist
-
-    import reference_models
-
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     backend = "nccl" if kind == "cuda" else "gloo"
     dist.init_process_group(backend, rank=rank, world_size=world)
@@ -156,8 +151,8 @@ def _ddp_rank(
     if kind == "cuda":
         torch.cuda.set_device(dev)
     torch.manual_seed(0)
-    name = reference_models.list_models(stage=1)[0]
-    model = reference_models.create_model(name, profile=profile).to(dev)
+    name = stage1_name()
+    model = create_model(name, profile=profile).to(dev)
     ddp = torch.nn.parallel.DistributedDataParallel(
         model, device_ids=[rank] if kind == "cuda" else None
     )
@@ -184,16 +179,14 @@ def _ddp_rank(
 
 def _agreement(dev: torch.device, profile: str) -> dict[str, Any]:
     """Forward outputs and gradients of stage 1 and the full model, device vs CPU (fp32)."""
-    import reference_models
-
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     rows = []
-    for name in (reference_models.list_models(stage=1)[0], reference_models.list_models()[-1]):
+    for name in (stage1_name(), list_models()[-1]):
         results = []
         for candidate, where in ((False, torch.device("cpu")), (True, dev)):
             torch.manual_seed(0)
-            model = reference_models.create_model(name, profile=profile).to(where).train()
+            model = create_model(name, profile=profile).to(where).train()
             side = min(model.config.input_size, 128)
             g = torch.Generator().manual_seed(1)
             x = torch.randn(2, model.in_channels, side, side, generator=g).to(where)

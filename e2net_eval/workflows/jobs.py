@@ -8,11 +8,11 @@ the workflow's state). A pool is where jobs run:
 
 - `InlinePool`: one after another in this process, in the given order (``workers=1``);
 - `ProcessPool`: N spawned worker processes on this machine (``workers=N``);
-- a cluster pool (`e2net_eval.workflows.cluster.SubmititPool`): one SLURM job per graph
-  node, through submitit.
+- `launch.submitit.SubmititPool`: one cluster job per graph node, through submitit.
 
-The work itself is `execute(spec, name)`, a module-level function, so it can be sent to a
-worker process or pickled into a cluster job; `spec` carries what a job needs (picklable).
+`local_pool` gives the first two. The work itself is `execute(spec, name)`, a module-level
+function, so it can be sent to a worker process or pickled into a cluster job; `spec`
+carries what a job needs (picklable).
 
 Failures: without `on_fail`, the first failed job stops the pool and its error is raised
 (a local run: nothing else should go on). With `on_fail`, a failed job is reported, the
@@ -22,11 +22,11 @@ days-long trainings of the others).
 
 Determinism: a job's result depends only on its inputs, never on which process ran it or
 when, so any worker count gives the same results (for the CPU, with the same torch thread
-count per process, which `worker_threads` fixes).
+count per process, which `local_pool`'s `threads` fixes).
 
 Worker processes are started with ``spawn`` (no inherited torch thread pools or locks), die
-with the parent (`util.children`), and are terminated when a job fails or the
-run is interrupted; a failed job's error is raised after the running jobs were stopped.
+with the parent (`util.children`), and are terminated when a job fails or the run is
+interrupted; a failed job's error is raised after the running jobs were stopped.
 """
 
 from __future__ import annotations
@@ -61,6 +61,18 @@ def available_cores() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - not Linux
         return max(1, os.cpu_count() or 1)
+
+
+def resolved_device(device: str) -> str:
+    """`auto` as the trainer resolves it (CUDA when available, else CPU), for the record."""
+    if device != "auto":
+        return device
+    try:
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    except ImportError:  # pragma: no cover
+        return "cpu"
 
 
 def check_graph(jobs: Iterable[Job], done: Iterable[str] = ()) -> list[Job]:
@@ -192,69 +204,72 @@ class JobsFailed(RuntimeError):
         super().__init__(text)
 
 
+def local_pool(
+    execute: Callable[[Any, str], Any], spec: Any, workers: int = 1, threads: int | None = 1
+) -> Pool:
+    """``workers <= 1``: the jobs one after another in this process, in the given order
+    (dependencies permitting); more: a `ProcessPool` whose processes run `threads` torch
+    threads each (None: torch's default)."""
+    if workers <= 1:
+        return InlinePool(execute, spec)
+    return ProcessPool(execute, spec, workers, threads)
+
+
 def run_jobs(
     jobs: Iterable[Job],
-    execute: Callable[[Any, str], Any] | None = None,
-    spec: Any = None,
+    pool: Pool,
     *,
-    workers: int = 1,
     done: Iterable[str] = (),
     on_start: Callable[[str], None] = lambda name: None,
     on_done: Callable[[str, Any, float], None] = lambda name, out, s: None,
     on_fail: Callable[[str, BaseException], None] | None = None,
-    worker_threads: int | None = 1,
-    pool: Pool | None = None,
 ) -> None:
-    """Run every job of `jobs` not in `done`, dependencies first; see the module docstring.
-
-    Without `pool`: ``workers <= 1`` runs the jobs one after another in this process, in the
-    given order (dependencies permitting); more start a `ProcessPool` whose processes run
-    `worker_threads` torch threads each (None: torch's default).
-    """
+    """Run every job of `jobs` not in `done` in `pool`, dependencies first; see the module
+    docstring."""
     jobs = check_graph(jobs, done)
     finished = set(done)
     todo = [j for j in jobs if j.name not in finished]
-    if pool is None:
-        if execute is None:
-            raise ValueError("run_jobs needs `execute` or a `pool`")
-        if workers <= 1:
-            pool = InlinePool(execute, spec)
-        else:
-            pool = ProcessPool(execute, spec, workers, worker_threads)
     failed: dict[str, BaseException] = {}
-    blocked: set[str] = set()
     running = 0
     try:
         while todo or running:
-            ready = [j for j in todo if all(d in finished for d in j.deps)]
-            if pool.by_cost:
-                ready.sort(key=lambda j: -j.cost)  # stable: equal costs keep the plan's order
-            for job in ready[: max(pool.room(running), 0)]:
-                on_start(job.name)
-                pool.start(job.name)
-                running += 1
-                todo.remove(job)
+            running += _start_ready(todo, finished, pool, running, on_start)
             if not running:
                 if failed:  # what is left waits on a failed job
-                    blocked.update(j.name for j in todo)
                     break
                 raise ValueError(f"dependency cycle among {[j.name for j in todo]}")
             for end in pool.wait():
                 running -= 1
-                if end.error is not None:
-                    if on_fail is None:
-                        raise end.error
+                if end.error is None:
+                    on_done(end.name, end.output, end.seconds)
+                    finished.add(end.name)
+                elif on_fail is None:
+                    raise end.error
+                else:
                     failed[end.name] = end.error
                     on_fail(end.name, end.error)
-                    continue
-                on_done(end.name, end.output, end.seconds)
-                finished.add(end.name)
     except BaseException:
         pool.stop()
         raise
     pool.close()
     if failed:
-        raise JobsFailed(failed, sorted(blocked, key=[j.name for j in jobs].index))
+        raise JobsFailed(failed, [j.name for j in todo])
+
+
+def _start_ready(
+    todo: list[Job], finished: set[str], pool: Pool, running: int, on_start: Callable
+) -> int:
+    """Start the ready jobs of `todo` the pool has room for (longest chain first when the
+    pool says so); returns how many started."""
+    ready = [j for j in todo if all(d in finished for d in j.deps)]
+    if pool.by_cost:
+        ready.sort(key=lambda j: -j.cost)  # stable: equal costs keep the plan's order
+    ready = ready[: max(pool.room(running), 0)]
+    for job in ready:
+        on_start(job.name)
+        pool.start(job.name)
+        todo.remove(job)
+    return len(ready)
 
 
 def _timed(execute: Callable[[Any, str], Any], spec: Any, name: str) -> tuple[Any, float]:

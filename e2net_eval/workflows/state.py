@@ -73,7 +73,7 @@ class StateBook:
         self.state["steps"][step] = record
         self._save()
 
-    # -- cluster jobs (workflows/cluster.py): one record per unit, the latest job ----------
+    # -- cluster jobs (workflows/launch/cluster.py): one record per unit, the latest job ---
     def job(self, unit: str) -> dict[str, Any] | None:
         """The latest cluster job of `unit`: job_id, status (submitted | finished |
         failed), the scheduler's state, log paths, steps, attempts, earlier jobs."""

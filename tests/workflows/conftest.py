@@ -25,7 +25,7 @@ def gate_prefix(tmp_path_factory):
     import e2net_eval.training
     from e2net_eval.cli import main
     from e2net_eval.util.jsonio import load_json
-    from e2net_eval.workflows import ablation as wf
+    from e2net_eval.workflows.launch import local
     from tests.workflows.test_ablation import Recorder
 
     run = tmp_path_factory.mktemp("gate-prefix") / "ci-gate"
@@ -39,7 +39,9 @@ def gate_prefix(tmp_path_factory):
             (e2net_eval.metrics, "evaluate"),
         ]:
             mp.setattr(mod, name, getattr(rec, name), raising=False)
-        mp.setattr(wf, "default_workers", lambda args: 1)  # the fakes live in this process
+        mp.setattr(
+            local, "default_workers", lambda profile, device: 1
+        )  # the fakes live in this process
         with pytest.raises((KeyboardInterrupt, SystemExit)):
             main([*GATE_ARGS, "-o", str(run)])
     done = {k for k, v in load_json(run / STATE_JSON)["steps"].items() if v.get("done")}

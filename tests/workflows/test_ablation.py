@@ -18,6 +18,12 @@ import e2net_eval.inference
 import e2net_eval.metrics
 import e2net_eval.training
 from e2net_eval.workflows import ablation as wf
+from e2net_eval.workflows.ablation.args import (
+    PHANTOM_IRCADB_INDICES,
+    PHANTOM_LITS_CASES,
+    PHANTOM_N_VAL,
+)
+from e2net_eval.workflows.launch import local
 from reference_models import get_model, list_models
 from tests.helpers.report_fakes import fake_summary, write_summary
 
@@ -63,7 +69,7 @@ class Recorder:
     def make_split(self, case_ids, seed, *, exclude=(), n_val=None, strata=None):
         self._hit(("make_split", None), {"seed": seed, "exclude": list(exclude), "n_val": n_val})
         pool = [c for c in case_ids if c not in set(exclude)]
-        k = n_val or 2
+        k = min(n_val or 2, len(pool) - 1)  # a split has training cases
         return {"seed": seed, "train": pool[k:], "validation": pool[:k], "exclude": list(exclude)}
 
     def train(self, config, data_root, run_dir, **kw):
@@ -120,7 +126,9 @@ def install_fakes(r: Recorder, monkeypatch) -> Recorder:
     ]:
         monkeypatch.setattr(mod, name, getattr(r, name), raising=False)
     monkeypatch.setattr(e2net_eval.data, "open_dataset", FakeDataset, raising=False)
-    monkeypatch.setattr(wf, "default_workers", lambda args: 1)  # fakes live in this process
+    monkeypatch.setattr(
+        local, "default_workers", lambda profile, device: 1
+    )  # fakes live in this process
     return r
 
 
@@ -137,7 +145,7 @@ def test_default_run_order_and_leak_free_split(rec, tmp_path, run_cli):
     assert rec.calls.index(("make_split", None)) < rec.calls.index(("train", "stage1"))
     split_kw = rec.kwargs[("make_split", None)]
     assert sorted(split_kw["exclude"]) == sorted(OVERLAP) and split_kw["seed"] == 3
-    assert split_kw["n_val"] == wf.PHANTOM_N_VAL
+    assert split_kw["n_val"] == PHANTOM_N_VAL
     kw = rec.kwargs[("train", "edge")]
     assert kw["split"] == run / "split.json" and kw["seed"] == 3 and kw["resume"] is True
     assert kw["max_steps"] == get_model("edge").steps_for("small") and kw["profile"] == "small"
@@ -241,19 +249,19 @@ def test_real_phantom_overlap_and_split(gate_prefix):
     run = gate_prefix
     state = json.loads((run / "ablation_state.json").read_text())
     found = {m["lits"]: m["ircadb"] for m in state["steps"]["overlap"]["outputs"]}
-    planted = {str(i): f"3Dircadb1.{k + 1}" for k, i in enumerate(wf.PHANTOM_IRCADB_INDICES)}
+    planted = {str(i): f"3Dircadb1.{k + 1}" for k, i in enumerate(PHANTOM_IRCADB_INDICES)}
     assert found == planted  # found from image content, not from ids
     split = json.loads((run / "split.json").read_text())
     assert sorted(split["exclude"]) == sorted(planted)
     assert not (set(split["train"]) | set(split["validation"])) & set(planted)
-    assert len(split["validation"]) == wf.PHANTOM_N_VAL
-    assert len(split["train"]) == wf.PHANTOM_LITS_CASES - len(planted) - wf.PHANTOM_N_VAL
+    assert len(split["validation"]) == PHANTOM_N_VAL
+    assert len(split["train"]) == PHANTOM_LITS_CASES - len(planted) - PHANTOM_N_VAL
     # stratified by tumour: the validation set has the set's share of tumour-free cases,
     # which are read from the reference labels themselves (not from the split)
     free = _tumour_free_cases(run / "data" / "lits")
-    pool = {str(i) for i in range(wf.PHANTOM_LITS_CASES)} - set(planted)
+    pool = {str(i) for i in range(PHANTOM_LITS_CASES)} - set(planted)
     assert 0 < len(free & pool) < len(pool)
-    expected = wf.PHANTOM_N_VAL * len(free & pool) / len(pool)
+    expected = PHANTOM_N_VAL * len(free & pool) / len(pool)
     assert abs(len(free & set(split["validation"])) - expected) < 1
 
 

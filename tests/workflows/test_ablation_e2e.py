@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from e2net_eval.workflows.ablation import PHANTOM_IRCADB_INDICES
+from e2net_eval.workflows.ablation.args import PHANTOM_IRCADB_INDICES
 from reference_models import list_models
 
 pytestmark = pytest.mark.slow

@@ -9,6 +9,7 @@ import json
 
 from e2net_eval.rundir import STATE_JSON, resolve_split
 from e2net_eval.workflows import ablation as wf
+from e2net_eval.workflows.ablation.steps import StepContext
 from tests.workflows.test_ablation import OVERLAP, FakeDataset, Recorder, install_fakes
 
 
@@ -50,7 +51,7 @@ def _fresh_context(tmp_path, monkeypatch, state_steps: dict):
     run.mkdir()
     (run / STATE_JSON).write_text(json.dumps({"args": {}, "steps": state_steps}))
     args = wf.AblationArgs(out=run, configs=["baseline"], lits=str(tmp_path / "lits"))
-    ctx = wf._Context(args, run, tmp_path / "lits", tmp_path / "ircadb")
+    ctx = StepContext(args, run, tmp_path / "lits", tmp_path / "ircadb")
     assert ctx.outputs == {}
     return ctx, run
 

@@ -13,10 +13,15 @@ import pytest
 
 from e2net_eval.errors import InputError
 from e2net_eval.workflows import ablation as wf
-from e2net_eval.workflows import cluster
-from e2net_eval.workflows.cluster import SlurmOptions, group_units
+from e2net_eval.workflows.ablation import run as ab_run
+from e2net_eval.workflows.ablation.graph import job_graph, step_kind
+from e2net_eval.workflows.ablation.steps import StepContext, execute_step
 from e2net_eval.workflows.jobs import Job, JobsFailed, run_jobs
-from reference_models import list_models
+from e2net_eval.workflows.launch import local, slurm
+from e2net_eval.workflows.launch import submitit as cluster
+from e2net_eval.workflows.launch.slurm import SlurmOptions
+from e2net_eval.workflows.launch.units import group_units, unit_kind
+from reference_models import get_profile, list_models
 from tests.helpers import fake_slurm
 
 REPO = Path(__file__).resolve().parents[2]
@@ -24,7 +29,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 # -- units -----------------------------------------------------------------------------------
 def test_units_of_the_ablation_graph(tmp_path):
-    jobs = wf.steps(wf.AblationArgs(out=tmp_path, configs=list_models()))
+    jobs = job_graph(wf.AblationArgs(out=tmp_path, configs=list_models()))
     units, members = group_units(jobs)
     names = [u.name for u in units]
     stage2 = list_models()[1:]
@@ -48,7 +53,7 @@ def test_units_of_the_ablation_graph(tmp_path):
     assert deps["report"] == {f"score:{c}" for c in list_models()}
     # every step in exactly one unit
     assert sorted(s for m in members.values() for s in m) == sorted(j.name for j in jobs)
-    assert [cluster.unit_kind(members[n]) for n in ("prepare", "train:edge", "score:edge")] == [
+    assert [unit_kind(members[n]) for n in ("prepare", "train:edge", "score:edge")] == [
         "cpu",
         "train",
         "score",
@@ -59,8 +64,8 @@ def test_units_of_replicates(tmp_path):
     """Replicate r's steps (``rep<r>:train:dist``, ...) form their own training and score
     jobs; its split and cache join the one prepare job; the report waits for all."""
     args = wf.AblationArgs(out=tmp_path, configs=["stage1", "dist"], replicates=2)
-    jobs = wf.steps(args)
-    units, members = group_units(jobs, wf.step_kind)
+    jobs = job_graph(args)
+    units, members = group_units(jobs, step_kind)
     deps = {u.name: set(u.deps) for u in units}
     assert members["prepare"] == [
         "data:lits", "data:ircadb", "overlap", "split", "cache", "rep1:split", "rep1:cache"
@@ -73,8 +78,8 @@ def test_units_of_replicates(tmp_path):
     assert deps["score:dist"] == {"train:dist", "score:stage1"}
     assert deps["report"] == {"score:stage1", "score:dist", "rep1:score:stage1", "rep1:score:dist"}
     assert sorted(s for m in members.values() for s in m) == sorted(j.name for j in jobs)
-    assert cluster.unit_kind(members["rep1:train:dist"], wf.step_kind) == "train"
-    assert cluster.unit_kind(members["rep1:score:dist"], wf.step_kind) == "score"
+    assert unit_kind(members["rep1:train:dist"], step_kind) == "train"
+    assert unit_kind(members["rep1:score:dist"], step_kind) == "score"
 
 
 def test_units_come_from_kinds_and_the_graph_not_from_names():
@@ -117,21 +122,21 @@ def test_units_come_from_kinds_and_the_graph_not_from_names():
     ],
 )
 def test_slurm_time_formats(text, minutes):
-    assert cluster.parse_time(text) == minutes
+    assert slurm.parse_time(text) == minutes
 
 
 @pytest.mark.parametrize("text", ["", "abc", "1h", "0", "0:00:00", "1-2-3"])
 def test_bad_slurm_time(text):
     with pytest.raises(InputError, match="--slurm-time"):
-        cluster.parse_time(text)
+        slurm.parse_time(text)
 
 
 def test_slurm_mem_and_additional():
-    assert cluster.parse_mem("64G") == "64G" and cluster.parse_mem("64gb") == "64G"
-    assert cluster.parse_mem("500") == "500M" and cluster.parse_mem("2T") == "2T"
+    assert slurm.parse_mem("64G") == "64G" and slurm.parse_mem("64gb") == "64G"
+    assert slurm.parse_mem("500") == "500M" and slurm.parse_mem("2T") == "2T"
     with pytest.raises(InputError, match="--slurm-mem"):
-        cluster.parse_mem("lots")
-    assert cluster.parse_additional(["account=lab", "qos=high", "exclusive"]) == {
+        slurm.parse_mem("lots")
+    assert slurm.parse_additional(["account=lab", "qos=high", "exclusive"]) == {
         "account": "lab",
         "qos": "high",
         "exclusive": True,
@@ -144,7 +149,7 @@ def test_slurm_mem_and_additional():
         (["qos=a", "qos=b"], "twice"),
     ]:
         with pytest.raises(InputError, match=re.escape(why)):
-            cluster.parse_additional(bad)
+            slurm.parse_additional(bad)
     with pytest.raises(InputError, match="split evenly"):
         SlurmOptions(gpus_per_job=4, cpus_per_job=10)
 
@@ -154,7 +159,7 @@ def _sbatch(opts: SlurmOptions, kind: str, tmp_path: Path, monkeypatch, profile=
     a stand-in srun on PATH; nothing is submitted)."""
     for key, value in fake_slurm.install(tmp_path / "slurm").items():
         monkeypatch.setenv(key, value)
-    ex = cluster.make_executor(opts, tmp_path / "jobs", kind, profile)
+    ex = cluster.make_executor("slurm", opts, tmp_path / "jobs", kind, get_profile(profile))
     ex.update_parameters(job_name="e2net-run-x")
     text = ex._make_submission_file_text(ex._submitit_command_str, "uid")
     lines = {}
@@ -171,10 +176,10 @@ def test_sbatch_lines_of_every_option(tmp_path, monkeypatch):
         partition="gpu-long",
         gpus_per_job=4,
         cpus_per_job=32,
-        time_min=cluster.parse_time("2-00:00:00"),
-        mem=cluster.parse_mem("120G"),
+        time_min=slurm.parse_time("2-00:00:00"),
+        mem=slurm.parse_mem("120G"),
         array_parallelism=3,
-        additional=cluster.parse_additional(["account=lab", "qos=high", "exclusive"]),
+        additional=slurm.parse_additional(["account=lab", "qos=high", "exclusive"]),
     )
     train = _sbatch(opts, "train", tmp_path, monkeypatch)
     assert train["partition"] == "gpu-long"
@@ -210,7 +215,7 @@ def test_sbatch_lines_of_every_option(tmp_path, monkeypatch):
 
 
 def test_local_executor_gets_the_same_tasks_and_time():
-    opts = SlurmOptions(executor="local", gpus_per_job=2, time_min=90)
+    opts = SlurmOptions(gpus_per_job=2, time_min=90)
     assert cluster.local_parameters(opts, "train") == {
         "timeout_min": 90,
         "tasks_per_node": 2,
@@ -219,8 +224,37 @@ def test_local_executor_gets_the_same_tasks_and_time():
     assert cluster.local_parameters(opts, "score")["tasks_per_node"] == 1
 
 
+def test_every_launcher_name_gives_its_launcher():
+    """The launcher names live in `launch.base`; the CLI offers exactly those."""
+    from e2net_eval.commands.ablation import ablation_cmd
+    from e2net_eval.workflows.launch.base import LAUNCHERS, make_launcher
+
+    profile = get_profile("small")
+    launchers = {name: make_launcher(name, profile) for name in LAUNCHERS}
+    assert {n: type(x).__name__ for n, x in launchers.items()} == {
+        "local": "LocalLauncher",
+        "slurm": "SubmititLauncher",
+        "submitit-local": "SubmititLauncher",
+    }
+    assert [x.name for x in launchers.values()] == list(LAUNCHERS)
+    assert [x.remote for x in launchers.values()] == [False, True, True]
+    assert launchers["submitit-local"].executor == "local"
+    choice = next(p for p in ablation_cmd.params if p.name == "launcher").type
+    assert list(choice.choices) == list(LAUNCHERS)
+    for kwargs, why in [
+        ({"name": "ssh"}, "unknown launcher"),
+        ({"name": "local", "slurm": SlurmOptions()}, "--slurm-* options need --launcher slurm"),
+        ({"name": "slurm", "workers": 2}, "--workers is for --launcher local"),
+        ({"name": "local", "workers": 0}, "--workers must be at least 1"),
+    ]:
+        with pytest.raises(InputError, match=re.escape(why)):
+            make_launcher(profile=profile, **kwargs)
+    with pytest.raises(InputError, match="does not split evenly"):
+        make_launcher("submitit-local", profile, slurm=SlurmOptions(gpus_per_job=3)).check()
+
+
 def test_cli_refuses_mixed_launcher_options(tmp_path, run_cli, monkeypatch):
-    monkeypatch.setattr(wf, "run_jobs", _never)
+    monkeypatch.setattr(local, "run_jobs", _never)
     code, _, err = run_cli("ablation", "-o", tmp_path / "a", "--slurm-partition", "gpu")
     assert code == 2 and "--slurm-partition" in err and "--launcher slurm" in err
     code, _, err = run_cli(
@@ -250,15 +284,17 @@ def _never(*args, **kwargs):
 
 def test_local_launcher_refuses_while_cluster_jobs_run(tmp_path, run_cli, monkeypatch):
     """A local rerun must not train a configuration a cluster job may be training."""
+    from e2net_eval.util.outdir import write_manifest
     from e2net_eval.workflows.state import StateBook
 
     for key, value in fake_slurm.install(tmp_path / "slurm").items():
         monkeypatch.setenv(key, value)
     queue = tmp_path / "slurm" / "state" / "4242.state"  # what squeue lists
     queue.write_text("RUNNING")
-    monkeypatch.setattr(wf, "run_jobs", _never)
+    monkeypatch.setattr(local, "run_jobs", _never)
     run = tmp_path / "run"
     run.mkdir()
+    write_manifest(run, "ablation-run", files=False)  # as the ablation marks its folder
     book = StateBook(run, wf.AblationArgs(out=run, configs=list_models()).fingerprint())
     book.record_job("train:dist", {"job_id": "4242", "executor": "slurm", "status": "submitted"})
     code, _, err = run_cli("ablation", "-o", run)
@@ -267,8 +303,8 @@ def test_local_launcher_refuses_while_cluster_jobs_run(tmp_path, run_cli, monkey
     book.record_job("train:dist", {"job_id": "4242", "executor": "slurm", "status": "failed"})
     code, _, err = run_cli("ablation", "-o", run)
     assert code == 2 and "train:dist (job 4242, slurm)" in err
-    monkeypatch.setattr(wf, "run_jobs", lambda *a, **k: None)
-    monkeypatch.setattr(wf._Context, "write_info", lambda self, book: None)
+    monkeypatch.setattr(local, "run_jobs", lambda *a, **k: None)
+    monkeypatch.setattr(ab_run, "write_info", lambda ctx, book, launcher: None)
     queue.write_text("CANCELLED")  # gone from the queue
     code, _, err = run_cli("ablation", "-o", run)
     assert code == 0, err  # a failed cluster job is not running: the local rerun goes on
@@ -336,7 +372,7 @@ def test_array_parallelism_caps_the_jobs_in_flight():
     for slots, peak in [(2, 2), (None, 5)]:
         log = Log()
         done: list[str] = []
-        run_jobs(GRAPH, pool=_pool(log, slots), on_done=lambda n, out, s, d=done: d.append(n))
+        run_jobs(GRAPH, _pool(log, slots), on_done=lambda n, out, s, d=done: d.append(n))
         assert log.peak == peak and sorted(done) == sorted(j.name for j in GRAPH)
         assert ("t0", "RUNNING") in log.states
 
@@ -360,7 +396,7 @@ def test_without_on_fail_the_first_failure_stops_the_run():
     log = Log()
     graph = [Job("p"), Job("a", ("p",)), Job("b", ("p",))]
     with pytest.raises(cluster.ClusterJobError, match="boom"):
-        run_jobs(graph, pool=_pool(log, 1, fail={"a"}))
+        run_jobs(graph, _pool(log, 1, fail={"a"}))
 
 
 def test_error_line_names_the_exception_of_a_failed_job():
@@ -401,9 +437,9 @@ def test_a_job_running_overlap_and_split_together_excludes_the_overlap(tmp_path,
         raising=False,
     )
     monkeypatch.setattr(e2net_eval.data, "make_split", make_split, raising=False)
-    ctx = wf._Context.for_run(wf.AblationArgs(out=tmp_path), tmp_path)
+    ctx = StepContext.for_run(wf.AblationArgs(out=tmp_path), tmp_path)
     for step in ("overlap", "split"):  # one process, no state file (a cluster job)
-        wf.execute_step(ctx, step)
+        execute_step(ctx, step)
     assert seen["exclude"] == ["3"]
     assert not (tmp_path / "ablation_state.json").exists()
 

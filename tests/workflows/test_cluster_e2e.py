@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from e2net_eval.workflows import cluster
+from e2net_eval.workflows.launch import submitit as cluster
 from tests.helpers import fake_slurm
 
 HERE = Path(__file__).resolve().parent

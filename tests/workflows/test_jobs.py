@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from e2net_eval.workflows.jobs import Job, JobsFailed, check_graph, run_jobs
+from e2net_eval.workflows.jobs import Job, JobsFailed, check_graph, local_pool, run_jobs
 
 GRAPH = [
     Job("a", (), 1),
@@ -44,9 +44,7 @@ def test_every_job_runs_once_after_its_dependencies(tmp_path, workers):
     finished = []
     run_jobs(
         GRAPH,
-        record,
-        {"dir": str(tmp_path), "sleep": 0.5 * workers},
-        workers=workers,
+        local_pool(record, {"dir": str(tmp_path), "sleep": 0.5 * workers}, workers),
         on_done=lambda name, out, s: finished.append((name, out["job"])),
     )
     assert sorted(n for n, _ in finished) == ["a", "b", "c", "d", "e"]
@@ -67,7 +65,8 @@ def test_done_jobs_are_skipped(tmp_path):
     for name in ("a", "b"):
         (tmp_path / f"{name}.done").write_text("earlier")
     seen = []
-    run_jobs(GRAPH, record, {"dir": str(tmp_path)}, done=["a", "b"], on_start=seen.append)
+    pool = local_pool(record, {"dir": str(tmp_path)})
+    run_jobs(GRAPH, pool, done=["a", "b"], on_start=seen.append)
     assert seen == ["c", "d", "e"]
 
 
@@ -77,9 +76,7 @@ def test_a_failure_stops_the_run_and_names_the_error(tmp_path, workers):
     with pytest.raises(ValueError, match="c failed"):
         run_jobs(
             GRAPH,
-            record,
-            {"dir": str(tmp_path), "fail": "c"},
-            workers=workers,
+            local_pool(record, {"dir": str(tmp_path), "fail": "c"}, workers),
             on_done=lambda name, out, s: finished.append(name),
         )
     assert "c" not in finished and "e" not in finished
@@ -93,9 +90,7 @@ def test_with_on_fail_the_others_run_on_and_the_blocked_are_named(tmp_path, work
     with pytest.raises(JobsFailed) as info:
         run_jobs(
             GRAPH,
-            record,
-            {"dir": str(tmp_path), "fail": "c"},
-            workers=workers,
+            local_pool(record, {"dir": str(tmp_path), "fail": "c"}, workers),
             on_done=lambda name, out, s: finished.append(name),
             on_fail=lambda name, exc: failed.append((name, str(exc))),
         )
@@ -110,7 +105,7 @@ def test_graph_errors():
     with pytest.raises(ValueError, match="duplicate"):
         check_graph([Job("a"), Job("a")])
     with pytest.raises(ValueError, match="cycle"):
-        run_jobs([Job("a", ("b",)), Job("b", ("a",))], record, {"dir": "."})
+        run_jobs([Job("a", ("b",)), Job("b", ("a",))], local_pool(record, {"dir": "."}))
 
 
 def sleeper(spec: dict, name: str) -> None:
@@ -133,8 +128,8 @@ def test_workers_die_with_a_killed_parent(tmp_path):
     script = (
         "import sys;"
         "from tests.workflows.test_jobs import sleeper;"
-        "from e2net_eval.workflows.jobs import Job, run_jobs;"
-        "run_jobs([Job('x'), Job('y')], sleeper, {'dir': sys.argv[1]}, workers=2)"
+        "from e2net_eval.workflows.jobs import Job, local_pool, run_jobs;"
+        "run_jobs([Job('x'), Job('y')], local_pool(sleeper, {'dir': sys.argv[1]}, 2))"
     )
     repo = Path(__file__).resolve().parents[2]
     path = os.pathsep.join(filter(None, [str(repo), os.environ.get("PYTHONPATH")]))

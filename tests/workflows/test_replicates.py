@@ -19,6 +19,7 @@ from scipy import stats as sstats
 
 from e2net_eval.errors import InputError
 from e2net_eval.workflows import ablation as wf
+from e2net_eval.workflows.ablation.graph import Step, finished_steps, job_graph
 from e2net_eval.workflows.jobs import Job
 from reference_models import get_model, list_models
 from tests.helpers.report_fakes import fake_summary, write_summary
@@ -116,7 +117,7 @@ def test_default_plan_is_the_plan_before_replicates(tmp_path):
         (wf.AblationArgs(out=tmp_path, lits=lits), False, False),
         (wf.AblationArgs(out=tmp_path, replicates=1, split_seeds=[0], train_seeds=[0]), True, True),
     ]:
-        got = [(j.name, j.deps) for j in wf.steps(args)]
+        got = [(j.name, j.deps) for j in job_graph(args)]
         assert got == _plan_before_replicates(phantom, ircadb)
 
 
@@ -131,8 +132,8 @@ def test_default_fingerprint_is_the_one_before_replicates(tmp_path):
 
 
 def test_replicates_repeat_the_graph_under_their_own_names(tmp_path):
-    one = wf.steps(wf.AblationArgs(out=tmp_path))
-    three = wf.steps(wf.AblationArgs(out=tmp_path, replicates=3))
+    one = job_graph(wf.AblationArgs(out=tmp_path))
+    three = job_graph(wf.AblationArgs(out=tmp_path, replicates=3))
     by_name = {j.name: j for j in three}
     shared = {"data:lits", "data:ircadb", "overlap"}
     per_replicate = [j for j in one if j.name not in shared | {"report"}]
@@ -147,11 +148,14 @@ def test_replicates_repeat_the_graph_under_their_own_names(tmp_path):
     assert sum(j.name.startswith("data:") for j in three) == 2  # the phantom is made once
     report = by_name["report"]
     assert len(report.deps) == 3 * sum(j.name.startswith("evaluate:") for j in one)
-    assert all(wf.parse_step(d)[1].startswith("evaluate:") for d in report.deps)
-    # a launcher runs the names as they are: every name maps back to (replicate, step)
-    assert wf.parse_step("rep2:train:dist") == (2, "train:dist")
-    assert wf.parse_step("train:dist") == (0, "train:dist")
-    assert wf.parse_step("report") == (0, "report")
+    assert all(Step.parse(d).kind == "evaluate" for d in report.deps)
+    # a launcher runs the names as they are: every name maps back to its step
+    assert Step.parse("rep2:train:dist") == Step("train", config="dist", replicate=2)
+    assert Step.parse("rep1:predict:ircadb:dist") == Step("predict", "ircadb", "dist", 1)
+    assert Step.parse("data:lits") == Step("data", "lits")
+    for step in (Step("train", config="dist"), Step("evaluate", "lits_val", "edge", 3)):
+        assert Step.parse(step.name) == step
+    assert Step.parse("report") == Step("report") and Step("report").name == "report"
 
 
 def test_replicate_seeds(tmp_path):
@@ -173,8 +177,8 @@ def test_replicate_seeds(tmp_path):
 def test_finished_steps_drop_a_step_whose_inputs_are_not_finished():
     jobs = [Job("a"), Job("b", ("a",)), Job("c", ("a",)), Job("report", ("b", "c"))]
     marked = {"a", "b", "report"}.__contains__
-    assert wf.finished_steps(jobs, marked) == ["a", "b"]  # report waited for c: stale
-    assert wf.finished_steps(jobs, {"a", "b", "c", "report"}.__contains__) == [
+    assert finished_steps(jobs, marked) == ["a", "b"]  # report waited for c: stale
+    assert finished_steps(jobs, {"a", "b", "c", "report"}.__contains__) == [
         "a",
         "b",
         "c",

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from e2net_eval.workflows import cluster
+from e2net_eval.workflows.launch import submitit as cluster
 from tests.helpers.real_slurm import sacct_state, slurm_cluster, squeue  # noqa: F401
 from tests.workflows.test_cluster_e2e import _results, _state
 
