@@ -41,7 +41,7 @@ The phantom data sets (RUN/data) and the report (RUN/report) are shared by all r
 `eval_summaries(RUN)` (what `regress` and the single-run tables read) is replicate 0's;
 `replicate_summaries(RUN)` is every replicate's.
 
-The writers (training/trainer.py, workflows/ablation.py) own this layout; the readers
+The writers (training/trainer.py, workflows/ablation/) own this layout; the readers
 (inference, report, regress) take every path from here. The module imports no torch and no
 numpy, so light commands can use it.
 """

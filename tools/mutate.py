@@ -88,7 +88,7 @@ NI, DI, DS, DO, SP = (
     "e2net_eval/data/" + f for f in ("nifti.py", "dicom.py", "dataset.py", "overlap.py", "split.py")
 )
 TG, DC, E2 = (f"reference_models/{f}" for f in ("targets.py", "dcff.py", "e2net.py"))
-AB = "e2net_eval/workflows/ablation.py"
+AB = "e2net_eval/workflows/ablation/steps.py"
 
 
 def _m(name, group, path, original, replacement, tests, what) -> Mutant:
@@ -902,7 +902,7 @@ MUTANTS: list[Mutant] = [
         "W07",
         "workflows",
         AB,
-        'step = load_json(path).get("steps", {}).get("overlap", {}) if path.is_file() else {}',
+        'step = load_json(path).get("steps", {}).get(name, {}) if path.is_file() else {}',
         "step = {}",
         ABLATION,
         "the overlap of the state file never read (gate-only)",

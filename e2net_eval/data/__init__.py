@@ -15,6 +15,7 @@ _LAZY = {
     "detect_layout": "dataset",
     "open_dataset": "dataset",
     "find_overlap": "overlap",
+    "PhantomSpec": "phantom",
     "write_phantom": "phantom",
     "window_hu": "preprocess",
     "make_split": "split",

@@ -123,11 +123,12 @@ class StepContext:
         # the phantom depends on --seed alone, never on a replicate's seeds: made once
         seed, ircadb = self.args.seed, list(PHANTOM_IRCADB_INDICES)
         if which == "lits":
-            data.write_phantom(
-                self.lits, "lits", PHANTOM_LITS_CASES, seed, unit_spacing=ircadb, overwrite=True
-            )
+            spec = data.PhantomSpec("lits", PHANTOM_LITS_CASES, seed, unit_spacing=ircadb)
+            data.write_phantom(self.lits, spec, overwrite=True)
             return [str(self.lits)]
-        data.write_phantom(self.ircadb, "ircadb", seed=seed, indices=ircadb, overwrite=True)
+        data.write_phantom(
+            self.ircadb, data.PhantomSpec("ircadb", seed=seed, indices=ircadb), overwrite=True
+        )
         return [str(self.ircadb)]
 
     def find_overlap(self) -> list[dict[str, Any]]:
