@@ -79,7 +79,6 @@ LOCK_FILE = ".ablation.lock"
 JOBS_DIR = "jobs"
 SETS = ("lits_val", "ircadb")
 SET_TITLES = {"lits_val": "LiTS validation", "ircadb": "3DIRCADb"}
-PROTOCOLS = ("leak-free", "paper")
 SUMMARY_JSON = "summary.json"
 PER_CASE_CSV = "per_case.csv"
 

@@ -69,15 +69,6 @@ def paste_back(prob: torch.Tensor, box: Box, shape: tuple[int, int]) -> torch.Te
     return out
 
 
-def pad_to(array: np.ndarray, size: int, fill: float) -> np.ndarray:
-    """Pad ``(C, H, W)`` at the bottom/right so that H and W are at least `size`."""
-    _, h, w = array.shape
-    ph, pw = max(size - h, 0), max(size - w, 0)
-    if ph == 0 and pw == 0:
-        return array
-    return np.pad(array, ((0, 0), (0, ph), (0, pw)), constant_values=fill)
-
-
 def random_crop(
     image: np.ndarray, label: np.ndarray, size: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -97,18 +88,6 @@ def random_crop(
     r = int(rng.integers(0, h - size + 1))
     c = int(rng.integers(0, w - size + 1))
     return image[:, r : r + size, c : c + size], label[:, r : r + size, c : c + size]
-
-
-def pad_batch_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
-    """Pad ``(B, C, H, W)`` at the bottom/right to multiples of `multiple` with `PAD_VALUE`.
-
-    Returns the padded batch and the original (H, W) to crop the output back to.
-    """
-    h, w = x.shape[-2:]
-    ph, pw = (-h) % multiple, (-w) % multiple
-    if ph or pw:
-        x = F.pad(x, (0, pw, 0, ph), value=PAD_VALUE)
-    return x, (h, w)
 
 
 def pad_batch_like_crops(

@@ -93,7 +93,3 @@ def load(path: str | Path, case: str | None = None) -> dict[str, Any]:
     require_keys(payload["rng"], RNG_REQUIRED, path, what="checkpoint's random states")
     return payload
 
-
-def unwrap(model: torch.nn.Module) -> torch.nn.Module:
-    """The bare model inside a DistributedDataParallel wrapper (or the model itself)."""
-    return model.module if hasattr(model, "module") else model

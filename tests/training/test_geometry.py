@@ -12,7 +12,6 @@ from e2net_eval.runtime.geometry import (
     grow_box,
     mask_box,
     pad_batch_like_crops,
-    pad_batch_to_multiple,
     paste_back,
     random_crop,
     scaled_pixels,
@@ -81,13 +80,6 @@ def test_random_crop_pads_small_slices():
     assert (img == PAD_VALUE).any() and (lab == 0).any()
     # the non-padded part is the slice: labels 1 exactly where the image is 0
     assert np.array_equal(lab[0] == 1, img[0] == 0)
-
-
-def test_pad_batch_to_multiple():
-    x = torch.zeros(2, 1, 50, 64)
-    y, size = pad_batch_to_multiple(x, 32)
-    assert y.shape == (2, 1, 64, 64) and size == (50, 64)
-    assert torch.all(y[:, :, 50:] == PAD_VALUE)
 
 
 @pytest.mark.parametrize(
