@@ -48,12 +48,11 @@ numpy, so light commands can use it.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from e2net_eval.errors import InputError
-from e2net_eval.util.jsonio import dump_json, load_json
+from reference_models.registry import stage2_preference
 
 # -- a training run ----------------------------------------------------------------------
 SPLIT_JSON = "split.json"
@@ -107,63 +106,22 @@ def trained_configs(run_dir: str | Path) -> list[str]:
 
 def default_stage2(run_dir: str | Path) -> str | None:
     """The most complete stage-2 configuration trained in the run (catalogue order), or None."""
-    from reference_models.registry import stage2_preference
-
     have = set(trained_configs(run_dir))
     return next((c for c in stage2_preference() if c in have), None)
 
 
 def split_lists(split: dict[str, Any], path: str | Path | None = None) -> tuple[list, list]:
-    """(train ids, validation ids) of a split dict (``train`` and ``val``/``validation``)."""
-    train = split.get("train")
-    val = split.get("val", split.get("validation"))
+    """(train ids, validation ids) of a split dict (its ``train`` and ``validation`` lists):
+    the one reader of split files."""
+    train, val = split.get("train"), split.get("validation")
     if not isinstance(train, list) or not isinstance(val, list) or not train or not val:
-        raise InputError("a split needs non-empty 'train' and 'val' lists of case ids", path=path)
+        raise InputError(
+            "a split needs non-empty 'train' and 'validation' lists of case ids", path=path
+        )
     overlap = set(map(str, train)) & set(map(str, val))
     if overlap:
-        raise InputError(f"cases in both train and val: {sorted(overlap)[:5]}", path=path)
+        raise InputError(f"cases in both train and validation: {sorted(overlap)[:5]}", path=path)
     return [str(c) for c in train], [str(c) for c in val]
-
-
-def resolve_split(
-    run_dir: Path, case_ids: list[str], split_path: str | Path | None, *, seed: int, write: bool
-) -> tuple[list[str], list[str]]:
-    """The run's split: from `split_path`, else ``RUN/split.json``, else made now.
-
-    A made split is the data layer's paper split (111/20, proportional for other sizes)
-    seeded with `seed` (the split seed, independent of the training seed).
-
-    A run has one split: a different `split_path` for an existing run is an input error.
-    Only the writing process (`write`) saves ``RUN/split.json``.
-    """
-    saved = Path(run_dir) / SPLIT_JSON
-    if split_path is not None:
-        try:
-            split = load_json(split_path)
-        except (OSError, json.JSONDecodeError) as exc:
-            raise InputError(f"cannot read split: {exc}", path=split_path) from exc
-        if saved.is_file():
-            old = load_json(saved)
-            if split_lists(old, saved) != split_lists(split, split_path):
-                raise InputError(
-                    f"the run already has a different split ({saved})", path=split_path
-                )
-    elif saved.is_file():
-        split = load_json(saved)
-    else:
-        from e2net_eval.data import make_split
-
-        split = make_split(case_ids, seed)
-    train, val = split_lists(split, split_path or saved)
-    missing = sorted(set(train + val) - set(case_ids))
-    if missing:
-        raise InputError(
-            f"{len(missing)} split case(s) not in the dataset, e.g. {missing[0]!r}",
-            path=split_path or saved,
-        )
-    if write and not saved.is_file():
-        dump_json(saved, split)
-    return train, val
 
 
 def train_dir(run: str | Path) -> Path:

@@ -26,7 +26,7 @@ _TRAIN_HELP = f"""Train CONFIG ({", ".join(list_models())}) into a run directory
     "--split",
     "split_path",
     type=click.Path(exists=True, dir_okay=False),
-    help="Split JSON (train/val case ids); default: the seeded paper split, saved in RUN.",
+    help="Split JSON (train/validation case ids); default: the seeded paper split, saved in RUN.",
 )
 @click.option(
     "--split-seed",

@@ -30,6 +30,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from e2net_eval import rundir
+from e2net_eval.data.split import resolve_split
 from e2net_eval.errors import InputError
 from e2net_eval.runtime.device import (
     amp_setup,
@@ -230,7 +231,7 @@ class Trainer:
             run_dir.mkdir(parents=True, exist_ok=True)
         # the run's one split is checked first: a different one is an error even when done
         with _split_turn(run_dir, info):
-            self.train_ids, self.val_ids = rundir.resolve_split(
+            self.train_ids, self.val_ids = resolve_split(
                 run_dir, self.cache.case_ids(), job.split, seed=job.split_seed, write=info.is_main
             )
         done_path = self.out / rundir.DONE_JSON
@@ -682,7 +683,7 @@ def prepare_run(
     cache = SliceCache(_cache_folder(run_dir, cache_dir), data_root)
     run_dir.mkdir(parents=True, exist_ok=True)
     with _split_turn(run_dir, dist_info()):
-        train_ids, val_ids = rundir.resolve_split(
+        train_ids, val_ids = resolve_split(
             run_dir, cache.case_ids(), split, seed=split_seed, write=True
         )
     with _cache_turn(cache.dir):
