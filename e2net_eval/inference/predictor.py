@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from e2net_eval.data.nifti import write_nifti
 from e2net_eval.errors import InputError
 from e2net_eval.rundir import default_stage2, trained_configs
 from e2net_eval.runtime.device import autocast, configure_cpu_threads, memory_format, resolve_device
@@ -49,7 +50,6 @@ from e2net_eval.runtime.orientation import (
     stored_tensor,
 )
 from e2net_eval.runtime.weights import load_trained
-from e2net_eval.util.atomic import atomic_path
 from e2net_eval.util.faults import fault_point
 from e2net_eval.util.jsonio import dump_json
 from e2net_eval.util.meta import run_meta
@@ -231,16 +231,6 @@ def read_stage1_mask(folder: Path, case_id: str, shape: tuple[int, ...]) -> np.n
     return mask
 
 
-def write_prediction(path: str | Path, labels: np.ndarray, affine: np.ndarray) -> None:
-    """Write a uint8 label volume as NIfTI with `affine` (atomically)."""
-    img = nib.Nifti1Image(np.asarray(labels, dtype=np.uint8), np.asarray(affine, dtype=np.float64))
-    img.set_data_dtype(np.uint8)
-    img.set_qform(img.affine, code=1)
-    img.set_sform(img.affine, code=1)
-    with atomic_path(path) as tmp:
-        nib.save(img, str(tmp))
-
-
 def predict(
     run_dir: str | Path,
     data_root: str | Path,
@@ -312,7 +302,12 @@ def predict(
                 stage1_liver_mask=liver,
             )
             seconds[cid] = time.perf_counter() - t0
-            write_prediction(tmp / f"{cid}.nii.gz", labels, case.affine)
+            write_nifti(
+                tmp / f"{cid}.nii.gz",
+                np.asarray(labels, dtype=np.uint8),
+                np.asarray(case.affine, dtype=np.float64),
+                units=False,
+            )
             written.append(out_dir / f"{cid}.nii.gz")
         dump_json(
             tmp / "predict.json",
