@@ -24,14 +24,19 @@ from __future__ import annotations
 import logging
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import nibabel as nib
 import numpy as np
 import torch
 from tqdm import tqdm
 
+from e2net_eval.data.case import Case
+from e2net_eval.data.dataset import Dataset, open_dataset
 from e2net_eval.data.nifti import write_nifti
+from e2net_eval.data.preprocess import HU_MAX, HU_MIN
 from e2net_eval.errors import InputError
 from e2net_eval.rundir import default_stage2, trained_configs
 from e2net_eval.runtime.device import autocast, configure_cpu_threads, memory_format, resolve_device
@@ -54,6 +59,7 @@ from e2net_eval.util.faults import fault_point
 from e2net_eval.util.jsonio import dump_json
 from e2net_eval.util.meta import run_meta
 from e2net_eval.util.outdir import result_folder
+from reference_models.registry import stage1_name
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +83,6 @@ def largest_component(mask: np.ndarray) -> np.ndarray:
 
 def window_tensor(volume: torch.Tensor) -> torch.Tensor:
     """The data layer's `window_hu` in torch (same float32 operations, bit-identical)."""
-    from e2net_eval.data.preprocess import HU_MAX, HU_MIN
-
     t = volume.float().clamp(HU_MIN, HU_MAX)  # out of place: the caller's array is untouched
     t.sub_(float(np.float32((HU_MIN + HU_MAX) / 2)))
     return t.mul_(float(np.float32(2.0 / (HU_MAX - HU_MIN))))
@@ -231,95 +235,117 @@ def read_stage1_mask(folder: Path, case_id: str, shape: tuple[int, ...]) -> np.n
     return mask
 
 
+@dataclass(frozen=True)
+class PredictOptions:
+    """The keywords of `predict`: which stage 2, which cases, where and how."""
+
+    config: str | None = None
+    case_ids: list[str] | None = None
+    device: str = "auto"
+    largest_component: bool = False
+    batch_size: int = 16
+    progress: bool = True
+    stage1_dir: str | Path | None = None
+    overwrite: bool = False
+
+
 def predict(
-    run_dir: str | Path,
-    data_root: str | Path,
-    out_dir: str | Path,
-    *,
-    config: str | None = None,
-    case_ids: list[str] | None = None,
-    device: str = "auto",
-    largest_component: bool = False,
-    batch_size: int = 16,
-    progress: bool = True,
-    stage1_dir: str | Path | None = None,
-    overwrite: bool = False,
+    run_dir: str | Path, data_root: str | Path, out_dir: str | Path, **options: Any
 ) -> list[Path]:
     """Predict every case (or `case_ids`) of `data_root` into ``out_dir/<case_id>.nii.gz``.
 
-    `config` names the stage-2 configuration (default: the most complete one in the run;
-    the stage-1 configuration for liver only). `stage1_dir` holds this run's stage-1
-    predictions of the same cases: their liver is used instead of running stage 1 again
-    (the same mask, so the same result). Returns the written paths.
+    `options` are `PredictOptions` fields. `config` names the stage-2 configuration
+    (default: the most complete one in the run; the stage-1 configuration for liver only).
+    `stage1_dir` holds this run's stage-1 predictions of the same cases: their liver is used
+    instead of running stage 1 again (the same mask, so the same result). Returns the
+    written paths.
 
     `out_dir` is a result folder (`util.outdir`): the whole set (every case and
     ``predict.json``) is written beside it and swapped in at the end, so a failure at case
     k leaves the previous set untouched; a non-empty `out_dir` only with `overwrite`, and
     only a prediction set e2net-eval wrote. A case id given twice is predicted once.
     """
-    from e2net_eval.data import open_dataset
-    from reference_models.registry import list_models
-
-    run_dir, out_dir = Path(run_dir), Path(out_dir)
-    have = trained_configs(run_dir)
-    stage1_name = list_models(stage=1)[0]
-    if stage1_name not in have:
-        raise InputError(f"the run has no trained {stage1_name} (train it first)", path=run_dir)
-    if config is None:
-        config = default_stage2(run_dir)
-    elif config != stage1_name and config not in have:
-        raise InputError(
-            f"configuration {config!r} is not trained in the run ({have})", path=run_dir
-        )
-    dev = resolve_device(device)
-    stage1 = load_trained(run_dir, stage1_name, dev)
+    run_dir, out_dir, opt = Path(run_dir), Path(out_dir), PredictOptions(**options)
+    config = _stage2_config(run_dir, opt.config)
+    dev = resolve_device(opt.device)
+    stage1 = load_trained(run_dir, stage1_name(), dev)
     configure_cpu_threads(dev, stage1.config.profile)
-    stage2 = load_trained(run_dir, config, dev) if config not in (None, stage1_name) else None
+    stage2 = load_trained(run_dir, config, dev) if config not in (None, stage1_name()) else None
     dataset = open_dataset(data_root)
-    all_ids = list(dataset.case_ids())
-    ids = list(dict.fromkeys(str(c) for c in case_ids)) if case_ids else all_ids
-    unknown = [c for c in ids if c not in set(all_ids)]
-    if unknown:
-        raise InputError(f"case(s) not in the dataset: {unknown[:5]}", path=data_root)
+    ids = _case_ids(dataset, opt.case_ids, data_root)
     written, seconds = [], {}
-    inputs = [run_dir, data_root] + ([] if stage1_dir is None else [stage1_dir])
-    with result_folder(out_dir, kind="predictions", inputs=inputs, overwrite=overwrite) as tmp:
-        for cid in tqdm(ids, desc="predict", unit="case", disable=not progress):
+    inputs = [run_dir, data_root] + ([] if opt.stage1_dir is None else [opt.stage1_dir])
+    with result_folder(out_dir, kind="predictions", inputs=inputs, overwrite=opt.overwrite) as tmp:
+        for cid in tqdm(ids, desc="predict", unit="case", disable=not opt.progress):
             fault_point("predict.case")
             case = dataset.load(cid, image=True, label=False)
-            liver = None
-            if stage1_dir is not None:
-                liver = read_stage1_mask(Path(stage1_dir), cid, case.image.shape)
-            t0 = time.perf_counter()
-            labels = predict_volume(
-                case.image,
-                case.affine,
-                stage1,
-                stage2,
-                device=dev,
-                batch_size=batch_size,
-                keep_largest=largest_component,
-                stage1_liver_mask=liver,
-            )
-            seconds[cid] = time.perf_counter() - t0
-            write_nifti(
-                tmp / f"{cid}.nii.gz",
-                np.asarray(labels, dtype=np.uint8),
-                np.asarray(case.affine, dtype=np.float64),
-                units=False,
-            )
+            seconds[cid] = _predict_case(case, tmp, (stage1, stage2), dev, opt)
             written.append(out_dir / f"{cid}.nii.gz")
         dump_json(
             tmp / "predict.json",
             {
                 "run": str(run_dir),
                 "data_root": str(data_root),
-                "stage2": config if stage2 else None,
-                "stage1_from": None if stage1_dir is None else str(stage1_dir),
-                "largest_component": largest_component,
+                "stage2": config if stage2 is not None else None,
+                "stage1_from": None if opt.stage1_dir is None else str(opt.stage1_dir),
+                "largest_component": opt.largest_component,
                 "device": str(dev),
                 "seconds_per_case": seconds,
                 "meta": run_meta(device=str(dev)),
             },
         )
     return written
+
+
+def _stage2_config(run_dir: Path, config: str | None) -> str | None:
+    """The configuration `predict` runs after stage 1 (None or the stage-1 one: liver only);
+    an input error when the run lacks it or stage 1."""
+    have, first = trained_configs(run_dir), stage1_name()
+    if first not in have:
+        raise InputError(f"the run has no trained {first} (train it first)", path=run_dir)
+    if config is None:
+        return default_stage2(run_dir)
+    if config != first and config not in have:
+        raise InputError(
+            f"configuration {config!r} is not trained in the run ({have})", path=run_dir
+        )
+    return config
+
+
+def _case_ids(dataset: Dataset, case_ids: list[str] | None, data_root: str | Path) -> list[str]:
+    """`case_ids` (each once, in order), or every case of `dataset`; an input error for an
+    id the dataset does not have."""
+    all_ids = list(dataset.case_ids())
+    ids = list(dict.fromkeys(str(c) for c in case_ids)) if case_ids else all_ids
+    unknown = [c for c in ids if c not in set(all_ids)]
+    if unknown:
+        raise InputError(f"case(s) not in the dataset: {unknown[:5]}", path=data_root)
+    return ids
+
+
+def _predict_case(
+    case: Case, folder: Path, models: tuple, dev: torch.device, opt: PredictOptions
+) -> float:
+    """Predict one case with `models` (stage 1, stage 2 or None) into
+    ``folder/<case_id>.nii.gz``; the seconds the prediction took."""
+    liver = None
+    if opt.stage1_dir is not None:
+        liver = read_stage1_mask(Path(opt.stage1_dir), case.case_id, case.image.shape)
+    t0 = time.perf_counter()
+    labels = predict_volume(
+        case.image,
+        case.affine,
+        *models,
+        device=dev,
+        batch_size=opt.batch_size,
+        keep_largest=opt.largest_component,
+        stage1_liver_mask=liver,
+    )
+    seconds = time.perf_counter() - t0
+    write_nifti(
+        folder / f"{case.case_id}.nii.gz",
+        np.asarray(labels, dtype=np.uint8),
+        np.asarray(case.affine, dtype=np.float64),
+        units=False,
+    )
+    return seconds

@@ -1,4 +1,5 @@
-"""Training stage: slice cache, slice datasets, the Trainer, checkpoints, schedule, bench.
+"""Training stage: the job and its settings, the Trainer, resume rules, turns on shared files,
+slice cache, slice datasets, checkpoints, schedule, bench.
 
 ``from e2net_eval.training import train`` (imported lazily, so the CLI starts without torch).
 """
@@ -9,8 +10,12 @@ __all__ = ["prepare_run", "train"]
 
 
 def __getattr__(name: str):
-    if name in __all__:
-        from e2net_eval.training import trainer
+    if name == "train":
+        from e2net_eval.training.trainer import train
 
-        return getattr(trainer, name)
+        return train
+    if name == "prepare_run":
+        from e2net_eval.training.turns import prepare_run
+
+        return prepare_run
     raise AttributeError(name)

@@ -15,7 +15,8 @@ import torch
 from e2net_eval.runtime.device import memory_format, resolve_device
 from e2net_eval.runtime.timing import count_macs, machine, sync
 from e2net_eval.training.distributed import DistInfo
-from e2net_eval.training.trainer import Trainer, TrainJob
+from e2net_eval.training.job import TrainJob
+from e2net_eval.training.trainer import Trainer
 
 
 def _synthetic_batch(model, batch: int, size: int, device) -> dict[str, torch.Tensor]:

@@ -92,4 +92,3 @@ def load(path: str | Path, case: str | None = None) -> dict[str, Any]:
         raise ReadError("incomplete checkpoint: 'rng' is not a dict of random states", path=path)
     require_keys(payload["rng"], RNG_REQUIRED, path, what="checkpoint's random states")
     return payload
-

@@ -1,0 +1,120 @@
+"""One training job: what `train` is asked to do (configuration, profile, limits, overrides,
+folders) and the hyper-parameters it trains with.
+
+Settings per profile: the paper's numbers, and a small profile for CPUs and CI.
+
+=====================  ==========================  ==================================
+setting                paper                       small
+=====================  ==========================  ==================================
+batch size (global)    32 (paper)                  8
+learning rate          0.01 (paper)                0.03
+epoch                  one pass over the plan      at most 25 steps (200 slices)
+max epochs             100                         40
+patience (epochs)      3                           4
+plateau signal         validation loss (paper)     1 - per-slice validation Dice
+stage-2 tumour share   1/3                         1/2
+validation slices      all planned                 at most 160
+loader workers         8 (CUDA) / 0 (CPU)          0
+=====================  ==========================  ==================================
+
+SGD with momentum 0.9; no weight decay (the paper names none). Every departure from the
+paper is in the table of docs/training.md. Crop and resize sizes come from the model's config
+(``input_size``). The per-profile values of the table live in the catalogue
+(`reference_models/registry.py`, `Profile.train` and `Profile.loader_workers`); the shared
+ones are the defaults of `TrainSettings`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from e2net_eval.errors import InputError
+from reference_models.registry import get_profile, list_models, list_profiles
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Hyper-parameters of one training run (recorded in ``RUN/<config>/settings.json``)."""
+
+    profile: str
+    batch_size: int
+    steps_per_epoch: int | None  # None: one full pass over the epoch's plan
+    max_epochs: int
+    patience: int
+    max_val_samples: int | None
+    num_workers: int
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    lr_factor: float = 0.1
+    lr_decreases: int = 2
+    plateau_threshold: float = 1e-4
+    neg_ratio: float = 0.5
+    tumour_fraction: float = 1 / 3  # stage 2: share of samples with tumour (nnU-Net's 0.33)
+    plateau_on: str = "val_loss"  # "val_loss" (the paper) or "val_dice": schedule, best.pt
+    margin_px: tuple[int, int] = (10, 60)  # stage 2 random margin at 256x256, scaled
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def settings_for(profile: str, *, cuda: bool = False, **overrides) -> TrainSettings:
+    """The settings of `profile` (catalogue: `Profile.train`, `Profile.loader_workers`),
+    with `overrides` (None values ignored) applied."""
+    prof = get_profile(profile)
+    base = TrainSettings(
+        profile=profile, num_workers=prof.loader_workers[1 if cuda else 0], **prof.train
+    )
+    return dataclasses.replace(base, **{k: v for k, v in overrides.items() if v is not None})
+
+
+@dataclass(frozen=True)
+class TrainJob:
+    """One invocation of `train`: what to train, where, with which limits and overrides.
+
+    None means the profile's value (batch_size, steps_per_epoch, max_epochs, num_workers,
+    max_val_samples) or the configuration's (context)."""
+
+    config: str
+    data_root: Path | None
+    run_dir: Path | None
+    split: str | Path | None = None
+    split_seed: int = 0
+    profile: str = "small"
+    max_steps: int | None = None
+    max_epochs: int | None = None
+    seed: int = 0
+    device: str = "auto"
+    resume: bool = False
+    force: bool = False
+    batch_size: int | None = None
+    steps_per_epoch: int | None = None
+    backbone_weights: str | Path | None = None
+    cache_dir: str | Path | None = None  # None: RUN/cache (another run's cache may be shared)
+    num_workers: int | None = None
+    max_val_samples: int | None = None
+    context: int | None = None
+    progress: bool = True
+
+    def settings(self, cuda: bool) -> TrainSettings:
+        """The profile's hyper-parameters with this job's overrides."""
+        return settings_for(
+            self.profile,
+            cuda=cuda,
+            batch_size=self.batch_size,
+            steps_per_epoch=self.steps_per_epoch,
+            max_epochs=self.max_epochs,
+            num_workers=self.num_workers,
+            max_val_samples=self.max_val_samples,
+        )
+
+    def checked(self) -> TrainJob:
+        """This job with its folders as paths; an input error for an unknown configuration
+        or profile."""
+        if self.config not in list_models():
+            raise InputError(f"unknown configuration {self.config!r}; one of {list_models()}")
+        if self.profile not in list_profiles():
+            raise InputError(f"unknown profile {self.profile!r}; one of {list_profiles()}")
+        return dataclasses.replace(self, data_root=Path(self.data_root), run_dir=Path(self.run_dir))
