@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 
 from e2net_eval.commands.options import profile_option
-from e2net_eval.errors import InputError
 from e2net_eval.util.jsonio import dump_json
+from reference_models import create_model, list_models
 
 COMMANDS: list[click.Command] = []
 BENCH_COMMANDS: list[click.Command] = []
@@ -89,9 +89,8 @@ def models_command(
     """
     import torch
 
-    from reference_models import create_model, list_models
+    from e2net_eval.runtime.weights import load_backbone
     from reference_models.complexity import describe
-    from reference_models.weights import load_backbone_weights
 
     rows = []
     for name in list_models():
@@ -100,11 +99,7 @@ def models_command(
         with torch.device(device):
             model = create_model(name, profile, context=int(context))
         if backbone_weights is not None:
-            for encoder in model.encoders():
-                try:
-                    load_backbone_weights(encoder, backbone_weights)
-                except ValueError as exc:
-                    raise InputError(str(exc), path=backbone_weights) from exc
+            load_backbone(model, backbone_weights)
         rows.append(describe(model, size))
     click.echo(f"profile {profile}, context {context}")
     click.echo(_table(rows))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from e2net_eval.commands.options import device_option, profile_option
+from e2net_eval.util.jsonio import dump_json
 from reference_models.registry import list_models
 
 
@@ -95,7 +96,6 @@ def bench_inference_cmd(
     """Inference time per slice and per case, multiply-adds, and matmul throughput."""
     from e2net_eval.inference.bench import bench_inference
     from e2net_eval.runtime.timing import format_rows
-    from e2net_eval.util.jsonio import dump_json
 
     result = bench_inference(
         profile=profile,

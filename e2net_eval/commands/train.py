@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from e2net_eval.commands.options import device_option, profile_option
+from e2net_eval.util.jsonio import dump_json
 from reference_models.registry import list_models
 
 _TRAIN_HELP = f"""Train CONFIG ({", ".join(list_models())}) into a run directory.
@@ -113,7 +114,6 @@ def bench_train_cmd(configs, profile, batch_size, steps, device, json_out) -> No
     """Training iterations per second, multiply-adds and the machine's matmul throughput."""
     from e2net_eval.runtime.timing import format_rows
     from e2net_eval.training.bench import bench_train
-    from e2net_eval.util.jsonio import dump_json
 
     names = list_models()
     result = bench_train(

@@ -41,12 +41,12 @@ from e2net_eval.errors import InputError
 from e2net_eval.rundir import default_stage2, trained_configs
 from e2net_eval.runtime.device import autocast, configure_cpu_threads, memory_format, resolve_device
 from e2net_eval.runtime.geometry import (
-    Box,
     crop_resize,
     grow_box,
     pad_batch_like_crops,
     paste_back,
     scaled_pixels,
+    slice_boxes,
 )
 from e2net_eval.runtime.orientation import (
     Orientation,
@@ -136,20 +136,6 @@ def stage1_liver(model, slices: torch.Tensor, batch_size: int = 16) -> torch.Ten
         x, (h, w) = pad_batch_like_crops(stacks, model.config.input_size, STAGE1_MULTIPLE)
         out[z0 : zs[-1] + 1] = _forward(model, x)[:, 0, :h, :w] > 0.5
     return out
-
-
-def slice_boxes(mask: torch.Tensor) -> list[Box | None]:
-    """Half-open box of every slice of a ``(Z, X, Y)`` bool mask (None where empty)."""
-    rows = mask.any(dim=2).cpu().numpy()
-    cols = mask.any(dim=1).cpu().numpy()
-    boxes: list[Box | None] = []
-    for r, c in zip(rows, cols, strict=True):
-        if not r.any():
-            boxes.append(None)
-            continue
-        rr, cc = np.flatnonzero(r), np.flatnonzero(c)
-        boxes.append((int(rr[0]), int(rr[-1]) + 1, int(cc[0]), int(cc[-1]) + 1))
-    return boxes
 
 
 @torch.no_grad()

@@ -15,17 +15,20 @@ import torch.nn.functional as F
 
 Box = tuple[int, int, int, int]
 
-#: Windowed value of padding outside a slice: -1 is HU <= -100 (air and fat) after windowing.
+#: Windowed value of padding outside a slice: -1 is the bottom of the HU window (air, fat).
 PAD_VALUE = -1.0
 
 
-def mask_box(mask: np.ndarray) -> Box | None:
-    """Half-open bounding box ``(r0, r1, c0, c1)`` of a 2D boolean mask, None when empty."""
-    rows = np.flatnonzero(mask.any(axis=1))
-    if rows.size == 0:
-        return None
-    cols = np.flatnonzero(mask.any(axis=0))
-    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+def slice_boxes(mask: torch.Tensor) -> list[Box | None]:
+    """Half-open box of every slice of a ``(Z, H, W)`` bool mask, None where a slice is empty
+    (the projections are taken on the mask's device)."""
+    boxes: list[Box | None] = []
+    for r, c in zip(mask.any(dim=2).cpu().numpy(), mask.any(dim=1).cpu().numpy(), strict=True):
+        rr, cc = np.flatnonzero(r), np.flatnonzero(c)
+        boxes.append(
+            (int(rr[0]), int(rr[-1]) + 1, int(cc[0]), int(cc[-1]) + 1) if rr.size else None
+        )
+    return boxes
 
 
 def grow_box(box: Box, margins: tuple[int, int, int, int], shape: tuple[int, int]) -> Box:

@@ -50,17 +50,9 @@ class Orientation:
         """Stored ``(A, B, C)`` -> canonical ``(X, Y, Z)`` (a view where possible)."""
         return apply_orientation(volume, self.to_canonical)
 
-    def stored(self, volume: np.ndarray) -> np.ndarray:
-        """Canonical ``(X, Y, Z)`` -> the stored array order (inverse of `canonical`)."""
-        return apply_orientation(volume, self.from_canonical)
-
     def slices(self, volume: np.ndarray) -> np.ndarray:
         """Stored volume -> contiguous stack of canonical axial slices ``(Z, X, Y)``."""
         return np.ascontiguousarray(np.moveaxis(self.canonical(volume), 2, 0))
-
-    def unslice(self, stack: np.ndarray) -> np.ndarray:
-        """Stack of canonical slices ``(Z, X, Y)`` -> contiguous volume in stored order."""
-        return np.ascontiguousarray(self.stored(np.moveaxis(stack, 0, 2)))
 
 
 def _torch_steps(ornt: np.ndarray) -> tuple[list[int], list[int]]:
@@ -78,7 +70,7 @@ def canonical_tensor(orient: Orientation, volume: torch.Tensor) -> torch.Tensor:
 
 
 def stored_tensor(orient: Orientation, stack: torch.Tensor) -> torch.Tensor:
-    """`Orientation.unslice` for a torch tensor: ``(Z, X, Y)`` -> stored ``(A, B, C)``."""
+    """Inverse of `canonical_tensor`: canonical slices ``(Z, X, Y)`` -> stored ``(A, B, C)``."""
     flips, perm = _torch_steps(orient.from_canonical)
     t = stack.permute(1, 2, 0)
     t = t.flip(flips) if flips else t

@@ -17,6 +17,7 @@ from e2net_eval.runtime.timing import count_macs, machine, sync
 from e2net_eval.training.distributed import DistInfo
 from e2net_eval.training.job import TrainJob
 from e2net_eval.training.trainer import Trainer
+from reference_models.targets import edge_targets
 
 
 def _synthetic_batch(model, batch: int, size: int, device) -> dict[str, torch.Tensor]:
@@ -26,8 +27,6 @@ def _synthetic_batch(model, batch: int, size: int, device) -> dict[str, torch.Te
     mask = (torch.rand(batch, cfg.out_channels, size, size, generator=g) > 0.5).float()
     out = {"image": x, "mask": mask}
     if cfg.stage == 2 and cfg.edge_target != "none":
-        from reference_models.targets import edge_targets
-
         out["edge"] = edge_targets(mask, cfg.edge_target).float()
     fmt = memory_format(device)
     return {k: v.to(device, memory_format=fmt) for k, v in out.items()}

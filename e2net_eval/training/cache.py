@@ -25,10 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
+from e2net_eval.data import open_dataset, window_hu
 from e2net_eval.errors import InputError
-from e2net_eval.runtime.geometry import mask_box
+from e2net_eval.runtime.geometry import slice_boxes
 from e2net_eval.runtime.orientation import Orientation
 from e2net_eval.util.atomic import atomic_dir
 from e2net_eval.util.jsonio import dump_json, load_json
@@ -78,16 +80,6 @@ def dataset_key(layout: str, root: str | Path) -> str:
     return f"{layout}-{digest}"
 
 
-def slice_boxes(label_slices: np.ndarray) -> np.ndarray:
-    """``(Z, H, W)`` labels -> ``(Z, 4)`` int32 liver boxes (label >= 1), -1 rows when empty."""
-    boxes = np.full((label_slices.shape[0], 4), -1, dtype=np.int32)
-    for z in range(label_slices.shape[0]):
-        box = mask_box(label_slices[z] >= 1)
-        if box is not None:
-            boxes[z] = box
-    return boxes
-
-
 def _open(case_dir: Path, case_id: str) -> CachedCase:
     return CachedCase(
         case_id=case_id,
@@ -110,8 +102,6 @@ def _is_complete(case_dir: Path) -> bool:
 
 
 def _build(dataset, case_id: str, case_dir: Path) -> None:
-    from e2net_eval.data import window_hu
-
     case = dataset.load(case_id)
     if case.image is None or case.label is None:
         raise InputError("training needs an image and a label", case=case_id, path=case.image_path)
@@ -128,7 +118,8 @@ def _build(dataset, case_id: str, case_dir: Path) -> None:
     label = orient.slices(np.asarray(case.label, dtype=np.uint8))
     if label.max(initial=0) > 2:
         raise InputError("labels must be 0, 1 or 2", case=case_id, path=case.label_path)
-    boxes = slice_boxes(label)
+    boxes = slice_boxes(torch.from_numpy(label >= 1))
+    boxes = np.array([b or (-1,) * 4 for b in boxes], dtype=np.int32).reshape(-1, 4)
     tumour = (label == 2).sum(axis=(1, 2), dtype=np.int64)
     with atomic_dir(case_dir) as tmp:
         np.save(tmp / "image.npy", image)
@@ -155,8 +146,6 @@ class SliceCache:
     """The cached slices of one dataset root under a cache directory (``RUN/cache``)."""
 
     def __init__(self, cache_dir: str | Path, data_root: str | Path):
-        from e2net_eval.data import open_dataset
-
         self.data_root = Path(data_root)
         self.dataset = open_dataset(self.data_root)
         self.dir = Path(cache_dir) / dataset_key(self.dataset.layout, self.data_root)

@@ -34,6 +34,7 @@ from torch.utils.data import Dataset, Sampler
 from e2net_eval.runtime.geometry import crop_resize, grow_box, random_crop
 from e2net_eval.runtime.orientation import context_indices
 from e2net_eval.training.cache import CachedCase
+from reference_models.targets import edge_targets
 
 TRAIN_PLAN, VAL_PLAN, TRAIN_ITEM, VAL_ITEM = 1, 2, 3, 4
 
@@ -131,8 +132,6 @@ class SliceDataset(Dataset):
         mask = torch.cat([(lab >= 1), (lab == 2)], dim=0).float()
         item = {"image": img.contiguous(), "mask": mask}
         if self.spec.edge_target != "none":
-            from reference_models.targets import edge_targets
-
             item["edge"] = edge_targets(mask[None], self.spec.edge_target)[0].float()
         return item
 

@@ -10,21 +10,25 @@ from e2net_eval.runtime.geometry import (
     PAD_VALUE,
     crop_resize,
     grow_box,
-    mask_box,
     pad_batch_like_crops,
     paste_back,
     random_crop,
     scaled_pixels,
+    slice_boxes,
 )
-from e2net_eval.runtime.orientation import Orientation, context_indices, context_offsets
+from e2net_eval.runtime.orientation import (
+    Orientation,
+    context_indices,
+    context_offsets,
+    stored_tensor,
+)
 
 
-def test_mask_box_half_open_and_empty():
-    m = np.zeros((10, 12), bool)
-    assert mask_box(m) is None
-    m[2:5, 7:9] = True
-    m[3, 3] = True
-    assert mask_box(m) == (2, 5, 3, 9)
+def test_slice_boxes_half_open_and_empty():
+    m = np.zeros((2, 10, 12), bool)
+    m[1, 2:5, 7:9] = True
+    m[1, 3, 3] = True
+    assert slice_boxes(torch.from_numpy(m)) == [None, (2, 5, 3, 9)]
 
 
 def test_grow_box_clips_to_slice():
@@ -126,7 +130,7 @@ def test_orientation_round_trip_and_slice_axis(perm, flips):
     stack = o.slices(vol)
     assert o.slice_axis == perm.index(2)
     assert stack.shape[0] == vol.shape[o.slice_axis]
-    assert np.array_equal(o.unslice(stack), vol)
+    assert np.array_equal(stored_tensor(o, torch.from_numpy(stack)).numpy(), vol)
 
 
 def test_flipped_case_gives_same_canonical_slices():
