@@ -41,7 +41,7 @@ The phantom data sets (RUN/data) and the report (RUN/report) are shared by all r
 `eval_summaries(RUN)` (what `regress` and the single-run tables read) is replicate 0's;
 `replicate_summaries(RUN)` is every replicate's.
 
-The writers (training/trainer.py, workflows/ablation.py) own this layout; the readers
+The writers (training/, workflows/ablation.py) own this layout; the readers
 (inference, report, regress) take every path from here. The module imports no torch and no
 numpy, so light commands can use it.
 """
@@ -62,12 +62,8 @@ LAST_CHECKPOINT = "checkpoint_last.pt"
 BEST_CHECKPOINT = "best.pt"
 METRICS_JSONL = "metrics.jsonl"
 DONE_JSON = "done.json"
-#: ``RUN/<config>/.train.lock``: held by the one `train` of that configuration
-#: (`util.outdir.work_folder`); a second one is refused.
-TRAIN_LOCK_FILE = ".train.lock"
-#: ``RUN/.shared.lock``: taken in turn by trainers writing the run's split (a slice cache has
-#: its own beside it, as several runs may share one: training/trainer.py ``_cache_turn``).
-SHARED_LOCK_FILE = ".shared.lock"
+TRAIN_LOCK_FILE = ".train.lock"  # util.outdir.work_folder: one `train` per configuration
+SHARED_LOCK_FILE = ".shared.lock"  # the split's turn (training/turns.py); a cache has its own
 #: What `--force` removes from a configuration folder before starting over.
 ATTEMPT_FILES = (DONE_JSON, LAST_CHECKPOINT, BEST_CHECKPOINT, METRICS_JSONL)
 

@@ -75,13 +75,7 @@ def _table(rows: list[dict]) -> str:
     default=None,
     help="Also write the table as JSON to this file.",
 )
-def models_command(
-    profile: str,
-    context: str,
-    size: int | None,
-    backbone_weights: Path | None,
-    json_path: Path | None,
-) -> None:
+def models_command(profile, context, size, backbone_weights, json_path) -> None:
     """List the configurations of Table 3 with parameter counts and multiply-adds per slice.
 
     MACs count convolutions at batch 1 (stage 1: a crop of the input size; stage 2: the

@@ -78,6 +78,7 @@ def predict_cmd(run_dir, data_root, out_dir, case_ids, no_progress, **options) -
 )
 @click.option(
     "--slices",
+    "n_slices",
     type=click.IntRange(min=1),
     help="Slices per case (default: the profile's bench case).",
 )
@@ -90,22 +91,12 @@ def predict_cmd(run_dir, data_root, out_dir, case_ids, no_progress, **options) -
 @click.option(
     "--json", "json_out", type=click.Path(dir_okay=False), help="Also write the figures here."
 )
-def bench_inference_cmd(
-    profile, size, slices, config, batch_size, repeats, device, json_out
-) -> None:
+def bench_inference_cmd(json_out, **options) -> None:
     """Inference time per slice and per case, multiply-adds, and matmul throughput."""
     from e2net_eval.inference.bench import bench_inference
     from e2net_eval.runtime.timing import format_rows
 
-    result = bench_inference(
-        profile=profile,
-        size=size,
-        n_slices=slices,
-        config=config,
-        batch_size=batch_size,
-        repeats=repeats,
-        device=device,
-    )
+    result = bench_inference(**options)
     click.echo(format_rows(result))
     if json_out:
         dump_json(json_out, result)

@@ -110,19 +110,13 @@ def train_cmd(config, data_root, run_dir, context, no_progress, **options) -> No
 @click.option(
     "--json", "json_out", type=click.Path(dir_okay=False), help="Also write the figures here."
 )
-def bench_train_cmd(configs, profile, batch_size, steps, device, json_out) -> None:
+def bench_train_cmd(configs, json_out, **options) -> None:
     """Training iterations per second, multiply-adds and the machine's matmul throughput."""
     from e2net_eval.runtime.timing import format_rows
     from e2net_eval.training.bench import bench_train
 
     names = list_models()
-    result = bench_train(
-        list(configs) or [names[0], names[-1]],
-        profile=profile,
-        batch_size=batch_size,
-        steps=steps,
-        device=device,
-    )
+    result = bench_train(list(configs) or [names[0], names[-1]], **options)
     click.echo(format_rows(result))
     if json_out:
         dump_json(json_out, result)

@@ -103,9 +103,6 @@ class SliceDataset(Dataset):
         self.cases = cases
         self.spec = spec
 
-    def __len__(self) -> int:  # pragma: no cover - sampled through plans, not by length
-        return sum(c.n_slices for c in self.cases)
-
     def _stack(self, case: CachedCase, z: int) -> np.ndarray:
         idx = context_indices(z, case.n_slices, self.spec.in_channels)
         return np.asarray(case.image[idx], dtype=np.float32)

@@ -1,27 +1,10 @@
 """One training job: what `train` is asked to do (configuration, profile, limits, overrides,
 folders) and the hyper-parameters it trains with.
 
-Settings per profile: the paper's numbers, and a small profile for CPUs and CI.
-
-=====================  ==========================  ==================================
-setting                paper                       small
-=====================  ==========================  ==================================
-batch size (global)    32 (paper)                  8
-learning rate          0.01 (paper)                0.03
-epoch                  one pass over the plan      at most 25 steps (200 slices)
-max epochs             100                         40
-patience (epochs)      3                           4
-plateau signal         validation loss (paper)     1 - per-slice validation Dice
-stage-2 tumour share   1/3                         1/2
-validation slices      all planned                 at most 160
-loader workers         8 (CUDA) / 0 (CPU)          0
-=====================  ==========================  ==================================
-
-SGD with momentum 0.9; no weight decay (the paper names none). Every departure from the
-paper is in the table of docs/training.md. Crop and resize sizes come from the model's config
-(``input_size``). The per-profile values of the table live in the catalogue
-(`reference_models/registry.py`, `Profile.train` and `Profile.loader_workers`); the shared
-ones are the defaults of `TrainSettings`.
+SGD with momentum 0.9; no weight decay (the paper names none). The per-profile values live in
+the catalogue (`reference_models/registry.py`, `Profile.train` and `Profile.loader_workers`),
+the shared ones are the defaults of `TrainSettings`; docs/training.md tabulates both profiles
+and every departure from the paper. Crop and resize sizes come from the model's config.
 """
 
 from __future__ import annotations

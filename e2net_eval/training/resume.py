@@ -40,17 +40,12 @@ def resume_decision(
     if force:
         return START_OVER
     if done is not None:
-        more_steps = (
-            max_steps is not None
-            and done.get("reason") == "max_steps"
-            and max_steps > done["steps"]
+        # the limit it stopped at, raised: (new limit, what done.json counted) by stop reason
+        limit, key = {"max_steps": (max_steps, "steps"), "max_epochs": (max_epochs, "epochs")}.get(
+            done.get("reason"), (None, None)
         )
-        more_epochs = (
-            max_epochs is not None
-            and done.get("reason") == "max_epochs"
-            and max_epochs > done["epochs"]
-        )
-        if not (resume and (more_steps or more_epochs)):
+        raised = limit is not None and limit > done[key]
+        if not (resume and raised):
             return SKIP
     if has_checkpoint:
         return CONTINUE if resume else REFUSE

@@ -113,12 +113,7 @@ class Trainer:
         self.settings = job.settings(cuda=device.type == "cuda")
         self.state: dict[str, Any] | None = None
         self.epoch = self.step_in_epoch = self.global_step = 0
-        self.best: dict[str, Any] = {
-            "signal": float("inf"),
-            "val_loss": None,
-            "epoch": None,
-            "step": None,
-        }
+        self.best = {"signal": float("inf"), "val_loss": None, "epoch": None, "step": None}
         if job.run_dir is not None:
             self.out = rundir.config_dir(job.run_dir, job.config)
 
@@ -329,13 +324,9 @@ class Trainer:
 
     def validate(self) -> dict[str, float]:
         """Validation figures of the current weights over the fixed validation plan (sharded
-        over processes): ``val_loss``, the mean loss; ``val_dice``, the mean over the output
-        channels (liver; liver and tumour) of the Dice of ``sigmoid(seg) > 0.5`` per sample,
-        averaged over the samples, with the LiTS rule for empty masks (1 when both are
-        empty, 0 when only one is: a false tumour on a tumour-free slice costs a whole
-        sample, as it costs a whole case in the Dice per case); and ``val_dice_global``,
-        each channel's Dice over all samples pooled. `plateau_signal` picks what the
-        schedule and the best-weights choice follow; all go into the epoch's log line."""
+        over processes): ``val_loss``; ``val_dice``, the per-sample Dice with the LiTS empty
+        rule averaged over samples and channels; ``val_dice_global``, each channel's Dice of
+        all samples pooled (docs/training.md). All go into the epoch's log line."""
         model, plan, info = self.model, self.val_plan, self.info
         batch_size = self.settings.batch_size // info.world
         words = [self.job.seed, VAL_ITEM]
