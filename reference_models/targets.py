@@ -55,27 +55,19 @@ def distance_map(mask: np.ndarray) -> np.ndarray:
     return ((1.0 - norm) * m).astype(np.float32)
 
 
-def edge_targets_np(mask: np.ndarray, kind: str) -> np.ndarray:
-    """(B, C, H, W) or (C, H, W) or (H, W) binary mask -> same shape float32 target in [0, 1]."""
-    if kind not in KINDS:
-        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-    fn = edge_map if kind == "edge" else distance_map
-    m = np.asarray(mask)
-    if m.ndim < 2:
-        raise ValueError(f"mask needs at least 2 dimensions (H, W), got shape {m.shape}")
-    flat = m.reshape(-1, *m.shape[-2:])
-    out = np.stack([fn(plane) for plane in flat]) if len(flat) else flat.astype(np.float32)
-    return out.reshape(m.shape).astype(np.float32)
-
-
 def edge_targets(mask: torch.Tensor, kind: str) -> torch.Tensor:
     """Mask (B, C, H, W) float {0, 1} -> edge ("edge") or distance ("dist") target, same shape.
 
-    Returned on the mask's device (float dtype of the mask, else float32), in [0, 1];
-    computed on the CPU.
+    Returned on the mask's device (float dtype of the mask, else float32).
     """
     if mask.ndim != 4:
         raise ValueError(f"mask must be (B, C, H, W), got shape {tuple(mask.shape)}")
-    target = edge_targets_np(mask.detach().cpu().numpy(), kind)
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    fn = edge_map if kind == "edge" else distance_map
+    m = mask.detach().cpu().numpy()
+    flat = m.reshape(-1, *m.shape[-2:])
+    out = np.stack([fn(plane) for plane in flat]) if len(flat) else flat.astype(np.float32)
+    target = out.reshape(m.shape).astype(np.float32)
     dtype = mask.dtype if mask.is_floating_point() else torch.float32
     return torch.from_numpy(target).to(device=mask.device, dtype=dtype)

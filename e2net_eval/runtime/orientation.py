@@ -77,17 +77,11 @@ def stored_tensor(orient: Orientation, stack: torch.Tensor) -> torch.Tensor:
     return t.permute(*perm).contiguous()
 
 
-def context_offsets(n_channels: int) -> list[int]:
-    """Slice offsets fed as channels: 1 -> [0], 3 -> [-1, 0, 1], 5 -> [-2 .. 2].
-
-    The centre slice is the one whose labels are the target; an even count is rejected.
-    """
+def context_indices(z: int, n_slices: int, n_channels: int) -> list[int]:
+    """Indices of the slices stacked as channels around `z` (1 -> [z], 3 -> [z-1, z, z+1],
+    ...), clamped at the volume ends. The centre slice is the one whose labels are the
+    target; an even count is rejected."""
     if n_channels < 1 or n_channels % 2 == 0:
         raise ValueError(f"context must be an odd number of slices, got {n_channels}")
     half = n_channels // 2
-    return list(range(-half, half + 1))
-
-
-def context_indices(z: int, n_slices: int, n_channels: int) -> list[int]:
-    """Indices of the slices stacked as channels around `z`, clamped at the volume ends."""
-    return [min(max(z + d, 0), n_slices - 1) for d in context_offsets(n_channels)]
+    return [min(max(z + d, 0), n_slices - 1) for d in range(-half, half + 1)]

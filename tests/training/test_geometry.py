@@ -19,7 +19,6 @@ from e2net_eval.runtime.geometry import (
 from e2net_eval.runtime.orientation import (
     Orientation,
     context_indices,
-    context_offsets,
     stored_tensor,
 )
 
@@ -106,11 +105,11 @@ def test_scaled_pixels():
 
 
 def test_context_indices_clamped():
-    assert context_offsets(3) == [-1, 0, 1]
+    assert context_indices(2, 5, 3) == [1, 2, 3]
     assert context_indices(0, 5, 3) == [0, 0, 1]
     assert context_indices(4, 5, 5) == [2, 3, 4, 4, 4]
     with pytest.raises(ValueError):
-        context_offsets(2)
+        context_indices(2, 5, 2)
 
 
 def _affine(perm, flips, zooms=(0.7, 0.8, 2.5)):
