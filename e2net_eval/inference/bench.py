@@ -17,7 +17,6 @@ import torch
 
 import reference_models
 from e2net_eval.inference.predictor import (
-    STAGE1_MULTIPLE,
     prepare_slices,
     stage1_liver,
     stage2_labels,
@@ -25,6 +24,7 @@ from e2net_eval.inference.predictor import (
 from e2net_eval.runtime.device import autocast, memory_format, resolve_device
 from e2net_eval.runtime.orientation import Orientation, stored_tensor
 from e2net_eval.runtime.timing import count_macs, machine, sync
+from reference_models.blocks import STRIDE
 
 
 def _time_per_slice(model, x: torch.Tensor, device, repeats: int) -> float:
@@ -63,7 +63,7 @@ def bench_inference(
         .eval()
     )
     # the side stage 1 really gets (see pad_batch_like_crops): small 128 -> 144, paper 512
-    padded = size + (stage1.config.input_size - size) % STAGE1_MULTIPLE
+    padded = size + (stage1.config.input_size - size) % STRIDE
     stage2 = reference_models.create_model(config, profile=profile).to(dev).eval()
     b = min(batch_size, n_slices)
     rows = [

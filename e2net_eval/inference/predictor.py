@@ -21,7 +21,6 @@ Pipeline (paper, section 2-3, with our choices marked):
 
 from __future__ import annotations
 
-import logging
 import time
 import warnings
 from dataclasses import dataclass
@@ -59,14 +58,11 @@ from e2net_eval.util.faults import fault_point
 from e2net_eval.util.jsonio import dump_json
 from e2net_eval.util.meta import run_meta
 from e2net_eval.util.outdir import result_folder
+from reference_models.blocks import STRIDE
 from reference_models.registry import stage1_name
-
-log = logging.getLogger(__name__)
 
 #: Stage-2 inference margin at 256x256: the mean of the paper's random 10..60 pixels.
 STAGE2_MARGIN_PX = 35
-#: The networks pad to a multiple of this (five stride-2 levels); see `pad_batch_like_crops`.
-STAGE1_MULTIPLE = 32
 
 
 def largest_component(mask: np.ndarray) -> np.ndarray:
@@ -133,7 +129,7 @@ def stage1_liver(model, slices: torch.Tensor, batch_size: int = 16) -> torch.Ten
     for z0 in range(0, slices.shape[0], batch_size):
         zs = list(range(z0, min(z0 + batch_size, slices.shape[0])))
         stacks = _stacks(slices, zs, model.in_channels)
-        x, (h, w) = pad_batch_like_crops(stacks, model.config.input_size, STAGE1_MULTIPLE)
+        x, (h, w) = pad_batch_like_crops(stacks, model.config.input_size, STRIDE)
         out[z0 : zs[-1] + 1] = _forward(model, x)[:, 0, :h, :w] > 0.5
     return out
 

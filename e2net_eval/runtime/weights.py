@@ -31,16 +31,11 @@ def load_trained(run_dir: str | Path, config: str, device: torch.device) -> torc
         )
     payload = load_data(path)
     require_keys(payload, ("model",), path)
-    if "model_config" not in payload:
-        require_keys(payload, ("config_name", "profile"), path)
+    require_keys(payload, ("model_config",), path)  # every checkpoint since the first day
     with decoding(path, what="checkpoint"):  # not our checkpoint, or not this network's
-        if "model_config" in payload:
-            cfg = reference_models.ModelConfig.from_dict(payload["model_config"])
-            model = reference_models.build_model(cfg)
-        else:
-            model = reference_models.create_model(
-                payload["config_name"], profile=payload["profile"]
-            )
+        model = reference_models.build_model(
+            reference_models.ModelConfig.from_dict(payload["model_config"])
+        )
         model.load_state_dict(payload["model"])
     return prepare_model(model, device).eval()
 
