@@ -14,34 +14,25 @@ COMMANDS: list[click.Command] = []
 BENCH_COMMANDS: list[click.Command] = []
 
 
+def _cells(r: dict) -> dict[str, str]:
+    """One row of the printed table, by column title."""
+    return {
+        "name": r["name"],
+        "stage": str(r["stage"]),
+        "outputs": f"{'+'.join(r['outputs'])} x{r['out_channels']}",
+        "edge target": r["edge_target"],
+        "dcff": "yes" if r["dcff"] else "no",
+        "input": f"{r['context']}x{r['input_size']}x{r['input_size']}",
+        "params": f"{r['params'] / 1e6:.3f} M",
+        "encoder": f"{r['n_encoders']} x {r['encoder_params'] / r['n_encoders'] / 1e6:.3f} M",
+        "MACs/slice": f"{r['macs'] / 1e9:.3f} G",
+    }
+
+
 def _table(rows: list[dict]) -> str:
-    header = (
-        "name",
-        "stage",
-        "outputs",
-        "edge target",
-        "dcff",
-        "input",
-        "params",
-        "encoder",
-        "MACs/slice",
-    )
-    lines = [header]
-    for r in rows:
-        lines.append(
-            (
-                r["name"],
-                str(r["stage"]),
-                f"{'+'.join(r['outputs'])} x{r['out_channels']}",
-                r["edge_target"],
-                "yes" if r["dcff"] else "no",
-                f"{r['context']}x{r['input_size']}x{r['input_size']}",
-                f"{r['params'] / 1e6:.3f} M",
-                f"{r['n_encoders']} x {r['encoder_params'] / r['n_encoders'] / 1e6:.3f} M",
-                f"{r['macs'] / 1e9:.3f} G",
-            )
-        )
-    widths = [max(len(row[i]) for row in lines) for i in range(len(header))]
+    cells = [_cells(r) for r in rows]
+    lines = [tuple(cells[0]), *(tuple(c.values()) for c in cells)]
+    widths = [max(len(row[i]) for row in lines) for i in range(len(lines[0]))]
     return "\n".join(
         "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in lines
     )

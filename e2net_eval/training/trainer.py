@@ -91,20 +91,6 @@ def forward_loss(net, cfg, batch, autocast) -> tuple[dict[str, torch.Tensor], to
     return outputs, loss
 
 
-def train_step(net, cfg, batch, opt, autocast, scaler) -> torch.Tensor:
-    """One optimiser step on `batch`; the loss."""
-    _, loss = forward_loss(net, cfg, batch, autocast)
-    opt.zero_grad(set_to_none=True)
-    if scaler is not None:
-        scaler.scale(loss).backward()
-        scaler.step(opt)
-        scaler.update()
-    else:
-        loss.backward()
-        opt.step()
-    return loss
-
-
 class Trainer:
     """One configuration's training; see the module docstring for the order of the steps."""
 
@@ -264,15 +250,27 @@ class Trainer:
     # -- the epochs ----------------------------------------------------------------------
     def step(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """One optimiser step on a batch already on the device; the loss."""
-        return train_step(self.net, self.cfg, batch, self.opt, self.autocast, self.scaler)
+        _, loss = forward_loss(self.net, self.cfg, batch, self.autocast)
+        self.opt.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.opt)
+            self.scaler.update()
+        else:
+            loss.backward()
+            self.opt.step()
+        return loss
 
     def limit_reached(self) -> str | None:
         """ "max_epochs" or "max_steps" when a limit stops training before the next epoch."""
         if self.epoch >= self.settings.max_epochs:
             return "max_epochs"
-        if self.job.max_steps is not None and self.global_step >= self.job.max_steps:
-            return "max_steps"
-        return None
+        return "max_steps" if self.steps_done else None
+
+    @property
+    def steps_done(self) -> bool:
+        """True once `max_steps` (when given) optimiser steps are done."""
+        return self.job.max_steps is not None and self.global_step >= self.job.max_steps
 
     def run_epoch(self) -> EpochStats:
         """Train through the epoch's plan (from `step_in_epoch`, so a resumed epoch goes on)."""
@@ -312,7 +310,7 @@ class Trainer:
             loss_sum += loss_value
             n_seen += 1
             bar.set_postfix(loss=f"{loss_value:.4f}", lr=f"{self.lr:.0e}")
-            if job.max_steps is not None and self.global_step >= job.max_steps:
+            if self.steps_done:
                 break
         bar.close()
         seconds = time.perf_counter() - t0
@@ -399,9 +397,7 @@ class Trainer:
             signal,
             record["lr"],
         )
-        if reason is None and self.job.max_steps is not None:
-            reason = "max_steps" if self.global_step >= self.job.max_steps else None
-        return reason
+        return reason or ("max_steps" if self.steps_done else None)
 
     def record_best(self, signal: float, val_loss: float) -> None:
         """Keep ``best.pt`` when the schedule's validation signal improved."""
@@ -539,22 +535,14 @@ def _run_folder(job: TrainJob, info: DistInfo):
 
 
 def train(
-    config_name: str,
-    data_root: str | Path,
-    run_dir: str | Path,
-    *,
-    steps_per_epoch_cap: int | None = None,
-    **options: Any,
+    config_name: str, data_root: str | Path, run_dir: str | Path, **options: Any
 ) -> dict[str, Any]:
     """Train `config_name` on the split's training cases; return the ``done.json`` record.
 
     `options` are `TrainJob` fields (split, split_seed, profile, max_steps, max_epochs,
-    seed, device, resume, force, batch_size, backbone_weights, cache_dir, num_workers,
-    max_val_samples, context, progress); `steps_per_epoch_cap` caps an epoch's steps.
-    A finished configuration (``done.json``) is skipped unless `resume` raises a limit it
-    stopped at (``max_steps``/``max_epochs``) or `force` starts it over.
+    seed, device, resume, force, batch_size, steps_per_epoch, backbone_weights, cache_dir,
+    num_workers, max_val_samples, context, progress). A finished configuration
+    (``done.json``) is skipped unless `resume` raises a limit it stopped at
+    (``max_steps``/``max_epochs``) or `force` starts it over.
     """
-    job = TrainJob(
-        config_name, Path(data_root), Path(run_dir), steps_per_epoch=steps_per_epoch_cap, **options
-    )
-    return run_job(job)
+    return run_job(TrainJob(config_name, Path(data_root), Path(run_dir), **options))
