@@ -1,22 +1,12 @@
 """Two-stage prediction of whole CT volumes, written as NIfTI on the reference grid.
 
-Pipeline (paper, section 2-3, with our choices marked):
-1. Window HU to [-1, 1] and take the axial slices in the canonical orientation
-   (runtime/orientation.py).
-2. Stage 1 on every whole slice, in batches: fully convolutional, the slice padded at the
-   bottom/right with -1 to a size congruent to the training crop modulo 32 (so no kept
-   pixel falls where training never put a loss; the network itself pads to a multiple of
-   32) and the output cropped back; sigmoid > 0.5 is liver.
-3. Per slice with liver: its box grown by a *fixed* margin of 35 pixels at the paper's
-   256x256 stage-2 size (the mean of the random 10..60 seen in training; scaled with the
-   profile like the training margin), clipped to the slice, resized to the stage-2 input,
-   stage 2, probabilities resized back (bilinear) and pasted; liver = p_liver > 0.5,
-   tumour = p_tumour > 0.5 inside that liver. Slices without a stage-1 liver stay 0.
-4. Optional (off by default, the paper has none): keep the largest 3D 26-connected liver
-   component, applied to the stage-1 liver before boxes are cut and to the final liver;
-   tumour outside the kept liver is dropped.
-5. Back to the stored array order and written as ``uint8`` with the reference's shape and
-   affine (0 background, 1 liver, 2 tumour). With only ``stage1`` the output is liver alone.
+Window and reorient the volume on the model's device; stage 1 on every whole slice (padded
+like the training crops, `pad_batch_like_crops`), sigmoid > 0.5 is liver; per slice with
+liver, its box grown by `STAGE2_MARGIN_PX` (scaled with the profile), resized to the stage-2
+input, stage 2, probabilities pasted back; liver = p_liver > 0.5, tumour = p_tumour > 0.5
+inside it. Optionally the largest 3D liver component only. Labels back in stored order, as
+uint8 with the reference's shape and affine; with only ``stage1``, liver alone. The steps
+and their reasons: docs/training.md ("Inference pipeline").
 """
 
 from __future__ import annotations

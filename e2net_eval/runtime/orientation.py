@@ -1,11 +1,7 @@
-"""Axial slices in one canonical orientation, and the way back to the array as stored.
-
-Cases do not agree in array space (LiTS has flipped cases; 3DIRCADb DICOM has its own
-order), so every volume is turned into the RAS+ orientation given by its affine before
-slicing: canonical axes are (x: right, y: anterior, z: superior) and a slice is
-``canonical[:, :, k]``. The network therefore always sees the same anatomy the same way
-round, and predictions are turned back with the inverse transform so they sit voxel for
-voxel on the reference grid (shape and affine unchanged).
+"""Axial slices in one canonical orientation (RAS+ by the affine; a slice is
+``canonical[:, :, k]``), and the way back to the array as stored, so the network sees every
+case the same way round and predictions sit voxel for voxel on the reference grid
+(docs/training.md, "Slices and orientation").
 """
 
 from __future__ import annotations

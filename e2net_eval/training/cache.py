@@ -1,20 +1,12 @@
 """One-time slice cache: windowed axial slices and labels as memory-mapped ``.npy`` files.
 
-Decoding a NIfTI or DICOM volume costs far more than a training step, so each case is read
-once, windowed (HU [-100, 240] -> [-1, 1]), turned to the canonical orientation (see
-`orientation.py`) and stored under ``RUN/cache/<dataset key>/<case id>/``:
-
-- ``image.npy``: ``(Z, X, Y)`` float16 windowed slices (float16 keeps 11 significant bits;
-  one HU step is 2/340 = 0.0059 in window units, the float16 error is below 0.0005);
-- ``label.npy``: ``(Z, X, Y)`` uint8 labels 0/1/2;
-- ``boxes.npy``: ``(Z, 4)`` int32 liver box per slice ``(r0, r1, c0, c1)``, -1 without liver;
-- ``tumour.npy``: ``(Z,)`` int64 tumour pixels per slice (label == 2), for tumour-aware
-  sampling without scanning the labels every epoch;
-- ``meta.json``: written last (the directory appears atomically), with the cache version.
-
-The key is the dataset layout plus a hash of the resolved root, so every configuration and
-epoch trained into one run directory, and every split, reuses the same files. If the data
-under a root changes, delete ``RUN/cache``.
+Each case is read once, windowed (HU [-100, 240] -> [-1, 1], the data layer's `window_hu`),
+turned to the canonical orientation and stored under ``RUN/cache/<dataset key>/<case id>/``:
+``image.npy`` ``(Z, X, Y)`` float16, ``label.npy`` uint8 0/1/2, ``boxes.npy`` ``(Z, 4)`` int32
+liver box per slice (-1 without liver), ``tumour.npy`` ``(Z,)`` tumour pixels per slice, and
+``meta.json`` last (the directory appears atomically). The key is the layout plus a hash of
+the resolved root; if the data under a root changes, delete ``RUN/cache`` (docs/training.md,
+"Slice cache").
 """
 
 from __future__ import annotations

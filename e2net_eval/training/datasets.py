@@ -1,26 +1,13 @@
 """Slice datasets for the two stages, and the seeded plan of which slices an epoch visits.
 
-Sampling (a choice; the paper does not say):
-- stage 1: every slice with liver, plus non-liver slices drawn anew each epoch, as many as
-  ``neg_ratio`` times the liver slices (default 0.5), so the coarse model learns to say
-  "no liver" on the slices it will see at inference;
-- stage 2: liver slices only (the crop needs a liver box from the reference), each once per
-  epoch, plus extra draws of slices with tumour so that at least ``tumour_fraction`` of the
-  epoch's samples show tumour (default 1/3, nnU-Net's foreground oversampling). Tumour is a
-  small, rare class: with liver slices alone most samples hold none, the tumour output
-  learns "never" first and its sigmoid saturates before the rare positives can pull it back.
-
-Every random choice is a pure function of (seed, epoch, position in the epoch): the plan
-is shuffled with ``SeedSequence([seed, 1, epoch])`` and the item at position ``p`` draws its
-crop from ``SeedSequence([seed, 3, epoch, p])``. Worker count, process count and resuming
-mid-run therefore change nothing. Validation uses a fixed plan and fixed draws, so its loss
-is comparable from epoch to epoch.
-
-Augmentation is deliberately modest: stage 1 a random ``input_size`` crop of the whole
-slice (placed at random when the slice is smaller); stage 2 a random margin of 10..60
-pixels (scaled to the profile) on each side of the liver box, drawn per side so the box
-also shifts. No flips: slices are already in one canonical orientation and the liver's side
-is information worth keeping.
+Stage 1: every slice with liver plus `neg_ratio` times as many others, drawn anew each epoch,
+as random `input_size` crops of the whole slice. Stage 2: every liver slice once plus tumour
+slices drawn until `tumour_fraction` of the samples show tumour, as the liver box grown by a
+random margin per side and resized. Every random choice is a pure function of (seed, epoch,
+position): the plan is shuffled with ``SeedSequence([seed, TRAIN_PLAN, epoch])`` and the item
+at position ``p`` draws from ``SeedSequence([seed, TRAIN_ITEM, epoch, p])``, so workers,
+processes and resuming change nothing; validation has a fixed plan and fixed draws. Why
+(and why no flips): docs/training.md ("Sampling and augmentation").
 """
 
 from __future__ import annotations
