@@ -23,7 +23,7 @@ from e2net_eval.inference.predictor import (
 )
 from e2net_eval.runtime.device import autocast, memory_format, resolve_device
 from e2net_eval.runtime.orientation import Orientation, stored_tensor
-from e2net_eval.runtime.timing import count_macs, machine, sync
+from e2net_eval.runtime.timing import count_macs, result, sync
 from reference_models.blocks import STRIDE
 
 
@@ -71,10 +71,7 @@ def bench_inference(
         for model, side in ((stage1, padded), (stage2, stage2.config.input_size))
     ]
     case = _case_times(stage1, stage2, size, n_slices, batch_size, dev)
-    info = machine(dev)
-    for r in rows:
-        r["fraction_of_matmul"] = r["achieved_gflops"] / info["matmul_gflops_fp32"]
-    return {"kind": "inference", "profile": profile, "machine": info, "rows": rows, "case": case}
+    return result("inference", profile, rows, dev, case=case)
 
 
 def _slice_row(model, side: int, b: int, dev: torch.device, repeats: int) -> dict[str, Any]:

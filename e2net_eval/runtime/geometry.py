@@ -96,17 +96,13 @@ def random_crop(
 def pad_batch_like_crops(
     x: torch.Tensor, crop: int, multiple: int
 ) -> tuple[torch.Tensor, tuple[int, int]]:
-    """Pad ``(B, C, H, W)`` at the bottom/right with `PAD_VALUE` to sizes ``= crop (mod multiple)``.
+    """Pad ``(B, C, H, W)`` at the bottom/right with `PAD_VALUE` to the smallest sizes
+    ``= crop (mod multiple)``; the batch and the original (H, W).
 
-    The networks pad their input at the bottom/right (edge replication) to a multiple of
-    `multiple` and crop the logits back. Trained on ``crop x crop`` windows, the last
-    ``ceil(crop / multiple) * multiple - crop`` rows and columns of their padded grid never
-    receive a loss (small profile: 112 -> 128, 16 unsupervised rows and columns), and what
-    they output there is arbitrary. A whole slice fed as is (128 -> 128) puts its last rows
-    exactly there. Padded to the smallest size >= H, W that is congruent to `crop`, every
-    kept pixel lies at least as far from the grid's bottom/right border as in training, and
-    the feature grid has the training's parity at every level. For the paper (crop 448,
-    slices 512, both multiples of 32) nothing is padded. Returns the batch and (H, W).
+    A network trained on ``crop x crop`` windows got no loss on the last rows and columns of
+    its padded grid (small profile: 112 -> 128); so padded, every kept pixel of a whole slice
+    lies as far from that border as in training (docs/training.md, "Crop size and whole
+    slices"). Paper sizes (crop 448, slices 512) are not padded.
     """
     h, w = x.shape[-2:]
     ph, pw = (crop - h) % multiple, (crop - w) % multiple

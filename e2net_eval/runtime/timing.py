@@ -61,6 +61,14 @@ def machine(device: torch.device) -> dict[str, Any]:
     return info
 
 
+def result(kind: str, profile: str, rows: list[dict], device, **extra) -> dict[str, Any]:
+    """A benchmark's result: its rows, each with its share of the machine's matmul rate."""
+    info = machine(device)
+    for r in rows:
+        r["fraction_of_matmul"] = r["achieved_gflops"] / info["matmul_gflops_fp32"]
+    return {"kind": kind, "profile": profile, "machine": info, "rows": rows, **extra}
+
+
 def format_rows(result: dict[str, Any]) -> str:
     """A plain-text table of a benchmark result."""
     m = result["machine"]

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from e2net_eval.runtime.device import memory_format, resolve_device
-from e2net_eval.runtime.timing import count_macs, machine, sync
+from e2net_eval.runtime.timing import count_macs, result, sync
 from e2net_eval.training.distributed import DistInfo
 from e2net_eval.training.job import TrainJob
 from e2net_eval.training.trainer import Trainer
@@ -87,7 +87,4 @@ def bench_train(
     """Training steps per second of each configuration on synthetic batches (SGD, AMP on CUDA)."""
     dev = resolve_device(device)
     rows = [_train_row(name, profile, batch_size, steps, dev) for name in configs]
-    info = machine(dev)
-    for r in rows:
-        r["fraction_of_matmul"] = r["achieved_gflops"] / info["matmul_gflops_fp32"]
-    return {"kind": "train", "profile": profile, "machine": info, "rows": rows}
+    return result("train", profile, rows, dev)

@@ -1,15 +1,11 @@
 """The run of one training job: `Trainer`, whose steps are methods.
 
-The loop is the paper's: SGD (momentum 0.9, lr 0.01), the validation loss after every
-epoch, lr / 10 on a plateau, stop at the plateau after the second decrease (schedule.py),
-or at ``max_epochs`` / ``max_steps``. On CUDA it runs in mixed precision (bf16 where the
-card has it, else fp16 with a gradient scaler) and channels-last; under ``torchrun`` it
-wraps the model in DistributedDataParallel. On the CPU it is deterministic for a seed.
-
 `train(...)` builds a `TrainJob` (job.py) and runs a `Trainer`: `prepare` (split, skip or
-resume: resume.py), `build` (caches, network, optimiser, restored state), `run_epoch`,
-`validate`, `end_epoch` (schedule, best weights, log line, checkpoint) and `finish`
-(``done.json``).
+resume: resume.py), `build` (caches, network, optimiser, restored state), then per epoch
+`run_epoch`, `validate` and `end_epoch` (schedule, best weights, log line, checkpoint), and
+`finish` (``done.json``). SGD and the plateau schedule of the paper (schedule.py); mixed
+precision and channels-last on CUDA, DistributedDataParallel under ``torchrun``,
+deterministic for a seed on the CPU (docs/training.md).
 """
 
 from __future__ import annotations
