@@ -23,23 +23,15 @@ An *ablation run* (``e2net-eval ablation -o RUN``)::
     RUN/eval/<set>/<config>/summary.json   evaluate() output (+ per_case.csv)
     RUN/report/                            the report written at the end
     RUN/.ablation.lock                     held while an ablation works in the run
-    RUN/replicates/<r>/                    replicate r >= 1 of ``--replicates K`` (see below)
+    RUN/replicates/<r>/{split.json, train/, pred/, eval/}   replicate r >= 1 (below)
     RUN/jobs/                              cluster runs: submitit's sbatch scripts, pickles and
                                            logs (<job id>_<task>_log.out|err)
 
-Replicate 0 of an ablation is the run folder itself (a one-replicate run, the default, is
-exactly the layout above). Replicate r >= 1 has its own split, training run, predictions and
-evaluations under ``RUN/replicates/<r>/`` (``replicate_dir``), laid out like the run folder::
-
-    RUN/replicates/<r>/split.json
-    RUN/replicates/<r>/train/<config>/     its training run; the slice cache it reads is
-                                           replicate 0's RUN/train/cache (``shared_cache``)
-    RUN/replicates/<r>/pred/<set>/<config>/
-    RUN/replicates/<r>/eval/<set>/<config>/summary.json
-
-The phantom data sets (RUN/data) and the report (RUN/report) are shared by all replicates.
-`eval_summaries(RUN)` (what `regress` and the single-run tables read) is replicate 0's;
-`replicate_summaries(RUN)` is every replicate's.
+Replicate 0 of an ablation (``--replicates K``) is the run folder itself; replicate r >= 1
+has its own split, training run, predictions and evaluations in ``RUN/replicates/<r>/``
+(`replicate_dir`), laid out alike; every replicate's training reads replicate 0's slice cache
+(`shared_cache`), and the data sets and the report are shared. `eval_summaries(RUN)` is
+replicate 0's evaluations (`regress`, single-run tables), `replicate_summaries(RUN)` all.
 
 The writers (training/, workflows/ablation.py) own this layout; the readers
 (inference, report, regress) take every path from here. The module imports no torch and no

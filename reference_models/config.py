@@ -92,12 +92,4 @@ def make_config(name: str, profile: str = "small", **overrides) -> ModelConfig:
         profile=profile,
         **prof.widths,
     )
-    known = {f.name for f in dataclasses.fields(ModelConfig)}
-    unknown = set(overrides) - known
-    if unknown:
-        raise ValueError(f"unknown config fields: {', '.join(sorted(unknown))}")
-    for key in ("planes", "layers"):
-        if key in overrides:
-            overrides[key] = tuple(overrides[key])
-    fields.update(overrides)
-    return ModelConfig(**fields)
+    return ModelConfig.from_dict({**fields, **overrides})
