@@ -1,12 +1,9 @@
 """Parameter counts and multiply-accumulates (MACs) of a network per input slice.
 
-MACs count the convolutions and matrix products only (half the FLOPs torch's
-`FlopCounterMode` counts: out_elements x in_channels/groups x kh x kw per conv), at a given
-input size and batch 1. Batch norm, activations, pooling, interpolation and the element-wise
-products of DCFF are not counted (they are a few percent at most). The forward pass runs on
-PyTorch's "meta" device, so nothing is computed and even the paper profile at 448 x 448 is
-counted instantly (a model built under `with torch.device("meta")` is used as is; any other
-is copied to "meta" first).
+MACs are half the FLOPs torch's `FlopCounterMode` counts (convolutions and matrix products;
+not batch norm, activations, pooling, interpolation or DCFF's products: docs/models.md), at
+batch 1, on PyTorch's "meta" device: nothing is computed, so even the paper profile at
+448 x 448 is counted instantly (a model not built on "meta" is copied there first).
 """
 
 from __future__ import annotations

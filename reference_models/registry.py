@@ -1,13 +1,10 @@
 """The catalogue: every configuration of the paper's Table 3 and every size profile, once.
 
-Everything else derives from here: `list_models()` (Table 3 order), the report's row labels
-and order, the default stage-2 model of `predict`, the ablation's per-profile step budgets,
-the paired tests of the report, every `--profile` and configuration choice of the CLI, the
-training hyper-parameters of a profile and its CPU thread policy.
-
-Adding a configuration is one `register_model(ModelEntry(...))` line below; adding a profile
-is one `register_profile(Profile(...))`. The module imports no torch and nothing else of the
-package (networks are built by `factory.create_model`), so light commands may read it.
+Every list, label, order, budget, default and `--profile` choice elsewhere derives from here.
+Adding a configuration is one `register_model(ModelEntry(...))` (a row of `_TABLE3` below);
+adding a profile is one `register_profile(Profile(...))`. The module imports no torch and
+nothing else of the package (networks are built by `factory.create_model`), so light
+commands may read it.
 
     from reference_models import list_models, create_model, get_model
     list_models("*dcff")          # ['edge_dcff', 'dist_dcff']
@@ -268,28 +265,16 @@ register_profile(
 #: more steps than stage 1: its tumour output starts to learn after 150-250 steps.
 _SMALL_STEPS = {1: 300, 2: 450}
 
-for _order, (_name, _label, _stage, _out, _edge, _dcff, _pref, _ablates, _cost) in enumerate(
-    [
-        ("stage1", "1st stage", 1, 1, "none", False, None, None, 14.0),
-        ("baseline", "Baseline (2nd stage)", 2, 2, "none", False, 5, None, 5.5),
-        ("edge", "+ edge", 2, 2, "edge", False, 4, None, 11.0),
-        ("dist", "+ dist", 2, 2, "dist", False, 3, None, 14.0),
-        ("edge_dcff", "+ edge + DCFF", 2, 2, "edge", True, 2, "edge", 17.0),
-        ("dist_dcff", "+ dist + DCFF", 2, 2, "dist", True, 1, "dist", 17.0),
-    ]
-):
-    register_model(
-        ModelEntry(
-            name=_name,
-            label=_label,
-            stage=_stage,
-            out_channels=_out,
-            edge_target=_edge,
-            dcff=_dcff,
-            order=_order,
-            stage2_preference=_pref,
-            budget={"small": _SMALL_STEPS[_stage], "paper": None},
-            ablates=_ablates,
-            step_cost=_cost,
-        )
-    )
+#: Table 3 in its order: name, label, stage, out_channels, edge_target, dcff (the first
+#: `ModelEntry` fields), then stage2_preference, ablates and step_cost.
+_TABLE3 = [
+    ("stage1", "1st stage", 1, 1, "none", False, None, None, 14.0),
+    ("baseline", "Baseline (2nd stage)", 2, 2, "none", False, 5, None, 5.5),
+    ("edge", "+ edge", 2, 2, "edge", False, 4, None, 11.0),
+    ("dist", "+ dist", 2, 2, "dist", False, 3, None, 14.0),
+    ("edge_dcff", "+ edge + DCFF", 2, 2, "edge", True, 2, "edge", 17.0),
+    ("dist_dcff", "+ dist + DCFF", 2, 2, "dist", True, 1, "dist", 17.0),
+]
+for _order, (*_row, _pref, _ablates, _cost) in enumerate(_TABLE3):
+    _budget = {"small": _SMALL_STEPS[_row[2]], "paper": None}
+    register_model(ModelEntry(*_row, _order, _pref, _budget, _ablates, _cost))

@@ -53,12 +53,22 @@ def settings_for(profile: str, *, cuda: bool = False, **overrides) -> TrainSetti
     return dataclasses.replace(base, **{k: v for k, v in overrides.items() if v is not None})
 
 
+#: The `TrainJob` fields that override a profile's `TrainSettings` value when not None.
+SETTINGS_OVERRIDES = (
+    "batch_size",
+    "steps_per_epoch",
+    "max_epochs",
+    "num_workers",
+    "max_val_samples",
+)
+
+
 @dataclass(frozen=True)
 class TrainJob:
     """One invocation of `train`: what to train, where, with which limits and overrides.
 
-    None means the profile's value (batch_size, steps_per_epoch, max_epochs, num_workers,
-    max_val_samples) or the configuration's (context)."""
+    None means the profile's value (the `SETTINGS_OVERRIDES`) or the configuration's
+    (context)."""
 
     config: str
     data_root: Path | None
@@ -83,15 +93,8 @@ class TrainJob:
 
     def settings(self, cuda: bool) -> TrainSettings:
         """The profile's hyper-parameters with this job's overrides."""
-        return settings_for(
-            self.profile,
-            cuda=cuda,
-            batch_size=self.batch_size,
-            steps_per_epoch=self.steps_per_epoch,
-            max_epochs=self.max_epochs,
-            num_workers=self.num_workers,
-            max_val_samples=self.max_val_samples,
-        )
+        overrides = {k: getattr(self, k) for k in SETTINGS_OVERRIDES}
+        return settings_for(self.profile, cuda=cuda, **overrides)
 
     def checked(self) -> TrainJob:
         """This job with its folders as paths; an input error for an unknown configuration
