@@ -25,7 +25,6 @@ _TRAIN_HELP = f"""Train CONFIG ({", ".join(list_models())}) into a run directory
 )
 @click.option(
     "--split",
-    "split_path",
     type=click.Path(exists=True, dir_okay=False),
     help="Split JSON (train/validation case ids); default: the seeded paper split, saved in RUN.",
 )
@@ -71,18 +70,13 @@ _TRAIN_HELP = f"""Train CONFIG ({", ".join(list_models())}) into a run directory
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def train_cmd(config, data_root, run_dir, context, no_progress, **options) -> None:
     from e2net_eval.training.distributed import dist_info
-    from e2net_eval.training.trainer import TrainJob, run_job
+    from e2net_eval.training.job import TrainJob
+    from e2net_eval.training.trainer import run_job
 
-    job = TrainJob(
-        config,
-        data_root,
-        run_dir,
-        split=options.pop("split_path"),
-        context=None if context is None else int(context),
-        progress=not no_progress,
-        **options,
+    context = None if context is None else int(context)
+    done = run_job(
+        TrainJob(config, data_root, run_dir, context=context, progress=not no_progress, **options)
     )
-    done = run_job(job)
     if dist_info().is_main:
         click.echo(
             f"{config}: {done['reason']} after {done['epochs']} epoch(s), {done['steps']} step(s);"
