@@ -224,18 +224,15 @@ class PredictOptions:
 def predict(
     run_dir: str | Path, data_root: str | Path, out_dir: str | Path, **options: Any
 ) -> list[Path]:
-    """Predict every case (or `case_ids`) of `data_root` into ``out_dir/<case_id>.nii.gz``.
-
-    `options` are `PredictOptions` fields. `config` names the stage-2 configuration
-    (default: the most complete one in the run; the stage-1 configuration for liver only).
-    `stage1_dir` holds this run's stage-1 predictions of the same cases: their liver is used
-    instead of running stage 1 again (the same mask, so the same result). Returns the
-    written paths.
+    """Predict every case (or `case_ids`, each once) of `data_root` into
+    ``out_dir/<case_id>.nii.gz``; the written paths. `options` are `PredictOptions` fields:
+    `config` the stage-2 configuration (default: the most complete one in the run; the
+    stage-1 one for liver only); `stage1_dir` this run's stage-1 predictions of the same
+    cases, whose liver is used instead of running stage 1 again (the same result).
 
     `out_dir` is a result folder (`util.outdir`): the whole set (every case and
-    ``predict.json``) is written beside it and swapped in at the end, so a failure at case
-    k leaves the previous set untouched; a non-empty `out_dir` only with `overwrite`, and
-    only a prediction set e2net-eval wrote. A case id given twice is predicted once.
+    ``predict.json``) is swapped in at the end, so a failure leaves the previous set; a
+    non-empty `out_dir` only with `overwrite`, and only a prediction set e2net-eval wrote.
     """
     run_dir, out_dir, opt = Path(run_dir), Path(out_dir), PredictOptions(**options)
     config = _stage2_config(run_dir, opt.config)
