@@ -12,7 +12,7 @@ processes and resuming change nothing; validation has a fixed plan and fixed dra
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 
 import numpy as np
 import torch
@@ -78,6 +78,7 @@ def _tumour_draws(
     return [tumour[j] for j in chosen]
 
 
+@dataclass(eq=False)
 class SliceDataset(Dataset):
     """Items for a planned sample: ``{"image": (C, S, S), "mask": (K, S, S)[, "edge"]}``.
 
@@ -86,9 +87,8 @@ class SliceDataset(Dataset):
     Indexing takes a `Sample`, not an int (the batch sampler hands them out).
     """
 
-    def __init__(self, cases: list[CachedCase], spec: SliceSpec):
-        self.cases = cases
-        self.spec = spec
+    cases: list[CachedCase]
+    spec: SliceSpec
 
     def _stack(self, case: CachedCase, z: int) -> np.ndarray:
         idx = context_indices(z, case.n_slices, self.spec.in_channels)
@@ -120,6 +120,7 @@ class SliceDataset(Dataset):
         return item
 
 
+@dataclass(eq=False)
 class PlanBatches(Sampler):
     """Batches of one epoch's plan for one process, starting at a given step.
 
@@ -128,22 +129,20 @@ class PlanBatches(Sampler):
     The plan is repeated cyclically when it is shorter than one batch.
     """
 
-    def __init__(
-        self,
-        plan: np.ndarray,
-        *,
-        batch_size: int,
-        steps: int,
-        item_words: list[int],
-        start_step: int = 0,
-        rank: int = 0,
-        world: int = 1,
-    ):
-        if batch_size % world:
-            raise ValueError(f"batch size {batch_size} is not divisible by {world} processes")
-        self.plan, self.batch_size, self.steps = plan, batch_size, steps
-        self.item_words, self.start_step = item_words, start_step
-        self.rank, self.world = rank, world
+    plan: np.ndarray
+    _: KW_ONLY
+    batch_size: int
+    steps: int
+    item_words: list[int]
+    start_step: int = 0
+    rank: int = 0
+    world: int = 1
+
+    def __post_init__(self) -> None:
+        if self.batch_size % self.world:
+            raise ValueError(
+                f"batch size {self.batch_size} is not divisible by {self.world} processes"
+            )
 
     def __len__(self) -> int:
         return max(self.steps - self.start_step, 0)
