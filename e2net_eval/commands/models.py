@@ -10,9 +10,6 @@ from e2net_eval.commands.options import profile_option
 from e2net_eval.util.jsonio import dump_json
 from reference_models import create_model, list_models
 
-COMMANDS: list[click.Command] = []
-BENCH_COMMANDS: list[click.Command] = []
-
 
 def _cells(r: dict) -> dict[str, str]:
     """One row of the printed table, by column title."""
@@ -94,4 +91,5 @@ def models_command(profile, context, size, backbone_weights, json_path) -> None:
         dump_json(json_path, {"profile": profile, "context": int(context), "models": rows})
 
 
-COMMANDS.append(models_command)
+COMMANDS: list[click.Command] = [models_command]
+BENCH_COMMANDS: list[click.Command] = []

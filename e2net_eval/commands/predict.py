@@ -60,14 +60,8 @@ def predict_cmd(run_dir, data_root, out_dir, case_ids, no_progress, **options) -
     it was."""
     from e2net_eval.inference.predictor import predict
 
-    paths = predict(
-        run_dir,
-        data_root,
-        out_dir,
-        case_ids=list(case_ids) or None,
-        progress=not no_progress,
-        **options,
-    )
+    ids, progress = list(case_ids) or None, not no_progress
+    paths = predict(run_dir, data_root, out_dir, case_ids=ids, progress=progress, **options)
     click.echo(f"wrote {len(paths)} prediction(s) to {out_dir}")
 
 

@@ -6,16 +6,13 @@ slice cache, slice datasets, checkpoints, schedule, bench.
 
 from __future__ import annotations
 
-__all__ = ["prepare_run", "train"]
+import importlib
+
+_LAZY = {"train": "e2net_eval.training.trainer", "prepare_run": "e2net_eval.training.turns"}
+__all__ = sorted(_LAZY)
 
 
 def __getattr__(name: str):
-    if name == "train":
-        from e2net_eval.training.trainer import train
-
-        return train
-    if name == "prepare_run":
-        from e2net_eval.training.turns import prepare_run
-
-        return prepare_run
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(name)

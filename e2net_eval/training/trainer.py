@@ -161,10 +161,8 @@ class Trainer:
         torch.manual_seed(job.seed)
         overrides = {} if job.context is None else {"context": job.context}
         model = reference_models.create_model(job.config, profile=job.profile, **overrides)
-        if self.state is not None and self.state.get("model_config") not in (
-            None,
-            model.config.to_dict(),
-        ):
+        saved = None if self.state is None else self.state.get("model_config")
+        if saved not in (None, model.config.to_dict()):
             raise InputError(
                 f"resume with a different network than the run's ({job.config})",
                 path=self.out / rundir.LAST_CHECKPOINT,
@@ -385,14 +383,8 @@ class Trainer:
         self.log_line(record)
         fault_point("train.after_metrics_line")
         self.checkpoint()
-        log.info(
-            "%s epoch %d: train %.4f val %.4f lr %.0e",
-            self.job.config,
-            record["epoch"],
-            record["train_loss"],
-            signal,
-            record["lr"],
-        )
+        shown = (record["epoch"], record["train_loss"], signal, record["lr"])
+        log.info("%s epoch %d: train %.4f val %.4f lr %.0e", self.job.config, *shown)
         return reason or ("max_steps" if self.steps_done else None)
 
     def record_best(self, signal: float, val_loss: float) -> None:
