@@ -1,10 +1,6 @@
-"""Speed figures that make sense on any machine: work counted, time measured, and the ratio.
-
-A time alone says little on a shared or unknown machine, so every benchmark reports the
-multiply-adds it performed (counted by ``torch.utils.flop_counter.FlopCounterMode``: conv
-and matmul ops; element-wise work is not counted), the time, and the machine's measured
-dense matmul throughput in the same process: ``achieved / matmul`` is the fraction of the
-machine's peak-like rate the network reaches.
+"""Speed figures that make sense on any machine: the multiply-adds a benchmark performed
+(torch's `FlopCounterMode`: conv and matmul ops), the time, and the machine's dense matmul
+rate measured in the same process; ``achieved / matmul`` is the share the network reaches.
 """
 
 from __future__ import annotations
