@@ -55,16 +55,17 @@ from reference_models.registry import stage1_name
 STAGE2_MARGIN_PX = 35
 
 
-def largest_component(mask: np.ndarray) -> np.ndarray:
-    """Keep the largest 26-connected 3D component of a boolean volume."""
+def largest_component(mask: torch.Tensor) -> torch.Tensor:
+    """Keep the largest 26-connected 3D component of a boolean volume (on its device)."""
     import cc3d
 
-    if not mask.any():
+    arr = mask.cpu().numpy()
+    if not arr.any():
         return mask
-    labels = cc3d.connected_components(mask.astype(np.uint8), connectivity=26)
+    labels = cc3d.connected_components(arr.astype(np.uint8), connectivity=26)
     counts = np.bincount(labels.ravel())
     counts[0] = 0
-    return labels == int(np.argmax(counts))
+    return torch.from_numpy(labels == int(np.argmax(counts))).to(mask.device)
 
 
 def window_tensor(volume: torch.Tensor) -> torch.Tensor:
@@ -181,14 +182,13 @@ def predict_volume(
         mask = torch.from_numpy(np.ascontiguousarray(stage1_liver_mask, dtype=bool))
         liver = canonical_tensor(orient, mask.to(device))
     if keep_largest:
-        liver = torch.from_numpy(largest_component(liver.cpu().numpy())).to(device)
+        liver = largest_component(liver)
     if stage2 is None:
         labels = liver.to(torch.uint8)
     else:
         labels = stage2_labels(stage2, slices, liver, batch_size)
         if keep_largest:
-            keep = torch.from_numpy(largest_component((labels >= 1).cpu().numpy())).to(device)
-            labels[~keep] = 0
+            labels[~largest_component(labels >= 1)] = 0
     return stored_tensor(orient, labels).cpu().numpy()
 
 

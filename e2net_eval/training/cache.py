@@ -84,11 +84,8 @@ def _open(case_dir: Path, case_id: str) -> CachedCase:
 
 
 def _is_complete(case_dir: Path) -> bool:
-    meta = case_dir / "meta.json"
-    if not meta.is_file():
-        return False
-    try:
-        return load_json(meta).get("version") == CACHE_VERSION
+    try:  # a missing meta.json (an unfinished case) is an OSError too
+        return load_json(case_dir / "meta.json").get("version") == CACHE_VERSION
     except (OSError, ValueError):
         return False
 
