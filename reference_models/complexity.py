@@ -36,10 +36,8 @@ def count_macs(model: nn.Module, height: int, width: int | None = None) -> int:
 
 
 def describe(model: nn.Module, size: int | None = None) -> dict:
-    """Summary of a built model: configuration, parameter counts and MACs per slice.
-
-    MACs at `size` x `size` (default: the configuration's training input size).
-    """
+    """Summary of a built model: configuration, parameter counts and MACs per slice at
+    `size` x `size` (default: the configuration's training input size)."""
     config = model.config
     size = config.input_size if size is None else size
     encoders = model.encoders()

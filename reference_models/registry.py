@@ -164,8 +164,7 @@ def get_profile(name: str) -> Profile:
     try:
         return _PROFILES[name]
     except KeyError:
-        known = ", ".join(_PROFILES)
-        raise ValueError(f"unknown profile {name!r}; known: {known}") from None
+        raise ValueError(f"unknown profile {name!r}; known: {', '.join(_PROFILES)}") from None
 
 
 def model_label(name: str) -> str:

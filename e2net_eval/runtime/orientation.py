@@ -37,18 +37,12 @@ class Orientation:
     @property
     def slice_axis(self) -> int:
         """The stored array axis that becomes the canonical superior (slice) axis."""
-        for axis, (target, _flip) in enumerate(self.to_canonical):
-            if int(target) == 2:
-                return axis
-        raise AssertionError("orientation without a slice axis")  # pragma: no cover
-
-    def canonical(self, volume: np.ndarray) -> np.ndarray:
-        """Stored ``(A, B, C)`` -> canonical ``(X, Y, Z)`` (a view where possible)."""
-        return apply_orientation(volume, self.to_canonical)
+        return next(axis for axis, (target, _) in enumerate(self.to_canonical) if target == 2)
 
     def slices(self, volume: np.ndarray) -> np.ndarray:
         """Stored volume -> contiguous stack of canonical axial slices ``(Z, X, Y)``."""
-        return np.ascontiguousarray(np.moveaxis(self.canonical(volume), 2, 0))
+        canonical = apply_orientation(volume, self.to_canonical)  # (X, Y, Z), a view if it can
+        return np.ascontiguousarray(np.moveaxis(canonical, 2, 0))
 
 
 def _torch_steps(ornt: np.ndarray) -> tuple[list[int], list[int]]:

@@ -7,6 +7,7 @@ Work is counted and the machine's matmul rate measured as in `e2net_eval.runtime
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any
 
@@ -41,9 +42,7 @@ def _train_row(name: str, profile: str, batch_size: int | None, steps: int, dev)
     bs = trainer.settings.batch_size
     batch = _synthetic_batch(model, bs, cfg.input_size, dev)
 
-    def step() -> None:
-        trainer.step(batch)
-
+    step = functools.partial(trainer.step, batch)
     macs_step = count_macs(step)  # also the warm-up step
     seconds = _seconds_per_step(step, steps, dev)
     # the reference in the same run: the same step on contiguous (not channels-last) tensors
