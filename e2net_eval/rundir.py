@@ -23,37 +23,28 @@ An *ablation run* (``e2net-eval ablation -o RUN``)::
     RUN/eval/<set>/<config>/summary.json   evaluate() output (+ per_case.csv)
     RUN/report/                            the report written at the end
     RUN/.ablation.lock                     held while an ablation works in the run
-    RUN/replicates/<r>/                    replicate r >= 1 of ``--replicates K`` (see below)
+    RUN/replicates/<r>/{split.json, train/, pred/, eval/}   replicate r >= 1 (below)
     RUN/jobs/                              cluster runs: submitit's sbatch scripts, pickles and
                                            logs (<job id>_<task>_log.out|err)
 
-Replicate 0 of an ablation is the run folder itself (a one-replicate run, the default, is
-exactly the layout above). Replicate r >= 1 has its own split, training run, predictions and
-evaluations under ``RUN/replicates/<r>/`` (``replicate_dir``), laid out like the run folder::
+Replicate 0 of an ablation (``--replicates K``) is the run folder itself; replicate r >= 1
+has its own split, training run, predictions and evaluations in ``RUN/replicates/<r>/``
+(`replicate_dir`), laid out alike; every replicate's training reads replicate 0's slice cache
+(`shared_cache`), and the data sets and the report are shared. `eval_summaries(RUN)` is
+replicate 0's evaluations (`regress`, single-run tables), `replicate_summaries(RUN)` all.
 
-    RUN/replicates/<r>/split.json
-    RUN/replicates/<r>/train/<config>/     its training run; the slice cache it reads is
-                                           replicate 0's RUN/train/cache (``shared_cache``)
-    RUN/replicates/<r>/pred/<set>/<config>/
-    RUN/replicates/<r>/eval/<set>/<config>/summary.json
-
-The phantom data sets (RUN/data) and the report (RUN/report) are shared by all replicates.
-`eval_summaries(RUN)` (what `regress` and the single-run tables read) is replicate 0's;
-`replicate_summaries(RUN)` is every replicate's.
-
-The writers (training/trainer.py, workflows/ablation/) own this layout; the readers
+The writers (training/, workflows/ablation/) own this layout; the readers
 (inference, report, regress) take every path from here. The module imports no torch and no
 numpy, so light commands can use it.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from e2net_eval.errors import InputError
-from e2net_eval.util.jsonio import dump_json, load_json
+from reference_models.registry import stage2_preference
 
 # -- a training run ----------------------------------------------------------------------
 SPLIT_JSON = "split.json"
@@ -63,12 +54,8 @@ LAST_CHECKPOINT = "checkpoint_last.pt"
 BEST_CHECKPOINT = "best.pt"
 METRICS_JSONL = "metrics.jsonl"
 DONE_JSON = "done.json"
-#: ``RUN/<config>/.train.lock``: held by the one `train` of that configuration
-#: (`util.outdir.work_folder`); a second one is refused.
-TRAIN_LOCK_FILE = ".train.lock"
-#: ``RUN/.shared.lock``: taken in turn by trainers writing the run's split (a slice cache has
-#: its own beside it, as several runs may share one: training/trainer.py ``_cache_turn``).
-SHARED_LOCK_FILE = ".shared.lock"
+TRAIN_LOCK_FILE = ".train.lock"  # util.outdir.work_folder: one `train` per configuration
+SHARED_LOCK_FILE = ".shared.lock"  # the split's turn (training/turns.py); a cache has its own
 #: What `--force` removes from a configuration folder before starting over.
 ATTEMPT_FILES = (DONE_JSON, LAST_CHECKPOINT, BEST_CHECKPOINT, METRICS_JSONL)
 
@@ -79,7 +66,6 @@ LOCK_FILE = ".ablation.lock"
 JOBS_DIR = "jobs"
 SETS = ("lits_val", "ircadb")
 SET_TITLES = {"lits_val": "LiTS validation", "ircadb": "3DIRCADb"}
-PROTOCOLS = ("leak-free", "paper")
 SUMMARY_JSON = "summary.json"
 PER_CASE_CSV = "per_case.csv"
 
@@ -108,63 +94,22 @@ def trained_configs(run_dir: str | Path) -> list[str]:
 
 def default_stage2(run_dir: str | Path) -> str | None:
     """The most complete stage-2 configuration trained in the run (catalogue order), or None."""
-    from reference_models.registry import stage2_preference
-
     have = set(trained_configs(run_dir))
     return next((c for c in stage2_preference() if c in have), None)
 
 
 def split_lists(split: dict[str, Any], path: str | Path | None = None) -> tuple[list, list]:
-    """(train ids, validation ids) of a split dict (``train`` and ``val``/``validation``)."""
-    train = split.get("train")
-    val = split.get("val", split.get("validation"))
+    """(train ids, validation ids) of a split dict (its ``train`` and ``validation`` lists):
+    the one reader of split files."""
+    train, val = split.get("train"), split.get("validation")
     if not isinstance(train, list) or not isinstance(val, list) or not train or not val:
-        raise InputError("a split needs non-empty 'train' and 'val' lists of case ids", path=path)
+        raise InputError(
+            "a split needs non-empty 'train' and 'validation' lists of case ids", path=path
+        )
     overlap = set(map(str, train)) & set(map(str, val))
     if overlap:
-        raise InputError(f"cases in both train and val: {sorted(overlap)[:5]}", path=path)
+        raise InputError(f"cases in both train and validation: {sorted(overlap)[:5]}", path=path)
     return [str(c) for c in train], [str(c) for c in val]
-
-
-def resolve_split(
-    run_dir: Path, case_ids: list[str], split_path: str | Path | None, *, seed: int, write: bool
-) -> tuple[list[str], list[str]]:
-    """The run's split: from `split_path`, else ``RUN/split.json``, else made now.
-
-    A made split is the data layer's paper split (111/20, proportional for other sizes)
-    seeded with `seed` (the split seed, independent of the training seed).
-
-    A run has one split: a different `split_path` for an existing run is an input error.
-    Only the writing process (`write`) saves ``RUN/split.json``.
-    """
-    saved = Path(run_dir) / SPLIT_JSON
-    if split_path is not None:
-        try:
-            split = load_json(split_path)
-        except (OSError, json.JSONDecodeError) as exc:
-            raise InputError(f"cannot read split: {exc}", path=split_path) from exc
-        if saved.is_file():
-            old = load_json(saved)
-            if split_lists(old, saved) != split_lists(split, split_path):
-                raise InputError(
-                    f"the run already has a different split ({saved})", path=split_path
-                )
-    elif saved.is_file():
-        split = load_json(saved)
-    else:
-        from e2net_eval.data import make_split
-
-        split = make_split(case_ids, seed)
-    train, val = split_lists(split, split_path or saved)
-    missing = sorted(set(train + val) - set(case_ids))
-    if missing:
-        raise InputError(
-            f"{len(missing)} split case(s) not in the dataset, e.g. {missing[0]!r}",
-            path=split_path or saved,
-        )
-    if write and not saved.is_file():
-        dump_json(saved, split)
-    return train, val
 
 
 def train_dir(run: str | Path) -> Path:

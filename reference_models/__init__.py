@@ -4,24 +4,25 @@
     model = create_model("dist_dcff", profile="small", context=1)
     out = model(x)  # x (B, 1, H, W) -> {"seg", "s1", "edge"} logits (B, 2, H, W)
 
-The catalogue (`registry.py`: configurations, profiles) and `ModelConfig` import no torch;
-`objective`, `edge_targets` and `load_backbone_weights` load their modules on first use.
-No dependency on `e2net_eval`.
+The catalogue (`registry.py`: configurations and profiles; it imports nothing of the
+package), `ModelConfig` and `make_config` (config.py) import no torch; `create_model`
+(factory.py), `objective`, `edge_targets` and `load_backbone_weights` load their modules on
+first use. No dependency on `e2net_eval`.
 """
 
 from __future__ import annotations
 
-from reference_models.config import ModelConfig
+import importlib
+
+from reference_models.config import ModelConfig, make_config
+from reference_models.factory import build_model, create_model
 from reference_models.registry import (
     ModelEntry,
     Profile,
-    build_model,
-    create_model,
     get_model,
     get_profile,
     list_models,
     list_profiles,
-    make_config,
     register_model,
     register_profile,
     stage1_name,
@@ -55,7 +56,5 @@ __all__ = [
 
 def __getattr__(name: str):
     if name in _LAZY:
-        import importlib
-
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'reference_models' has no attribute {name!r}")

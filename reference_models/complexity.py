@@ -1,11 +1,9 @@
 """Parameter counts and multiply-accumulates (MACs) of a network per input slice.
 
-MACs count the convolutions (and any linear layer) only: out_elements x in_channels/groups
-x kh x kw for each conv, at a given input size and batch 1. Batch norm, activations,
-pooling, interpolation and the element-wise products of DCFF are not counted (they are a
-few percent at most). The forward pass runs on PyTorch's "meta" device, so nothing is
-computed and even the paper profile at 448 x 448 is counted instantly (a model built under
-`with torch.device("meta")` is used as is; any other is copied to "meta" first).
+MACs are half the FLOPs torch's `FlopCounterMode` counts (convolutions and matrix products;
+not batch norm, activations, pooling, interpolation or DCFF's products: docs/models.md), at
+batch 1, on PyTorch's "meta" device: nothing is computed, so even the paper profile at
+448 x 448 is counted instantly (a model not built on "meta" is copied there first).
 """
 
 from __future__ import annotations
@@ -14,6 +12,7 @@ import copy
 
 import torch
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 
 def count_parameters(module: nn.Module) -> int:
@@ -28,38 +27,17 @@ def count_macs(model: nn.Module, height: int, width: int | None = None) -> int:
     meta = model if on_meta else copy.deepcopy(model).to("meta")
     was_training = meta.training
     meta.eval()
-    total = 0
-
-    def conv_hook(mod: nn.Conv2d, _inp, out: torch.Tensor) -> None:
-        nonlocal total
-        kh, kw = mod.kernel_size
-        total += out.numel() * (mod.in_channels // mod.groups) * kh * kw
-
-    def linear_hook(mod: nn.Linear, _inp, out: torch.Tensor) -> None:
-        nonlocal total
-        total += out.numel() * mod.in_features
-
-    handles = []
-    for m in meta.modules():
-        if isinstance(m, nn.Conv2d):
-            handles.append(m.register_forward_hook(conv_hook))
-        elif isinstance(m, nn.Linear):
-            handles.append(m.register_forward_hook(linear_hook))
     try:
-        with torch.no_grad():
+        with FlopCounterMode(display=False) as counter, torch.no_grad():
             meta(torch.zeros(1, model.in_channels, height, width, device="meta"))
     finally:
-        for h in handles:
-            h.remove()
         meta.train(was_training)
-    return total
+    return int(counter.get_total_flops() // 2)
 
 
 def describe(model: nn.Module, size: int | None = None) -> dict:
-    """Summary of a built model: configuration, parameter counts and MACs per slice.
-
-    MACs at `size` x `size` (default: the configuration's training input size).
-    """
+    """Summary of a built model: configuration, parameter counts and MACs per slice at
+    `size` x `size` (default: the configuration's training input size)."""
     config = model.config
     size = config.input_size if size is None else size
     encoders = model.encoders()

@@ -2,7 +2,7 @@
 
 A configuration is one row of the paper's Table 3 (what the network is and how it is
 supervised) plus the sizes of one profile. The rows and the profiles themselves live in the
-catalogue (`reference_models/registry.py`); `make_config` there fills this dataclass.
+catalogue (`reference_models/registry.py`); `make_config` fills this dataclass from it.
 """
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-EDGE_TARGETS = ("none", "edge", "dist")
+from reference_models.registry import check_row, get_model, get_profile, list_profiles
+
 CONTEXTS = (1, 3, 5)
 
 
@@ -42,18 +43,9 @@ class ModelConfig:
     decoder_channels: int = 32
 
     def __post_init__(self) -> None:
-        if self.stage not in (1, 2):
-            raise ValueError(f"stage must be 1 or 2, got {self.stage}")
-        if self.out_channels not in (1, 2):
-            raise ValueError(f"out_channels must be 1 or 2, got {self.out_channels}")
-        if self.edge_target not in EDGE_TARGETS:
-            raise ValueError(f"edge_target must be one of {EDGE_TARGETS}, got {self.edge_target!r}")
-        if self.dcff and self.edge_target == "none":
-            raise ValueError("dcff needs an edge branch (edge_target 'edge' or 'dist')")
+        check_row(self.stage, self.out_channels, self.edge_target, self.dcff)
         if self.context not in CONTEXTS:
             raise ValueError(f"context must be one of {CONTEXTS}, got {self.context}")
-        from reference_models.registry import list_profiles
-
         if self.profile not in list_profiles():
             raise ValueError(f"profile must be one of {list_profiles()}, got {self.profile!r}")
         if len(self.planes) != 4 or len(self.layers) != 4:
@@ -84,3 +76,20 @@ class ModelConfig:
         if unknown:
             raise ValueError(f"unknown config fields: {', '.join(sorted(unknown))}")
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+
+def make_config(name: str, profile: str = "small", **overrides) -> ModelConfig:
+    """The configuration `name` in `profile`, with `ModelConfig` field `overrides` applied."""
+    entry = get_model(name)
+    prof = get_profile(profile)
+    fields = dict(
+        name=name,
+        stage=entry.stage,
+        out_channels=entry.out_channels,
+        edge_target=entry.edge_target,
+        dcff=entry.dcff,
+        input_size=prof.input_size[entry.stage],
+        profile=profile,
+        **prof.widths,
+    )
+    return ModelConfig.from_dict({**fields, **overrides})

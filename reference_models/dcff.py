@@ -1,6 +1,4 @@
-"""Deep cross feature fusion (DCFF, paper section 2, Fig. 2c-d).
-
-The paper fixes the pattern and leaves the layers open. Our design (D = decoder channels):
+"""Deep cross feature fusion (DCFF, paper section 2, Fig. 2c-d); D = decoder channels.
 
 For a target scale i (1..5) of branch A, refined with the other branch B's scales j >= i:
 
@@ -8,16 +6,10 @@ For a target scale i (1..5) of branch A, refined with the other branch B's scale
     h_5 = G_5;   h_j = chain_j( combine( up(h_{j+1}), G_j ) )     for j = 4..i
     A'_i = A_i + h_i
 
-- combine is channel concatenation (2D -> D conv) when refining the segmentation branch and
-  element-wise multiplication (D -> D conv) when refining the edge branch ("replacing all
-  concatenation operations with element-wise multiplication"), also inside the chain.
-- conv_j and chain_j are 3x3 conv + BN + ReLU with D kernels, like R2UNet's decoder but one
-  conv per step (not two) to keep the module cheap: 2(5-i)+1 convs per scale and branch,
-  25 per branch in all.
-- down is average pooling (exact: the padded input is a multiple of 32), up is bilinear.
-- Both directions read the unrefined compressed features (the refinement is simultaneous,
-  not sequential), and each scale has its own weights.
-The refined features replace the compressed ones as the input of each branch's decoder.
+combine is concatenation (2D -> D conv) refining the segmentation branch and element-wise
+product (D -> D conv) refining the edge branch; conv_j and chain_j are one 3x3 conv-BN-ReLU
+each, with weights per scale; down is average pooling, up bilinear; both directions read the
+unrefined features. The choices the paper leaves open: docs/models.md ("DCFF").
 """
 
 from __future__ import annotations

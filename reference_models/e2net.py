@@ -2,14 +2,10 @@
 
     (B, in_channels, H, W) -> {"seg": s2, "s1": s1, "edge": e}, each logits (B, out_channels, H, W)
 
-- `seg_branch` and `edge_branch` are two R2UNets with their own weights (encoders at
-  `.seg_branch.encoder` and `.edge_branch.encoder`); the edge branch predicts one edge map
-  per output channel (liver and tumour edges), supervised by binary edges or distance maps.
-- With `dcff`, the compressed features of both branches are refined by DCFF (dcff.py)
-  before the decoders.
-- Fusion: the last features of both decoders (B, D, H/2, W/2) are concatenated, passed
-  through one 3x3 conv-BN-ReLU (2D -> D) and a 1x1 head to s2, upsampled like s1.
-- "seg" is s2, the output used for inference.
+Two R2UNets with their own weights (segmentation and edge branch; the edge branch predicts
+one edge map per output channel), optional DCFF between their compressed features, and s2
+(`seg`, the output used for inference) from the last decoder features of both, concatenated,
+through a 3x3 conv-BN-ReLU and a 1x1 head (docs/models.md, "Two branches and fusion").
 """
 
 from __future__ import annotations

@@ -1,24 +1,10 @@
 """Training objectives of the paper (eqs. 1-3), on logits.
 
-- BCE (eq. 1) is computed from logits (`binary_cross_entropy_with_logits`, numerically
-  stable) and **mean**-reduced over pixels, channels and images. Eq. 1 is a sum over pixels;
-  the mean differs only by the constant factor B*C*H*W, but keeps the loss scale (and so
-  the learning rate of 0.01) independent of the crop size and on the same [0, 1] scale as
-  the IoU term, which is what the equal weights of eqs. 1-3 suggest.
-- Soft IoU (eq. 2) on p = sigmoid(logits), per channel over the whole batch (the sums of
-  eq. 2 run over every pixel of every image of the batch), then averaged over channels:
-  l_IoU = 1 - (sum g p + S) / (sum (g + p - g p) + S) with smoothing S = 1 (one pixel).
-  The paper does not say whether eq. 2 is taken per image or over the batch. Per image, a
-  tumour-free slice (most slices) contributes sum p / (sum p + 1), which pushes its tumour
-  probabilities to zero about as hard as a tumour slice pulls its few tumour pixels up:
-  the tumour output learns "never" and saturates (measured: no tumour after 600 small-profile
-  steps, docs/training.md). Over the batch, false positives on tumour-free slices count as
-  what they are, extra pixels in the union (the batch reading of nnU-Net's batch Dice and of
-  segmentation_models_pytorch's Jaccard loss).
-- Stage 1 (and the stage-2 baseline): l = l_IoU(g, s) + l_BCE(g, s).
-- Two-branch models (eq. 3): l = IoU(g_m, s1) + BCE(g_m, s1) + IoU(g_m, s2) + BCE(g_m, s2)
-  + 4 BCE(g_e, e), with g_e the edge target of the configuration (edge map or distance
-  map, targets.py); it is computed from the mask when not given.
+BCE (eq. 1) from logits, mean-reduced over pixels, channels and images; soft IoU (eq. 2) on
+sigmoid probabilities per channel over the whole batch, smoothing 1, averaged over the
+channels. Stage 1 and the baseline: IoU + BCE; two-branch models (eq. 3): IoU + BCE on s1
+and on s2 plus 4 x BCE of the edge output against the configuration's edge target. Why the
+mean and why over the batch: docs/models.md ("Losses" and the departures table).
 """
 
 from __future__ import annotations

@@ -2,17 +2,11 @@
 
     (B, in_channels, H, W) -> {"seg": logits (B, out_channels, H, W)}
 
-- Encoder: Res2Net (res2net.py) giving F1..F5 at H/2..H/32.
-- Compression: each F^i -> 1x1 conv (D kernels) + BN + ReLU -> 3x3 conv (D) + BN + ReLU,
-  with D = `decoder_channels` (32 in the paper profile). BN + ReLU after each conv is our
-  choice (the paper names only the kernels).
-- Decoder (UNet-like, all convs D kernels): start at the compressed C5; at each scale
-  i = 4..1 upsample (bilinear x2), concatenate with C^i, two 3x3 conv-BN-ReLU. The last
-  decoder feature is at H/2 (F1 is the stem output at half resolution).
-- Head: 1x1 conv to `out_channels` logits at H/2, bilinear upsampling x2 to H (one final
-  upsample of the logits rather than of the D-channel feature: cheaper, same resolution).
-- Any H, W: the input is padded (edge replication, bottom/right) to a multiple of 32 and the
-  logits are cropped back, so output pixel (y, x) is input pixel (y, x).
+Each F^i is compressed to D = `decoder_channels` (1x1 then 3x3 conv-BN-ReLU), the decoder
+goes up from C5 (bilinear x2, concatenation with C^i, two 3x3 conv-BN-ReLU) to H/2, and a 1x1
+head's logits are upsampled x2. Any H, W: the input is padded (edge replication,
+bottom/right) to a multiple of 32 and the logits cropped back, so output pixel (y, x) is
+input pixel (y, x). Details and choices: docs/models.md ("R2UNet").
 """
 
 from __future__ import annotations

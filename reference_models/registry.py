@@ -1,13 +1,10 @@
 """The catalogue: every configuration of the paper's Table 3 and every size profile, once.
 
-Everything else derives from here: `list_models()` (Table 3 order), the report's row labels
-and order, the default stage-2 model of `predict`, the ablation's per-profile step budgets,
-the paired tests of the report, every `--profile` and configuration choice of the CLI, the
-training hyper-parameters of a profile and its CPU thread policy.
-
-Adding a configuration is one `register_model(ModelEntry(...))` line below; adding a profile
-is one `register_profile(Profile(...))`. Importing this module imports no torch (networks
-are built lazily by `create_model`), so light commands may read the catalogue.
+Every list, label, order, budget, default and `--profile` choice elsewhere derives from here.
+Adding a configuration is one `register_model(ModelEntry(...))` (a row of `_TABLE3` below);
+adding a profile is one `register_profile(Profile(...))`. The module imports no torch and
+nothing else of the package (networks are built by `factory.create_model`), so light
+commands may read it.
 
     from reference_models import list_models, create_model, get_model
     list_models("*dcff")          # ['edge_dcff', 'dist_dcff']
@@ -24,7 +21,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from reference_models.config import ModelConfig
+#: What the edge branch is supervised with ("none": no edge branch, a single R2UNet).
+EDGE_TARGETS = ("none", "edge", "dist")
 
 
 @dataclass(frozen=True)
@@ -84,15 +82,30 @@ class ModelEntry:
         return self.budget.get(profile)
 
 
+def check_row(stage: int, out_channels: int, edge_target: str, dcff: bool) -> None:
+    """What a network can be (ValueError naming the field): the rule behind every
+    `ModelEntry` and `ModelConfig`."""
+    if stage not in (1, 2):
+        raise ValueError(f"stage must be 1 or 2, got {stage}")
+    if out_channels not in (1, 2):
+        raise ValueError(f"out_channels must be 1 or 2, got {out_channels}")
+    if edge_target not in EDGE_TARGETS:
+        raise ValueError(f"edge_target must be one of {EDGE_TARGETS}, got {edge_target!r}")
+    if dcff and edge_target == "none":
+        raise ValueError("dcff needs an edge branch (edge_target 'edge' or 'dist')")
+
+
 _MODELS: dict[str, ModelEntry] = {}
 _PROFILES: dict[str, Profile] = {}
+#: The `Profile` fields a registered profile holds read-only.
+_PROFILE_MAPPINGS = ("widths", "input_size", "train")
 
 
 def register_model(entry: ModelEntry) -> ModelEntry:
     """Add a configuration to the catalogue (a name may be registered once)."""
     if entry.name in _MODELS:
         raise ValueError(f"model {entry.name!r} is already registered")
-    ModelConfig(entry.name, entry.stage, entry.out_channels, entry.edge_target, entry.dcff)
+    check_row(entry.stage, entry.out_channels, entry.edge_target, entry.dcff)
     unknown = set(entry.budget) - set(_PROFILES)
     if unknown:
         raise ValueError(f"budget for unknown profile(s) {sorted(unknown)}")
@@ -104,8 +117,9 @@ def register_profile(profile: Profile) -> Profile:
     """Add a size profile to the catalogue."""
     if profile.name in _PROFILES:
         raise ValueError(f"profile {profile.name!r} is already registered")
-    _PROFILES[profile.name] = profile
-    return profile
+    frozen = {k: MappingProxyType(dict(getattr(profile, k))) for k in _PROFILE_MAPPINGS}
+    _PROFILES[profile.name] = dataclasses.replace(profile, **frozen)
+    return _PROFILES[profile.name]
 
 
 @contextlib.contextmanager
@@ -150,8 +164,7 @@ def get_profile(name: str) -> Profile:
     try:
         return _PROFILES[name]
     except KeyError:
-        known = ", ".join(_PROFILES)
-        raise ValueError(f"unknown profile {name!r}; known: {known}") from None
+        raise ValueError(f"unknown profile {name!r}; known: {', '.join(_PROFILES)}") from None
 
 
 def model_label(name: str) -> str:
@@ -188,51 +201,6 @@ def paired_comparisons() -> list[tuple[str, str]]:
     return pairs
 
 
-def make_config(name: str, profile: str = "small", **overrides) -> ModelConfig:
-    """The configuration `name` in `profile`, with `ModelConfig` field `overrides` applied."""
-    entry = get_model(name)
-    prof = get_profile(profile)
-    fields = dict(
-        name=name,
-        stage=entry.stage,
-        out_channels=entry.out_channels,
-        edge_target=entry.edge_target,
-        dcff=entry.dcff,
-        input_size=prof.input_size[entry.stage],
-        profile=profile,
-        **prof.widths,
-    )
-    known = {f.name for f in dataclasses.fields(ModelConfig)}
-    unknown = set(overrides) - known
-    if unknown:
-        raise ValueError(f"unknown config fields: {', '.join(sorted(unknown))}")
-    for key in ("planes", "layers"):
-        if key in overrides:
-            overrides[key] = tuple(overrides[key])
-    fields.update(overrides)
-    return ModelConfig(**fields)
-
-
-def build_model(config: ModelConfig):
-    """The network for `config`: R2UNet (single branch) or E2Net (two branches)."""
-    if config.two_branch:
-        from reference_models.e2net import E2Net
-
-        return E2Net(config)
-    from reference_models.r2unet import R2UNet
-
-    return R2UNet(config)
-
-
-def create_model(name: str, profile: str = "small", **overrides):
-    """Build configuration `name` (see `list_models()`) in `profile` (see `list_profiles()`).
-
-    `overrides` replace `ModelConfig` fields (e.g. `context=3`). The module has `.config`,
-    `.in_channels`, `.encoders()` and returns a dict of logits (see r2unet.py, e2net.py).
-    """
-    return build_model(make_config(name, profile, **overrides))
-
-
 # ---------------------------------------------------------------------------------------
 # The catalogue. Profiles first (model budgets name them).
 # ---------------------------------------------------------------------------------------
@@ -240,30 +208,26 @@ register_profile(
     Profile(
         name="small",
         description="a quarter of the widths, one block per stage: CPU runs and CI",
-        widths=MappingProxyType(
-            dict(
-                stem_channels=16,
-                planes=(16, 32, 64, 128),
-                layers=(1, 1, 1, 1),
-                base_width=26,
-                scale=4,
-                decoder_channels=16,
-            )
+        widths=dict(
+            stem_channels=16,
+            planes=(16, 32, 64, 128),
+            layers=(1, 1, 1, 1),
+            base_width=26,
+            scale=4,
+            decoder_channels=16,
         ),
-        input_size=MappingProxyType({1: 112, 2: 64}),
+        input_size={1: 112, 2: 64},
         # A few hundred steps instead of days: see docs/training.md ("Why tumours were not
         # learned") for the measurements behind lr, tumour_fraction, plateau_on and patience.
-        train=MappingProxyType(
-            dict(
-                batch_size=8,
-                steps_per_epoch=25,
-                max_epochs=40,
-                patience=4,
-                max_val_samples=160,
-                lr=0.03,
-                tumour_fraction=0.5,
-                plateau_on="val_dice",
-            )
+        train=dict(
+            batch_size=8,
+            steps_per_epoch=25,
+            max_epochs=40,
+            patience=4,
+            max_val_samples=160,
+            lr=0.03,
+            tumour_fraction=0.5,
+            plateau_on="val_dice",
         ),
         loader_workers=(0, 0),
         # Measured on a 2-core machine (`e2net-eval bench train`): the small profile's
@@ -277,25 +241,17 @@ register_profile(
     Profile(
         name="paper",
         description="the paper's: Res2Net-50 26w x 4s encoder, 32-channel decoder",
-        widths=MappingProxyType(
-            dict(
-                stem_channels=64,
-                planes=(64, 128, 256, 512),
-                layers=(3, 4, 6, 3),
-                base_width=26,
-                scale=4,
-                decoder_channels=32,
-            )
+        widths=dict(
+            stem_channels=64,
+            planes=(64, 128, 256, 512),
+            layers=(3, 4, 6, 3),
+            base_width=26,
+            scale=4,
+            decoder_channels=32,
         ),
-        input_size=MappingProxyType({1: 448, 2: 256}),
-        train=MappingProxyType(
-            dict(
-                batch_size=32,
-                steps_per_epoch=None,
-                max_epochs=100,
-                patience=3,
-                max_val_samples=None,
-            )
+        input_size={1: 448, 2: 256},
+        train=dict(
+            batch_size=32, steps_per_epoch=None, max_epochs=100, patience=3, max_val_samples=None
         ),
         loader_workers=(0, 8),
         cpu_threads=None,  # two threads were 1.75x faster than one (stage1, batch 2, 448x448)
@@ -308,28 +264,16 @@ register_profile(
 #: more steps than stage 1: its tumour output starts to learn after 150-250 steps.
 _SMALL_STEPS = {1: 300, 2: 450}
 
-for _order, (_name, _label, _stage, _out, _edge, _dcff, _pref, _ablates, _cost) in enumerate(
-    [
-        ("stage1", "1st stage", 1, 1, "none", False, None, None, 14.0),
-        ("baseline", "Baseline (2nd stage)", 2, 2, "none", False, 5, None, 5.5),
-        ("edge", "+ edge", 2, 2, "edge", False, 4, None, 11.0),
-        ("dist", "+ dist", 2, 2, "dist", False, 3, None, 14.0),
-        ("edge_dcff", "+ edge + DCFF", 2, 2, "edge", True, 2, "edge", 17.0),
-        ("dist_dcff", "+ dist + DCFF", 2, 2, "dist", True, 1, "dist", 17.0),
-    ]
-):
-    register_model(
-        ModelEntry(
-            name=_name,
-            label=_label,
-            stage=_stage,
-            out_channels=_out,
-            edge_target=_edge,
-            dcff=_dcff,
-            order=_order,
-            stage2_preference=_pref,
-            budget={"small": _SMALL_STEPS[_stage], "paper": None},
-            ablates=_ablates,
-            step_cost=_cost,
-        )
-    )
+#: Table 3 in its order: name, label, stage, out_channels, edge_target, dcff (the first
+#: `ModelEntry` fields), then stage2_preference, ablates and step_cost.
+_TABLE3 = [
+    ("stage1", "1st stage", 1, 1, "none", False, None, None, 14.0),
+    ("baseline", "Baseline (2nd stage)", 2, 2, "none", False, 5, None, 5.5),
+    ("edge", "+ edge", 2, 2, "edge", False, 4, None, 11.0),
+    ("dist", "+ dist", 2, 2, "dist", False, 3, None, 14.0),
+    ("edge_dcff", "+ edge + DCFF", 2, 2, "edge", True, 2, "edge", 17.0),
+    ("dist_dcff", "+ dist + DCFF", 2, 2, "dist", True, 1, "dist", 17.0),
+]
+for _order, (*_row, _pref, _ablates, _cost) in enumerate(_TABLE3):
+    _budget = {"small": _SMALL_STEPS[_row[2]], "paper": None}
+    register_model(ModelEntry(*_row, _order, _pref, _budget, _ablates, _cost))

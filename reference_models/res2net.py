@@ -1,10 +1,6 @@
-"""Res2Net encoder (Gao et al., TPAMI 2019), the backbone of R2UNet and E2Net.
-
-Written for this project; the parameter names follow the published Res2Net-50 26w x 4s
-checkpoints (the official gasvn/Res2Net release and timm's `res2net50_26w_4s`):
-`conv1`, `bn1`, `layer{1..4}.{k}.conv1/bn1/convs.{s}/bns.{s}/conv3/bn3/downsample.{0,1}`,
-so an ImageNet checkpoint loads with `load_backbone_weights` (its classifier `fc` is
-ignored). The encoder returns the five feature maps F1..F5 of the paper:
+"""Res2Net encoder (Gao et al., TPAMI 2019), the backbone of R2UNet and E2Net, with the
+parameter names of the published Res2Net-50 26w x 4s checkpoints (docs/models.md), so one
+loads with `load_backbone_weights`. It returns the five feature maps F1..F5 of the paper:
 
     (B, in_channels, H, W) -> [F1 (B, stem, H/2, W/2), F2 (B, 4*planes[0], H/4, W/4),
                                F3 (B, 4*planes[1], H/8), F4 (B, 4*planes[2], H/16),
@@ -24,13 +20,9 @@ EXPANSION = 4  # bottleneck output channels = EXPANSION * planes
 
 
 class Bottle2neck(nn.Module):
-    """Res2Net bottleneck: 1x1 conv, `scale` hierarchical 3x3 groups, 1x1 conv, residual.
-
-    The 1x1 output is split into `scale` groups of `width` channels; group s > 0 (except the
-    last) is convolved after adding the previous group's output, so receptive fields grow
-    within the block. In the first block of a stage ("stage" type) the groups are not chained
-    and the last group is average-pooled (3x3, the block's stride) instead of passed through.
-    """
+    """Res2Net bottleneck: 1x1 conv, `scale` hierarchical 3x3 groups (each added to the
+    previous group's output, except in a stage's first block, whose last group is
+    average-pooled instead), 1x1 conv, residual."""
 
     def __init__(
         self, inplanes: int, planes: int, stride: int, base_width: int, scale: int, first: bool

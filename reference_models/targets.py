@@ -1,27 +1,14 @@
-"""Supervision of the edge branch: binary edge maps and edge distance maps (paper section 2).
+"""Supervision of the edge branch (paper section 2): binary edge maps and edge distance maps,
+per image and channel on the crop the network sees (scipy, on the CPU).
 
-Computed on the CPU with scipy, per image and per channel (liver, tumour), on the crop the
-network sees. `edge_targets` takes and returns torch tensors; `edge_map` / `distance_map`
-work on one 2D numpy mask.
+Edge: E = M AND NOT erode(M), 4-neighbourhood erosion; pixels beyond the image border count
+as object, so a crop cutting through an organ draws no edge there. Distance map, with D the
+Euclidean distance (pixels) to the nearest edge pixel:
 
-Edge: E = M AND NOT erode(M), erosion with the 4-neighbourhood (3x3 cross): the object's
-pixels with a 4-neighbour outside it (a one-pixel inner boundary). Pixels beyond the image
-border count as object (scipy `border_value=1`): where a crop cuts through an organ there is
-no true boundary, so none is drawn.
-
-Distance map. The paper: distance transform of the edge image, times the object mask,
-normalised to [0, 1], one minus it, i.e. literally 1 - D M / max(D M), which is 1 outside the
-object. We multiply by the mask once more (our reading of its intent, "the pixels closer to
-the edge have larger values"; docs/models.md, departures), for a mask M with edge E:
-
-    D(x)  = min_{e : E(e) = 1} ||x - e||_2          (Euclidean, in pixels)
     T(x)  = M(x) * (1 - D(x) M(x) / max_y D(y) M(y))
 
-so T = 1 on the edge, falls linearly with depth to 0 at the deepest object pixel, and is 0
-outside the object. The maximum is taken per image and per channel (all objects of one
-channel in one crop share it). Degenerate cases: an object with no interior pixel
-(max D M = 0) gives T = M; no edge pixel at all (empty mask, or an object covering the whole
-crop) gives T = 0.
+1 on the edge, 0 at the deepest object pixel and outside the object. The degenerate cases and
+the departure from the paper's formula: docs/models.md ("Targets").
 """
 
 from __future__ import annotations
@@ -55,27 +42,19 @@ def distance_map(mask: np.ndarray) -> np.ndarray:
     return ((1.0 - norm) * m).astype(np.float32)
 
 
-def edge_targets_np(mask: np.ndarray, kind: str) -> np.ndarray:
-    """(B, C, H, W) or (C, H, W) or (H, W) binary mask -> same shape float32 target in [0, 1]."""
-    if kind not in KINDS:
-        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-    fn = edge_map if kind == "edge" else distance_map
-    m = np.asarray(mask)
-    if m.ndim < 2:
-        raise ValueError(f"mask needs at least 2 dimensions (H, W), got shape {m.shape}")
-    flat = m.reshape(-1, *m.shape[-2:])
-    out = np.stack([fn(plane) for plane in flat]) if len(flat) else flat.astype(np.float32)
-    return out.reshape(m.shape).astype(np.float32)
-
-
 def edge_targets(mask: torch.Tensor, kind: str) -> torch.Tensor:
     """Mask (B, C, H, W) float {0, 1} -> edge ("edge") or distance ("dist") target, same shape.
 
-    Returned on the mask's device (float dtype of the mask, else float32), in [0, 1];
-    computed on the CPU.
+    Returned on the mask's device (float dtype of the mask, else float32).
     """
     if mask.ndim != 4:
         raise ValueError(f"mask must be (B, C, H, W), got shape {tuple(mask.shape)}")
-    target = edge_targets_np(mask.detach().cpu().numpy(), kind)
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    fn = edge_map if kind == "edge" else distance_map
+    m = mask.detach().cpu().numpy()
+    flat = m.reshape(-1, *m.shape[-2:])
+    out = np.stack([fn(plane) for plane in flat]) if len(flat) else flat.astype(np.float32)
+    target = out.reshape(m.shape).astype(np.float32)
     dtype = mask.dtype if mask.is_floating_point() else torch.float32
     return torch.from_numpy(target).to(device=mask.device, dtype=dtype)

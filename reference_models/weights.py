@@ -1,21 +1,10 @@
 """Loading a local Res2Net-50 checkpoint into an encoder (`--backbone-weights PATH`).
 
-The paper names Res2Net-50 as its backbone and does not say how the encoder was initialised
-(random or pre-trained); by default we train from random weights, and a user who wants to
-start from, e.g., the ImageNet checkpoint of the Res2Net release passes it. Nothing is
-downloaded: the user passes a local file of the official Res2Net release or timm's
-`res2net50_26w_4s` (same key names). Rules:
-
-- Wrappers: a dict holding the weights under "state_dict" or "model" is unwrapped, and a
-  `module.` prefix (DataParallel) is stripped.
-- The classifier (`fc.*`) is ignored. Every other checkpoint key must exist in the encoder
-  with the same shape, and every encoder key must be in the checkpoint (strict), except
-  BatchNorm's `num_batches_tracked` counters, which old checkpoints lack.
-- First convolution: the checkpoint's `conv1.weight` is (64, 3, 7, 7) for RGB. For an
-  encoder with k input channels (k = context, one CT slice per channel) the RGB kernels are
-  summed over the input channels (a grey image fed as R = G = B gives the same response)
-  and divided equally among the k channels, so a stack of k identical slices reproduces that
-  response too: w_k[:, c] = sum_rgb(w) / k for c = 1..k.
+Nothing is downloaded. Wrappers ("state_dict", "model", a `module.` prefix) are removed, the
+classifier (`fc.*`) is ignored, every other key must match the encoder strictly (BatchNorm's
+`num_batches_tracked` may be missing), and the RGB stem (O, 3, kh, kw) becomes (O, k, kh, kw)
+for k input slices: summed over RGB and split equally, w_k[:, c] = sum_rgb(w) / k. Why:
+docs/models.md ("Pre-trained encoder weights").
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from e2net_eval.data.convert import convert_dataset, describe_case
 from e2net_eval.data.dataset import open_dataset
 from e2net_eval.data.overlap import DEFAULT_THRESHOLD, find_overlap
 from e2net_eval.data.phantom import LAYOUTS, PhantomSpec, write_phantom
-from e2net_eval.data.split import make_split
+from e2net_eval.data.split import PAPER_TOTAL, PAPER_TRAIN, PAPER_VALIDATION, make_split
 from e2net_eval.errors import InputError
 from e2net_eval.util.jsonio import dump_json, load_json
 from e2net_eval.util.outdir import check_output_file
@@ -149,7 +149,10 @@ def convert(root, out, overwrite) -> None:
     click.echo(f"converted {len(ids)} {ds.layout} cases to {out}")
 
 
-@datasets.command()
+@datasets.command(
+    help=f"The paper's random train/validation split ({PAPER_TRAIN}/{PAPER_VALIDATION} of "
+    f"{PAPER_TOTAL}; proportional otherwise)."
+)
 @click.argument("root", type=click.Path(path_type=Path))
 @click.option("--seed", type=int, required=True)
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Write the split JSON here.")
@@ -160,7 +163,6 @@ def convert(root, out, overwrite) -> None:
     help="JSON from `datasets overlap -o`: leave its LiTS cases out (leak-free split).",
 )
 def split(root, seed, output, exclude_ids, exclude_overlap) -> None:
-    """The paper's random train/validation split (111/20 of 131; proportional otherwise)."""
     if output:
         check_output_file(output, inputs=[root], read=[exclude_overlap] if exclude_overlap else [])
     ds = open_dataset(root)

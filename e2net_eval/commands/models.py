@@ -7,41 +7,29 @@ from pathlib import Path
 import click
 
 from e2net_eval.commands.options import profile_option
-from e2net_eval.errors import InputError
 from e2net_eval.util.jsonio import dump_json
+from reference_models import create_model, list_models
 
-COMMANDS: list[click.Command] = []
-BENCH_COMMANDS: list[click.Command] = []
+
+def _cells(r: dict) -> dict[str, str]:
+    """One row of the printed table, by column title."""
+    return {
+        "name": r["name"],
+        "stage": str(r["stage"]),
+        "outputs": f"{'+'.join(r['outputs'])} x{r['out_channels']}",
+        "edge target": r["edge_target"],
+        "dcff": "yes" if r["dcff"] else "no",
+        "input": f"{r['context']}x{r['input_size']}x{r['input_size']}",
+        "params": f"{r['params'] / 1e6:.3f} M",
+        "encoder": f"{r['n_encoders']} x {r['encoder_params'] / r['n_encoders'] / 1e6:.3f} M",
+        "MACs/slice": f"{r['macs'] / 1e9:.3f} G",
+    }
 
 
 def _table(rows: list[dict]) -> str:
-    header = (
-        "name",
-        "stage",
-        "outputs",
-        "edge target",
-        "dcff",
-        "input",
-        "params",
-        "encoder",
-        "MACs/slice",
-    )
-    lines = [header]
-    for r in rows:
-        lines.append(
-            (
-                r["name"],
-                str(r["stage"]),
-                f"{'+'.join(r['outputs'])} x{r['out_channels']}",
-                r["edge_target"],
-                "yes" if r["dcff"] else "no",
-                f"{r['context']}x{r['input_size']}x{r['input_size']}",
-                f"{r['params'] / 1e6:.3f} M",
-                f"{r['n_encoders']} x {r['encoder_params'] / r['n_encoders'] / 1e6:.3f} M",
-                f"{r['macs'] / 1e9:.3f} G",
-            )
-        )
-    widths = [max(len(row[i]) for row in lines) for i in range(len(header))]
+    cells = [_cells(r) for r in rows]
+    lines = [tuple(cells[0]), *(tuple(c.values()) for c in cells)]
+    widths = [max(len(row[i]) for row in lines) for i in range(len(lines[0]))]
     return "\n".join(
         "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in lines
     )
@@ -75,13 +63,7 @@ def _table(rows: list[dict]) -> str:
     default=None,
     help="Also write the table as JSON to this file.",
 )
-def models_command(
-    profile: str,
-    context: str,
-    size: int | None,
-    backbone_weights: Path | None,
-    json_path: Path | None,
-) -> None:
+def models_command(profile, context, size, backbone_weights, json_path) -> None:
     """List the configurations of Table 3 with parameter counts and multiply-adds per slice.
 
     MACs count convolutions at batch 1 (stage 1: a crop of the input size; stage 2: the
@@ -89,9 +71,8 @@ def models_command(
     """
     import torch
 
-    from reference_models import create_model, list_models
+    from e2net_eval.runtime.weights import load_backbone
     from reference_models.complexity import describe
-    from reference_models.weights import load_backbone_weights
 
     rows = []
     for name in list_models():
@@ -100,11 +81,7 @@ def models_command(
         with torch.device(device):
             model = create_model(name, profile, context=int(context))
         if backbone_weights is not None:
-            for encoder in model.encoders():
-                try:
-                    load_backbone_weights(encoder, backbone_weights)
-                except ValueError as exc:
-                    raise InputError(str(exc), path=backbone_weights) from exc
+            load_backbone(model, backbone_weights)
         rows.append(describe(model, size))
     click.echo(f"profile {profile}, context {context}")
     click.echo(_table(rows))
@@ -114,4 +91,5 @@ def models_command(
         dump_json(json_path, {"profile": profile, "context": int(context), "models": rows})
 
 
-COMMANDS.append(models_command)
+COMMANDS: list[click.Command] = [models_command]
+BENCH_COMMANDS: list[click.Command] = []

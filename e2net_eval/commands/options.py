@@ -9,10 +9,10 @@ import re
 
 import click
 
+from e2net_eval.runtime import DEVICE_HELP
 from reference_models.registry import list_profiles
 
 #: What `--device` accepts; `e2net_eval.runtime.device.resolve_device` checks the card exists.
-DEVICE_HELP = "auto (CUDA when available), cpu, cuda or cuda:N"
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
 

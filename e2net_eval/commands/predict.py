@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from e2net_eval.commands.options import device_option, profile_option
+from e2net_eval.util.jsonio import dump_json
 from reference_models.registry import list_models
 
 
@@ -59,14 +60,8 @@ def predict_cmd(run_dir, data_root, out_dir, case_ids, no_progress, **options) -
     it was."""
     from e2net_eval.inference.predictor import predict
 
-    paths = predict(
-        run_dir,
-        data_root,
-        out_dir,
-        case_ids=list(case_ids) or None,
-        progress=not no_progress,
-        **options,
-    )
+    ids, progress = list(case_ids) or None, not no_progress
+    paths = predict(run_dir, data_root, out_dir, case_ids=ids, progress=progress, **options)
     click.echo(f"wrote {len(paths)} prediction(s) to {out_dir}")
 
 
@@ -77,6 +72,7 @@ def predict_cmd(run_dir, data_root, out_dir, case_ids, no_progress, **options) -
 )
 @click.option(
     "--slices",
+    "n_slices",
     type=click.IntRange(min=1),
     help="Slices per case (default: the profile's bench case).",
 )
@@ -89,23 +85,12 @@ def predict_cmd(run_dir, data_root, out_dir, case_ids, no_progress, **options) -
 @click.option(
     "--json", "json_out", type=click.Path(dir_okay=False), help="Also write the figures here."
 )
-def bench_inference_cmd(
-    profile, size, slices, config, batch_size, repeats, device, json_out
-) -> None:
+def bench_inference_cmd(json_out, **options) -> None:
     """Inference time per slice and per case, multiply-adds, and matmul throughput."""
     from e2net_eval.inference.bench import bench_inference
     from e2net_eval.runtime.timing import format_rows
-    from e2net_eval.util.jsonio import dump_json
 
-    result = bench_inference(
-        profile=profile,
-        size=size,
-        n_slices=slices,
-        config=config,
-        batch_size=batch_size,
-        repeats=repeats,
-        device=device,
-    )
+    result = bench_inference(**options)
     click.echo(format_rows(result))
     if json_out:
         dump_json(json_out, result)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from e2net_eval.commands.options import device_option, profile_option
+from e2net_eval.util.jsonio import dump_json
 from reference_models.registry import list_models
 
 _TRAIN_HELP = f"""Train CONFIG ({", ".join(list_models())}) into a run directory.
@@ -24,9 +25,8 @@ _TRAIN_HELP = f"""Train CONFIG ({", ".join(list_models())}) into a run directory
 )
 @click.option(
     "--split",
-    "split_path",
     type=click.Path(exists=True, dir_okay=False),
-    help="Split JSON (train/val case ids); default: the seeded paper split, saved in RUN.",
+    help="Split JSON (train/validation case ids); default: the seeded paper split, saved in RUN.",
 )
 @click.option(
     "--split-seed",
@@ -70,18 +70,13 @@ _TRAIN_HELP = f"""Train CONFIG ({", ".join(list_models())}) into a run directory
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def train_cmd(config, data_root, run_dir, context, no_progress, **options) -> None:
     from e2net_eval.training.distributed import dist_info
-    from e2net_eval.training.trainer import TrainJob, run_job
+    from e2net_eval.training.job import TrainJob
+    from e2net_eval.training.trainer import run_job
 
-    job = TrainJob(
-        config,
-        data_root,
-        run_dir,
-        split=options.pop("split_path"),
-        context=None if context is None else int(context),
-        progress=not no_progress,
-        **options,
+    context = None if context is None else int(context)
+    done = run_job(
+        TrainJob(config, data_root, run_dir, context=context, progress=not no_progress, **options)
     )
-    done = run_job(job)
     if dist_info().is_main:
         click.echo(
             f"{config}: {done['reason']} after {done['epochs']} epoch(s), {done['steps']} step(s);"
@@ -109,20 +104,13 @@ def train_cmd(config, data_root, run_dir, context, no_progress, **options) -> No
 @click.option(
     "--json", "json_out", type=click.Path(dir_okay=False), help="Also write the figures here."
 )
-def bench_train_cmd(configs, profile, batch_size, steps, device, json_out) -> None:
+def bench_train_cmd(configs, json_out, **options) -> None:
     """Training iterations per second, multiply-adds and the machine's matmul throughput."""
     from e2net_eval.runtime.timing import format_rows
     from e2net_eval.training.bench import bench_train
-    from e2net_eval.util.jsonio import dump_json
 
     names = list_models()
-    result = bench_train(
-        list(configs) or [names[0], names[-1]],
-        profile=profile,
-        batch_size=batch_size,
-        steps=steps,
-        device=device,
-    )
+    result = bench_train(list(configs) or [names[0], names[-1]], **options)
     click.echo(format_rows(result))
     if json_out:
         dump_json(json_out, result)

@@ -287,12 +287,16 @@ def _spacing(img: nib.Nifti1Image) -> tuple[float, float, float]:
     return tuple(float(z) for z in img.header.get_zooms()[:3])
 
 
-def write_nifti(path: Path, array: np.ndarray, affine: np.ndarray) -> None:
-    """Write one volume atomically, keeping its dtype (int16/float32 image, uint8 label)."""
+def write_nifti(path: Path, array: np.ndarray, affine: np.ndarray, *, units: bool = True) -> None:
+    """Write one volume atomically, keeping its dtype (int16/float32 image, uint8 label).
+
+    `units`: the header names its units (mm, s); predictions leave them unset (as written
+    since their first version)."""
     img = nib.Nifti1Image(array, np.asarray(affine, dtype=np.float64))
     img.header.set_data_dtype(array.dtype)
     img.set_qform(affine, code=1)
     img.set_sform(affine, code=1)
-    img.header["xyzt_units"] = 2 | 8  # mm, s
+    if units:
+        img.header["xyzt_units"] = 2 | 8  # mm, s
     with atomic_path(path) as tmp:
         nib.save(img, str(tmp))

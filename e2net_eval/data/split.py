@@ -1,20 +1,27 @@
-"""The paper's random train / validation split of the LiTS training cases (111 / 20)."""
+"""The paper's random train / validation split of the LiTS training cases, and a training
+run's one split (made here, or read and checked against the run's ``split.json``)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 
 from e2net_eval.data.dataset import natural_key
 from e2net_eval.errors import InputError
+from e2net_eval.rundir import SPLIT_JSON, split_lists
+from e2net_eval.util.jsonio import dump_json, load_json
 
+#: The paper's split of the LiTS training cases: training, validation, and all of them.
 PAPER_TRAIN, PAPER_VALIDATION = 111, 20
 PAPER_TOTAL = PAPER_TRAIN + PAPER_VALIDATION
 
 
 def n_validation(n: int) -> int:
-    """Validation size for `n` cases: 20 of 131 as in the paper, round(n * 20 / 131), >= 1."""
+    """Validation size for `n` cases: the paper's share, round(n * PAPER_VALIDATION /
+    PAPER_TOTAL), at least 1 and at most n - 1."""
     if n < 2:
         raise InputError(f"need at least 2 cases to split, got {n}")
     return int(min(n - 1, max(1, round(n * PAPER_VALIDATION / PAPER_TOTAL))))
@@ -56,7 +63,7 @@ def make_split(
         val = _stratified(pool, k, strata, rng)
     method = (
         "numpy.random.default_rng(seed).permutation over naturally sorted ids; "
-        "first n_val are validation; n_val = round(n * 20 / 131)"
+        f"first n_val are validation; n_val = round(n * {PAPER_VALIDATION} / {PAPER_TOTAL})"
     )
     if strata is not None:
         method = (
@@ -98,3 +105,38 @@ def _stratified(
         order = rng.permutation(len(groups[g]))
         val |= {groups[g][i] for i in order[: take[g]]}
     return val
+
+
+def resolve_split(
+    run_dir: Path, case_ids: list[str], split_path: str | Path | None, *, seed: int, write: bool
+) -> tuple[list[str], list[str]]:
+    """A training run's split: from `split_path`, else ``RUN/split.json``, else `make_split`
+    of `case_ids` seeded with `seed` (the split seed, independent of the training seed).
+
+    A run has one split: a different `split_path` for an existing run is an input error.
+    Only the writing process (`write`) saves ``RUN/split.json``.
+    """
+    saved = Path(run_dir) / SPLIT_JSON
+    if split_path is not None:
+        try:
+            split = load_json(split_path)
+        except (OSError, json.JSONDecodeError) as exc:
+            raise InputError(f"cannot read split: {exc}", path=split_path) from exc
+        if saved.is_file() and split_lists(load_json(saved), saved) != split_lists(
+            split, split_path
+        ):
+            raise InputError(f"the run already has a different split ({saved})", path=split_path)
+    elif saved.is_file():
+        split = load_json(saved)
+    else:
+        split = make_split(case_ids, seed)
+    train, val = split_lists(split, split_path or saved)
+    missing = sorted(set(train + val) - set(case_ids))
+    if missing:
+        raise InputError(
+            f"{len(missing)} split case(s) not in the dataset, e.g. {missing[0]!r}",
+            path=split_path or saved,
+        )
+    if write and not saved.is_file():
+        dump_json(saved, split)
+    return train, val

@@ -15,15 +15,16 @@ from typing import Any
 import numpy as np
 import torch
 
+import reference_models
 from e2net_eval.inference.predictor import (
-    STAGE1_MULTIPLE,
     prepare_slices,
     stage1_liver,
     stage2_labels,
 )
 from e2net_eval.runtime.device import autocast, memory_format, resolve_device
 from e2net_eval.runtime.orientation import Orientation, stored_tensor
-from e2net_eval.runtime.timing import count_macs, machine, sync
+from e2net_eval.runtime.timing import count_macs, result, sync
+from reference_models.blocks import STRIDE
 
 
 def _time_per_slice(model, x: torch.Tensor, device, repeats: int) -> float:
@@ -50,41 +51,52 @@ def bench_inference(
     device: str = "auto",
 ) -> dict[str, Any]:
     """Figures for stage 1 and stage-2 `config` at `profile`; see the module docstring."""
-    import reference_models
-
     dev = resolve_device(device)
     default_size, default_slices = reference_models.get_profile(profile).bench_case
     size = size or default_size
     n_slices = n_slices or default_slices
-    stage1_name = reference_models.list_models(stage=1)[0]
     config = config or reference_models.list_models()[-1]  # the full model of Table 3
     torch.manual_seed(0)
-    stage1 = reference_models.create_model(stage1_name, profile=profile).to(dev).eval()
+    stage1 = (
+        reference_models.create_model(reference_models.stage1_name(), profile=profile)
+        .to(dev)
+        .eval()
+    )
     # the side stage 1 really gets (see pad_batch_like_crops): small 128 -> 144, paper 512
-    padded = size + (stage1.config.input_size - size) % STAGE1_MULTIPLE
+    padded = size + (stage1.config.input_size - size) % STRIDE
     stage2 = reference_models.create_model(config, profile=profile).to(dev).eval()
-    s2 = stage2.config.input_size
-    rows = []
-    for name, model, side in ((stage1_name, stage1, padded), (config, stage2, s2)):
-        b = min(batch_size, n_slices)
-        x = torch.randn(b, model.in_channels, side, side, device=dev)
-        with torch.no_grad():
-            macs = count_macs(lambda m=model, x1=x[:1]: m(x1))
-        x = x.contiguous(memory_format=memory_format(dev))
-        model.to(memory_format=memory_format(dev))
-        with autocast(dev):
-            seconds = _time_per_slice(model, x, dev, repeats)
-        rows.append(
-            {
-                "model": name,
-                "input": f"{model.in_channels}x{side}x{side}",
-                "batch": b,
-                "macs_per_slice": macs,
-                "seconds_per_slice": seconds,
-                "slices_per_s": 1 / seconds,
-                "achieved_gflops": 2 * macs / seconds / 1e9,
-            }
-        )
+    b = min(batch_size, n_slices)
+    rows = [
+        _slice_row(model, side, b, dev, repeats)
+        for model, side in ((stage1, padded), (stage2, stage2.config.input_size))
+    ]
+    case = _case_times(stage1, stage2, size, n_slices, batch_size, dev)
+    return result("inference", profile, rows, dev, case=case)
+
+
+def _slice_row(model, side: int, b: int, dev: torch.device, repeats: int) -> dict[str, Any]:
+    """Multiply-adds and the best time per ``side x side`` slice of `model`, in batches of
+    `b`."""
+    x = torch.randn(b, model.in_channels, side, side, device=dev)
+    with torch.no_grad():
+        macs = count_macs(lambda m=model, x1=x[:1]: m(x1))
+    x = x.contiguous(memory_format=memory_format(dev))
+    model.to(memory_format=memory_format(dev))
+    with autocast(dev):
+        seconds = _time_per_slice(model, x, dev, repeats)
+    return {
+        "model": model.config.name,
+        "input": f"{model.in_channels}x{side}x{side}",
+        "batch": b,
+        "macs_per_slice": macs,
+        "seconds_per_slice": seconds,
+        "slices_per_s": 1 / seconds,
+        "achieved_gflops": 2 * macs / seconds / 1e9,
+    }
+
+
+def _case_times(stage1, stage2, size: int, n_slices: int, batch_size: int, dev) -> dict:
+    """The prediction pipeline on a synthetic case with liver on every slice (seconds)."""
     rng = np.random.default_rng(0)
     hu = rng.uniform(-200, 300, size=(size, size, n_slices)).astype(np.float32)
     q = size // 4
@@ -101,14 +113,10 @@ def bench_inference(
     stored_tensor(orient, labels).cpu().numpy()
     sync(dev)
     t2 = time.perf_counter()
-    info = machine(dev)
-    for r in rows:
-        r["fraction_of_matmul"] = r["achieved_gflops"] / info["matmul_gflops_fp32"]
-    case = {
+    return {
         "slices": n_slices,
         "slice_size": size,
         "stage1_seconds_with_upload": t1 - t0,
         "stage2_seconds_all_slices_with_download": t2 - t1,
         "total_seconds_upper_bound": t2 - t0,
     }
-    return {"kind": "inference", "profile": profile, "machine": info, "rows": rows, "case": case}

@@ -1,46 +1,41 @@
 """Two-stage prediction of whole CT volumes, written as NIfTI on the reference grid.
 
-Pipeline (paper, section 2-3, with our choices marked):
-1. Window HU to [-1, 1] and take the axial slices in the canonical orientation
-   (runtime/orientation.py).
-2. Stage 1 on every whole slice, in batches: fully convolutional, the slice padded at the
-   bottom/right with -1 to a size congruent to the training crop modulo 32 (so no kept
-   pixel falls where training never put a loss; the network itself pads to a multiple of
-   32) and the output cropped back; sigmoid > 0.5 is liver.
-3. Per slice with liver: its box grown by a *fixed* margin of 35 pixels at the paper's
-   256x256 stage-2 size (the mean of the random 10..60 seen in training; scaled with the
-   profile like the training margin), clipped to the slice, resized to the stage-2 input,
-   stage 2, probabilities resized back (bilinear) and pasted; liver = p_liver > 0.5,
-   tumour = p_tumour > 0.5 inside that liver. Slices without a stage-1 liver stay 0.
-4. Optional (off by default, the paper has none): keep the largest 3D 26-connected liver
-   component, applied to the stage-1 liver before boxes are cut and to the final liver;
-   tumour outside the kept liver is dropped.
-5. Back to the stored array order and written as ``uint8`` with the reference's shape and
-   affine (0 background, 1 liver, 2 tumour). With only ``stage1`` the output is liver alone.
+Window and reorient the volume on the model's device; stage 1 on every whole slice (padded
+like the training crops, `pad_batch_like_crops`), sigmoid > 0.5 is liver; per slice with
+liver, its box grown by `STAGE2_MARGIN_PX` (scaled with the profile), resized to the stage-2
+input, stage 2, probabilities pasted back; liver = p_liver > 0.5, tumour = p_tumour > 0.5
+inside it. Optionally the largest 3D liver component only. Labels back in stored order, as
+uint8 with the reference's shape and affine; with only ``stage1``, liver alone. The steps
+and their reasons: docs/training.md ("Inference pipeline").
 """
 
 from __future__ import annotations
 
-import logging
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import nibabel as nib
 import numpy as np
 import torch
 from tqdm import tqdm
 
+from e2net_eval.data.case import Case
+from e2net_eval.data.dataset import Dataset, open_dataset
+from e2net_eval.data.nifti import write_nifti
+from e2net_eval.data.preprocess import HU_MAX, HU_MIN
 from e2net_eval.errors import InputError
 from e2net_eval.rundir import default_stage2, trained_configs
 from e2net_eval.runtime.device import autocast, configure_cpu_threads, memory_format, resolve_device
 from e2net_eval.runtime.geometry import (
-    Box,
     crop_resize,
     grow_box,
     pad_batch_like_crops,
     paste_back,
     scaled_pixels,
+    slice_boxes,
 )
 from e2net_eval.runtime.orientation import (
     Orientation,
@@ -49,36 +44,32 @@ from e2net_eval.runtime.orientation import (
     stored_tensor,
 )
 from e2net_eval.runtime.weights import load_trained
-from e2net_eval.util.atomic import atomic_path
 from e2net_eval.util.faults import fault_point
 from e2net_eval.util.jsonio import dump_json
 from e2net_eval.util.meta import run_meta
 from e2net_eval.util.outdir import result_folder
-
-log = logging.getLogger(__name__)
+from reference_models.blocks import STRIDE
+from reference_models.registry import stage1_name
 
 #: Stage-2 inference margin at 256x256: the mean of the paper's random 10..60 pixels.
 STAGE2_MARGIN_PX = 35
-#: The networks pad to a multiple of this (five stride-2 levels); see `pad_batch_like_crops`.
-STAGE1_MULTIPLE = 32
 
 
-def largest_component(mask: np.ndarray) -> np.ndarray:
-    """Keep the largest 26-connected 3D component of a boolean volume."""
+def largest_component(mask: torch.Tensor) -> torch.Tensor:
+    """Keep the largest 26-connected 3D component of a boolean volume (on its device)."""
     import cc3d
 
-    if not mask.any():
+    arr = mask.cpu().numpy()
+    if not arr.any():
         return mask
-    labels = cc3d.connected_components(mask.astype(np.uint8), connectivity=26)
+    labels = cc3d.connected_components(arr.astype(np.uint8), connectivity=26)
     counts = np.bincount(labels.ravel())
     counts[0] = 0
-    return labels == int(np.argmax(counts))
+    return torch.from_numpy(labels == int(np.argmax(counts))).to(mask.device)
 
 
 def window_tensor(volume: torch.Tensor) -> torch.Tensor:
     """The data layer's `window_hu` in torch (same float32 operations, bit-identical)."""
-    from e2net_eval.data.preprocess import HU_MAX, HU_MIN
-
     t = volume.float().clamp(HU_MIN, HU_MAX)  # out of place: the caller's array is untouched
     t.sub_(float(np.float32((HU_MIN + HU_MAX) / 2)))
     return t.mul_(float(np.float32(2.0 / (HU_MAX - HU_MIN))))
@@ -129,23 +120,9 @@ def stage1_liver(model, slices: torch.Tensor, batch_size: int = 16) -> torch.Ten
     for z0 in range(0, slices.shape[0], batch_size):
         zs = list(range(z0, min(z0 + batch_size, slices.shape[0])))
         stacks = _stacks(slices, zs, model.in_channels)
-        x, (h, w) = pad_batch_like_crops(stacks, model.config.input_size, STAGE1_MULTIPLE)
+        x, (h, w) = pad_batch_like_crops(stacks, model.config.input_size, STRIDE)
         out[z0 : zs[-1] + 1] = _forward(model, x)[:, 0, :h, :w] > 0.5
     return out
-
-
-def slice_boxes(mask: torch.Tensor) -> list[Box | None]:
-    """Half-open box of every slice of a ``(Z, X, Y)`` bool mask (None where empty)."""
-    rows = mask.any(dim=2).cpu().numpy()
-    cols = mask.any(dim=1).cpu().numpy()
-    boxes: list[Box | None] = []
-    for r, c in zip(rows, cols, strict=True):
-        if not r.any():
-            boxes.append(None)
-            continue
-        rr, cc = np.flatnonzero(r), np.flatnonzero(c)
-        boxes.append((int(rr[0]), int(rr[-1]) + 1, int(cc[0]), int(cc[-1]) + 1))
-    return boxes
 
 
 @torch.no_grad()
@@ -205,14 +182,13 @@ def predict_volume(
         mask = torch.from_numpy(np.ascontiguousarray(stage1_liver_mask, dtype=bool))
         liver = canonical_tensor(orient, mask.to(device))
     if keep_largest:
-        liver = torch.from_numpy(largest_component(liver.cpu().numpy())).to(device)
+        liver = largest_component(liver)
     if stage2 is None:
         labels = liver.to(torch.uint8)
     else:
         labels = stage2_labels(stage2, slices, liver, batch_size)
         if keep_largest:
-            keep = torch.from_numpy(largest_component((labels >= 1).cpu().numpy())).to(device)
-            labels[~keep] = 0
+            labels[~largest_component(labels >= 1)] = 0
     return stored_tensor(orient, labels).cpu().numpy()
 
 
@@ -231,100 +207,114 @@ def read_stage1_mask(folder: Path, case_id: str, shape: tuple[int, ...]) -> np.n
     return mask
 
 
-def write_prediction(path: str | Path, labels: np.ndarray, affine: np.ndarray) -> None:
-    """Write a uint8 label volume as NIfTI with `affine` (atomically)."""
-    img = nib.Nifti1Image(np.asarray(labels, dtype=np.uint8), np.asarray(affine, dtype=np.float64))
-    img.set_data_dtype(np.uint8)
-    img.set_qform(img.affine, code=1)
-    img.set_sform(img.affine, code=1)
-    with atomic_path(path) as tmp:
-        nib.save(img, str(tmp))
+@dataclass(frozen=True)
+class PredictOptions:
+    """The keywords of `predict`: which stage 2, which cases, where and how."""
+
+    config: str | None = None
+    case_ids: list[str] | None = None
+    device: str = "auto"
+    largest_component: bool = False
+    batch_size: int = 16
+    progress: bool = True
+    stage1_dir: str | Path | None = None
+    overwrite: bool = False
 
 
 def predict(
-    run_dir: str | Path,
-    data_root: str | Path,
-    out_dir: str | Path,
-    *,
-    config: str | None = None,
-    case_ids: list[str] | None = None,
-    device: str = "auto",
-    largest_component: bool = False,
-    batch_size: int = 16,
-    progress: bool = True,
-    stage1_dir: str | Path | None = None,
-    overwrite: bool = False,
+    run_dir: str | Path, data_root: str | Path, out_dir: str | Path, **options: Any
 ) -> list[Path]:
-    """Predict every case (or `case_ids`) of `data_root` into ``out_dir/<case_id>.nii.gz``.
-
-    `config` names the stage-2 configuration (default: the most complete one in the run;
-    the stage-1 configuration for liver only). `stage1_dir` holds this run's stage-1
-    predictions of the same cases: their liver is used instead of running stage 1 again
-    (the same mask, so the same result). Returns the written paths.
+    """Predict every case (or `case_ids`, each once) of `data_root` into
+    ``out_dir/<case_id>.nii.gz``; the written paths. `options` are `PredictOptions` fields:
+    `config` the stage-2 configuration (default: the most complete one in the run; the
+    stage-1 one for liver only); `stage1_dir` this run's stage-1 predictions of the same
+    cases, whose liver is used instead of running stage 1 again (the same result).
 
     `out_dir` is a result folder (`util.outdir`): the whole set (every case and
-    ``predict.json``) is written beside it and swapped in at the end, so a failure at case
-    k leaves the previous set untouched; a non-empty `out_dir` only with `overwrite`, and
-    only a prediction set e2net-eval wrote. A case id given twice is predicted once.
+    ``predict.json``) is swapped in at the end, so a failure leaves the previous set; a
+    non-empty `out_dir` only with `overwrite`, and only a prediction set e2net-eval wrote.
     """
-    from e2net_eval.data import open_dataset
-    from reference_models.registry import list_models
-
-    run_dir, out_dir = Path(run_dir), Path(out_dir)
-    have = trained_configs(run_dir)
-    stage1_name = list_models(stage=1)[0]
-    if stage1_name not in have:
-        raise InputError(f"the run has no trained {stage1_name} (train it first)", path=run_dir)
-    if config is None:
-        config = default_stage2(run_dir)
-    elif config != stage1_name and config not in have:
-        raise InputError(
-            f"configuration {config!r} is not trained in the run ({have})", path=run_dir
-        )
-    dev = resolve_device(device)
-    stage1 = load_trained(run_dir, stage1_name, dev)
+    run_dir, out_dir, opt = Path(run_dir), Path(out_dir), PredictOptions(**options)
+    config = _stage2_config(run_dir, opt.config)
+    dev = resolve_device(opt.device)
+    stage1 = load_trained(run_dir, stage1_name(), dev)
     configure_cpu_threads(dev, stage1.config.profile)
-    stage2 = load_trained(run_dir, config, dev) if config not in (None, stage1_name) else None
+    stage2 = load_trained(run_dir, config, dev) if config not in (None, stage1_name()) else None
     dataset = open_dataset(data_root)
-    all_ids = list(dataset.case_ids())
-    ids = list(dict.fromkeys(str(c) for c in case_ids)) if case_ids else all_ids
-    unknown = [c for c in ids if c not in set(all_ids)]
-    if unknown:
-        raise InputError(f"case(s) not in the dataset: {unknown[:5]}", path=data_root)
+    ids = _case_ids(dataset, opt.case_ids, data_root)
     written, seconds = [], {}
-    inputs = [run_dir, data_root] + ([] if stage1_dir is None else [stage1_dir])
-    with result_folder(out_dir, kind="predictions", inputs=inputs, overwrite=overwrite) as tmp:
-        for cid in tqdm(ids, desc="predict", unit="case", disable=not progress):
+    inputs = [run_dir, data_root] + ([] if opt.stage1_dir is None else [opt.stage1_dir])
+    with result_folder(out_dir, kind="predictions", inputs=inputs, overwrite=opt.overwrite) as tmp:
+        for cid in tqdm(ids, desc="predict", unit="case", disable=not opt.progress):
             fault_point("predict.case")
             case = dataset.load(cid, image=True, label=False)
-            liver = None
-            if stage1_dir is not None:
-                liver = read_stage1_mask(Path(stage1_dir), cid, case.image.shape)
-            t0 = time.perf_counter()
-            labels = predict_volume(
-                case.image,
-                case.affine,
-                stage1,
-                stage2,
-                device=dev,
-                batch_size=batch_size,
-                keep_largest=largest_component,
-                stage1_liver_mask=liver,
-            )
-            seconds[cid] = time.perf_counter() - t0
-            write_prediction(tmp / f"{cid}.nii.gz", labels, case.affine)
+            seconds[cid] = _predict_case(case, tmp, (stage1, stage2), dev, opt)
             written.append(out_dir / f"{cid}.nii.gz")
         dump_json(
             tmp / "predict.json",
             {
                 "run": str(run_dir),
                 "data_root": str(data_root),
-                "stage2": config if stage2 else None,
-                "stage1_from": None if stage1_dir is None else str(stage1_dir),
-                "largest_component": largest_component,
+                "stage2": config if stage2 is not None else None,
+                "stage1_from": None if opt.stage1_dir is None else str(opt.stage1_dir),
+                "largest_component": opt.largest_component,
                 "device": str(dev),
                 "seconds_per_case": seconds,
                 "meta": run_meta(device=str(dev)),
             },
         )
     return written
+
+
+def _stage2_config(run_dir: Path, config: str | None) -> str | None:
+    """The configuration `predict` runs after stage 1 (None or the stage-1 one: liver only);
+    an input error when the run lacks it or stage 1."""
+    have, first = trained_configs(run_dir), stage1_name()
+    if first not in have:
+        raise InputError(f"the run has no trained {first} (train it first)", path=run_dir)
+    if config is None:
+        return default_stage2(run_dir)
+    if config != first and config not in have:
+        raise InputError(
+            f"configuration {config!r} is not trained in the run ({have})", path=run_dir
+        )
+    return config
+
+
+def _case_ids(dataset: Dataset, case_ids: list[str] | None, data_root: str | Path) -> list[str]:
+    """`case_ids` (each once, in order), or every case of `dataset`; an input error for an
+    id the dataset does not have."""
+    all_ids = list(dataset.case_ids())
+    ids = list(dict.fromkeys(str(c) for c in case_ids)) if case_ids else all_ids
+    unknown = [c for c in ids if c not in set(all_ids)]
+    if unknown:
+        raise InputError(f"case(s) not in the dataset: {unknown[:5]}", path=data_root)
+    return ids
+
+
+def _predict_case(
+    case: Case, folder: Path, models: tuple, dev: torch.device, opt: PredictOptions
+) -> float:
+    """Predict one case with `models` (stage 1, stage 2 or None) into
+    ``folder/<case_id>.nii.gz``; the seconds the prediction took."""
+    liver = None
+    if opt.stage1_dir is not None:
+        liver = read_stage1_mask(Path(opt.stage1_dir), case.case_id, case.image.shape)
+    t0 = time.perf_counter()
+    labels = predict_volume(
+        case.image,
+        case.affine,
+        *models,
+        device=dev,
+        batch_size=opt.batch_size,
+        keep_largest=opt.largest_component,
+        stage1_liver_mask=liver,
+    )
+    seconds = time.perf_counter() - t0
+    write_nifti(
+        folder / f"{case.case_id}.nii.gz",
+        np.asarray(labels, dtype=np.uint8),
+        np.asarray(case.affine, dtype=np.float64),
+        units=False,
+    )
+    return seconds

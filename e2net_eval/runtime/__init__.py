@@ -1,8 +1,6 @@
-"""Runtime layer, below training and inference: how networks meet slices and devices.
-
-``geometry`` (liver boxes, crops, resizing, pasting), ``orientation`` (canonical axial
-slices and back), ``device`` (device, CPU threads, mixed precision, memory format),
-``weights`` (rebuild a trained configuration, backbone weights, digests) and ``timing``
-(work counted, time measured, the machine's matmul rate). Training and inference both
-import from here and never from each other.
+"""Runtime layer, below training and inference (which import from here, never from each
+other): slice geometry, orientation, device and precision policy, trained weights, timing.
 """
+
+#: What `--device` accepts (the CLI's help and the device check's error say it).
+DEVICE_HELP = "auto (CUDA when available), cpu, cuda or cuda:N"

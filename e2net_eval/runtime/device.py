@@ -15,9 +15,8 @@ from typing import Any
 import torch
 
 from e2net_eval.errors import InputError
-
-#: What `--device` accepts (the CLI's help text says the same).
-DEVICE_HELP = "auto (CUDA when available), cpu, cuda or cuda:N"
+from e2net_eval.runtime import DEVICE_HELP
+from reference_models.registry import get_profile
 
 
 def resolve_device(device: str, local_rank: int = 0) -> torch.device:
@@ -43,8 +42,6 @@ def resolve_device(device: str, local_rank: int = 0) -> torch.device:
 def configure_cpu_threads(device: torch.device, profile: str) -> int:
     """Set torch's CPU thread count for `profile` (catalogue: `Profile.cpu_threads`) unless
     OMP_NUM_THREADS says otherwise; return the count in use."""
-    from reference_models.registry import get_profile
-
     if device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
         threads = get_profile(profile).cpu_threads
         if threads is not None and torch.get_num_threads() != threads:

@@ -15,17 +15,20 @@ import torch.nn.functional as F
 
 Box = tuple[int, int, int, int]
 
-#: Windowed value of padding outside a slice: -1 is HU <= -100 (air and fat) after windowing.
+#: Windowed value of padding outside a slice: -1 is the bottom of the HU window (air, fat).
 PAD_VALUE = -1.0
 
 
-def mask_box(mask: np.ndarray) -> Box | None:
-    """Half-open bounding box ``(r0, r1, c0, c1)`` of a 2D boolean mask, None when empty."""
-    rows = np.flatnonzero(mask.any(axis=1))
-    if rows.size == 0:
-        return None
-    cols = np.flatnonzero(mask.any(axis=0))
-    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+def slice_boxes(mask: torch.Tensor) -> list[Box | None]:
+    """Half-open box of every slice of a ``(Z, H, W)`` bool mask, None where a slice is empty
+    (the projections are taken on the mask's device)."""
+    boxes: list[Box | None] = []
+    for r, c in zip(mask.any(dim=2).cpu().numpy(), mask.any(dim=1).cpu().numpy(), strict=True):
+        rr, cc = np.flatnonzero(r), np.flatnonzero(c)
+        boxes.append(
+            (int(rr[0]), int(rr[-1]) + 1, int(cc[0]), int(cc[-1]) + 1) if rr.size else None
+        )
+    return boxes
 
 
 def grow_box(box: Box, margins: tuple[int, int, int, int], shape: tuple[int, int]) -> Box:
@@ -69,15 +72,6 @@ def paste_back(prob: torch.Tensor, box: Box, shape: tuple[int, int]) -> torch.Te
     return out
 
 
-def pad_to(array: np.ndarray, size: int, fill: float) -> np.ndarray:
-    """Pad ``(C, H, W)`` at the bottom/right so that H and W are at least `size`."""
-    _, h, w = array.shape
-    ph, pw = max(size - h, 0), max(size - w, 0)
-    if ph == 0 and pw == 0:
-        return array
-    return np.pad(array, ((0, 0), (0, ph), (0, pw)), constant_values=fill)
-
-
 def random_crop(
     image: np.ndarray, label: np.ndarray, size: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -99,32 +93,16 @@ def random_crop(
     return image[:, r : r + size, c : c + size], label[:, r : r + size, c : c + size]
 
 
-def pad_batch_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
-    """Pad ``(B, C, H, W)`` at the bottom/right to multiples of `multiple` with `PAD_VALUE`.
-
-    Returns the padded batch and the original (H, W) to crop the output back to.
-    """
-    h, w = x.shape[-2:]
-    ph, pw = (-h) % multiple, (-w) % multiple
-    if ph or pw:
-        x = F.pad(x, (0, pw, 0, ph), value=PAD_VALUE)
-    return x, (h, w)
-
-
 def pad_batch_like_crops(
     x: torch.Tensor, crop: int, multiple: int
 ) -> tuple[torch.Tensor, tuple[int, int]]:
-    """Pad ``(B, C, H, W)`` at the bottom/right with `PAD_VALUE` to sizes ``= crop (mod multiple)``.
+    """Pad ``(B, C, H, W)`` at the bottom/right with `PAD_VALUE` to the smallest sizes
+    ``= crop (mod multiple)``; the batch and the original (H, W).
 
-    The networks pad their input at the bottom/right (edge replication) to a multiple of
-    `multiple` and crop the logits back. Trained on ``crop x crop`` windows, the last
-    ``ceil(crop / multiple) * multiple - crop`` rows and columns of their padded grid never
-    receive a loss (small profile: 112 -> 128, 16 unsupervised rows and columns), and what
-    they output there is arbitrary. A whole slice fed as is (128 -> 128) puts its last rows
-    exactly there. Padded to the smallest size >= H, W that is congruent to `crop`, every
-    kept pixel lies at least as far from the grid's bottom/right border as in training, and
-    the feature grid has the training's parity at every level. For the paper (crop 448,
-    slices 512, both multiples of 32) nothing is padded. Returns the batch and (H, W).
+    A network trained on ``crop x crop`` windows got no loss on the last rows and columns of
+    its padded grid (small profile: 112 -> 128); so padded, every kept pixel of a whole slice
+    lies as far from that border as in training (docs/training.md, "Crop size and whole
+    slices"). Paper sizes (crop 448, slices 512) are not padded.
     """
     h, w = x.shape[-2:]
     ph, pw = (crop - h) % multiple, (crop - w) % multiple

@@ -1,11 +1,7 @@
-"""Axial slices in one canonical orientation, and the way back to the array as stored.
-
-Cases do not agree in array space (LiTS has flipped cases; 3DIRCADb DICOM has its own
-order), so every volume is turned into the RAS+ orientation given by its affine before
-slicing: canonical axes are (x: right, y: anterior, z: superior) and a slice is
-``canonical[:, :, k]``. The network therefore always sees the same anatomy the same way
-round, and predictions are turned back with the inverse transform so they sit voxel for
-voxel on the reference grid (shape and affine unchanged).
+"""Axial slices in one canonical orientation (RAS+ by the affine; a slice is
+``canonical[:, :, k]``), and the way back to the array as stored, so the network sees every
+case the same way round and predictions sit voxel for voxel on the reference grid
+(docs/training.md, "Slices and orientation").
 """
 
 from __future__ import annotations
@@ -41,26 +37,12 @@ class Orientation:
     @property
     def slice_axis(self) -> int:
         """The stored array axis that becomes the canonical superior (slice) axis."""
-        for axis, (target, _flip) in enumerate(self.to_canonical):
-            if int(target) == 2:
-                return axis
-        raise AssertionError("orientation without a slice axis")  # pragma: no cover
-
-    def canonical(self, volume: np.ndarray) -> np.ndarray:
-        """Stored ``(A, B, C)`` -> canonical ``(X, Y, Z)`` (a view where possible)."""
-        return apply_orientation(volume, self.to_canonical)
-
-    def stored(self, volume: np.ndarray) -> np.ndarray:
-        """Canonical ``(X, Y, Z)`` -> the stored array order (inverse of `canonical`)."""
-        return apply_orientation(volume, self.from_canonical)
+        return next(axis for axis, (target, _) in enumerate(self.to_canonical) if target == 2)
 
     def slices(self, volume: np.ndarray) -> np.ndarray:
         """Stored volume -> contiguous stack of canonical axial slices ``(Z, X, Y)``."""
-        return np.ascontiguousarray(np.moveaxis(self.canonical(volume), 2, 0))
-
-    def unslice(self, stack: np.ndarray) -> np.ndarray:
-        """Stack of canonical slices ``(Z, X, Y)`` -> contiguous volume in stored order."""
-        return np.ascontiguousarray(self.stored(np.moveaxis(stack, 0, 2)))
+        canonical = apply_orientation(volume, self.to_canonical)  # (X, Y, Z), a view if it can
+        return np.ascontiguousarray(np.moveaxis(canonical, 2, 0))
 
 
 def _torch_steps(ornt: np.ndarray) -> tuple[list[int], list[int]]:
@@ -78,24 +60,18 @@ def canonical_tensor(orient: Orientation, volume: torch.Tensor) -> torch.Tensor:
 
 
 def stored_tensor(orient: Orientation, stack: torch.Tensor) -> torch.Tensor:
-    """`Orientation.unslice` for a torch tensor: ``(Z, X, Y)`` -> stored ``(A, B, C)``."""
+    """Inverse of `canonical_tensor`: canonical slices ``(Z, X, Y)`` -> stored ``(A, B, C)``."""
     flips, perm = _torch_steps(orient.from_canonical)
     t = stack.permute(1, 2, 0)
     t = t.flip(flips) if flips else t
     return t.permute(*perm).contiguous()
 
 
-def context_offsets(n_channels: int) -> list[int]:
-    """Slice offsets fed as channels: 1 -> [0], 3 -> [-1, 0, 1], 5 -> [-2 .. 2].
-
-    The centre slice is the one whose labels are the target; an even count is rejected.
-    """
+def context_indices(z: int, n_slices: int, n_channels: int) -> list[int]:
+    """Indices of the slices stacked as channels around `z` (1 -> [z], 3 -> [z-1, z, z+1],
+    ...), clamped at the volume ends. The centre slice is the one whose labels are the
+    target; an even count is rejected."""
     if n_channels < 1 or n_channels % 2 == 0:
         raise ValueError(f"context must be an odd number of slices, got {n_channels}")
     half = n_channels // 2
-    return list(range(-half, half + 1))
-
-
-def context_indices(z: int, n_slices: int, n_channels: int) -> list[int]:
-    """Indices of the slices stacked as channels around `z`, clamped at the volume ends."""
-    return [min(max(z + d, 0), n_slices - 1) for d in context_offsets(n_channels)]
+    return [min(max(z + d, 0), n_slices - 1) for d in range(-half, half + 1)]

@@ -1,10 +1,6 @@
-"""Speed figures that make sense on any machine: work counted, time measured, and the ratio.
-
-A time alone says little on a shared or unknown machine, so every benchmark reports the
-multiply-adds it performed (counted by ``torch.utils.flop_counter.FlopCounterMode``: conv
-and matmul ops; element-wise work is not counted), the time, and the machine's measured
-dense matmul throughput in the same process: ``achieved / matmul`` is the fraction of the
-machine's peak-like rate the network reaches.
+"""Speed figures that make sense on any machine: the multiply-adds a benchmark performed
+(torch's `FlopCounterMode`: conv and matmul ops), the time, and the machine's dense matmul
+rate measured in the same process; ``achieved / matmul`` is the share the network reaches.
 """
 
 from __future__ import annotations
@@ -61,6 +57,14 @@ def machine(device: torch.device) -> dict[str, Any]:
     return info
 
 
+def result(kind: str, profile: str, rows: list[dict], device, **extra) -> dict[str, Any]:
+    """A benchmark's result: its rows, each with its share of the machine's matmul rate."""
+    info = machine(device)
+    for r in rows:
+        r["fraction_of_matmul"] = r["achieved_gflops"] / info["matmul_gflops_fp32"]
+    return {"kind": kind, "profile": profile, "machine": info, "rows": rows, **extra}
+
+
 def format_rows(result: dict[str, Any]) -> str:
     """A plain-text table of a benchmark result."""
     m = result["machine"]
@@ -79,6 +83,4 @@ def format_rows(result: dict[str, Any]) -> str:
 
 
 def _fmt(v: Any) -> str:
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return str(v)
+    return f"{v:.4g}" if isinstance(v, float) else str(v)

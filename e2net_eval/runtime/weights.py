@@ -13,17 +13,17 @@ from typing import Any
 import numpy as np
 import torch
 
+import reference_models
 from e2net_eval.errors import InputError, ReadError
 from e2net_eval.rundir import config_dir, weights_path
 from e2net_eval.runtime.device import prepare_model
 from e2net_eval.util.reading import decoding, readable_file
+from reference_models.weights import load_backbone_weights
 
 
 def load_trained(run_dir: str | Path, config: str, device: torch.device) -> torch.nn.Module:
     """Rebuild a configuration's network from a training run and load its best weights (else
     the last ones), in eval mode on `device`."""
-    import reference_models
-
     path = weights_path(run_dir, config)
     if path is None:
         raise InputError(
@@ -31,16 +31,11 @@ def load_trained(run_dir: str | Path, config: str, device: torch.device) -> torc
         )
     payload = load_data(path)
     require_keys(payload, ("model",), path)
-    if "model_config" not in payload:
-        require_keys(payload, ("config_name", "profile"), path)
+    require_keys(payload, ("model_config",), path)  # every checkpoint since the first day
     with decoding(path, what="checkpoint"):  # not our checkpoint, or not this network's
-        if "model_config" in payload:
-            cfg = reference_models.ModelConfig.from_dict(payload["model_config"])
-            model = reference_models.build_model(cfg)
-        else:
-            model = reference_models.create_model(
-                payload["config_name"], profile=payload["profile"]
-            )
+        model = reference_models.build_model(
+            reference_models.ModelConfig.from_dict(payload["model_config"])
+        )
         model.load_state_dict(payload["model"])
     return prepare_model(model, device).eval()
 
@@ -124,19 +119,19 @@ def require_keys(
         )
 
 
-def load_backbone(model: torch.nn.Module, path: str | Path) -> int:
-    """Load a local Res2Net-50 checkpoint into every encoder of `model` (strict per encoder).
-
-    Returns the number of encoders loaded; a mismatching or unreadable file is an input error.
-    """
-    from reference_models.weights import load_backbone_weights
-
+def load_backbone(
+    model: torch.nn.Module, source: str | Path | dict, path: str | Path | None = None
+) -> int:
+    """Load a local Res2Net-50 checkpoint (`source`: its path, or its state dict read from
+    `path`) into every encoder of `model` (strict per encoder). Returns the number of
+    encoders loaded; a mismatching or unreadable file is an input error naming it."""
     encoders = model.encoders()
     for enc in encoders:
         try:
-            load_backbone_weights(enc, path)
+            load_backbone_weights(enc, source)
         except ValueError as exc:
-            raise InputError(str(exc), path=path) from exc
+            prefix = "" if path is None else f"{model.config.name}: "
+            raise InputError(f"{prefix}{exc}", path=path or source) from exc
     return len(encoders)
 
 
@@ -144,25 +139,16 @@ def check_backbone(path: str | Path, configs: list[str], profile: str) -> int:
     """Check that a backbone checkpoint loads into every encoder of every configuration of
     `configs` in `profile` (the file is read once); the number of encoders checked. A file
     that does not fit is an input error naming it, before anything is trained."""
-    import reference_models
-    from reference_models.weights import load_backbone_weights
-
     if not Path(path).is_file():
         raise InputError("backbone weights not found", path=path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # corrupt or not a torch file
         raise InputError(f"cannot read backbone weights: {exc}", path=path) from exc
-    n = 0
-    for config in configs:
-        model = reference_models.create_model(config, profile=profile)
-        for encoder in model.encoders():
-            try:
-                load_backbone_weights(encoder, state)
-            except ValueError as exc:
-                raise InputError(f"{config}: {exc}", path=path) from exc
-            n += 1
-    return n
+    return sum(
+        load_backbone(reference_models.create_model(c, profile=profile), state, path)
+        for c in configs
+    )
 
 
 def file_sha256(path: str | Path) -> str:

@@ -7,15 +7,18 @@ Work is counted and the machine's matmul rate measured as in `e2net_eval.runtime
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any
 
 import torch
 
 from e2net_eval.runtime.device import memory_format, resolve_device
-from e2net_eval.runtime.timing import count_macs, machine, sync
+from e2net_eval.runtime.timing import count_macs, result, sync
 from e2net_eval.training.distributed import DistInfo
-from e2net_eval.training.trainer import Trainer, TrainJob
+from e2net_eval.training.job import TrainJob
+from e2net_eval.training.trainer import Trainer
+from reference_models.targets import edge_targets
 
 
 def _synthetic_batch(model, batch: int, size: int, device) -> dict[str, torch.Tensor]:
@@ -25,25 +28,28 @@ def _synthetic_batch(model, batch: int, size: int, device) -> dict[str, torch.Te
     mask = (torch.rand(batch, cfg.out_channels, size, size, generator=g) > 0.5).float()
     out = {"image": x, "mask": mask}
     if cfg.stage == 2 and cfg.edge_target != "none":
-        from reference_models.targets import edge_targets
-
         out["edge"] = edge_targets(mask, cfg.edge_target).float()
     fmt = memory_format(device)
     return {k: v.to(device, memory_format=fmt) for k, v in out.items()}
 
 
-def _train_row(name: str, profile: str, batch_size: int | None, steps: int, dev) -> dict:
+def synthetic_trainer(name: str, profile: str, batch_size: int | None, dev):
+    """(trainer, network, batch): the trainer's own network and optimiser for `name` (seed 0),
+    and a synthetic batch of its size (`bench train` and `bench gpu`)."""
     job = TrainJob(name, None, None, profile=profile, batch_size=batch_size, seed=0)
     trainer = Trainer(job, DistInfo(), dev)
     model = trainer.build_network().train()
     trainer.build_optimiser()
+    batch = _synthetic_batch(model, trainer.settings.batch_size, model.config.input_size, dev)
+    return trainer, model, batch
+
+
+def _train_row(name: str, profile: str, batch_size: int | None, steps: int, dev) -> dict:
+    trainer, model, batch = synthetic_trainer(name, profile, batch_size, dev)
     cfg = model.config
     bs = trainer.settings.batch_size
-    batch = _synthetic_batch(model, bs, cfg.input_size, dev)
 
-    def step() -> None:
-        trainer.step(batch)
-
+    step = functools.partial(trainer.step, batch)
     macs_step = count_macs(step)  # also the warm-up step
     seconds = _seconds_per_step(step, steps, dev)
     # the reference in the same run: the same step on contiguous (not channels-last) tensors
@@ -87,7 +93,4 @@ def bench_train(
     """Training steps per second of each configuration on synthetic batches (SGD, AMP on CUDA)."""
     dev = resolve_device(device)
     rows = [_train_row(name, profile, batch_size, steps, dev) for name in configs]
-    info = machine(dev)
-    for r in rows:
-        r["fraction_of_matmul"] = r["achieved_gflops"] / info["matmul_gflops_fp32"]
-    return {"kind": "train", "profile": profile, "machine": info, "rows": rows}
+    return result("train", profile, rows, dev)

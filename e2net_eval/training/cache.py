@@ -1,20 +1,12 @@
 """One-time slice cache: windowed axial slices and labels as memory-mapped ``.npy`` files.
 
-Decoding a NIfTI or DICOM volume costs far more than a training step, so each case is read
-once, windowed (HU [-100, 240] -> [-1, 1]), turned to the canonical orientation (see
-`orientation.py`) and stored under ``RUN/cache/<dataset key>/<case id>/``:
-
-- ``image.npy``: ``(Z, X, Y)`` float16 windowed slices (float16 keeps 11 significant bits;
-  one HU step is 2/340 = 0.0059 in window units, the float16 error is below 0.0005);
-- ``label.npy``: ``(Z, X, Y)`` uint8 labels 0/1/2;
-- ``boxes.npy``: ``(Z, 4)`` int32 liver box per slice ``(r0, r1, c0, c1)``, -1 without liver;
-- ``tumour.npy``: ``(Z,)`` int64 tumour pixels per slice (label == 2), for tumour-aware
-  sampling without scanning the labels every epoch;
-- ``meta.json``: written last (the directory appears atomically), with the cache version.
-
-The key is the dataset layout plus a hash of the resolved root, so every configuration and
-epoch trained into one run directory, and every split, reuses the same files. If the data
-under a root changes, delete ``RUN/cache``.
+Each case is read once, windowed (HU [-100, 240] -> [-1, 1], the data layer's `window_hu`),
+turned to the canonical orientation and stored under ``RUN/cache/<dataset key>/<case id>/``:
+``image.npy`` ``(Z, X, Y)`` float16, ``label.npy`` uint8 0/1/2, ``boxes.npy`` ``(Z, 4)`` int32
+liver box per slice (-1 without liver), ``tumour.npy`` ``(Z,)`` tumour pixels per slice, and
+``meta.json`` last (the directory appears atomically). The key is the layout plus a hash of
+the resolved root; if the data under a root changes, delete ``RUN/cache`` (docs/training.md,
+"Slice cache").
 """
 
 from __future__ import annotations
@@ -25,10 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
+from e2net_eval.data import open_dataset, window_hu
 from e2net_eval.errors import InputError
-from e2net_eval.runtime.geometry import mask_box
+from e2net_eval.runtime.geometry import slice_boxes
 from e2net_eval.runtime.orientation import Orientation
 from e2net_eval.util.atomic import atomic_dir
 from e2net_eval.util.jsonio import dump_json, load_json
@@ -78,16 +72,6 @@ def dataset_key(layout: str, root: str | Path) -> str:
     return f"{layout}-{digest}"
 
 
-def slice_boxes(label_slices: np.ndarray) -> np.ndarray:
-    """``(Z, H, W)`` labels -> ``(Z, 4)`` int32 liver boxes (label >= 1), -1 rows when empty."""
-    boxes = np.full((label_slices.shape[0], 4), -1, dtype=np.int32)
-    for z in range(label_slices.shape[0]):
-        box = mask_box(label_slices[z] >= 1)
-        if box is not None:
-            boxes[z] = box
-    return boxes
-
-
 def _open(case_dir: Path, case_id: str) -> CachedCase:
     return CachedCase(
         case_id=case_id,
@@ -100,18 +84,13 @@ def _open(case_dir: Path, case_id: str) -> CachedCase:
 
 
 def _is_complete(case_dir: Path) -> bool:
-    meta = case_dir / "meta.json"
-    if not meta.is_file():
-        return False
-    try:
-        return load_json(meta).get("version") == CACHE_VERSION
+    try:  # a missing meta.json (an unfinished case) is an OSError too
+        return load_json(case_dir / "meta.json").get("version") == CACHE_VERSION
     except (OSError, ValueError):
         return False
 
 
 def _build(dataset, case_id: str, case_dir: Path) -> None:
-    from e2net_eval.data import window_hu
-
     case = dataset.load(case_id)
     if case.image is None or case.label is None:
         raise InputError("training needs an image and a label", case=case_id, path=case.image_path)
@@ -128,7 +107,8 @@ def _build(dataset, case_id: str, case_dir: Path) -> None:
     label = orient.slices(np.asarray(case.label, dtype=np.uint8))
     if label.max(initial=0) > 2:
         raise InputError("labels must be 0, 1 or 2", case=case_id, path=case.label_path)
-    boxes = slice_boxes(label)
+    boxes = slice_boxes(torch.from_numpy(label >= 1))
+    boxes = np.array([b or (-1,) * 4 for b in boxes], dtype=np.int32).reshape(-1, 4)
     tumour = (label == 2).sum(axis=(1, 2), dtype=np.int64)
     with atomic_dir(case_dir) as tmp:
         np.save(tmp / "image.npy", image)
@@ -155,8 +135,6 @@ class SliceCache:
     """The cached slices of one dataset root under a cache directory (``RUN/cache``)."""
 
     def __init__(self, cache_dir: str | Path, data_root: str | Path):
-        from e2net_eval.data import open_dataset
-
         self.data_root = Path(data_root)
         self.dataset = open_dataset(self.data_root)
         self.dir = Path(cache_dir) / dataset_key(self.dataset.layout, self.data_root)

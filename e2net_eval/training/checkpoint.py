@@ -18,21 +18,11 @@ from e2net_eval.errors import ReadError
 from e2net_eval.runtime.weights import load_data, require_keys
 from e2net_eval.util.atomic import atomic_path
 
-#: What `load` requires in a checkpoint (``checkpoint_last.pt``) to resume from it.
-REQUIRED = (
-    "config_name",
-    "profile",
-    "seed",
-    "model",
-    "optimizer",
-    "plateau",
-    "epoch",
-    "step_in_epoch",
-    "step",
-    "best",
-    "rng",
-    "settings",
-)
+#: What `load` requires in a checkpoint (``checkpoint_last.pt``) to resume from it: whose
+#: run it is, the training state and position, the random states and the settings.
+_IDENTITY = ("config_name", "profile", "seed")
+_STATE = ("model", "optimizer", "plateau", "epoch", "step_in_epoch", "step", "best")
+REQUIRED = (*_IDENTITY, *_STATE, "rng", "settings")
 RNG_REQUIRED = ("python", "numpy", "torch")
 
 
@@ -92,8 +82,3 @@ def load(path: str | Path, case: str | None = None) -> dict[str, Any]:
         raise ReadError("incomplete checkpoint: 'rng' is not a dict of random states", path=path)
     require_keys(payload["rng"], RNG_REQUIRED, path, what="checkpoint's random states")
     return payload
-
-
-def unwrap(model: torch.nn.Module) -> torch.nn.Module:
-    """The bare model inside a DistributedDataParallel wrapper (or the model itself)."""
-    return model.module if hasattr(model, "module") else model

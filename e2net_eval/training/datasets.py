@@ -1,31 +1,18 @@
 """Slice datasets for the two stages, and the seeded plan of which slices an epoch visits.
 
-Sampling (a choice; the paper does not say):
-- stage 1: every slice with liver, plus non-liver slices drawn anew each epoch, as many as
-  ``neg_ratio`` times the liver slices (default 0.5), so the coarse model learns to say
-  "no liver" on the slices it will see at inference;
-- stage 2: liver slices only (the crop needs a liver box from the reference), each once per
-  epoch, plus extra draws of slices with tumour so that at least ``tumour_fraction`` of the
-  epoch's samples show tumour (default 1/3, nnU-Net's foreground oversampling). Tumour is a
-  small, rare class: with liver slices alone most samples hold none, the tumour output
-  learns "never" first and its sigmoid saturates before the rare positives can pull it back.
-
-Every random choice is a pure function of (seed, epoch, position in the epoch): the plan
-is shuffled with ``SeedSequence([seed, 1, epoch])`` and the item at position ``p`` draws its
-crop from ``SeedSequence([seed, 3, epoch, p])``. Worker count, process count and resuming
-mid-run therefore change nothing. Validation uses a fixed plan and fixed draws, so its loss
-is comparable from epoch to epoch.
-
-Augmentation is deliberately modest: stage 1 a random ``input_size`` crop of the whole
-slice (placed at random when the slice is smaller); stage 2 a random margin of 10..60
-pixels (scaled to the profile) on each side of the liver box, drawn per side so the box
-also shifts. No flips: slices are already in one canonical orientation and the liver's side
-is information worth keeping.
+Stage 1: every slice with liver plus `neg_ratio` times as many others, drawn anew each epoch,
+as random `input_size` crops of the whole slice. Stage 2: every liver slice once plus tumour
+slices drawn until `tumour_fraction` of the samples show tumour, as the liver box grown by a
+random margin per side and resized. Every random choice is a pure function of (seed, epoch,
+position): the plan is shuffled with ``SeedSequence([seed, TRAIN_PLAN, epoch])`` and the item
+at position ``p`` draws from ``SeedSequence([seed, TRAIN_ITEM, epoch, p])``, so workers,
+processes and resuming change nothing; validation has a fixed plan and fixed draws. Why
+(and why no flips): docs/training.md ("Sampling and augmentation").
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 
 import numpy as np
 import torch
@@ -34,6 +21,7 @@ from torch.utils.data import Dataset, Sampler
 from e2net_eval.runtime.geometry import crop_resize, grow_box, random_crop
 from e2net_eval.runtime.orientation import context_indices
 from e2net_eval.training.cache import CachedCase
+from reference_models.targets import edge_targets
 
 TRAIN_PLAN, VAL_PLAN, TRAIN_ITEM, VAL_ITEM = 1, 2, 3, 4
 
@@ -90,6 +78,7 @@ def _tumour_draws(
     return [tumour[j] for j in chosen]
 
 
+@dataclass(eq=False)
 class SliceDataset(Dataset):
     """Items for a planned sample: ``{"image": (C, S, S), "mask": (K, S, S)[, "edge"]}``.
 
@@ -98,12 +87,8 @@ class SliceDataset(Dataset):
     Indexing takes a `Sample`, not an int (the batch sampler hands them out).
     """
 
-    def __init__(self, cases: list[CachedCase], spec: SliceSpec):
-        self.cases = cases
-        self.spec = spec
-
-    def __len__(self) -> int:  # pragma: no cover - sampled through plans, not by length
-        return sum(c.n_slices for c in self.cases)
+    cases: list[CachedCase]
+    spec: SliceSpec
 
     def _stack(self, case: CachedCase, z: int) -> np.ndarray:
         idx = context_indices(z, case.n_slices, self.spec.in_channels)
@@ -131,12 +116,11 @@ class SliceDataset(Dataset):
         mask = torch.cat([(lab >= 1), (lab == 2)], dim=0).float()
         item = {"image": img.contiguous(), "mask": mask}
         if self.spec.edge_target != "none":
-            from reference_models.targets import edge_targets
-
             item["edge"] = edge_targets(mask[None], self.spec.edge_target)[0].float()
         return item
 
 
+@dataclass(eq=False)
 class PlanBatches(Sampler):
     """Batches of one epoch's plan for one process, starting at a given step.
 
@@ -145,22 +129,20 @@ class PlanBatches(Sampler):
     The plan is repeated cyclically when it is shorter than one batch.
     """
 
-    def __init__(
-        self,
-        plan: np.ndarray,
-        *,
-        batch_size: int,
-        steps: int,
-        item_words: list[int],
-        start_step: int = 0,
-        rank: int = 0,
-        world: int = 1,
-    ):
-        if batch_size % world:
-            raise ValueError(f"batch size {batch_size} is not divisible by {world} processes")
-        self.plan, self.batch_size, self.steps = plan, batch_size, steps
-        self.item_words, self.start_step = item_words, start_step
-        self.rank, self.world = rank, world
+    plan: np.ndarray
+    _: KW_ONLY
+    batch_size: int
+    steps: int
+    item_words: list[int]
+    start_step: int = 0
+    rank: int = 0
+    world: int = 1
+
+    def __post_init__(self) -> None:
+        if self.batch_size % self.world:
+            raise ValueError(
+                f"batch size {self.batch_size} is not divisible by {self.world} processes"
+            )
 
     def __len__(self) -> int:
         return max(self.steps - self.start_step, 0)

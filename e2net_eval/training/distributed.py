@@ -31,12 +31,10 @@ class DistInfo:
 
 def dist_info() -> DistInfo:
     """Rank, world size and local rank from the environment (torchrun) or an open group."""
+    local = int(os.environ.get("LOCAL_RANK", 0))
     if dist.is_available() and dist.is_initialized():
-        return DistInfo(
-            dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0))
-        )
-    world = int(os.environ.get("WORLD_SIZE", 1))
-    return DistInfo(int(os.environ.get("RANK", 0)), world, int(os.environ.get("LOCAL_RANK", 0)))
+        return DistInfo(dist.get_rank(), dist.get_world_size(), local)
+    return DistInfo(int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), local)
 
 
 def init_group(info: DistInfo, device: torch.device) -> bool:

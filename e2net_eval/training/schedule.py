@@ -1,12 +1,7 @@
-"""Learning-rate schedule of the paper: divide by 10 when the validation loss is stable.
-
-The paper: "an initial learning rate of 0.01, which is divided by 10 once the validation
-loss is stable. After decreasing the learning rate twice, we stop training." Our reading:
-the loss is *stable* after `patience` consecutive epochs without a relative improvement of
-at least `threshold` over the best loss so far. The first two plateaus divide the rate by
-10 (0.01 -> 0.001 -> 0.0001); the third plateau, i.e. the one reached at the twice-reduced
-rate, stops training. (Stopping at the instant of the second decrease would never train at
-the second reduced rate, which would make that decrease meaningless.)
+"""Learning-rate schedule of the paper: divide by 10 once the validation signal is stable
+(`patience` epochs without a relative improvement of `threshold`); the plateau reached at the
+twice-reduced rate stops training (our reading of "after decreasing the learning rate twice,
+we stop training": docs/training.md, "Schedule and profiles").
 """
 
 from __future__ import annotations

@@ -1,16 +1,11 @@
-"""Train one configuration (stage 1 or a stage-2 variant) into a run directory.
+"""The run of one training job: `Trainer`, whose steps are methods.
 
-The loop is the paper's: SGD (momentum 0.9, lr 0.01), the validation loss after every
-epoch, lr / 10 on a plateau, stop at the plateau after the second decrease (schedule.py),
-or at ``max_epochs`` / ``max_steps``. On CUDA it runs in mixed precision (bf16 where the
-card has it, else fp16 with a gradient scaler) and channels-last; under ``torchrun`` it
-wraps the model in DistributedDataParallel. On the CPU it is deterministic for a seed.
-
-`train(...)` builds a `TrainJob` (everything one invocation asks for) and runs a `Trainer`,
-whose steps are methods: `prepare` (split, skip or resume decision), `build` (caches,
-network, optimiser, restored state), `run_epoch`, `validate`, `end_epoch` (schedule, best
-weights, log line, checkpoint) and `finish` (``done.json``). The resume rules are plain
-functions (`resume_decision`, `check_resumable`) that need no training to test.
+`train(...)` builds a `TrainJob` (job.py) and runs a `Trainer`: `prepare` (split, skip or
+resume: resume.py), `build` (caches, network, optimiser, restored state), then per epoch
+`run_epoch`, `validate` and `end_epoch` (schedule, best weights, log line, checkpoint), and
+`finish` (``done.json``). SGD and the plateau schedule of the paper (schedule.py); mixed
+precision and channels-last on CUDA, DistributedDataParallel under ``torchrun``,
+deterministic for a seed on the CPU (docs/training.md).
 """
 
 from __future__ import annotations
@@ -29,7 +24,9 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+import reference_models
 from e2net_eval import rundir
+from e2net_eval.data.split import resolve_split
 from e2net_eval.errors import InputError
 from e2net_eval.runtime.device import (
     amp_setup,
@@ -41,6 +38,7 @@ from e2net_eval.runtime.device import (
 from e2net_eval.runtime.geometry import scaled_pixels
 from e2net_eval.runtime.weights import backbone_record, load_backbone, weights_digest
 from e2net_eval.training import checkpoint as ckpt
+from e2net_eval.training import resume
 from e2net_eval.training.cache import SliceCache
 from e2net_eval.training.datasets import (
     TRAIN_ITEM,
@@ -55,64 +53,19 @@ from e2net_eval.training.datasets import (
     steps_per_epoch,
 )
 from e2net_eval.training.distributed import DistInfo, all_sum, barrier, dist_info, init_group
+from e2net_eval.training.job import TrainJob
 from e2net_eval.training.schedule import DECREASE, STOP, Plateau
-from e2net_eval.training.settings import TrainSettings, settings_for
-from e2net_eval.util.atomic import remove_stale_temporaries, write_text
+from e2net_eval.training.turns import cache_folder, cache_turn, split_turn
 from e2net_eval.util.faults import fault_point
-from e2net_eval.util.jsonio import dump_json, load_json, sanitize
-from e2net_eval.util.lock import hold_waiting, lock_file_for, open_regular
+from e2net_eval.util.jsonio import dump_json, sanitize
+from e2net_eval.util.lock import open_regular
 from e2net_eval.util.meta import run_meta
-from e2net_eval.util.outdir import remove_temporaries_below, work_folder
+from e2net_eval.util.outdir import work_folder
 from e2net_eval.util.reading import decoding
 from e2net_eval.util.seed import seed_everything
+from reference_models.losses import objective
 
 log = logging.getLogger(__name__)
-
-#: Settings a resumed run may change: limits and loader processes, not the optimisation.
-RESUMABLE = ("max_epochs", "num_workers", "steps_per_epoch")
-#: What `resume_decision` says to do with a configuration folder.
-START, START_OVER, SKIP, CONTINUE, REFUSE = "start", "start over", "skip", "continue", "refuse"
-
-
-@dataclass(frozen=True)
-class TrainJob:
-    """One invocation of `train`: what to train, where, with which limits and overrides.
-
-    None means the profile's value (batch_size, steps_per_epoch, max_epochs, num_workers,
-    max_val_samples) or the configuration's (context)."""
-
-    config: str
-    data_root: Path | None
-    run_dir: Path | None
-    split: str | Path | None = None
-    split_seed: int = 0
-    profile: str = "small"
-    max_steps: int | None = None
-    max_epochs: int | None = None
-    seed: int = 0
-    device: str = "auto"
-    resume: bool = False
-    force: bool = False
-    batch_size: int | None = None
-    steps_per_epoch: int | None = None
-    backbone_weights: str | Path | None = None
-    cache_dir: str | Path | None = None  # None: RUN/cache (another run's cache may be shared)
-    num_workers: int | None = None
-    max_val_samples: int | None = None
-    context: int | None = None
-    progress: bool = True
-
-    def settings(self, cuda: bool) -> TrainSettings:
-        """The profile's hyper-parameters with this job's overrides."""
-        return settings_for(
-            self.profile,
-            cuda=cuda,
-            batch_size=self.batch_size,
-            steps_per_epoch=self.steps_per_epoch,
-            max_epochs=self.max_epochs,
-            num_workers=self.num_workers,
-            max_val_samples=self.max_val_samples,
-        )
 
 
 @dataclass
@@ -125,82 +78,13 @@ class EpochStats:
     complete: bool
 
 
-def resume_decision(
-    done: dict[str, Any] | None,
-    has_checkpoint: bool,
-    *,
-    resume: bool,
-    force: bool,
-    max_steps: int | None,
-    max_epochs: int | None,
-) -> str:
-    """What to do with a configuration folder holding `done` (its ``done.json`` or None) and
-    maybe a last checkpoint: START, START_OVER (`force`), SKIP (done, and no raised limit to
-    resume to), CONTINUE (from the checkpoint) or REFUSE (a checkpoint but no `resume`)."""
-    if force:
-        return START_OVER
-    if done is not None:
-        more_steps = (
-            max_steps is not None
-            and done.get("reason") == "max_steps"
-            and max_steps > done["steps"]
-        )
-        more_epochs = (
-            max_epochs is not None
-            and done.get("reason") == "max_epochs"
-            and max_epochs > done["epochs"]
-        )
-        if not (resume and (more_steps or more_epochs)):
-            return SKIP
-    if has_checkpoint:
-        return CONTINUE if resume else REFUSE
-    return START
-
-
-def changed_settings(old: dict, new: dict) -> list[str]:
-    """Names of settings that differ between a checkpoint and this invocation (lists and
-    tuples compare by value; the `RESUMABLE` ones may differ)."""
-
-    def differs(key: str) -> bool:
-        a, b = old.get(key), new.get(key)
-        if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-            return list(a) != list(b)
-        return a != b
-
-    return sorted(k for k in set(old) | set(new) if k not in RESUMABLE and differs(k))
-
-
-def check_resumable(
-    state: dict[str, Any], seed: int, settings: TrainSettings, path: Path | None = None
-) -> None:
-    """Refuse to resume a checkpoint (at `path`, named in the error) with another seed or
-    other optimisation settings."""
-    if state["seed"] != seed:
-        raise InputError(
-            f"resume with seed {seed}, the run was started with {state['seed']}", path=path
-        )
-    changed = changed_settings(state["settings"], settings.to_dict())
-    if changed:
-        raise InputError(f"resume with different settings than the run's: {changed}", path=path)
-
-
-def train_step(net, cfg, batch, opt, autocast, scaler) -> torch.Tensor:
-    """One optimiser step on `batch` (forward under autocast, loss in float32); the loss."""
-    from reference_models.losses import objective
-
+def forward_loss(net, cfg, batch, autocast) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """The network's outputs on `batch` (forward under autocast, then float32) and the loss."""
     with autocast():
         outputs = net(batch["image"])
     outputs = {k: v.float() for k, v in outputs.items()}
     loss, _ = objective(cfg, outputs, batch["mask"], batch.get("edge"))
-    opt.zero_grad(set_to_none=True)
-    if scaler is not None:
-        scaler.scale(loss).backward()
-        scaler.step(opt)
-        scaler.update()
-    else:
-        loss.backward()
-        opt.step()
-    return loss
+    return outputs, loss
 
 
 class Trainer:
@@ -211,12 +95,7 @@ class Trainer:
         self.settings = job.settings(cuda=device.type == "cuda")
         self.state: dict[str, Any] | None = None
         self.epoch = self.step_in_epoch = self.global_step = 0
-        self.best: dict[str, Any] = {
-            "signal": float("inf"),
-            "val_loss": None,
-            "epoch": None,
-            "step": None,
-        }
+        self.best = {"signal": float("inf"), "val_loss": None, "epoch": None, "step": None}
         if job.run_dir is not None:
             self.out = rundir.config_dir(job.run_dir, job.config)
 
@@ -225,72 +104,26 @@ class Trainer:
         """Check the split, decide skip/resume; the ``done.json`` record when skipping."""
         job, info = self.job, self.info
         run_dir = Path(job.run_dir)
-        self.cache = SliceCache(_cache_folder(run_dir, job.cache_dir), job.data_root)
+        self.cache = SliceCache(cache_folder(run_dir, job.cache_dir), job.data_root)
         if info.is_main:
             run_dir.mkdir(parents=True, exist_ok=True)
         # the run's one split is checked first: a different one is an error even when done
-        with _split_turn(run_dir, info):
-            self.train_ids, self.val_ids = rundir.resolve_split(
+        with split_turn(run_dir, info):
+            self.train_ids, self.val_ids = resolve_split(
                 run_dir, self.cache.case_ids(), job.split, seed=job.split_seed, write=info.is_main
             )
-        done_path = self.out / rundir.DONE_JSON
-        last_path = self.out / rundir.LAST_CHECKPOINT
-        done = load_json(done_path) if done_path.is_file() else None
-        action = resume_decision(
-            done,
-            last_path.is_file(),
-            resume=job.resume,
-            force=job.force,
-            max_steps=job.max_steps,
-            max_epochs=job.max_epochs,
-        )
-        if action == SKIP:
-            log.info("%s is done (%s); skipping", job.config, done.get("reason"))
+        done, self.state = resume.decide(job, self.out, info)
+        if done is not None:
             return done
-        if action == REFUSE:
-            raise InputError(
-                f"{job.config} already has a checkpoint; pass --resume to continue or --force"
-                " to start over",
-                path=last_path,
-            )
-        if action == START_OVER:
-            if info.is_main:  # nothing of the old attempt may leak into the new one
-                for name in rundir.ATTEMPT_FILES:
-                    (self.out / name).unlink(missing_ok=True)
-            barrier(info)
-        if action == CONTINUE:
-            self.state = ckpt.load(last_path)
-        if info.is_main and action in (START, CONTINUE):
-            self.reconcile_log()
         if self.settings.batch_size % info.world:
             raise InputError(
                 f"batch size {self.settings.batch_size} is not divisible by {info.world} processes"
             )
         if self.state is not None:
-            check_resumable(self.state, job.seed, self.settings, last_path)
-        return None
-
-    def reconcile_log(self) -> None:
-        """Make ``metrics.jsonl`` agree with the checkpoint training goes on from.
-
-        A line is appended before its checkpoint is written, so a run killed between the two
-        left a line the resumed run writes again: keep only the lines up to the
-        checkpoint's step (none when there is no checkpoint: that attempt never saved one,
-        and its ``best.pt`` goes too). A torn last line is dropped with them.
-        """
-        keep_step = -1 if self.state is None else int(self.state["step"])
-        if self.state is None:
-            (self.out / rundir.BEST_CHECKPOINT).unlink(missing_ok=True)
-        path = self.out / rundir.METRICS_JSONL
-        if not path.is_file():
-            return
-        lines = path.read_text(encoding="utf-8").splitlines()
-        kept = [ln for ln in lines if _line_step(ln) <= keep_step]
-        if kept != lines:
-            log.info(
-                "metrics.jsonl: %d line(s) after the checkpoint dropped", len(lines) - len(kept)
+            resume.check_resumable(
+                self.state, job.seed, self.settings, self.out / rundir.LAST_CHECKPOINT
             )
-            write_text(path, "".join(f"{ln}\n" for ln in kept))
+        return None
 
     # -- build: data, network, optimiser, restored state ---------------------------------
     def build(self) -> None:
@@ -300,7 +133,7 @@ class Trainer:
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
         if info.is_main:
-            with _cache_turn(self.cache.dir):
+            with cache_turn(self.cache.dir):
                 self.cache.build(self.train_ids + self.val_ids, progress=job.progress)
         barrier(info)
         self.train_cases = self.cache.open(self.train_ids, progress=False)
@@ -324,16 +157,12 @@ class Trainer:
 
     def build_network(self) -> torch.nn.Module:
         """The configuration's network, seeded, on the device (also used by `bench train`)."""
-        import reference_models
-
         job = self.job
         torch.manual_seed(job.seed)
         overrides = {} if job.context is None else {"context": job.context}
         model = reference_models.create_model(job.config, profile=job.profile, **overrides)
-        if self.state is not None and self.state.get("model_config") not in (
-            None,
-            model.config.to_dict(),
-        ):
+        saved = None if self.state is None else self.state.get("model_config")
+        if saved not in (None, model.config.to_dict()):
             raise InputError(
                 f"resume with a different network than the run's ({job.config})",
                 path=self.out / rundir.LAST_CHECKPOINT,
@@ -415,15 +244,27 @@ class Trainer:
     # -- the epochs ----------------------------------------------------------------------
     def step(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """One optimiser step on a batch already on the device; the loss."""
-        return train_step(self.net, self.cfg, batch, self.opt, self.autocast, self.scaler)
+        _, loss = forward_loss(self.net, self.cfg, batch, self.autocast)
+        self.opt.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.opt)
+            self.scaler.update()
+        else:
+            loss.backward()
+            self.opt.step()
+        return loss
 
     def limit_reached(self) -> str | None:
         """ "max_epochs" or "max_steps" when a limit stops training before the next epoch."""
         if self.epoch >= self.settings.max_epochs:
             return "max_epochs"
-        if self.job.max_steps is not None and self.global_step >= self.job.max_steps:
-            return "max_steps"
-        return None
+        return "max_steps" if self.steps_done else None
+
+    @property
+    def steps_done(self) -> bool:
+        """True once `max_steps` (when given) optimiser steps are done."""
+        return self.job.max_steps is not None and self.global_step >= self.job.max_steps
 
     def run_epoch(self) -> EpochStats:
         """Train through the epoch's plan (from `step_in_epoch`, so a resumed epoch goes on)."""
@@ -463,7 +304,7 @@ class Trainer:
             loss_sum += loss_value
             n_seen += 1
             bar.set_postfix(loss=f"{loss_value:.4f}", lr=f"{self.lr:.0e}")
-            if job.max_steps is not None and self.global_step >= job.max_steps:
+            if self.steps_done:
                 break
         bar.close()
         seconds = time.perf_counter() - t0
@@ -475,15 +316,9 @@ class Trainer:
 
     def validate(self) -> dict[str, float]:
         """Validation figures of the current weights over the fixed validation plan (sharded
-        over processes): ``val_loss``, the mean loss; ``val_dice``, the mean over the output
-        channels (liver; liver and tumour) of the Dice of ``sigmoid(seg) > 0.5`` per sample,
-        averaged over the samples, with the LiTS rule for empty masks (1 when both are
-        empty, 0 when only one is: a false tumour on a tumour-free slice costs a whole
-        sample, as it costs a whole case in the Dice per case); and ``val_dice_global``,
-        each channel's Dice over all samples pooled. `plateau_signal` picks what the
-        schedule and the best-weights choice follow; all go into the epoch's log line."""
-        from reference_models.losses import objective
-
+        over processes): ``val_loss``; ``val_dice``, the per-sample Dice with the LiTS empty
+        rule averaged over samples and channels; ``val_dice_global``, each channel's Dice of
+        all samples pooled (docs/training.md). All go into the epoch's log line."""
         model, plan, info = self.model, self.val_plan, self.info
         batch_size = self.settings.batch_size // info.world
         words = [self.job.seed, VAL_ITEM]
@@ -496,10 +331,7 @@ class Trainer:
                 idx = mine[start : start + batch_size]
                 items = [self.val_set[(int(plan[i][0]), int(plan[i][1]), (*words, i))] for i in idx]
                 batch = to_device(collate(items), self.device)
-                with self.autocast():
-                    out = model(batch["image"])
-                out = {k: v.float() for k, v in out.items()}
-                loss, _ = objective(self.cfg, out, batch["mask"], batch.get("edge"))
+                out, loss = forward_loss(model, self.cfg, batch, self.autocast)
                 total += float(loss) * len(idx)
                 count += len(idx)
                 sums += _dice_sums(out["seg"], batch["mask"])
@@ -551,17 +383,9 @@ class Trainer:
         self.log_line(record)
         fault_point("train.after_metrics_line")
         self.checkpoint()
-        log.info(
-            "%s epoch %d: train %.4f val %.4f lr %.0e",
-            self.job.config,
-            record["epoch"],
-            record["train_loss"],
-            signal,
-            record["lr"],
-        )
-        if reason is None and self.job.max_steps is not None:
-            reason = "max_steps" if self.global_step >= self.job.max_steps else None
-        return reason
+        shown = (record["epoch"], record["train_loss"], signal, record["lr"])
+        log.info("%s epoch %d: train %.4f val %.4f lr %.0e", self.job.config, *shown)
+        return reason or ("max_steps" if self.steps_done else None)
 
     def record_best(self, signal: float, val_loss: float) -> None:
         """Keep ``best.pt`` when the schedule's validation signal improved."""
@@ -665,49 +489,9 @@ def _dice_sums(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return torch.stack([2 * inter.sum(0), size.sum(0), per_sample.sum(0)]).cpu()
 
 
-def prepare_run(
-    data_root: str | Path,
-    run_dir: str | Path,
-    *,
-    split: str | Path | None = None,
-    split_seed: int = 0,
-    cache_dir: str | Path | None = None,
-    progress: bool = False,
-) -> Path:
-    """Write the run's split and build the slice cache of its cases (what every
-    configuration's training reads first), so trainers started in parallel find them
-    ready. `cache_dir`: another run's cache to share (default ``RUN/cache``). Returns the
-    cache folder."""
-    run_dir = Path(run_dir)
-    cache = SliceCache(_cache_folder(run_dir, cache_dir), data_root)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with _split_turn(run_dir, dist_info()):
-        train_ids, val_ids = rundir.resolve_split(
-            run_dir, cache.case_ids(), split, seed=split_seed, write=True
-        )
-    with _cache_turn(cache.dir):
-        cache.build(train_ids + val_ids, progress=progress)
-    return cache.dir
-
-
-def _cache_folder(run_dir: Path, cache_dir: str | Path | None) -> Path:
-    """The slice cache a training run reads: its own ``RUN/cache`` unless one is given."""
-    return Path(cache_dir) if cache_dir is not None else Path(run_dir) / rundir.CACHE_DIR
-
-
 def run_job(job: TrainJob) -> dict[str, Any]:
     """Run `job` on its device (joining a torchrun process group when there is one)."""
-    import reference_models
-
-    if job.config not in reference_models.list_models():
-        raise InputError(
-            f"unknown configuration {job.config!r}; one of {reference_models.list_models()}"
-        )
-    if job.profile not in reference_models.list_profiles():
-        raise InputError(
-            f"unknown profile {job.profile!r}; one of {reference_models.list_profiles()}"
-        )
-    job = dataclasses.replace(job, data_root=Path(job.data_root), run_dir=Path(job.run_dir))
+    job = job.checked()
     info = dist_info()
     dev = resolve_device(job.device, info.local_rank)
     configure_cpu_threads(dev, job.profile)
@@ -738,53 +522,15 @@ def _run_folder(job: TrainJob, info: DistInfo):
     )
 
 
-@contextlib.contextmanager
-def _split_turn(run_dir: Path, info: DistInfo):
-    """The run's ``split.json``, shared by the configurations trained into it: its writers
-    take turns (a waiting lock), and a temporary a killed writer left goes first."""
-    if not info.is_main:
-        yield
-        return
-    with hold_waiting(Path(run_dir) / rundir.SHARED_LOCK_FILE):
-        remove_stale_temporaries(Path(run_dir), rundir.SPLIT_JSON)
-        yield
-
-
-@contextlib.contextmanager
-def _cache_turn(cache: Path):
-    """A slice cache, shared by every trainer that reads it (another run's too): builders
-    take turns under a waiting lock beside it, and temporaries a killed builder left go."""
-    with hold_waiting(lock_file_for(Path(cache))):
-        if Path(cache).is_dir():
-            remove_temporaries_below(Path(cache))
-        yield
-
-
-def _line_step(line: str) -> float:
-    """The ``step`` of a metrics.jsonl line (infinity for a torn or foreign line)."""
-    try:
-        return float(json.loads(line)["step"])
-    except (ValueError, KeyError, TypeError):
-        return float("inf")
-
-
 def train(
-    config_name: str,
-    data_root: str | Path,
-    run_dir: str | Path,
-    *,
-    steps_per_epoch_cap: int | None = None,
-    **options: Any,
+    config_name: str, data_root: str | Path, run_dir: str | Path, **options: Any
 ) -> dict[str, Any]:
     """Train `config_name` on the split's training cases; return the ``done.json`` record.
 
     `options` are `TrainJob` fields (split, split_seed, profile, max_steps, max_epochs,
-    seed, device, resume, force, batch_size, backbone_weights, cache_dir, num_workers,
-    max_val_samples, context, progress); `steps_per_epoch_cap` caps an epoch's steps.
-    A finished configuration (``done.json``) is skipped unless `resume` raises a limit it
-    stopped at (``max_steps``/``max_epochs``) or `force` starts it over.
+    seed, device, resume, force, batch_size, steps_per_epoch, backbone_weights, cache_dir,
+    num_workers, max_val_samples, context, progress). A finished configuration
+    (``done.json``) is skipped unless `resume` raises a limit it stopped at
+    (``max_steps``/``max_epochs``) or `force` starts it over.
     """
-    job = TrainJob(
-        config_name, Path(data_root), Path(run_dir), steps_per_epoch=steps_per_epoch_cap, **options
-    )
-    return run_job(job)
+    return run_job(TrainJob(config_name, Path(data_root), Path(run_dir), **options))

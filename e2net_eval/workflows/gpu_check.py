@@ -74,19 +74,13 @@ def run_check(
 
 
 def _train(dev: torch.device, profile: str, steps: int, dry: bool) -> dict[str, Any]:
-    from e2net_eval.training.bench import _synthetic_batch
-    from e2net_eval.training.distributed import DistInfo
-    from e2net_eval.training.trainer import Trainer, TrainJob
+    from e2net_eval.training.bench import synthetic_trainer
 
     rows = []
     for name in list_models():
         batch_size = DRY["batch_size"] if dry else None
-        job = TrainJob(name, None, None, profile=profile, batch_size=batch_size, seed=0)
-        trainer = Trainer(job, DistInfo(), dev)
-        model = trainer.build_network().train()
-        trainer.build_optimiser()
+        trainer, _, batch = synthetic_trainer(name, profile, batch_size, dev)
         bs = trainer.settings.batch_size
-        batch = _synthetic_batch(model, bs, model.config.input_size, dev)
         trainer.step(batch)  # warm-up (cudnn autotuning, allocator)
         _sync(dev)
         start = time.perf_counter()

@@ -12,6 +12,7 @@ import shutil
 
 import pytest
 
+import reference_models
 from e2net_eval.metrics import registry as metric_registry
 from e2net_eval.metrics.registry import Metric
 from reference_models import registry as catalogue
@@ -45,7 +46,7 @@ def test_catalogue_lists_and_derives(toy_config):
     assert catalogue.stage2_preference()[0] == "dist_dcff_toy"
     pairs = catalogue.paired_comparisons()
     assert ("dist_dcff", "dist_dcff_toy") in pairs and ("dist", "dist_dcff_toy") in pairs
-    model = catalogue.create_model("dist_dcff_toy", "small")
+    model = reference_models.create_model("dist_dcff_toy", "small")
     assert model.config.name == "dist_dcff_toy" and model.config.input_size == 64
 
 

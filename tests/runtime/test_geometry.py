@@ -10,22 +10,24 @@ from e2net_eval.runtime.geometry import (
     PAD_VALUE,
     crop_resize,
     grow_box,
-    mask_box,
     pad_batch_like_crops,
-    pad_batch_to_multiple,
     paste_back,
     random_crop,
     scaled_pixels,
+    slice_boxes,
 )
-from e2net_eval.runtime.orientation import Orientation, context_indices, context_offsets
+from e2net_eval.runtime.orientation import (
+    Orientation,
+    context_indices,
+    stored_tensor,
+)
 
 
-def test_mask_box_half_open_and_empty():
-    m = np.zeros((10, 12), bool)
-    assert mask_box(m) is None
-    m[2:5, 7:9] = True
-    m[3, 3] = True
-    assert mask_box(m) == (2, 5, 3, 9)
+def test_slice_boxes_half_open_and_empty():
+    m = np.zeros((2, 10, 12), bool)
+    m[1, 2:5, 7:9] = True
+    m[1, 3, 3] = True
+    assert slice_boxes(torch.from_numpy(m)) == [None, (2, 5, 3, 9)]
 
 
 def test_grow_box_clips_to_slice():
@@ -83,13 +85,6 @@ def test_random_crop_pads_small_slices():
     assert np.array_equal(lab[0] == 1, img[0] == 0)
 
 
-def test_pad_batch_to_multiple():
-    x = torch.zeros(2, 1, 50, 64)
-    y, size = pad_batch_to_multiple(x, 32)
-    assert y.shape == (2, 1, 64, 64) and size == (50, 64)
-    assert torch.all(y[:, :, 50:] == PAD_VALUE)
-
-
 @pytest.mark.parametrize(
     ("side", "crop", "padded"),
     [(128, 112, 144), (512, 448, 512), (100, 112, 112), (50, 112, 80), (96, 64, 96)],
@@ -110,11 +105,11 @@ def test_scaled_pixels():
 
 
 def test_context_indices_clamped():
-    assert context_offsets(3) == [-1, 0, 1]
+    assert context_indices(2, 5, 3) == [1, 2, 3]
     assert context_indices(0, 5, 3) == [0, 0, 1]
     assert context_indices(4, 5, 5) == [2, 3, 4, 4, 4]
     with pytest.raises(ValueError):
-        context_offsets(2)
+        context_indices(2, 5, 2)
 
 
 def _affine(perm, flips, zooms=(0.7, 0.8, 2.5)):
@@ -134,7 +129,7 @@ def test_orientation_round_trip_and_slice_axis(perm, flips):
     stack = o.slices(vol)
     assert o.slice_axis == perm.index(2)
     assert stack.shape[0] == vol.shape[o.slice_axis]
-    assert np.array_equal(o.unslice(stack), vol)
+    assert np.array_equal(stored_tensor(o, torch.from_numpy(stack)).numpy(), vol)
 
 
 def test_flipped_case_gives_same_canonical_slices():

@@ -16,7 +16,7 @@ from e2net_eval.training.trainer import train
 TINY = dict(
     profile="small",
     batch_size=2,
-    steps_per_epoch_cap=3,
+    steps_per_epoch=3,
     max_val_samples=8,
     device="cpu",
     progress=False,

@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 
 from e2net_eval.errors import InputError
+from e2net_eval.training import resume as r
 from e2net_eval.training import trainer as t
-from e2net_eval.training.settings import settings_for
+from e2net_eval.training.distributed import DistInfo
+from e2net_eval.training.job import TrainJob, settings_for
 
 TRAINER = Path(t.__file__)
 DONE_STEPS = {"reason": "max_steps", "steps": 5, "epochs": 1}
@@ -18,38 +20,38 @@ DONE_EPOCHS = {"reason": "max_epochs", "steps": 50, "epochs": 4}
 
 
 def _decide(done=None, ckpt=False, resume=False, force=False, max_steps=None, max_epochs=None):
-    return t.resume_decision(
+    return r.resume_decision(
         done, ckpt, resume=resume, force=force, max_steps=max_steps, max_epochs=max_epochs
     )
 
 
 def test_resume_decisions():
-    assert _decide() == t.START
-    assert _decide(ckpt=True) == t.REFUSE  # a checkpoint and no --resume
-    assert _decide(ckpt=True, resume=True) == t.CONTINUE
-    assert _decide(DONE_STEPS, ckpt=True, force=True) == t.START_OVER
-    assert _decide(DONE_STEPS, ckpt=True, max_steps=9) == t.SKIP  # done, no --resume
-    assert _decide(DONE_STEPS, ckpt=True, resume=True, max_steps=5) == t.SKIP  # not raised
-    assert _decide(DONE_STEPS, ckpt=True, resume=True, max_steps=9) == t.CONTINUE
-    assert _decide(DONE_STEPS, ckpt=True, resume=True, max_epochs=9) == t.SKIP  # other limit
-    assert _decide(DONE_EPOCHS, ckpt=True, resume=True, max_epochs=5) == t.CONTINUE
+    assert _decide() == r.START
+    assert _decide(ckpt=True) == r.REFUSE  # a checkpoint and no --resume
+    assert _decide(ckpt=True, resume=True) == r.CONTINUE
+    assert _decide(DONE_STEPS, ckpt=True, force=True) == r.START_OVER
+    assert _decide(DONE_STEPS, ckpt=True, max_steps=9) == r.SKIP  # done, no --resume
+    assert _decide(DONE_STEPS, ckpt=True, resume=True, max_steps=5) == r.SKIP  # not raised
+    assert _decide(DONE_STEPS, ckpt=True, resume=True, max_steps=9) == r.CONTINUE
+    assert _decide(DONE_STEPS, ckpt=True, resume=True, max_epochs=9) == r.SKIP  # other limit
+    assert _decide(DONE_EPOCHS, ckpt=True, resume=True, max_epochs=5) == r.CONTINUE
     assert _decide({"reason": "schedule", "steps": 3, "epochs": 9}, True, True, max_steps=99) == (
-        t.SKIP
+        r.SKIP
     )  # the schedule stopped it: nothing to resume to
 
 
 def test_resume_guards():
     settings = settings_for("small")
     state = {"seed": 0, "settings": settings.to_dict()}
-    t.check_resumable(state, 0, settings)
+    r.check_resumable(state, 0, settings)
     more = settings_for("small", max_epochs=99, num_workers=2, steps_per_epoch=7)
-    t.check_resumable(state, 0, more)  # limits and loader processes may change
+    r.check_resumable(state, 0, more)  # limits and loader processes may change
     with pytest.raises(InputError, match="seed"):
-        t.check_resumable(state, 1, settings)
+        r.check_resumable(state, 1, settings)
     with pytest.raises(InputError, match="batch_size"):
-        t.check_resumable(state, 0, settings_for("small", batch_size=4))
+        r.check_resumable(state, 0, settings_for("small", batch_size=4))
     listed = {**settings.to_dict(), "margin_px": [10, 60]}  # JSON lists equal tuples
-    assert t.changed_settings(listed, settings.to_dict()) == []
+    assert r.changed_settings(listed, settings.to_dict()) == []
 
 
 def test_trainer_functions_are_short_and_formatted():
@@ -110,7 +112,7 @@ def test_schedule_signal_follows_the_profile():
 
     val = {"val_loss": 0.7, "val_dice": 0.8, "val_dice_global": 0.9}
     cpu = torch.device("cpu")
-    small = t.Trainer(t.TrainJob("baseline", None, None, profile="small"), t.DistInfo(), cpu)
+    small = t.Trainer(TrainJob("baseline", None, None, profile="small"), DistInfo(), cpu)
     assert small.plateau_signal(val) == pytest.approx(0.2)  # small: 1 - per-sample Dice
-    paper = t.Trainer(t.TrainJob("baseline", None, None, profile="paper"), t.DistInfo(), cpu)
+    paper = t.Trainer(TrainJob("baseline", None, None, profile="paper"), DistInfo(), cpu)
     assert paper.plateau_signal(val) == 0.7  # the paper: the validation loss

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import json
 
-from e2net_eval.rundir import STATE_JSON, resolve_split
+from e2net_eval.data.split import resolve_split
+from e2net_eval.rundir import STATE_JSON
 from e2net_eval.workflows import ablation as wf
 from e2net_eval.workflows.ablation.steps import StepContext
 from tests.workflows.test_ablation import OVERLAP, FakeDataset, Recorder, install_fakes
@@ -77,7 +78,7 @@ def test_an_unfinished_overlap_step_excludes_nothing(tmp_path, monkeypatch):
 
 def test_no_3dircadb_patient_reaches_training(monkeypatch, tmp_path, run_cli):
     """The split file every training step is given, read the way the trainer reads it
-    (`rundir.resolve_split`), has none of the 3DIRCADb patients among its training or
+    (`data.split.resolve_split`), has none of the 3DIRCADb patients among its training or
     validation cases, in every replicate."""
     rec = install_fakes(LogRecorder(), monkeypatch)
     # the real split: the leak-free exclusion is the data layer's, not the fake's

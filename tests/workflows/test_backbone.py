@@ -18,7 +18,7 @@ from e2net_eval.data import write_phantom
 from e2net_eval.data.phantom import PhantomSpec
 from e2net_eval.runtime.weights import file_sha256
 from e2net_eval.training.trainer import Trainer
-from reference_models import create_model, list_models
+from reference_models import create_model, list_models, stage1_name
 from reference_models.weights import adapt_first_conv
 
 
@@ -26,7 +26,7 @@ def res2net_checkpoint(path: Path, profile: str = "small", seed: int = 7) -> dic
     """A checkpoint in the published Res2Net-50 layout (RGB stem, classifier `fc`, wrapped in
     ``state_dict`` with DataParallel's ``module.`` prefix) for `profile`'s encoder, with
     random values unlike any initialisation; returns the unwrapped tensors."""
-    encoder = create_model(list_models(stage=1)[0], profile=profile).encoder
+    encoder = create_model(stage1_name(), profile=profile).encoder
     gen = torch.Generator().manual_seed(seed)
     tensors = {}
     for key, value in encoder.state_dict().items():
@@ -108,7 +108,7 @@ def test_every_configuration_starts_from_the_backbone_file(lits, tmp_path, run_c
 
 def test_a_backbone_that_does_not_fit_fails_before_any_work(lits, tmp_path, run_cli):
     paper = tmp_path / "paper_layout.pth"
-    encoder = create_model(list_models(stage=1)[0], profile="small").encoder
+    encoder = create_model(stage1_name(), profile="small").encoder
     state = {k: torch.zeros(1) for k in encoder.state_dict()}  # right names, wrong shapes
     torch.save(state, paper)
     run = tmp_path / "run"

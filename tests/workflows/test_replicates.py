@@ -21,7 +21,7 @@ from e2net_eval.errors import InputError
 from e2net_eval.workflows import ablation as wf
 from e2net_eval.workflows.ablation.graph import Step, finished_steps, job_graph
 from e2net_eval.workflows.jobs import Job
-from reference_models import get_model, list_models
+from reference_models import get_model, list_models, stage1_name
 from tests.helpers.report_fakes import fake_summary, write_summary
 from tests.workflows.test_ablation import FakeDataset, Recorder, install_fakes
 
@@ -87,7 +87,7 @@ def rec(monkeypatch):
 def _plan_before_replicates(phantom: bool, ircadb: bool) -> list[tuple[str, tuple[str, ...]]]:
     """The default plan as it was before replicates existed (names and dependencies),
     written out step by step: a run made then must resume unchanged."""
-    configs, stage1 = list_models(), list_models(stage=1)[0]
+    configs, stage1 = list_models(), stage1_name()
     plan: list[tuple[str, tuple[str, ...]]] = []
     made: tuple[str, ...] = ()
     if phantom:
