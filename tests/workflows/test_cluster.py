@@ -227,7 +227,7 @@ def test_local_executor_gets_the_same_tasks_and_time():
 def test_every_launcher_name_gives_its_launcher():
     """The launcher names live in `launch.base`; the CLI offers exactly those."""
     from e2net_eval.commands.ablation import ablation_cmd
-    from e2net_eval.workflows.launch.base import LAUNCHERS, make_launcher
+    from e2net_eval.workflows.launch.choose import LAUNCHERS, make_launcher
 
     profile = get_profile("small")
     launchers = {name: make_launcher(name, profile) for name in LAUNCHERS}

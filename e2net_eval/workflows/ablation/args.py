@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from e2net_eval.errors import InputError
-from e2net_eval.workflows.launch.base import LOCAL, Launcher, make_launcher
+from e2net_eval.workflows.launch.base import LOCAL, Launcher
+from e2net_eval.workflows.launch.choose import make_launcher
 from reference_models.registry import (
     Profile,
     get_model,

@@ -1,7 +1,7 @@
 """Where the steps of a job graph run: the `Launcher` interface and the launcher names.
 
 A launcher runs a `Work` (the graph, what is done already, the step function and the
-orchestrator's callbacks) to its end. Three exist, built by `make_launcher`:
+orchestrator's callbacks) to its end. Three exist, built by `choose.make_launcher`:
 
 - ``local``: worker processes on this machine (`launch.local`, `workflows.jobs`);
 - ``slurm``: one SLURM job per unit of steps, through submitit (`launch.cluster`);
@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from e2net_eval.errors import InputError
 from e2net_eval.workflows.jobs import Job
 
 LOCAL, SLURM, SUBMITIT_LOCAL = "local", "slurm", "submitit-local"
@@ -56,25 +55,3 @@ class Launcher:
 
     def run(self, work: Work) -> None:
         raise NotImplementedError
-
-
-def make_launcher(
-    name: str, profile: Any, *, device: str = "auto", workers: int | None = None, slurm: Any = None
-) -> Launcher:
-    """The launcher `name` for a run of `profile` (a catalogue `Profile`) on `device`, with
-    its options (`slurm`: `launch.slurm.SlurmOptions`)."""
-    if workers is not None and workers < 1:
-        raise InputError(f"--workers must be at least 1, got {workers}")
-    if name not in LAUNCHERS:
-        raise InputError(f"unknown launcher {name!r}; choose from {list(LAUNCHERS)}")
-    if name == LOCAL:
-        if slurm is not None:
-            raise InputError("--slurm-* options need --launcher slurm")
-        from e2net_eval.workflows.launch.local import LocalLauncher
-
-        return LocalLauncher(profile, device, workers)
-    if workers is not None:
-        raise InputError("--workers is for --launcher local (a cluster runs every job at once)")
-    from e2net_eval.workflows.launch.cluster import SubmititLauncher
-
-    return SubmititLauncher(name, profile, slurm)
