@@ -5,7 +5,7 @@
   training killed mid-epoch fails its job, the rerun resubmits only that job (and what
   waited on it) and resumes from the checkpoint; a preempted training (SIGUSR2, what SLURM
   sends before a preemption or the time limit) is requeued and resumes in the same run.
-- a stand-in SLURM (`fake_slurm.py`: sbatch, srun, sacct, scontrol) runs the real
+- a stand-in SLURM (`tests/helpers/fake_slurm.py`: sbatch, srun, sacct, scontrol) runs the real
   ``--launcher slurm`` path: sbatch scripts, job ids, sacct states, DDP over two tasks from
   the SLURM environment, a requeue after preemption, and an orchestrator killed while its
   jobs run (the rerun follows them instead of submitting them again).
