@@ -19,10 +19,19 @@ different weights from the first step on, and its metrics moved by up to 0.12 tu
 case (LiTS validation; 0.22 on 3DIRCADb), 0.39 lesion precision and 28 mm MSSD; on such a
 machine the gate cannot hold and the baseline must be regenerated there.
 
+A machine of another kind has its own baseline beside the default one:
+`leaderboards/ci-baseline-<kind>/` with the `machine.json` (`tests/helpers/cpu_numerics.py`:
+vendor, torch version and CPU kernel level, AVX-512/AMX extensions) of the machine it was made
+on; the gate uses the one whose `machine.json` equals this machine's, else the default
+(made on the AMD EPYC kind above, which CI runs on). `ci-baseline-intel-spr/` was made on
+2026-12-02 on an Intel Xeon with AVX-512 and AMX (torch 2.13.0): there the default
+baseline's run gave 189 worse metrics, while two runs of its own agreed at tolerance 0.
+
 Regenerate the baseline (deliberately, after a change meant to move the numbers):
 
     e2net-eval ablation --max-steps 300 --workers 1 -o runs/ci-gate
-    python tests/workflows/test_ci_gate.py runs/ci-gate   # copies the summaries
+    python -m tests.workflows.test_ci_gate runs/ci-gate          # the default baseline
+    python -m tests.workflows.test_ci_gate runs/ci-gate KIND     # ci-baseline-KIND + machine.json
 
 (one worker: the test runs with the default, two on this machine, so every CI run checks
 again that the worker count changes nothing).
@@ -37,10 +46,24 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.cpu_numerics import numerics_key
 from tests.workflows.conftest import GATE_ARGS, copy_run
 
 REPO = Path(__file__).resolve().parents[2]
-BASELINE = REPO / "leaderboards" / "ci-baseline"
+DEFAULT_BASELINE = REPO / "leaderboards" / "ci-baseline"
+
+
+def machine_baseline(default: Path = DEFAULT_BASELINE) -> Path:
+    """The baseline made on a machine of this one's kind (`machine.json` equal to this
+    machine's `numerics_key`), else `default`."""
+    here = numerics_key()
+    for candidate in sorted(default.parent.glob(default.name + "-*/machine.json")):
+        if json.loads(candidate.read_text()) == here:
+            return candidate.parent
+    return default
+
+
+BASELINE = machine_baseline()
 GATE_TOLERANCE = 0.0  # the measured run-to-run spread (module docstring)
 TOLERANCES = ("--default-tolerance", str(GATE_TOLERANCE))
 
@@ -140,16 +163,34 @@ def test_gate_fails_on_a_worse_baseline(tmp_path, run_cli):
     assert code == 1, out + err
 
 
-def _refresh(run: Path) -> None:
-    """Copy a CI ablation's summaries into the committed baseline."""
-    if BASELINE.exists():
-        shutil.rmtree(BASELINE)
+def _refresh(run: Path, kind: str | None = None) -> None:
+    """Copy a CI ablation's summaries into the default baseline, or into the baseline of
+    machines of this one's `kind` (with this machine's `machine.json`)."""
+    target = DEFAULT_BASELINE if kind is None else REPO / "leaderboards" / f"ci-baseline-{kind}"
+    if target.exists():
+        shutil.rmtree(target)
     for src in sorted(run.glob("eval/*/*/summary.json")):
-        dst = BASELINE / src.relative_to(run)
+        dst = target / src.relative_to(run)
         dst.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(src, dst)
-    shutil.copy2(run / "ablation.json", BASELINE / "ablation.json")
+    shutil.copy2(run / "ablation.json", target / "ablation.json")
+    if kind is not None:
+        (target / "machine.json").write_text(json.dumps(numerics_key(), indent=1) + "\n")
+
+
+def test_a_baseline_is_chosen_by_the_machine_json(tmp_path):
+    """The baseline whose machine.json equals this machine's key, else the default."""
+    default = tmp_path / "ci-baseline"
+    for kind, key in (
+        ("other", {**numerics_key(), "vendor": "elsewhere"}),
+        ("here", numerics_key()),
+    ):
+        (tmp_path / f"ci-baseline-{kind}").mkdir()
+        (tmp_path / f"ci-baseline-{kind}" / "machine.json").write_text(json.dumps(key))
+    assert machine_baseline(default) == tmp_path / "ci-baseline-here"
+    (tmp_path / "ci-baseline-here" / "machine.json").unlink()
+    assert machine_baseline(default) == default
 
 
 if __name__ == "__main__":
-    _refresh(Path(sys.argv[1]))
+    _refresh(Path(sys.argv[1]), *sys.argv[2:3])
