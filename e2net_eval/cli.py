@@ -1,16 +1,7 @@
 """`e2net-eval`: the command line. Calls down into the stages; nothing imports this module.
 
-Exit codes: 0 success; 1 a metric regression found by `regress`, and nothing else; 2 a usage
-or input error (one line naming the case and the file); 3 an internal error (a bug: the
-traceback follows, to report); 4 steps of a run failed in their jobs (cluster runs: each job
-named with its log file, the other jobs ran to their end); 130 interrupted; 128+N ended by signal N (SIGTERM: 143) after
-removing its temporary files; 141 (128 + SIGPIPE, as a Unix tool killed by it) when
-standard output was closed before everything was printed (`regress ... | head`): never 1,
-which would say "regression". docs/reliability.md lists the promises and their tests.
-
-Commands load lazily: `e2net-eval evaluate --help` imports the evaluate command's module
-only, and that module imports nothing heavy until the command runs (torch, numpy and
-matplotlib stay out of `evaluate --help`, `regress`, `leaderboard`; a test guards it).
+Exit codes: docs/reliability.md, "Exit codes". Commands load lazily (a test guards that
+torch, numpy and matplotlib stay out of `--help`, `regress`, `leaderboard`).
 """
 
 from __future__ import annotations

@@ -1,13 +1,5 @@
-"""`evaluate`'s outputs as pandas DataFrames (the report and `compare` build their tables
-from these frames; docs/reports.md "pandas" shows their use).
-
-- `read_per_case(PATH)` (an output folder, its ``per_case.csv`` or a ``summary.json``): the
-  columns and nullable types of ``per_case.csv`` (`e2net_eval.metrics.columns`), rebuilt
-  from the summary's ``metric_per_case`` when there is no CSV (volumes in ml then <NA>).
-- `read_summary(PATH)`: one row per region and metric (`SUMMARY_COLUMNS`); ``metric`` is
-  the registry's name (``<name>_pooled`` for a lesion-wise score pooled over the set),
-  ``key`` the dotted path in ``summary.json``, direction, unit and level the registry's.
-- `read_evaluation(PATH)`: both frames and the summary, checked against each other.
+"""`evaluate`'s outputs as pandas DataFrames: `read_per_case`, `read_summary`,
+`read_evaluation` (both, checked against each other); see docs/reports.md, "pandas".
 
 Bad input (a missing file, invalid JSON, a metric that is not a number or null, a cell
 that is not a number, a cut row, a value outside its metric's `Metric.bounds`, a case and

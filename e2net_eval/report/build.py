@@ -1,8 +1,5 @@
-"""`write_report(RUN_DIR, OUT)`: every table and figure of an ablation run, in four formats.
-
-Writes `report.md` (+ `figures/*.png`), `report.tex`, `tables.csv` and the self-contained
-`report.html` through the shared engine (`tables.py`, `figures.py`) and writer
-(`document.write_document`) that `compare` uses too.
+"""`write_report(RUN_DIR, OUT)`: every table and figure of an ablation run, in four formats,
+through the engine and writer `compare` shares (docs/reports.md, "report").
 """
 
 from __future__ import annotations

@@ -1,12 +1,7 @@
 """When two evaluations' numbers may be compared: the same cases with the same reference
-labels, the same protocol, the same scoring options. Light (plain dicts, no pandas): the
-regression gate (`regress`) uses it directly, `compare` for the protocol and the options.
-
-The reference is identified by its content, never by its path (the same reference lies in
-different folders on different machines): the case ids, each case's reference voxel counts
-per region (``metric_per_case[i].<region>.ref_voxels``) and, when both summaries have it,
-the SHA-256 of each case's reference labels and voxel size
-(``metric_per_case[i].reference_sha256``, written by `evaluate` since issue 19).
+labels (by content, never by path: case ids, reference voxel counts per region and, when
+both have it, ``reference_sha256``; docs/metrics.md), the same protocol and scoring options.
+Light (plain dicts, no pandas): `regress` uses it directly, `compare` for protocol and options.
 """
 
 from __future__ import annotations

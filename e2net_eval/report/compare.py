@@ -1,16 +1,6 @@
-"""`e2net-eval compare NAME=PATH [NAME=PATH ...] -o OUT`: anyone's predictions side by side.
-
-Each PATH is an `evaluate` output folder or a ``summary.json``. The comparison is a report
-like `report`'s, through the same engine: the paper's Table 1, 2 or 3 (default 2 when every
-entry was scored on 3DIRCADb, else 1) with one measured row per entry beside the published
-rows; paired tests on the cases two entries share (against ``baseline``, or all pairs;
-Holm-adjusted); every metric of the registry found in the summaries; per-case Dice and
-tumour burden figures.
-
-Entries must have been scored on the same reference set (the same cases with the same
-reference voxel counts and volumes), under the same protocol and with the same scoring
-options; otherwise a one-line error names what differs, unless ``allow_mixed``, and then
-every row says what is different about it.
+"""`e2net-eval compare NAME=PATH [NAME=PATH ...] -o OUT`: anyone's predictions side by side,
+through the report's engine. What can be compared and what is written: docs/reports.md,
+"compare".
 """
 
 from __future__ import annotations

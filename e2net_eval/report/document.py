@@ -1,9 +1,6 @@
-"""One report document (title, description, tables, figures, notes) and its one writer.
-
-`report` and `compare` both build a `Document` and call `write_document`: the same four
-formats and the same look. `render_document` makes every file's bytes in memory;
-`write_document` is the only place that touches the output folder: through the one
-output-folder policy (`util.outdir.result_folder`: checked, locked, swapped in whole).
+"""One report document (title, description, tables, figures, notes) and its one writer:
+`render_document` makes the bytes in memory, `write_document` alone touches the output
+folder (`util.outdir.result_folder`: checked, locked, swapped in whole).
 """
 
 from __future__ import annotations

@@ -1,13 +1,7 @@
-"""What a table or figure shows about one measured prediction set: an `Entry`.
-
-An entry is one `evaluate` output (`e2net_eval.scores.Evaluation`: the summary, the per-case
-frame and the summary frame) with the label and provenance a report prints. The report
-makes one per configuration and set of an ablation run; `compare` one per NAME=PATH. The
-table and figure engine (`tables.py`, `figures.py`) reads entries only, so both commands
-share it.
-
-Point estimates are the summary's own numbers (the summary frame, never recomputed); the
-per-case frame feeds the bootstrap intervals, the paired tests and the figures.
+"""What a table or figure shows about one measured prediction set: an `Entry` (one
+`evaluate` output with its label and provenance). Point estimates are the summary's own
+numbers, never recomputed; the per-case frame feeds intervals, paired tests and figures.
+See docs/reports.md, "One engine for `report` and `compare`".
 """
 
 from __future__ import annotations

@@ -1,23 +1,6 @@
-"""Rankings that say how sure they are: the challenge-analysis methods of challengeR 1.0.5
-(Wiesenfarth et al., Sci. Rep. 2021) as pure functions on a long frame.
-
-The input is a long frame with columns ``task, entry, case, value`` (NaN: undefined or
-missing) and a direction per task (``higher[task]``: True when larger values are better).
-Every function returns pandas frames; nothing here reads files or draws.
-
-Definitions (challengeR's, read from its source; docs/reports.md lists the differences):
-
-- ties ``min`` everywhere (R ``rank(ties.method="min")``);
-- aggregate-then-rank: mean (``math.fsum``: correctly rounded, as R's ``mean``), median or
-  a quantile (R's type 7), then rank;
-- rank-then-aggregate: rank the entries within each case, mean rank per entry, rank that;
-- test-then-rank: one-sided Wilcoxon signed-rank test for every ordered pair on the cases
-  both have (normal approximation with continuity correction and tie correction, zero
-  differences dropped: R's ``wilcox.test(x, y, paired=TRUE, exact=FALSE)``, as challengeR
-  calls it), the n(n-1) p-values of a task adjusted together, an entry's value is its
-  number of significant wins (p <= alpha), ranked by that (more is better);
-- consensus: the mean over tasks of the within-task ranks, ties averaged (challengeR's
-  ``consensus(method="euclidean")``), ranked with ties ``min``.
+"""Rankings that say how sure they are: challengeR 1.0.5's methods as pure functions on a
+long frame (``task, entry, case, value``; ``higher[task]``: larger is better). Returns pandas
+frames; reads no files, draws nothing. Definitions and differences: docs/reports.md, "rank".
 """
 
 from __future__ import annotations

@@ -1,10 +1,6 @@
-"""`e2net-eval rank NAME=PATH ... -o OUT`: read the entries, rank them, write the result.
-
-Each PATH is an `evaluate` output folder, a ``summary.json`` or an ablation run (its
-configurations on one set become the entries, ``NAME/<config>``, or ``<config>`` when it is
-the only PATH). Tasks are ``<region>/<metric>`` pairs, directions from the registry. The
-engine is `ranking`; this module turns evaluations into its long frame and its frames into
-the CSVs, ``ranking.md``/``.tex``/``.html`` and ``figures/*.png`` (all or nothing).
+"""`e2net-eval rank NAME=PATH ... -o OUT`: evaluations to `ranking`'s long frame, its frames to
+the CSVs, ``ranking.md``/``.tex``/``.html`` and ``figures/*.png`` (all or nothing). See
+docs/reports.md, "rank".
 """
 
 from __future__ import annotations

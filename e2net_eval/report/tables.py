@@ -1,13 +1,6 @@
-"""The table engine of `report` and `compare`: cells, rows and tables, and their rendering
-to Markdown, LaTeX (booktabs), CSV (one long-format file) and HTML.
-
-The tables themselves are built elsewhere: the paper's Tables 1-3 and the spread over
-replicates in `paper_tables.py`, paired tests and wins in `paired.py`, the registry's
-metrics in `metric_tables.py`, rankings in `ranking_report.py`.
-
-Every text is data (names come from other people's files): Markdown escapes it
-(`util.textsafe.md_escape`), LaTeX too (`tex_escape`), HTML too, and every CSV cell is
-guarded against formula injection (`util.textsafe.csv_cell`).
+"""The table engine of `report` and `compare`: cells, rows and tables rendered to Markdown,
+LaTeX (booktabs), CSV (one long file) and HTML. Every text is data: each format escapes it
+(`util.textsafe`), CSV cells are guarded against formula injection.
 """
 
 from __future__ import annotations
