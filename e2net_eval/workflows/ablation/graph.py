@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from e2net_eval.data.split import PAPER_TOTAL, PAPER_VALIDATION
 from e2net_eval.workflows.ablation.args import (
     PHANTOM_IRCADB_INDICES,
     PHANTOM_LITS_CASES,
@@ -20,8 +21,8 @@ from reference_models.registry import get_model, stage1_name
 #: evaluation; training costs come from the catalogue's `step_cost`): only to start the
 #: longest chains first when steps run in parallel.
 CASE_COST = {"data": 0.3, "predict": 0.5, "evaluate": 0.1}
-#: Cases of the real sets: LiTS training cases, its validation share, 3DIRCADb patients.
-REAL_LITS_CASES, REAL_N_VAL, REAL_IRCADB_CASES = 131, 20, 20
+#: 3DIRCADb's patients (the real set's size; the LiTS sizes are the paper's split).
+REAL_IRCADB_CASES = 20
 
 _REPLICATE = re.compile(r"rep(\d+):(.+)")
 
@@ -65,9 +66,9 @@ def step_kind(name: str) -> str:
 def job_graph(args: AblationArgs) -> list[Job]:
     """Every step of the run with its dependencies, in the order a one-worker run takes:
     the shared data steps, then each replicate's steps, then the report."""
-    n_lits = PHANTOM_LITS_CASES if args.phantom else REAL_LITS_CASES
+    n_lits = PHANTOM_LITS_CASES if args.phantom else PAPER_TOTAL
     n_ircadb = len(PHANTOM_IRCADB_INDICES) if args.phantom else REAL_IRCADB_CASES
-    sets = {"lits_val": PHANTOM_N_VAL if args.phantom else REAL_N_VAL}
+    sets = {"lits_val": PHANTOM_N_VAL if args.phantom else PAPER_VALIDATION}
     jobs: list[Job] = []
     made: tuple[str, ...] = ()
     if args.phantom:
