@@ -1,20 +1,8 @@
 """Find which LiTS cases are 3DIRCADb patients, from the data alone.
 
-All 20 3DIRCADb patients are among the LiTS training cases; training on LiTS and testing on
-3DIRCADb leaks test patients. Matching, in three steps:
-
-1. Candidates: the same number of slices and the same in-plane shape (headers only), after
-   bringing both volumes to the RAS axis order given by their affines. Only axis order and
-   direction are used, never spacing (the LiTS copies of IRCAD cases carry 1x1x1 mm).
-2. Content: a fingerprint of each volume, ``FP_SLICES`` slices by ``FP_SIZE`` x ``FP_SIZE``
-   point samples (lightly smoothed) at positions symmetric about the centre, HU clipped to
-   [-200, 400] and high-passed (minus a Gaussian blur), so that the body outline, alike in
-   every patient, does not dominate. The score is the Pearson correlation, maximised over
-   the 8 axis flips (and the in-plane transpose when the shapes allow), so a copy flipped
-   in array space without the affine saying so still matches. On phantoms, copies score
-   >= 0.999 (also with 5 HU of added noise), different cases at most about 0.78.
-3. Assignment: pairs scoring at least `threshold` are matched greedily, best first, each case
-   at most once.
+Candidates by header shape, a high-passed fingerprint correlated over the axis flips, then
+greedy one-to-one assignment (``FP_SLICES``, ``FP_SIZE``, `threshold`): see docs/data.md,
+'Overlap'.
 """
 
 from __future__ import annotations

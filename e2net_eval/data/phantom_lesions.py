@@ -1,30 +1,8 @@
 """Liver lesions and CT noise for the phantom (`anatomy.phantom_case`).
 
-What liver lesions look like on portal-venous CT, and what is drawn here:
-
-- **Density.** Most lesions (metastases; most HCC in the portal phase) are hypo-dense,
-  35-75 HU below the parenchyma but never below 35 HU (solid tissue stays above a simple
-  cyst's water density, 0-15 HU); hypervascular lesions are hyper-dense, 35-70 HU above it
-  (15 % of the lesions here), as bright as the enhancing vessels and as hard to tell from
-  them. Small lesions look fainter: partial volume and the scanner blur mix them with the
-  parenchyma around them. Larger hypo-dense lesions (over 20 mm) often have a brighter
-  enhancing rim around a darker necrotic centre (half of them here).
-- **Size.** Diameters 5-60 mm, log-uniform, so small lesions are common; the first lesion
-  of a case is its dominant one (20-60 mm): LiTS cases are scans with a visible tumour.
-  Several lesions per case (1-8, most cases 1-3); some cases have none (`anatomy`).
-- **Shape.** Ellipsoids with axis ratios 0.75-1.25 in a random orientation, lobulated by a
-  low-order perturbation of the radius (up to 12%).
-- **Partial volume.** A voxel straddling the lesion border takes the fraction of its volume
-  inside the lesion: the signed distance to the border divided by the voxel's extent along
-  the border normal (``|n_x| dx + |n_y| dy + |n_z| dz``), so thick slices blur the border
-  along z as scanners do. The whole image then gets the scanner blur (`anatomy`).
-- **Texture.** Lesion interiors vary by a few HU (smooth field); the label is the voxel
-  centre inside the lesion and inside the liver (crisp, as annotators draw).
-
-Noise (`ct_noise`) is correlated in-plane (reconstruction kernels correlate neighbouring
-pixels: grain of about two pixels), with a standard deviation of 7-14 HU at 5 mm slices
-(portal-venous abdominal CT), growing as 1/sqrt(thickness) for thinner slices (fewer
-photons per voxel).
+Density, size, shape, partial-volume borders, texture and noise (in-plane grain of about two
+pixels, as reconstruction kernels give; 1/sqrt(thickness) for fewer photons per voxel):
+see docs/data.md, 'Phantom'.
 """
 
 from __future__ import annotations

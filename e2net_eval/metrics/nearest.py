@@ -1,24 +1,9 @@
 """Exact distance (mm) from each voxel of one surface to the nearest voxel of another.
 
-Three exact methods. Each takes the query voxels as flat indices into a C-ordered volume
-and returns float64 distances in that order; a query voxel on the target is at 0.
-
-- ``scan``: tries the lattice offsets around every query voxel in order of increasing
-  anisotropic length; the first offset that lands on the target gives the nearest
-  distance. Every offset of length <= D is tried (D chosen so that about ``SCAN_OFFSETS``
-  offsets fit), so a voxel still unresolved after the scan is more than D away; those go
-  to the k-d tree. Cost grows with the number of query voxels times the offsets tried, so
-  it wins when the two surfaces are close, as they are for any reasonable segmentation
-  (a paper-size liver: 3-4x faster than the k-d tree). When the scan stops paying (a block
-  of offsets resolves little and the tree is estimated cheaper) the tree takes the rest.
-- ``kdtree``: nearest-neighbour queries of voxel centres (in mm) against a k-d tree of the
-  target voxels (scipy ``cKDTree``, float64). Cost grows with the number of voxels.
-- ``edt``: one squared Euclidean distance transform of the target's complement
-  (``edt.edtsq``, float32, relative error about 1e-7). Cost grows with the array volume;
-  it wins for scattered, noisy masks whose surface is most of the volume.
-
-``directed_scan`` and ``directed_kdtree`` are the same on two boolean
-volumes (any shape, no margin needed), for tests and direct use.
+Three exact methods (``scan``, ``kdtree``, ``edt``; see docs/metrics.md). Each takes the
+query voxels as flat indices into a C-ordered volume and returns float64 distances in that
+order; a query voxel on the target is at 0. ``directed_scan`` and ``directed_kdtree`` are
+the same on two boolean volumes (any shape, no margin needed), for tests and direct use.
 """
 
 from __future__ import annotations

@@ -2,16 +2,8 @@
 
 A mask's surface is the mask minus its erosion (outside the array is background): the
 18-neighbourhood for the LiTS set (``DEFAULT_CONNECTIVITY``), the 6-neighbourhood for the
-peer metrics (``PEER_CONNECTIVITY``); distances run centre to centre from each surface
-voxel of one mask to the nearest of the other. Definitions and empty-mask rules:
-docs/metrics.md "Surfaces and distances".
-
-Speed: both masks are cropped to the bounding box of their union and padded by one
-background voxel. The padding keeps the erosion identical to the full-volume one, and the
-crop cannot change a distance because every surface voxel of both masks lies inside it.
-The directed distances are computed once per direction and neighbourhood
-(`SurfaceDistances`) and serve every metric of that neighbourhood, by one of the exact
-methods of `e2net_eval.metrics.nearest`.
+peer metrics (``PEER_CONNECTIVITY``). Definitions, empty-mask rules and the crop that keeps
+it fast: docs/metrics.md, "Surfaces and distances" and "Accuracy and speed".
 """
 
 from __future__ import annotations
