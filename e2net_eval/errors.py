@@ -1,10 +1,6 @@
-"""Errors the command line turns into exit codes.
-
-`InputError` (exit 2) is a usage or input problem: its message is one line that names the
-case and the file. `ReadError` is the `InputError` of a file that could not be read or
-decoded (every reader maps its library's failures to it). `RegressionFound` (exit 1) is a
-metric that got worse than allowed; nothing else exits 1. `RunFailed` (exit 4): jobs of a
-run failed (a cluster run); one line per job with its log file.
+"""Errors the command line turns into exit codes: `InputError` 2 (`ReadError`: a file that
+could not be read or decoded), `RegressionFound` 1, `RunFailed` 4. See docs/reliability.md,
+"Exit codes".
 """
 
 from __future__ import annotations
@@ -33,9 +29,8 @@ class InputError(Exception):
 
 
 def printable(text: str) -> str:
-    """`text` safe to print on a terminal: control characters (an ESC that would start a
-    terminal escape sequence) as ``\\xNN``, and a byte of a non-UTF-8 file name (a lone
-    surrogate) as the byte, ``\\xNN``."""
+    """`text` safe for a terminal: control characters (an ESC) and a lone surrogate (a byte of a
+    non-UTF-8 file name) as ``\\xNN``."""
     return _UNPRINTABLE.sub(_escaped, text)
 
 

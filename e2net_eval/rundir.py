@@ -1,41 +1,10 @@
 """The run directory: one layout, written by training and the ablation, read by the rest.
 
-A *training run* (``e2net-eval train -o RUN``; the ablation's ``RUN/train``)::
-
-    RUN/split.json                    the train/validation split every config of the run uses
-    RUN/cache/<dataset key>/<case>/   windowed slices (training/cache.py)
-    RUN/<config>/settings.json        profile, hyper-parameters, seed, device
-    RUN/<config>/checkpoint_last.pt   written every epoch (and when a run stops early)
-    RUN/<config>/best.pt              weights with the lowest validation loss (used by predict)
-    RUN/<config>/metrics.jsonl        one JSON line per epoch
-    RUN/<config>/done.json            written once training has stopped (reruns skip it)
-    RUN/<config>/.train.lock          held while a `train` of that configuration runs (one)
-    RUN/.shared.lock                  taken in turn while split.json is written
-    RUN/cache/.<dataset key>.lock     taken in turn while that cache is built
-
-An *ablation run* (``e2net-eval ablation -o RUN``)::
-
-    RUN/ablation.json                      protocol, profile, seed, split, configs, data roots
-    RUN/ablation_state.json                finished steps (resume bookkeeping)
-    RUN/data/{lits,ircadb}/                phantom data sets (only when generated)
-    RUN/train/                             the training run above
-    RUN/pred/<set>/<config>/<case>.nii.gz  predictions; <set> is "lits_val" or "ircadb"
-    RUN/eval/<set>/<config>/summary.json   evaluate() output (+ per_case.csv)
-    RUN/report/                            the report written at the end
-    RUN/.ablation.lock                     held while an ablation works in the run
-    RUN/replicates/<r>/{split.json, train/, pred/, eval/}   replicate r >= 1 (below)
-    RUN/jobs/                              cluster runs: submitit's sbatch scripts, pickles and
-                                           logs (<job id>_<task>_log.out|err)
-
-Replicate 0 of an ablation (``--replicates K``) is the run folder itself; replicate r >= 1
-has its own split, training run, predictions and evaluations in ``RUN/replicates/<r>/``
-(`replicate_dir`), laid out alike; every replicate's training reads replicate 0's slice cache
-(`shared_cache`), and the data sets and the report are shared. `eval_summaries(RUN)` is
-replicate 0's evaluations (`regress`, single-run tables), `replicate_summaries(RUN)` all.
-
-The writers (training/, workflows/ablation/) own this layout; the readers
-(inference, report, regress) take every path from here. The module imports no torch and no
-numpy, so light commands can use it.
+Layouts: docs/architecture.md, "Run directories"; docs/training.md, "Run directory";
+docs/reports.md, "Run directory layout"; locks: docs/reliability.md. The writers
+(training/, workflows/ablation/) own this layout; the readers (inference, report, regress)
+take every path from here. The module imports no torch and no numpy, so light commands can
+use it.
 """
 
 from __future__ import annotations
@@ -99,8 +68,7 @@ def default_stage2(run_dir: str | Path) -> str | None:
 
 
 def split_lists(split: dict[str, Any], path: str | Path | None = None) -> tuple[list, list]:
-    """(train ids, validation ids) of a split dict (its ``train`` and ``validation`` lists):
-    the one reader of split files."""
+    """(train ids, validation ids) of a split dict: the one reader of split files."""
     train, val = split.get("train"), split.get("validation")
     if not isinstance(train, list) or not isinstance(val, list) or not train or not val:
         raise InputError(
@@ -139,17 +107,15 @@ REPLICATES_DIR = "replicates"
 
 
 def replicate_dir(run: str | Path, index: int) -> Path:
-    """The folder of replicate `index` of an ablation run: ``RUN`` itself for replicate 0
-    (so a one-replicate run keeps the plain layout), ``RUN/replicates/<index>`` after it.
-    Every path function above takes it in place of ``RUN``."""
+    """``RUN`` for replicate 0, ``RUN/replicates/<index>`` after it; every path function
+    above takes it in place of ``RUN``."""
     if index < 0:
         raise ValueError(f"replicate index {index} < 0")
     return Path(run) if index == 0 else Path(run) / REPLICATES_DIR / str(index)
 
 
 def shared_cache(run: str | Path) -> Path:
-    """The slice cache every replicate's training reads: replicate 0's ``RUN/train/cache``
-    (its cases do not depend on the split: every replicate splits the same pool)."""
+    """Replicate 0's ``RUN/train/cache``, which every replicate's training reads."""
     return train_dir(run) / CACHE_DIR
 
 
@@ -165,8 +131,7 @@ def replicate_indices(run: str | Path) -> list[int]:
 
 
 def replicate_summaries(run: str | Path) -> dict[int, dict[tuple[str, str], Path]]:
-    """`eval_summaries` of every replicate found on disk, by replicate index (those without
-    any summary are left out)."""
+    """`eval_summaries` of every replicate on disk that has any, by replicate index."""
     found = {r: eval_summaries(replicate_dir(run, r)) for r in replicate_indices(run)}
     return {r: s for r, s in found.items() if s}
 

@@ -1,13 +1,8 @@
 """Write outputs under a temporary name and rename, so nothing is ever half-written.
 
-Temporary names are ``.<name>.<4 random characters><4 check digits>.tmp[<suffix>]`` beside
-the target. The check digits (a hash of the name and the random part) mark the entry as
-this tool's own: `is_temporary` recognises only such names, so a later run removes what a
-killed one left, never a user's file or folder that merely looks like one. Files
-and folders get the modes the process umask gives (``0666 & ~umask``, ``0777 & ~umask``),
-not the private 0600/0700 of `tempfile`. A folder is swapped in with one atomic exchange
-where the kernel offers it (Linux ``renameat2(RENAME_EXCHANGE)``), so readers see the old
-set or the new one, never a mixture or nothing.
+Temporary names, their check digits, modes and the folder exchange: docs/reliability.md
+("Output folders", "File modes"). `is_temporary` recognises only names whose check digits
+match, so a sweep never removes a user's file that merely looks like a temporary.
 """
 
 from __future__ import annotations
@@ -71,8 +66,7 @@ def _temporary_names(name: str, suffix: str) -> Iterator[str]:
 
 
 def is_temporary(name: str, target: str | None = None) -> bool:
-    """True for a temporary name this module makes (of `target`, when given): the pattern
-    and its check digits; a look-alike without them is not ours."""
+    """True for this module's temporary names (of `target`, when given), check digits and all."""
     m = _TMP_RE.match(name)
     if m is None or m.group("check") != _check_digits(m.group("name"), m.group("rand")):
         return False
@@ -115,10 +109,7 @@ def make_temp_dir(path: Path, tag: str = "") -> Path:
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds.
-
-    The temporary name keeps the final suffixes (``x.nii.gz`` -> ``.x.abc123de.tmp.nii.gz``)
-    so libraries that choose a format by extension keep working.
-    """
+    It keeps the final suffixes (``.x.abc123de.tmp.nii.gz``) for libraries that go by them."""
     path = Path(path)
     try:
         mkdirs(path.parent)
@@ -173,13 +164,8 @@ def _exchange(a: Path, b: Path) -> bool:
 
 
 def swap_in(tmp: Path, path: Path) -> None:
-    """Put the finished folder `tmp` at `path`; the old `path` (if any) is removed after.
-
-    With an existing `path` the two are exchanged in one step where the kernel allows;
-    elsewhere the old one is renamed aside first (a moment without `path`, never a mixture).
-    The old set, now under a temporary name, is deleted last (a later run removes it if
-    this one is killed first).
-    """
+    """Put the finished folder `tmp` at `path` (one exchange where the kernel allows, else
+    the old one renamed aside first); the old set, now a temporary, is deleted last."""
     with signals_held():
         fault_point("swap.before")
         if not os.path.lexists(path):
@@ -199,10 +185,7 @@ def swap_in(tmp: Path, path: Path) -> None:
 @contextlib.contextmanager
 def atomic_dir(path: str | Path) -> Iterator[Path]:
     """Yield a temporary directory beside `path`; it replaces `path` only if the block succeeds.
-
-    No checks on what `path` held: callers that replace user-visible folders go through
-    `e2net_eval.util.outdir` (refusal of foreign content, locks, input guards).
-    """
+    No checks on what `path` held: user-visible folders go through `util.outdir`."""
     path = Path(path)
     mkdirs(path.parent)
     tmp = make_temp_dir(path)
@@ -224,11 +207,8 @@ def write_text(path: str | Path, text: str) -> None:
 
 
 def remove_stale_temporaries(folder: Path, target: str | None = None) -> list[Path]:
-    """Delete temporaries of this module in `folder` (of `target` only, when given).
-
-    Call it only while holding the lock that every writer of those targets holds: then no
-    live process owns them (they were left by a killed run).
-    """
+    """Delete temporaries of this module in `folder` (of `target` only, when given). Only
+    under the lock every writer of those targets holds: then a killed run left them."""
     removed = []
     try:
         entries = list(os.scandir(folder))

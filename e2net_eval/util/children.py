@@ -1,16 +1,7 @@
-"""Worker processes that die with their parent, however the parent dies.
-
-A process pool's workers outlive a parent killed with SIGKILL (nothing runs in the parent)
-and, with Python's default handler, one killed with SIGTERM too. Each worker started by
-`worker_pool` therefore
-
-- asks the Linux kernel to SIGKILL it when its parent dies (``prctl(PR_SET_PDEATHSIG)``),
-  then checks the parent did not die before that request (the race the man page warns of);
-- elsewhere (or if prctl fails) runs a daemon thread that polls ``getppid()`` and exits
-  when the parent changes (reparented to init or a subreaper);
-
-and `worker_pool` kills its workers when the block ends by an exception (SIGTERM as
-`SystemExit` included), instead of waiting for their cases to finish.
+"""Worker processes that die with their parent, however the parent dies (docs/reliability.md,
+"Kills, signals, children"). On Linux, after ``prctl(PR_SET_PDEATHSIG)`` a worker checks the
+parent did not die before the request (the race the man page warns of); elsewhere a daemon
+thread polls ``getppid()``. `worker_pool` kills its workers when its block raises.
 """
 
 from __future__ import annotations
@@ -48,11 +39,8 @@ def _watch_parent(parent: int) -> None:
 
 
 def die_with_parent(parent: int, sig: int = signal.SIGKILL) -> None:
-    """Pool initializer: end this process when `parent` (the pid that started it) ends.
-
-    `sig` is what the kernel sends then: SIGKILL (nothing to clean up) or SIGTERM (a worker
-    that writes outputs removes its temporaries first, see `util.signals`).
-    """
+    """Pool initializer: end this process with `sig` when `parent` ends (SIGTERM lets a
+    worker that writes outputs remove its temporaries first, `util.signals`)."""
     if not _prctl_deathsig(sig):
         threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
     if os.getppid() != parent:  # the parent died before the request took effect

@@ -1,21 +1,7 @@
 """Deterministic fault injection for the kill and crash tests: die at a named point.
 
-Code calls ``fault_point("convert.case")`` at places where a kill is interesting. Nothing
-happens unless the environment variable ``E2NET_EVAL_FAULT`` names that point::
-
-    E2NET_EVAL_FAULT="POINT[@N][:ACTION][,POINT...]"
-
-``@N`` fires on the N-th time the process reaches the point (default 1). ACTION is
-
-- ``kill`` (default): SIGKILL this process (no cleanup runs: a power cut, an OOM kill);
-- ``term``: SIGTERM this process (the graceful path: handlers, ``finally`` blocks);
-- ``raise``: raise `InjectedFault` (an ordinary crash at that point);
-- ``pause``: write ``<pid>`` to ``$E2NET_EVAL_FAULT_READY/<point>.<pid>`` (when set) and
-  sleep until a signal ends the process, so a test can kill it from outside, or start a
-  second process while the first is provably inside the point.
-
-The variable is read at every call (points are few and never in inner loops), so worker
-processes inherit it like any other environment setting.
+``fault_point(name)`` does nothing unless ``E2NET_EVAL_FAULT`` names that point; the syntax
+and the points: docs/reliability.md, "Fault injection".
 """
 
 from __future__ import annotations

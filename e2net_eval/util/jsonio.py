@@ -14,10 +14,7 @@ from e2net_eval.util.atomic import write_text
 
 def sanitize(obj: Any) -> tuple[Any, int]:
     """Return (a JSON-safe copy of `obj`, the number of non-finite floats replaced by None).
-
-    NumPy arrays and scalars become lists and Python numbers (numpy is not imported here:
-    when it was never imported, no numpy value can exist).
-    """
+    NumPy arrays and scalars become lists and numbers (numpy is not imported here)."""
     count = 0
     np = sys.modules.get("numpy")
 
@@ -47,10 +44,8 @@ def sanitize(obj: Any) -> tuple[Any, int]:
 
 
 def dump_json(path: str | Path, obj: Any, *, count_key: str | None = None) -> int:
-    """Write `obj` as strict JSON atomically; return how many non-finite values became null.
-
-    With `count_key`, that count is also stored in the top-level dict under that key.
-    """
+    """Write `obj` as strict JSON atomically; return how many non-finite values became null
+    (also stored in the top-level dict under `count_key`, when given)."""
     clean, count = sanitize(obj)
     if count_key is not None and isinstance(clean, dict):
         clean[count_key] = count
@@ -79,8 +74,7 @@ def _integer(text: str) -> int:
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
-    """An object whose keys are distinct: a key given twice is ambiguous (parsers disagree
-    on which value wins), so it is an error, not a silent choice."""
+    """An object whose keys are distinct: a repeated key is ambiguous, so an error."""
     out: dict = {}
     for key, value in pairs:
         if key in out:
@@ -90,10 +84,8 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
 
 
 def loads_strict(text: str) -> Any:
-    """Parse JSON text strictly: bare NaN/Infinity, numbers that overflow to infinity (an
-    integer too large for a float included), a key repeated in one object and nesting
-    deeper than Python's recursion limit are a ValueError (Python's `json` accepts the
-    first ones; no other parser does)."""
+    """Parse JSON text strictly: bare NaN/Infinity, numbers that overflow to infinity, a
+    repeated key and nesting past the recursion limit are a ValueError."""
     try:
         return json.loads(
             text,

@@ -1,13 +1,7 @@
-"""One writer per output: an exclusive lock on a small file that names its holder's pid.
-
-The lock is the kernel's (``flock``): it is released when its holder exits in any way,
-SIGKILL included, so a killed run never leaves a lock that blocks the next one, and no pid
-liveness guess is needed. The file holds the pid for the message a refused second writer
-prints. It is removed on release; a waiter that locked a file removed under it retries.
-
-A lock path is opened without following a symlink, and must be a regular file with one
-link (`open_regular`): a symlink or hard link planted under the lock's name would otherwise
-make every command truncate the file it points to and write a pid into it.
+"""One writer per output: a kernel ``flock`` on a small file that names its holder's pid
+(docs/reliability.md, "Locks"). The file is removed on release; a waiter that locked a file
+removed under it retries. A lock path is opened without following a symlink and must be a
+regular file with one link (`open_regular`).
 """
 
 from __future__ import annotations
@@ -31,9 +25,8 @@ class Busy(InputError):
 
 
 def open_regular(path: Path, flags: int, *, what: str = "lock file", links: bool = False) -> int:
-    """``os.open`` of a file this tool writes beside user data, never through a planted
-    link: a symlink, or anything but a regular file, is an `InputError` naming `path`
-    (exit 2) and is left as it is; so is a hard-linked file unless `links`. The fd."""
+    """The fd of ``os.open`` never through a planted link: a symlink, a non-regular file, or
+    (unless `links`) a hard-linked one is an `InputError` naming `path`, left as it is."""
     try:
         fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, file_mode())
     except OSError as exc:
@@ -65,8 +58,7 @@ def _holder(fd: int) -> str:
 
 
 def _lock(lock_path: Path, *, wait: bool, who: str = "", where: Path | str = "") -> int:
-    """Take the lock at `lock_path` (waiting for it, or raising `Busy` naming the holder) and
-    write our pid into it; returns the fd."""
+    """Take the lock (waiting, or raising `Busy` naming the holder), write our pid; the fd."""
     lock_path = Path(lock_path)
     mkdirs(lock_path.parent)
     for _ in itertools.count() if wait else range(100):
@@ -121,11 +113,8 @@ def hold(lock_path: str | Path, *, who: str, where: Path | str) -> Iterator[None
 
 @contextlib.contextmanager
 def hold_waiting(lock_path: str | Path) -> Iterator[None]:
-    """Hold the lock at `lock_path` for the block, waiting while another process has it.
-
-    For short critical sections over shared state (a run's split and slice cache) that
-    several legitimate writers reach at about the same time.
-    """
+    """Hold the lock at `lock_path` for the block, waiting while another process has it
+    (short sections over shared state: a run's split and slice cache)."""
     fd = _lock(Path(lock_path), wait=True, where=lock_path)
     try:
         yield

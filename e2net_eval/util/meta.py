@@ -25,9 +25,8 @@ def git_commit() -> str | None:
 
 
 def torch_version() -> str | None:
-    """torch's version without importing torch (scoring never needs it): the running
-    module's when torch is loaded, else the installed distribution's (importlib.metadata
-    costs 20 ms of a light command's start: imported only here)."""
+    """torch's version without importing torch: the loaded module's, else the installed
+    distribution's (importlib.metadata costs 20 ms of a start: imported only here)."""
     if "torch" in sys.modules:
         return str(sys.modules["torch"].__version__)
     try:

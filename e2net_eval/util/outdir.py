@@ -1,29 +1,6 @@
-"""The one policy for every folder a command writes. Nothing lost, nothing half-written.
-
-Two kinds of output folders:
-
-*Result folders* (`result_folder`: datasets phantom/convert, predict, evaluate, report) are
-written whole and replace what was there:
-
-1. OUT is checked before any work: not a file; not an input, not inside one (unless the
-   command allows that input, as `report` writes RUN/report), never containing one; its
-   parent creatable and writable (the temporary folder is made at once).
-2. A non-empty OUT is refused unless ``overwrite``; with it, OUT is replaced only if
-   everything in it was written there by e2net-eval as the same kind of result (its
-   manifest, ``.e2net-eval.json``, lists every file): no command deletes a file it did not
-   create.
-3. One writer per OUT: a lock file beside it (`util.lock`; a second writer is refused, exit
-   2). While it is held, temporaries a killed run left beside OUT are removed.
-4. The result is written into a temporary folder beside OUT and swapped in at the end in
-   one step (`util.atomic.swap_in`): readers see the old set or the new one. SIGTERM
-   during the work removes the temporary folder (`util.signals`).
-
-*Work folders* (`work_folder`: a training run, an ablation run) accumulate and are resumed:
-a lock inside the folder for the whole command, a marker naming the kind, refusal of a
-non-empty folder that is not a run of that kind, and removal of the temporaries killed
-runs left anywhere inside.
-
-Modes follow the umask everywhere (`util.atomic`).
+"""The one policy for every folder a command writes: *result folders* (`result_folder`,
+written whole, swapped in) and *work folders* (`work_folder`, accumulated, resumed).
+See docs/reliability.md, "Output folders: nothing lost, nothing half-written".
 """
 
 from __future__ import annotations
@@ -87,9 +64,8 @@ def check_inputs(
 def check_output_file(
     path: str | Path, *, inputs: Iterable[str | Path] = (), read: Iterable[str | Path] = ()
 ) -> None:
-    """A single output file (``--json``, ``-o FILE``), checked before work: not a folder, not
-    inside an input folder of `inputs` (a dataset root must not gain foreign files), and
-    never one of the files the command reads (`read`), which it would replace."""
+    """A single output file (``--json``, ``-o FILE``), checked before work: not a folder, not inside
+    an input folder of `inputs`, never one of the files the command reads (`read`)."""
     p = _resolve(path)
     if Path(path).is_dir():
         raise InputError("output is a folder, not a file", path=path)
@@ -178,10 +154,8 @@ def check_output(
     may_be_inside: Iterable[str | Path] = (),
     overwrite: bool = False,
 ) -> Path:
-    """Everything about OUT that can be refused before work starts; returns the path used.
-
-    An OUT that is a symlink to a folder means that folder.
-    """
+    """Everything about OUT that can be refused before work starts; returns the path used
+    (an OUT that is a symlink to a folder means that folder)."""
     out = Path(out)
     if out.is_symlink() and out.is_dir():
         out = _resolve(out)
@@ -221,10 +195,8 @@ def result_folder(
     may_be_inside: Iterable[str | Path] = (),
     overwrite: bool = False,
 ) -> Iterator[Path]:
-    """Yield an empty temporary folder; on success it becomes OUT (see the module doc).
-
-    Enter it before the work: every refusal (and an unwritable OUT) then comes first.
-    """
+    """Yield an empty temporary folder; on success it becomes OUT. Enter it before the work:
+    every refusal (and an unwritable OUT) then comes first."""
     inputs, may_be_inside = list(inputs), list(may_be_inside)
     checks = dict(
         kind=kind,
@@ -269,14 +241,10 @@ def work_folder(
     who: str | None = None,
     sweep: Iterable[str | Path] | None = None,
 ) -> Iterator[Path]:
-    """Hold a resumable run folder for the block (see the module doc); yields its path.
-
-    The lock comes first (a run another process works in is refused as busy, whatever it
-    holds), then the folder must be empty or a run of this `kind`. `lock_name` may name a
-    file in a sub-folder (one lock per part of a run that its own writer owns); `sweep`
-    lists the folders whose temporaries the lock makes this process's to remove (default:
-    the whole run).
-    """
+    """Hold a resumable run folder for the block; yields its path. The lock comes first (a
+    busy run is refused whatever it holds), then the folder must be empty or a `kind` run.
+    `lock_name` may be in a sub-folder; `sweep`: the folders to clear of temporaries
+    (default: the whole run)."""
     run = Path(run)
     if os.path.lexists(run) and not run.is_dir():
         raise InputError("output exists and is not a folder", path=run)

@@ -1,10 +1,7 @@
 """One way to fail when a file cannot be read: `ReadError`, one line, the true cause.
 
-Every reader (NIfTI, DICOM, zip members, checkpoints, JSON) opens its files through
-`readable_file` and decodes inside `decoding`, so a symlink loop is called a symlink loop,
-a directory a directory and permission denied permission denied, never "corrupt"; and no
-library exception (nibabel, pydicom, zipfile, zlib, pickle, MemoryError) escapes as a
-traceback.
+Every reader opens through `readable_file` and decodes inside `decoding`: docs/reliability.md,
+"Reading: one error type, and the real cause".
 """
 
 from __future__ import annotations
@@ -50,9 +47,8 @@ class NoRoom(InputError):
 
 
 def write_error(exc: BaseException, path: str | Path) -> NoRoom | None:
-    """The one-line InputError of a write to `path` that ran out of room (disk full, file
-    size limit, quota), or None for any other error. A `NoRoom` of a file inside `path`
-    (a temporary folder's) is said of `path`, the output the user named."""
+    """The one-line InputError of a write to `path` that ran out of room, or None for any other
+    error; a `NoRoom` of a file inside `path` (a temporary's) is said of `path`."""
     if isinstance(exc, NoRoom):
         return NoRoom(exc.reason, path)
     if isinstance(exc, OSError) and exc.errno in OUT_OF_ROOM:
@@ -75,12 +71,9 @@ def gib(n_bytes: float) -> str:
 def file_problem(
     path: str | Path, what: str = "file", *, empty_ok: bool = False
 ) -> tuple[str | None, os.stat_result | None]:
-    """(why `path` is not a readable non-empty regular file or None, its stat when it is one).
-
-    For callers that look a file up by name (a prediction for a case): an entry that exists
-    under the name but is not a usable file must be reported as such, not treated as absent.
-    `empty_ok`: an empty regular file passes (its reader reports it).
-    """
+    """(why `path` is not a readable non-empty regular file or None, its stat when it is one),
+    so an entry under a looked-up name that is unusable is reported, not taken as absent.
+    `empty_ok`: an empty regular file passes (its reader reports it)."""
     path = Path(path)
     try:
         st = os.stat(path)
@@ -109,10 +102,8 @@ def readable_file(path: str | Path, case: str | None = None, what: str = "file")
 
 @contextlib.contextmanager
 def decoding(path: str | Path, case: str | None = None, what: str = "file") -> Iterator[None]:
-    """Turn any failure of a decoding library inside the block into one ReadError line.
-
-    `InputError`s raised in the block pass unchanged (they already say what is wrong).
-    """
+    """Turn any failure of a decoding library inside the block into one ReadError line
+    (`InputError`s pass unchanged)."""
     try:
         yield
     except InputError:

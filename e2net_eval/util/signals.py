@@ -1,10 +1,6 @@
-"""SIGTERM (and SIGHUP) as a clean exit: ``finally`` blocks run, temporaries are removed.
-
-Python's default for SIGTERM ends the process at once, so the ``finally`` of a half-written
-output folder never runs and its temporary stays on disk. `graceful_termination` turns the
-signal into ``SystemExit(128 + signal)`` (143 for SIGTERM, the shell's convention) raised
-where the main thread is, for as long as the block runs; worker processes forked meanwhile
-inherit the handler and end the same way.
+"""SIGTERM (and SIGHUP) as a clean exit: `graceful_termination` raises
+``SystemExit(128 + signal)`` in the main thread, so ``finally`` blocks remove temporaries;
+workers forked meanwhile inherit the handler. See docs/reliability.md, "Kills, signals, children".
 """
 
 from __future__ import annotations
@@ -31,10 +27,7 @@ def _raise(signum: int, frame) -> None:  # noqa: ARG001 - signal handler signatu
 @contextlib.contextmanager
 def graceful_termination() -> Iterator[None]:
     """Within the block, SIGTERM/SIGHUP raise `Terminated`; the old handlers come back after.
-
-    Only where the handlers are still Python's defaults (a caller that installed its own keeps
-    it) and only in the main thread (elsewhere signals cannot be handled).
-    """
+    Only over Python's default handlers, and only in the main thread."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import re
 
-#: Characters that are Markdown or HTML syntax inside a line: code spans, emphasis, links
-#: and images, table cells, raw HTML and entities, math ($ on GitHub). `_` is left alone:
-#: inside a word it is no emphasis, and names and paths are full of it.
+#: Markdown or HTML syntax inside a line. `_` is left alone: inside a word it is no
+#: emphasis, and names and paths are full of it.
 _MD_SPECIAL = re.compile(r"([\\`*\[\]|<>&$])")
 #: Line breaks and other control characters (C0, DEL, C1, Unicode line/paragraph separators)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
@@ -33,9 +32,8 @@ def _is_number(text: str) -> bool:
 
 
 def csv_cell(value: object) -> object:
-    """A CSV cell that no spreadsheet runs as a formula: a text starting with ``=``, ``+``,
-    ``-``, ``@``, a tab or a carriage return (or the guard's ``'``) gets a leading ``'``;
-    numbers, and texts that are numbers (``-0.5``), are left as they are."""
+    """A CSV cell that no spreadsheet runs as a formula: a text starting with a
+    `_FORMULA_START` character gets a leading ``'``, unless it is a number (``-0.5``)."""
     if not isinstance(value, str) or not value.startswith(_FORMULA_START):
         return value
     return value if _is_number(value) else "'" + value

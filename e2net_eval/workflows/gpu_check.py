@@ -1,22 +1,6 @@
-"""`bench gpu`: a one-shot check of a GPU machine, for the first session lent one.
-
-Four parts, each timed, in one JSON and one Markdown summary (`OUT/gpu_check.{json,md}`):
-
-1. *train*: every configuration of Table 3 a few hundred steps (``steps``) at the profile's
-   batch on synthetic batches, with the trainer's own network, optimiser and step (AMP on
-   CUDA, channels-last: `training.bench`); seconds per step, samples per second, the last
-   loss (finite, or the check fails);
-2. *inference*: two-stage prediction of a paper-size case (`inference.bench`: stage 1 on
-   every slice, stage 2 on every slice's liver box), seconds per case;
-3. *ddp*: the stage-1 network under DistributedDataParallel, one process per GPU
-   (`torch.multiprocessing.spawn`, NCCL; world size = the GPUs present, even 1), a few
-   steps; the ranks' weights must agree bit for bit afterwards;
-4. *agreement*: the device's forward pass and gradients against the CPU's on a small batch
-   (fp32, TF32 off), the largest relative difference within ``TOLERANCE``.
-
-Dry mode (``device="cpu"``): the same code on the CPU at a size this machine runs in
-seconds (the small profile, batch 2, a 2-slice case, DDP over two gloo processes), so the
-check itself is tested without a GPU (`tests/workflows/test_gpu_check.py`).
+"""`bench gpu`: a one-shot check of a GPU machine (train, inference, ddp, agreement), each
+timed, into `OUT/gpu_check.{json,md}`; ``device="cpu"`` is its dry run. See docs/cluster.md,
+"A GPU one-shot check".
 """
 
 from __future__ import annotations

@@ -1,32 +1,12 @@
-"""Run a graph of named jobs: one scheduler, several places to run a job.
+"""Run a graph of named jobs: one scheduler (`run_jobs`), several pools to run a job in.
 
-A job is a step of a workflow (``train:dist``, ``predict:ircadb:edge``): a name, the names
-it depends on, and a cost estimate used to start long jobs first. `run_jobs` starts every
-job whose dependencies are finished, as many as its *pool* has room for, longest first,
-and reports each finished job through `on_done` in the calling process (which alone writes
-the workflow's state). A pool is where jobs run:
-
-- `InlinePool`: one after another in this process, in the given order (``workers=1``);
-- `ProcessPool`: N spawned worker processes on this machine (``workers=N``);
-- `launch.submitit.SubmititPool`: one cluster job per graph node, through submitit.
-
-`local_pool` gives the first two. The work itself is `execute(spec, name)`, a module-level
-function, so it can be sent to a worker process or pickled into a cluster job; `spec`
-carries what a job needs (picklable).
-
-Failures: without `on_fail`, the first failed job stops the pool and its error is raised
-(a local run: nothing else should go on). With `on_fail`, a failed job is reported, the
-jobs that depend on it are not started, every other job runs to its end, and `JobsFailed`
-is raised at the end (a cluster run: one failed configuration must not cancel five
-days-long trainings of the others).
-
-Determinism: a job's result depends only on its inputs, never on which process ran it or
-when, so any worker count gives the same results (for the CPU, with the same torch thread
-count per process, which `local_pool`'s `threads` fixes).
-
-Worker processes are started with ``spawn`` (no inherited torch thread pools or locks), die
-with the parent (`util.children`), and are terminated when a job fails or the run is
-interrupted; a failed job's error is raised after the running jobs were stopped.
+See docs/architecture.md, "The job graph and its executors". A job is a name, the names it
+depends on, and a cost (longest chain first); `on_done` reports each finished job in the
+calling process, which alone writes the state. The work is `execute(spec, name)`, a
+module-level function with a picklable `spec`, so it can go to a worker or a cluster job.
+Without `on_fail` the first failure stops the pool and is raised; with it, only its
+dependants are skipped and `JobsFailed` is raised at the end. Workers are ``spawn``ed, die
+with the parent (`util.children`) and are terminated when a job fails or on an interrupt.
 """
 
 from __future__ import annotations
@@ -99,9 +79,8 @@ class Finished:
 
 
 class Pool:
-    """Where the jobs of a graph run. `run_jobs` calls `start` for a ready job while
-    `room()` allows, `wait` until at least one job ended, `stop` when the run is abandoned
-    (a failure or an interrupt) and `close` when it completed."""
+    """Where the jobs of a graph run: `start` while `room()` allows, `wait` for an end, `stop`
+    when the run is abandoned (a failure or an interrupt), `close` when it completed."""
 
     #: Start ready jobs longest chain first (False: in the graph's order).
     by_cost = True
@@ -207,9 +186,7 @@ class JobsFailed(RuntimeError):
 def local_pool(
     execute: Callable[[Any, str], Any], spec: Any, workers: int = 1, threads: int | None = 1
 ) -> Pool:
-    """``workers <= 1``: the jobs one after another in this process, in the given order
-    (dependencies permitting); more: a `ProcessPool` whose processes run `threads` torch
-    threads each (None: torch's default)."""
+    """``workers <= 1``: an `InlinePool`; more: a `ProcessPool` of `threads` torch threads each."""
     if workers <= 1:
         return InlinePool(execute, spec)
     return ProcessPool(execute, spec, workers, threads)
@@ -224,8 +201,7 @@ def run_jobs(
     on_done: Callable[[str, Any, float], None] = lambda name, out, s: None,
     on_fail: Callable[[str, BaseException], None] | None = None,
 ) -> None:
-    """Run every job of `jobs` not in `done` in `pool`, dependencies first; see the module
-    docstring."""
+    """Run every job of `jobs` not in `done` in `pool`, dependencies first."""
     jobs = check_graph(jobs, done)
     finished = set(done)
     todo = [j for j in jobs if j.name not in finished]
@@ -259,8 +235,7 @@ def run_jobs(
 def _start_ready(
     todo: list[Job], finished: set[str], pool: Pool, running: int, on_start: Callable
 ) -> int:
-    """Start the ready jobs of `todo` the pool has room for (longest chain first when the
-    pool says so); returns how many started."""
+    """Start the ready jobs of `todo` the pool has room for; returns how many started."""
     ready = [j for j in todo if all(d in finished for d in j.deps)]
     if pool.by_cost:
         ready.sort(key=lambda j: -j.cost)  # stable: equal costs keep the plan's order
@@ -278,8 +253,7 @@ def _timed(execute: Callable[[Any, str], Any], spec: Any, name: str) -> tuple[An
 
 
 def _worker_init(threads: int | None, parent: int) -> None:
-    """Die with the parent (`util.children`: SIGTERM from the kernel on Linux, a parent watch
-    elsewhere), ignore Ctrl-C (the parent stops us), set torch threads."""
+    """Die with the parent, ignore Ctrl-C (the parent stops us), set torch threads."""
     die_with_parent(parent, signal.SIGTERM)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     set_worker_threads(threads)

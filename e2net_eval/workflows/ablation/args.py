@@ -18,10 +18,8 @@ from reference_models.registry import (
     stage1_name,
 )
 
-# The step budget of every configuration per profile is in the catalogue
-# (`ModelEntry.budget`); the generated phantom sets are here: LiTS case count, which of them
-# are planted as 3DIRCADb patients (as all 20 real 3DIRCADb patients are LiTS cases), and
-# the validation size. 2 of the 8 planted patients have no tumour, as 5 of the 20 real ones.
+# The generated phantom sets (step budgets: the catalogue's `ModelEntry.budget`). 2 of the 8
+# planted 3DIRCADb patients have no tumour, as 5 of the 20 real ones.
 PHANTOM_LITS_CASES = 60
 PHANTOM_IRCADB_INDICES = (2, 5, 9, 13, 17, 22, 27, 31)
 PHANTOM_N_VAL = 16
@@ -38,8 +36,7 @@ class Replicate:
 
 @dataclass
 class AblationArgs:
-    """What defines a run; a rerun into the same folder must give the same `fingerprint`
-    (or one that only appends replicates, see `fingerprint_extends`)."""
+    """What defines a run: a rerun into its folder needs the same `fingerprint` (or extends it)."""
 
     out: Path
     lits: Path | None = None
@@ -80,9 +77,8 @@ class AblationArgs:
         return get_model(config).steps_for(self.profile)
 
     def replicate_list(self) -> list[Replicate]:
-        """The replicates: `replicates` of them (or as many as a seed list names), replicate r
-        with split seed ``split_seeds[r]`` and training seed ``train_seeds[r]``, each
-        ``seed + r`` when not named. The default is one replicate with `seed` for both."""
+        """The replicates: `replicates` of them (or as many as a seed list names), seeds from
+        ``split_seeds[r]``/``train_seeds[r]``, each ``seed + r`` when not named."""
         count = self.replicates
         for option, seeds in (("--split-seeds", self.split_seeds), ("--seeds", self.train_seeds)):
             if seeds is None:
@@ -116,9 +112,8 @@ class AblationArgs:
         return self._backbone
 
     def fingerprint(self) -> dict[str, Any]:
-        """The arguments that decide the results. Keys added for replicates and backbone
-        weights appear only when they differ from the defaults, so a run started before
-        they existed resumes as it is."""
+        """The arguments that decide the results (replicate and backbone keys only when not
+        the defaults, so a run started before they existed resumes as it is)."""
         out: dict[str, Any] = {
             "lits": None if self.lits is None else str(Path(self.lits).resolve()),
             "ircadb": None if self.ircadb is None else str(Path(self.ircadb).resolve()),
@@ -152,9 +147,7 @@ def _replicate_seeds(fingerprint: dict[str, Any]) -> list[dict[str, int]]:
 
 
 def fingerprint_extends(old: dict[str, Any], new: dict[str, Any]) -> bool:
-    """True when `new` is `old` with replicates appended: every other argument equal and
-    `old`'s replicate seeds the first of `new`'s. Such a rerun keeps the finished
-    replicates and adds the others; dropping, reordering or changing one is refused."""
+    """True when `new` is `old` with replicates appended (docs/reports.md, "Replicates")."""
     rest_old = {k: v for k, v in old.items() if k != "replicates"}
     rest_new = {k: v for k, v in new.items() if k != "replicates"}
     have, want = _replicate_seeds(old), _replicate_seeds(new)
@@ -173,8 +166,7 @@ def normalise_configs(configs: list[str] | tuple[str, ...] | None) -> list[str]:
 
 
 def check_args(args: AblationArgs) -> tuple[Profile, Launcher]:
-    """Every check of the arguments, before any work (InputError: exit 2); normalises
-    `args.configs`. Returns the profile (looked up here, once) and the launcher."""
+    """Every check of the arguments, before any work; normalises `configs`; (profile, launcher)."""
     if args.profile not in list_profiles():
         raise InputError(f"unknown profile {args.profile!r}; choose from {list_profiles()}")
     profile = get_profile(args.profile)

@@ -64,8 +64,7 @@ def step_kind(name: str) -> str:
 
 
 def job_graph(args: AblationArgs) -> list[Job]:
-    """Every step of the run with its dependencies, in the order a one-worker run takes:
-    the shared data steps, then each replicate's steps, then the report."""
+    """Every step with its dependencies in one-worker order: data, each replicate's, report."""
     n_lits = PHANTOM_LITS_CASES if args.phantom else PAPER_TOTAL
     n_ircadb = len(PHANTOM_IRCADB_INDICES) if args.phantom else REAL_IRCADB_CASES
     sets = {"lits_val": PHANTOM_N_VAL if args.phantom else PAPER_VALIDATION}
@@ -141,8 +140,7 @@ def plan(args: AblationArgs) -> list[str]:
 
 def finished_steps(jobs: list[Job], marked: Callable[[str], bool]) -> list[str]:
     """The steps to skip: marked done, and every dependency among them too (in dependency
-    order). A step marked done after a dependency that is not (a replicate added to a run
-    makes the report's inputs change) is stale and runs again."""
+    order); a done step with a dependency not done (a replicate added) is stale."""
     done: set[str] = set()
     for job in jobs:  # the plan is in dependency order
         if marked(job.name) and all(d in done for d in job.deps):

@@ -75,8 +75,7 @@ def _announce(
     where: str,
     echo: Callable[[str], None],
 ) -> None:
-    """The run's header lines: steps (all, done, stale), protocol, where they run,
-    replicates."""
+    """The run's header lines: steps (all, done, stale), protocol, where they run, replicates."""
     jobs, done, stale = steps
     reps = args.replicate_list()
     echo(

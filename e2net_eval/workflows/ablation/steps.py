@@ -37,10 +37,8 @@ log = logging.getLogger(__name__)
 
 
 def execute_step(ctx: StepContext, name: str) -> Any:
-    """Run one step (in this process, a worker or a cluster job); returns what the state
-    file records. The outputs are also kept in `ctx` for the later steps of the same
-    process (a cluster job runs overlap and split together, before the state file has the
-    overlap)."""
+    """Run one step; returns what the state file records. The outputs also stay in `ctx`
+    for the process's later steps (a cluster job runs overlap and split together)."""
     out = ctx.run_step(Step.parse(name))
     ctx.outputs[name] = out
     return out
@@ -62,7 +60,6 @@ class StepContext:
         ircadb = data_dir(run, "ircadb") if args.phantom else None
         return cls(args, run, lits, Path(args.ircadb) if args.ircadb else ircadb)
 
-    # -- bookkeeping ---------------------------------------------------------------------
     def replicate(self, index: int) -> Replicate:
         return self.args.replicate_list()[index]
 
@@ -85,9 +82,8 @@ class StepContext:
         return (step.get("outputs") or []) if step.get("done") else []
 
     def progress(self, name: str) -> list[tuple[str, int]]:
-        """What a step has saved so far (a training's checkpoint files and their times):
-        a requeued cluster job that saved nothing new made no progress
-        (`launch.submitit.UnitCall.checkpoint`)."""
+        """What a step has saved so far (checkpoint files, times): a requeued job saving nothing new
+        made no progress."""
         step = Step.parse(name)
         if step.kind != "train":
             return []
@@ -96,7 +92,6 @@ class StepContext:
             return []
         return sorted((p.name, p.stat().st_mtime_ns) for p in folder.glob("checkpoint*.pt"))
 
-    # -- steps ---------------------------------------------------------------------------
     def run_step(self, step: Step) -> Any:
         rep = self.replicate(step.replicate)
         shared = step.replicate == 0  # data, overlap and report exist once

@@ -1,14 +1,9 @@
 """Where the steps of a job graph run: the `Launcher` interface and the launcher names.
 
 A launcher runs a `Work` (the graph, what is done already, the step function and the
-orchestrator's callbacks) to its end. Three exist, built by `choose.make_launcher`:
-
-- ``local``: worker processes on this machine (`launch.local`, `workflows.jobs`);
-- ``slurm``: one SLURM job per unit of steps, through submitit (`launch.cluster`);
-- ``submitit-local``: those same jobs as local subprocesses (submitit's `LocalExecutor`),
-  to try the cluster jobs without a cluster (the tests do).
-
-A new launcher is a `Launcher` subclass and its name here.
+orchestrator's callbacks) to its end. ``local`` (`launch.local`), ``slurm`` and
+``submitit-local`` (`launch.cluster`) are built by `choose.make_launcher`. A new launcher
+is a `Launcher` subclass and its name here.
 """
 
 from __future__ import annotations

@@ -13,8 +13,7 @@ from e2net_eval.workflows.launch.local import LocalLauncher
 def make_launcher(
     name: str, profile: Any, *, device: str = "auto", workers: int | None = None, slurm: Any = None
 ) -> Launcher:
-    """The launcher `name` for a run of `profile` (a catalogue `Profile`) on `device`, with
-    its options (`slurm`: `launch.slurm.SlurmOptions`)."""
+    """The launcher `name` for a run of `profile` on `device`, with its options."""
     if workers is not None and workers < 1:
         raise InputError(f"--workers must be at least 1, got {workers}")
     if name not in LAUNCHERS:

@@ -1,13 +1,8 @@
 """The ``slurm`` and ``submitit-local`` launchers: the graph as cluster jobs, one per unit.
 
-`launch.units` groups the steps into units; the one scheduler, `workflows.jobs.run_jobs`,
-runs the unit graph with a `SubmititPool` instead of local worker processes. A unit is
-submitted when the units it depends on have finished (no SLURM ``--dependency``): a failed
-job then blocks only what needs it, every other job runs on, and the orchestrating process
-records each job's id, state and log paths in ``RUN/ablation_state.json`` (it alone writes
-that file). If the orchestrator stops, the jobs keep running on the cluster; rerunning the
-command follows them again (a job in flight is not resubmitted), marks what finished
-meanwhile, and resubmits failed units after printing their log paths.
+`launch.units` groups the steps into units; `workflows.jobs.run_jobs` runs the unit graph
+with a `SubmititPool`. Submission as dependencies finish, following jobs and resubmission:
+docs/cluster.md ("What runs as which job", "Resuming, failures, preemption").
 """
 
 from __future__ import annotations
@@ -49,8 +44,7 @@ class SubmititLauncher(Launcher):
             check_submittable(self.opts, self.profile)
 
     def run(self, work: Work) -> None:
-        """Run the steps of `work` not done as cluster jobs, one per unit. Raises `RunFailed`
-        naming every failed job and its log once nothing else can run."""
+        """Run the steps not done as cluster jobs; `RunFailed` names each failed job and its log."""
         work.announce(f"launcher {self.name}")
         _Orchestrator(self, work).run()
 
@@ -117,8 +111,7 @@ class _Orchestrator:
             )
 
     def take_in(self, unit: str, record: dict[str, Any]) -> bool:
-        """A job recorded in flight: follow it, or take in how it ended; True when it
-        failed (it is resubmitted)."""
+        """A job recorded in flight: follow it or take in its end; True when it failed."""
         if record.get("executor") != self.executor:
             raise InputError(
                 f"{unit} has job {record['job_id']} in flight through the "
@@ -142,7 +135,6 @@ class _Orchestrator:
         self.todo[unit] = [s for s in self.todo[unit] if s not in end.output]
         return False
 
-    # -- submitting ------------------------------------------------------------------------
     def submit(self, unit: str) -> Any:
         kind = unit_kind(self.members[unit], self.work.kind_of)
         if kind not in self.executors:
@@ -190,7 +182,6 @@ class _Orchestrator:
             record["sbatch"] = paths["sbatch"]
         return record
 
-    # -- what the pool reports ---------------------------------------------------------------
     def update(self, unit: str, **values: Any) -> dict[str, Any]:
         record = {**(self.book.job(unit) or {}), **values}
         self.book.record_job(unit, record)
@@ -234,9 +225,8 @@ class _Orchestrator:
 
 
 def in_flight(book: Any) -> list[str]:
-    """Units whose latest cluster job may still run (recorded as submitted and, for SLURM,
-    still in squeue; or recorded failed while SLURM still has it): a local launcher must
-    not train the same configuration beside it."""
+    """Units whose latest cluster job may still run (for SLURM: still in squeue, even if
+    recorded failed): a local launcher must not train beside it."""
     out = []
     queue: SlurmQueue | None = None
     for unit, record in book.jobs().items():

@@ -46,8 +46,7 @@ MANAGED = {
 
 @dataclass(frozen=True)
 class SlurmOptions:
-    """What the cluster jobs ask for (not part of the run's fingerprint: results do not
-    depend on where they ran)."""
+    """What the cluster jobs ask for (not in the fingerprint: results do not depend on it)."""
 
     partition: str | None = None
     gpus_per_job: int = 1
@@ -147,8 +146,7 @@ def parse_additional(items: Iterable[str]) -> dict[str, Any]:
 
 
 def options_from_cli(given: dict[str, Any]) -> SlurmOptions:
-    """`SlurmOptions` from the ``--slurm-*`` values the command line gave (None: not given),
-    keyed by option name without ``--slurm-``."""
+    """`SlurmOptions` from the ``--slurm-*`` values given (None: not given), keyed by name."""
     options: dict[str, Any] = {}
     if given.get("partition"):
         options["partition"] = given["partition"]
@@ -209,9 +207,8 @@ def sbatch_error(text: str) -> str:
 
 
 def check_submittable(opts: SlurmOptions, profile: Any) -> None:
-    """Ask ``sbatch --test-only`` whether SLURM would take each kind of job with these
-    options (partition, memory, GPUs, time, extra options), before anything runs: a job it
-    refuses is an input error (exit 2) naming the option, not a failure after `prepare`."""
+    """``sbatch --test-only`` of each kind of job before anything runs: a refusal is an
+    input error (exit 2) naming the option."""
     for kind_ in ("cpu", "score", "train"):
         params = slurm_parameters(opts, kind_, profile)
         args, named = [], []
@@ -248,12 +245,8 @@ _TESTED = {
 
 
 class SlurmQueue:
-    """The scheduler's state of this user's jobs, without submitit's sacct watcher: one
-    ``squeue`` per look for the jobs still queued, running or completing, ``sacct`` only for
-    a job that has left the queue (its final state and cause). A job has ended when it left
-    the queue, not when sacct first says CANCELLED: a cancelled submitit job runs on until
-    SLURM's KillWait kills it. Without accounting (sacct fails) the end is still seen, the
-    cause is unknown, and that is logged once."""
+    """The scheduler's state of this user's jobs: one ``squeue`` per look, ``sacct`` once a job
+    left the queue (docs/cluster.md). Without accounting the cause is unknown, logged once."""
 
     def __init__(self) -> None:
         self.queued: dict[str, str] = {}
@@ -281,8 +274,7 @@ class SlurmQueue:
         return self.ok and str(job_id) not in self.queued
 
     def ended(self, job_id: str) -> tuple[str, str]:
-        """(state, cause) of a job that left the queue, from sacct (waits up to SETTLE_S
-        for slurmdbd to have its final state)."""
+        """(state, cause) of a job that left the queue, from sacct (waits up to SETTLE_S)."""
         if job_id in self.final:
             return self.final[job_id]
         deadline = time.monotonic() + SETTLE_S

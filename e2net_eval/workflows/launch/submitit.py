@@ -1,14 +1,8 @@
 """submitit, all of it: executors, the callable a job runs, following jobs, their outcome.
 
-Every use of submitit's API (and of the private attributes it leaves no other way to
-reach) is here. A unit's job runs `UnitCall`: the unit's steps through the same
-`execute(spec, step)` a local worker runs. A preempted or timed-out job is requeued by
-submitit: `UnitCall.checkpoint` hands it a new call of itself, whose training step calls
-the trainer with ``resume=True``, so it continues from ``checkpoint_last.pt`` (at most the
-epoch in progress is redone, bit-identically).
-
-submitit is imported only when a cluster run starts (the CLI and ``ablation --help`` do
-not import it): ``pip install 'e2net-eval[cluster]'``.
+Every use of submitit's API (and of its private attributes) is here. A unit's job runs
+`UnitCall`; requeue on preemption: docs/cluster.md, "Resuming, failures, preemption".
+submitit is imported only when a cluster run starts: ``pip install 'e2net-eval[cluster]'``.
 """
 
 from __future__ import annotations
@@ -49,10 +43,8 @@ MAX_STALLS = 2
 
 
 class UnitCall:
-    """The callable a cluster job runs: the steps of one unit, in order, each through the
-    same `execute(spec, step)` a local worker runs. Returns ``{step: {"outputs",
-    "seconds"}}``. Picklable; `checkpoint` makes it requeueable (see the module docstring).
-    """
+    """The callable a cluster job runs: one unit's steps in order through `execute(spec,
+    step)`; returns ``{step: {"outputs", "seconds"}}``. `checkpoint` makes it requeueable."""
 
     def __init__(
         self,
@@ -88,9 +80,8 @@ class UnitCall:
         return self.results
 
     def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
-        """Called by submitit when the job is preempted or times out: a new call of this
-        unit, which skips the steps already finished and resumes training from
-        ``checkpoint_last.pt`` (the training step runs the trainer with ``resume=True``)."""
+        """Called by submitit on preemption or time-out: a new call of this unit, which skips
+        finished steps and resumes training (docs/cluster.md, "Resuming")."""
         from submitit.helpers import DelayedSubmission
 
         if self.timed_out() and self.progress() == self.at_start:
@@ -115,8 +106,7 @@ class UnitCall:
         return sorted(self.results), [of(s) if of else None for s in self.steps]
 
     def timed_out(self) -> bool:
-        """Whether this attempt is at its time limit (SLURM warns 90 s before it), not
-        preempted early."""
+        """Whether this attempt is at its time limit (SLURM warns 90 s before), not preempted."""
         if self.time_limit_min is None:
             return True
         return time.time() - self.started >= self.time_limit_min * 60 - 150
@@ -127,10 +117,8 @@ class JobStalled(RuntimeError):
 
 
 def join_job_tasks() -> None:
-    """In a job with several tasks (``--slurm-gpus-per-job N``), export what
-    `training.distributed.dist_info`/`init_group` read (RANK, WORLD_SIZE, LOCAL_RANK,
-    MASTER_ADDR, MASTER_PORT) from submitit's job environment; the trainer then joins the
-    process group as under torchrun. Nothing to do with one task."""
+    """In a job with several tasks, export RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and
+    MASTER_PORT from submitit's job environment, so the trainer joins as under torchrun."""
     import submitit
     from submitit.helpers import TorchDistributedEnvironment
 
@@ -182,8 +170,7 @@ def error_line(exc: BaseException) -> str:
 
 
 class SubmititPool(Pool):
-    """`run_jobs`' pool of cluster jobs: `start` submits a unit (or adopts the job a
-    previous orchestrator left running), `wait` polls until jobs end."""
+    """`run_jobs`' pool of cluster jobs: `start` submits (or adopts) a unit's job, `wait` polls."""
 
     def __init__(
         self,
@@ -266,8 +253,7 @@ def job_ended(job: Any, queue: SlurmQueue | None = None) -> bool:
 
 
 def outcome(name: str, job: Any, queue: SlurmQueue | None = None) -> Finished:
-    """What an ended job gave: its unit's results, or a `ClusterJobError` (for SLURM with
-    the state and cause sacct gives)."""
+    """What an ended job gave: its unit's results, or a `ClusterJobError`."""
     task0 = job._sub_jobs[0] if getattr(job, "_sub_jobs", None) else job
     if _local(job):
         job._results_timeout_s = 1  # a local result file is there at once or never
@@ -315,7 +301,6 @@ def _local(job: Any) -> bool:
     return type(job).__name__ == "LocalJob"
 
 
-# -- executors -------------------------------------------------------------------------------
 def local_parameters(opts: SlurmOptions, unit_kind_: str) -> dict[str, Any]:
     """submitit `LocalExecutor` values: the same tasks, GPUs and time limit."""
     return {
@@ -328,8 +313,7 @@ def local_parameters(opts: SlurmOptions, unit_kind_: str) -> dict[str, Any]:
 def make_executor(
     executor: str, opts: SlurmOptions, folder: Path, unit_kind_: str, profile: Any
 ) -> Any:
-    """A submitit executor (``slurm`` or ``local``) for one kind of unit (its jobs'
-    resources), logs in `folder`."""
+    """A submitit executor (``slurm``/``local``) for one kind of unit, logs in `folder`."""
     try:
         import submitit
     except ImportError as exc:  # pragma: no cover - submitit is a dependency of [cluster]
@@ -357,9 +341,8 @@ def reattach(executor: str, folder: Path, record: dict[str, Any]) -> Any:
 
 
 def submit(ex: Any, call: UnitCall, executor: str) -> Any:
-    """``ex.submit(call)`` with the orchestrator's code first on a local job's PYTHONPATH
-    and without the SLURM_*/RANK variables of an orchestrator that itself runs inside a
-    SLURM job; a job sbatch refuses is an input error (one line: sbatch's)."""
+    """``ex.submit(call)`` with the orchestrator's code first on a local job's PYTHONPATH, without
+    its own SLURM_*/RANK variables; a job sbatch refuses is an input error (sbatch's line)."""
     from submitit.core.utils import FailedJobError
     from submitit.helpers import clean_env
 

@@ -1,17 +1,7 @@
-"""The step graph grouped into *units*, one cluster job each.
-
-```
-prepare            data:*, overlap, split, cache (every step of those kinds: one CPU job)
-train:<name>       each training step its own job (N GPUs and N tasks: DDP)
-score:<name>       the predict and evaluate steps that follow train:<name> (one GPU)
-report (and any other kind)   its own job (CPU)
-```
-
-Units are made from the kind of each step (``kind_of``: the workflow says how a name reads;
-the ablation's skips a replicate's ``rep<r>:`` prefix) and the graph alone: a predict step
-belongs with the train step it depends on, an evaluate step with its predict step.
-Replicate r's units are ``rep<r>:train:<config>`` and ``rep<r>:score:<config>``; its split
-and cache join the one ``prepare`` job.
+"""The step graph grouped into *units*, one cluster job each (docs/cluster.md, "What runs
+as which job"). Units are made from each step's kind (``kind_of``, which skips a replicate's
+``rep<r>:`` prefix) and the graph alone: a predict step belongs with the train step it
+depends on, an evaluate step with its predict step.
 """
 
 from __future__ import annotations
@@ -60,8 +50,7 @@ def unit_kind(members: list[str], kind_of: Callable[[str], str] = kind) -> str:
 def group_units(
     jobs: list[Job], kind_of: Callable[[str], str] = kind
 ) -> tuple[list[Job], dict[str, list[str]]]:
-    """The unit graph (a `Job` per unit: deps are units, cost the longest member chain)
-    and each unit's steps in the graph's order."""
+    """The unit graph (a `Job` per unit, cost its longest member chain) and each unit's steps."""
     assigned: dict[str, str] = {}
     members: dict[str, list[str]] = {}
     for job in jobs:  # in dependency order
