@@ -9,6 +9,7 @@ import logging
 import math
 import os
 import socket
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -24,8 +25,12 @@ from reference_models import create_model, list_models, stage1_name
 
 log = logging.getLogger(__name__)
 
-#: Largest relative difference allowed between the device's and the CPU's outputs/gradients.
+#: Largest relative difference from the CPU's fp64 result a device may always have (outputs and
+#: gradients, each tensor's largest difference over its largest value).
 TOLERANCE = 1e-3
+#: ...or this many times the CPU's own fp32 difference for that tensor, where larger: some of the
+#: full model's gradients differ from fp64 by ~2e-2 in fp32 on a CPU, contiguous or channels-last.
+NOISE_FACTOR = 4.0
 #: What dry mode (CPU) runs instead of the paper sizes.
 DRY = {"profile": "small", "batch_size": 2, "size": 128, "slices": 2, "world": 2}
 
@@ -156,28 +161,68 @@ def _ddp_rank(
 
 
 def _agreement(dev: torch.device, profile: str) -> dict[str, Any]:
-    """Forward outputs and gradients of stage 1 and the full model, device vs CPU (fp32)."""
+    """Forward outputs and gradients of stage 1 and the full model on the device (fp32,
+    channels-last) against the CPU in fp64; the allowance is the CPU's own fp32 error."""
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     rows = []
     for name in (stage1_name(), list_models()[-1]):
-        results = []
-        for candidate, where in ((False, torch.device("cpu")), (True, dev)):
-            torch.manual_seed(0)
-            model = create_model(name, profile=profile).to(where).train()
-            side = min(model.config.input_size, 128)
-            g = torch.Generator().manual_seed(1)
-            x = torch.randn(2, model.in_channels, side, side, generator=g).to(where)
-            if candidate:  # channels-last as in training
-                model = model.to(memory_format=torch.channels_last)
-                x = x.contiguous(memory_format=torch.channels_last)
-            outs = _tensors(model(x))
-            sum(o.float().square().mean() for o in outs).backward()
-            grads = [p.grad for p in model.parameters() if p.grad is not None]
-            results.append([t.detach().float().cpu() for t in (*outs, *grads)])
-        diff = max(_relative(a, b) for a, b in zip(*results, strict=True))
-        rows.append({"config": name, "max_relative_difference": diff, "ok": diff <= TOLERANCE})
+        truth = _outputs_and_grads(name, profile, torch.device("cpu"), torch.float64)
+        cpu = _errors(truth, _outputs_and_grads(name, profile, torch.device("cpu")))
+        device = _errors(truth, _outputs_and_grads(name, profile, dev, channels_last=True))
+        rows.append(_agreement_row(name, cpu, device))
     return {"ok": all(r["ok"] for r in rows), "tolerance": TOLERANCE, "rows": rows}
+
+
+def _outputs_and_grads(
+    name: str,
+    profile: str,
+    where: torch.device,
+    dtype: torch.dtype = torch.float32,
+    channels_last: bool = False,
+) -> dict[str, torch.Tensor]:
+    """One forward and backward of `name` from seed 0 on a fixed batch: each output and each
+    parameter's gradient by name, as float64 on the CPU."""
+    torch.manual_seed(0)
+    model = create_model(name, profile=profile).to(where, dtype).train()
+    side = min(model.config.input_size, 128)
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(2, model.in_channels, side, side, generator=g).to(where, dtype)
+    if channels_last:  # as in training
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    outs = _tensors(model(x))
+    sum(o.square().mean() for o in outs).backward()
+    found = {f"output {i}": o for i, o in enumerate(outs)}
+    found |= {f"grad {n}": p.grad for n, p in model.named_parameters() if p.grad is not None}
+    return {n: t.detach().double().cpu() for n, t in found.items()}
+
+
+def _errors(truth: dict[str, torch.Tensor], got: dict[str, torch.Tensor]) -> dict[str, float]:
+    """Each tensor's relative difference from the fp64 truth."""
+    if got.keys() != truth.keys():
+        raise RuntimeError(f"the device gave other tensors: {sorted(got.keys() ^ truth.keys())}")
+    return {n: _relative(truth[n], got[n]) for n in truth}
+
+
+def _agreement_row(name: str, cpu: dict[str, float], device: dict[str, float]) -> dict[str, Any]:
+    """Each tensor passes within max(TOLERANCE, NOISE_FACTOR x its noise), its noise being the
+    CPU fp32's difference for that tensor or, where larger, the median over all tensors (one
+    tensor's fp32 error is itself a draw); the row names the worst tensor by difference over
+    allowance."""
+    typical = statistics.median(cpu.values())
+    allowed = {n: max(TOLERANCE, NOISE_FACTOR * max(c, typical)) for n, c in cpu.items()}
+    ratio = {n: d / allowed[n] for n, d in device.items()}
+    worst = max(ratio, key=ratio.__getitem__)
+    return {
+        "config": name,
+        "max_relative_difference": max(device.values()),
+        "cpu_max_relative_difference": max(cpu.values()),
+        "cpu_median_relative_difference": typical,
+        "worst_tensor": worst,
+        "worst_over_allowed": ratio[worst],
+        "ok": ratio[worst] <= 1.0,
+    }
 
 
 def _relative(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -242,7 +287,8 @@ def markdown(summary: dict[str, Any]) -> str:
         )
     for r in summary["agreement"].get("rows", []):
         lines.append(
-            f"\nagreement {r['config']}: max relative difference "
-            f"{r['max_relative_difference']:.2e} (tolerance {TOLERANCE:g})"
+            f"\nagreement {r['config']} vs CPU fp64: max relative difference "
+            f"{r['max_relative_difference']:.2e} (CPU fp32: {r['cpu_max_relative_difference']:.2e}); "
+            f"worst: {r['worst_tensor']} at {r['worst_over_allowed']:.2f} of its allowance"
         )
     return "\n".join(lines) + "\n"
