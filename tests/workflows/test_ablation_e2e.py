@@ -1,18 +1,31 @@
-"""The real default ablation on the phantom, end to end (slow: trains six networks)."""
+"""The real default ablation on the phantom, end to end (slow: trains six networks), and the
+README's main job itself against `leaderboards/phantom-baseline` (or its twin made on a
+machine of this one's kind: tests/helpers/cpu_numerics.py).
+
+Regenerate that baseline (deliberately, after a change meant to move the numbers):
+
+    e2net-eval ablation -o runs/ablation
+    python -m tests.workflows.test_ablation_e2e runs/ablation         # phantom-baseline
+    python -m tests.workflows.test_ablation_e2e runs/ablation KIND    # phantom-baseline-KIND
+"""
 
 from __future__ import annotations
 
 import json
 import re
+import sys
+from pathlib import Path
 
 import pytest
 
 from e2net_eval.workflows.ablation.args import PHANTOM_IRCADB_INDICES
 from reference_models import list_models
+from tests.helpers.cpu_numerics import machine_baseline, write_baseline
 
 pytestmark = pytest.mark.slow
 
 STEPS = "3"  # enough to exercise every stage; the numbers are not the point here
+PHANTOM_BASELINE = Path(__file__).resolve().parents[2] / "leaderboards" / "phantom-baseline"
 
 
 def test_ablation_end_to_end(tmp_path, run_cli):
@@ -33,8 +46,19 @@ def test_ablation_end_to_end(tmp_path, run_cli):
     code, _, err = run_cli("ablation", "-o", run, "--max-steps", STEPS, "--device", "cpu")
     assert code == 0, err
     assert (run / "ablation_state.json").read_text() == state  # nothing redone
-    code, out, err = run_cli("regress", run, run)
+
+
+def test_the_main_job_equals_the_phantom_baseline_at_tolerance_zero(tmp_path, run_cli):
+    """The README's main job, as written (defaults: 300/450 steps, a worker per core), gives
+    every metric of the committed baseline exactly, both ways (none better, none worse)."""
+    run = tmp_path / "runs" / "ablation"
+    code, _, err = run_cli("ablation", "-o", run)
     assert code == 0, err
+    baseline = machine_baseline(PHANTOM_BASELINE)
+    for current, base in ((run, baseline), (baseline, run)):
+        code, out, err = run_cli("regress", current, base, "--default-tolerance", "0")
+        assert code == 0, f"{current} vs {base}:\n{out}\n{err}"
+        assert "ok: 492 metric(s) compared" in out
 
 
 def test_two_replicates_end_to_end_by_extending_a_run(tmp_path, run_cli):
@@ -62,3 +86,7 @@ def test_two_replicates_end_to_end_by_extending_a_run(tmp_path, run_cli):
         if line.startswith("wins_lits_val,") and ",wins," in line
     ]
     assert len(wins) >= len(list_models()) - 1  # every consecutive pair, liver at least
+
+
+if __name__ == "__main__":
+    write_baseline(Path(sys.argv[1]), PHANTOM_BASELINE, *sys.argv[2:3])

@@ -46,24 +46,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.cpu_numerics import numerics_key
+from tests.helpers.cpu_numerics import machine_baseline, numerics_key, write_baseline
 from tests.workflows.conftest import GATE_ARGS, copy_run
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_BASELINE = REPO / "leaderboards" / "ci-baseline"
 
 
-def machine_baseline(default: Path = DEFAULT_BASELINE) -> Path:
-    """The baseline made on a machine of this one's kind (`machine.json` equal to this
-    machine's `numerics_key`), else `default`."""
-    here = numerics_key()
-    for candidate in sorted(default.parent.glob(default.name + "-*/machine.json")):
-        if json.loads(candidate.read_text()) == here:
-            return candidate.parent
-    return default
-
-
-BASELINE = machine_baseline()
+BASELINE = machine_baseline(DEFAULT_BASELINE)
 GATE_TOLERANCE = 0.0  # the measured run-to-run spread (module docstring)
 TOLERANCES = ("--default-tolerance", str(GATE_TOLERANCE))
 
@@ -163,21 +153,6 @@ def test_gate_fails_on_a_worse_baseline(tmp_path, run_cli):
     assert code == 1, out + err
 
 
-def _refresh(run: Path, kind: str | None = None) -> None:
-    """Copy a CI ablation's summaries into the default baseline, or into the baseline of
-    machines of this one's `kind` (with this machine's `machine.json`)."""
-    target = DEFAULT_BASELINE if kind is None else REPO / "leaderboards" / f"ci-baseline-{kind}"
-    if target.exists():
-        shutil.rmtree(target)
-    for src in sorted(run.glob("eval/*/*/summary.json")):
-        dst = target / src.relative_to(run)
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(src, dst)
-    shutil.copy2(run / "ablation.json", target / "ablation.json")
-    if kind is not None:
-        (target / "machine.json").write_text(json.dumps(numerics_key(), indent=1) + "\n")
-
-
 def test_a_baseline_is_chosen_by_the_machine_json(tmp_path):
     """The baseline whose machine.json equals this machine's key, else the default."""
     default = tmp_path / "ci-baseline"
@@ -193,4 +168,4 @@ def test_a_baseline_is_chosen_by_the_machine_json(tmp_path):
 
 
 if __name__ == "__main__":
-    _refresh(Path(sys.argv[1]), *sys.argv[2:3])
+    write_baseline(Path(sys.argv[1]), DEFAULT_BASELINE, *sys.argv[2:3])
