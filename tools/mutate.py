@@ -1,7 +1,7 @@
 """Named mutation testing: apply one realistic one-line bug at a time, run the fast tests
 that should catch it, restore the file, report killed / survived and the kill rate.
 
-    python tools/mutate.py                 # every mutant (about 15-20 min on 2 cores)
+    python tools/mutate.py                 # every mutant (3-20 min on 2 cores: docs/testing.md)
     python tools/mutate.py M10 R05 D06     # some, by name
     python tools/mutate.py --list          # names, files, what each one breaks
     python tools/mutate.py --group metrics # one group: metrics, regress, data, targets, models, workflows

@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 
 try:  # ISA-L's gzip reader: same interface and checks as gzip, about 2x faster to decode
@@ -29,8 +28,10 @@ from e2net_eval.data.case import LABEL_VALUES, TUMOUR
 from e2net_eval.data.spacing import check_spacing
 from e2net_eval.errors import InputError, ReadError
 from e2net_eval.util.atomic import atomic_path
+from e2net_eval.util.imports import import_nibabel
 from e2net_eval.util.reading import decoding, gib, memory_limit_bytes, readable_file
 
+nib = import_nibabel()
 _INT16 = np.iinfo(np.int16)
 _CHUNK = 1 << 22  # 4 MiB
 _GZIP_MAGIC = b"\x1f\x8b"

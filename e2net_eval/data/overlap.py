@@ -10,12 +10,14 @@ from __future__ import annotations
 import itertools
 import logging
 
-import nibabel as nib
 import numpy as np
 from scipy import ndimage
 from tqdm import tqdm
 
 from e2net_eval.data.dataset import Dataset, natural_key
+from e2net_eval.util.imports import import_nibabel
+
+nib = import_nibabel()
 
 log = logging.getLogger(__name__)
 FP_SLICES, FP_SIZE = 8, 32

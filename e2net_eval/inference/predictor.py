@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import nibabel as nib
 import numpy as np
 import torch
 from tqdm import tqdm
@@ -45,11 +44,14 @@ from e2net_eval.runtime.orientation import (
 )
 from e2net_eval.runtime.weights import load_trained
 from e2net_eval.util.faults import fault_point
+from e2net_eval.util.imports import import_nibabel
 from e2net_eval.util.jsonio import dump_json
 from e2net_eval.util.meta import run_meta
 from e2net_eval.util.outdir import result_folder
 from reference_models.blocks import STRIDE
 from reference_models.registry import stage1_name
+
+nib = import_nibabel()
 
 #: Stage-2 inference margin at 256x256: the mean of the paper's random 10..60 pixels.
 STAGE2_MARGIN_PX = 35

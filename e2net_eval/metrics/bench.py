@@ -25,12 +25,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
 import e2net_eval
 from e2net_eval.metrics.case import score_case
+from e2net_eval.util.imports import import_nibabel
+
+nib = import_nibabel()
 
 OVERLAP_TOL = 1e-9
 DISTANCE_RTOL = 1e-6

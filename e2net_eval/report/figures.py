@@ -189,7 +189,9 @@ def best_worst(per_case: pd.DataFrame) -> tuple[str, str] | None:
 
 
 def _to_ras(arr: np.ndarray, affine: np.ndarray) -> np.ndarray:
-    import nibabel as nib
+    from e2net_eval.util.imports import import_nibabel
+
+    nib = import_nibabel()
 
     ornt = nib.orientations.io_orientation(affine)
     return nib.orientations.apply_orientation(arr, ornt)
@@ -245,7 +247,9 @@ def case_slices(
     """Load one case (data layer) and its prediction NIfTI (found as `evaluate` finds it)
     and draw `slice_panel`; None (and a log line) when the data or the prediction cannot be
     read."""
-    import nibabel as nib
+    from e2net_eval.util.imports import import_nibabel
+
+    nib = import_nibabel()
 
     root = (run.info.get("data") or {}).get("lits" if set_name == "lits_val" else "ircadb")
     folder = pred_dir(run.root, set_name, config)

@@ -10,9 +10,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from nibabel.orientations import apply_orientation, axcodes2ornt, io_orientation, ornt_transform
 
-_RAS = axcodes2ornt(("R", "A", "S"))
+from e2net_eval.util.imports import import_nibabel
+
+orientations = import_nibabel().orientations
+
+_RAS = orientations.axcodes2ornt(("R", "A", "S"))
 
 
 @dataclass(frozen=True)
@@ -31,8 +34,11 @@ class Orientation:
         affine = np.asarray(affine, dtype=np.float64)
         if affine.shape != (4, 4) or not np.all(np.isfinite(affine)):
             raise ValueError(f"affine must be a finite 4x4 matrix, got {affine!r}")
-        src = io_orientation(affine)
-        return cls(to_canonical=ornt_transform(src, _RAS), from_canonical=ornt_transform(_RAS, src))
+        src = orientations.io_orientation(affine)
+        return cls(
+            to_canonical=orientations.ornt_transform(src, _RAS),
+            from_canonical=orientations.ornt_transform(_RAS, src),
+        )
 
     @property
     def slice_axis(self) -> int:
@@ -41,7 +47,8 @@ class Orientation:
 
     def slices(self, volume: np.ndarray) -> np.ndarray:
         """Stored volume -> contiguous stack of canonical axial slices ``(Z, X, Y)``."""
-        canonical = apply_orientation(volume, self.to_canonical)  # (X, Y, Z), a view if it can
+        # (X, Y, Z), a view if it can
+        canonical = orientations.apply_orientation(volume, self.to_canonical)
         return np.ascontiguousarray(np.moveaxis(canonical, 2, 0))
 
 
