@@ -15,7 +15,7 @@ from e2net_eval.training.cache import SliceCache
 from e2net_eval.training.distributed import DistInfo, dist_info
 from e2net_eval.util.atomic import remove_stale_temporaries
 from e2net_eval.util.lock import hold_waiting, lock_file_for
-from e2net_eval.util.outdir import remove_temporaries_below
+from e2net_eval.util.outdir import claim_run_folder, remove_temporaries_below
 
 
 @contextlib.contextmanager
@@ -53,14 +53,15 @@ def prepare_run(
     cache_dir: str | Path | None = None,
     progress: bool = False,
 ) -> Path:
-    """Write the run's split and build the slice cache of its cases (what every
-    configuration's training reads first), so trainers started in parallel find them
-    ready. `cache_dir`: another run's cache to share (default ``RUN/cache``). Returns the
-    cache folder."""
+    """Claim `run_dir` as a training run (refused when it is another folder), write its
+    split and build the slice cache of its cases (what every configuration's training reads
+    first), so trainers started in parallel find them ready. `cache_dir`: another run's
+    cache to share (default ``RUN/cache``). Returns the cache folder."""
     run_dir = Path(run_dir)
     cache = SliceCache(cache_folder(run_dir, cache_dir), data_root)
     run_dir.mkdir(parents=True, exist_ok=True)
     with split_turn(run_dir, dist_info()):
+        claim_run_folder(run_dir, "train-run", ignore={rundir.SHARED_LOCK_FILE})
         train_ids, val_ids = resolve_split(
             run_dir, cache.case_ids(), split, seed=split_seed, write=True
         )

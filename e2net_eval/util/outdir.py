@@ -227,6 +227,7 @@ def result_folder(
             raise
 
 
+#: What marks a run folder written before run folders had a manifest (2026-11-29).
 LEGACY_MARKS = {"train-run": ("split.json",), "ablation-run": ("ablation_state.json",)}
 
 
@@ -260,12 +261,19 @@ def work_folder(
         for folder in [run] if sweep is None else [Path(f) for f in sweep]:
             if folder.is_dir():
                 remove_temporaries_below(folder)
-        if read_manifest(run) is None:
-            try:
-                write_manifest(run, kind, files=False)
-            except OSError as exc:
-                raise InputError(f"cannot write here ({os_error_text(exc)})", path=run) from None
+        claim_run_folder(run, kind, ignore={Path(lock_name).parts[0]})
         yield run
+
+
+def claim_run_folder(run: Path, kind: str, ignore: set[str]) -> None:
+    """Make `run` a run folder of `kind`: refused when it holds anything but `ignore` and
+    temporaries and is not one already; its manifest written when it has none."""
+    _check_run_kind(run, kind, ignore)
+    if read_manifest(run) is None:
+        try:
+            write_manifest(run, kind, files=False)
+        except OSError as exc:
+            raise InputError(f"cannot write here ({os_error_text(exc)})", path=run) from None
 
 
 def _check_run_kind(run: Path, kind: str, ignore: set[str]) -> None:
