@@ -261,7 +261,7 @@ def work_folder(
         for folder in [run] if sweep is None else [Path(f) for f in sweep]:
             if folder.is_dir():
                 remove_temporaries_below(folder)
-        claim_run_folder(run, kind, ignore={Path(lock_name).parts[0]})
+        _mark_run_folder(run, kind)
         yield run
 
 
@@ -269,6 +269,11 @@ def claim_run_folder(run: Path, kind: str, ignore: set[str]) -> None:
     """Make `run` a run folder of `kind`: refused when it holds anything but `ignore` and
     temporaries and is not one already; its manifest written when it has none."""
     _check_run_kind(run, kind, ignore)
+    _mark_run_folder(run, kind)
+
+
+def _mark_run_folder(run: Path, kind: str) -> None:
+    """Write the manifest of a checked run folder that has none."""
     if read_manifest(run) is None:
         try:
             write_manifest(run, kind, files=False)
